@@ -1,0 +1,118 @@
+"""The one exception tree of ddbuild, with the CLI exit code carried by each class.
+
+    DDBuildError (exit 1)                    base of everything ddbuild raises on purpose
+    ├── ConfigError (exit 2)                 a config, builder or parameter is invalid
+    │   ├── ColumnReferenceError             a template names a column that does not exist
+    │   ├── SeedError                        a seed source is missing, empty or unreadable
+    │   ├── ModelConfigError                 model aliases, providers, API key variables
+    │   └── WorkflowError                    add_stage / run arguments (Data Designer's name)
+    │       └── TargetError                  unknown target / rerun_from / override stage
+    ├── TemplateError (exit 2)               a Jinja2 template fails to parse or escapes the sandbox
+    ├── UsageError (exit 2)                  bad command line or build file
+    ├── GenerationError (exit 1)             a stage failed while generating data
+    │   ├── EarlyShutdownError               too many rows failed; carries one failing request
+    │   └── LLMRequestError                  one request failed for good (status, body excerpt)
+    ├── ResumeError (exit 1)                 resume=ALWAYS cannot reuse, digests disagree
+    ├── StoreError (exit 1)                  the cache or a remote could not be read or written
+    │   └── IntegrityError                   a blob or entry failed verification or signature
+    └── ArtifactError (exit 1)               an artifact to load/export is missing or unreadable
+
+The CLI reads ``exit_code`` from the class; it never maps exceptions to codes by hand.
+Data Designer's names (``DataDesignerWorkflowError`` ...) are aliases, so ported code that catches
+them keeps working.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class DDBuildError(Exception):
+    """Base class: a headline message, optional hint; ``exit_code`` tells the CLI what to return."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        self.message = message
+        self.hint = hint
+        super().__init__(message if hint is None else f"{message} {hint}")
+
+
+class ConfigError(DDBuildError):
+    exit_code = 2
+
+
+class ColumnReferenceError(ConfigError):
+    pass
+
+
+class SeedError(ConfigError):
+    pass
+
+
+class ModelConfigError(ConfigError):
+    pass
+
+
+class WorkflowError(ConfigError):
+    pass
+
+
+class TargetError(WorkflowError):
+    pass
+
+
+class TemplateError(DDBuildError):
+    exit_code = 2
+
+
+class UsageError(DDBuildError):
+    exit_code = 2
+
+
+class GenerationError(DDBuildError):
+    pass
+
+
+class EarlyShutdownError(GenerationError):
+    pass
+
+
+class LLMRequestError(GenerationError):
+    pass
+
+
+class ResumeError(DDBuildError):
+    pass
+
+
+class StoreError(DDBuildError):
+    pass
+
+
+class IntegrityError(StoreError):
+    pass
+
+
+class ArtifactError(DDBuildError):
+    pass
+
+
+# Data Designer's names, so a ported pipeline's ``except`` clauses keep working.
+DataDesignerError = DDBuildError
+DataDesignerWorkflowError = WorkflowError
+DataDesignerGenerationError = GenerationError
+DataDesignerEarlyShutdownError = EarlyShutdownError
+
+
+def closest(name: str, candidates: Iterable[str]) -> str | None:
+    """The candidate closest to a misspelt ``name``, or None when nothing is close."""
+    matches = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.5)
+    return matches[0] if matches else None
+
+
+def did_you_mean(name: str, candidates: Iterable[str]) -> str:
+    """' Did you mean 'x'?' when a candidate is close, else an empty string."""
+    match = closest(name, candidates)
+    return f" Did you mean '{match}'?" if match else ""
