@@ -1,0 +1,89 @@
+"""ddbuild: build synthetic datasets the way make builds programs.
+
+``import ddbuild as dd`` gives the Data-Designer-style API. Names are resolved lazily so that
+``import ddbuild`` (and the CLI) stays fast: pandas, pyarrow and the HTTP client are imported only
+where they are used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from ddbuild._version import __version__
+
+_EXPORTS: dict[str, str] = {
+    # config builder
+    "DataDesignerConfigBuilder": "ddbuild.config.builder",
+    "DataDesignerConfig": "ddbuild.config.builder",
+    # columns
+    "ColumnType": "ddbuild.config.columns",
+    "SamplerColumnConfig": "ddbuild.config.columns",
+    "ExpressionColumnConfig": "ddbuild.config.columns",
+    "CustomColumnConfig": "ddbuild.config.columns",
+    "SeedDatasetColumnConfig": "ddbuild.config.columns",
+    "LLMTextColumnConfig": "ddbuild.config.columns",
+    "LLMCodeColumnConfig": "ddbuild.config.columns",
+    "LLMStructuredColumnConfig": "ddbuild.config.columns",
+    "LLMJudgeColumnConfig": "ddbuild.config.columns",
+    "Score": "ddbuild.config.columns",
+    "GenerationStrategy": "ddbuild.config.columns",
+    "custom_column_generator": "ddbuild.config.columns",
+    # samplers
+    "SamplerType": "ddbuild.config.samplers",
+    "CategorySamplerParams": "ddbuild.config.samplers",
+    "SubcategorySamplerParams": "ddbuild.config.samplers",
+    "UniformSamplerParams": "ddbuild.config.samplers",
+    "GaussianSamplerParams": "ddbuild.config.samplers",
+    "BernoulliSamplerParams": "ddbuild.config.samplers",
+    "BinomialSamplerParams": "ddbuild.config.samplers",
+    "PoissonSamplerParams": "ddbuild.config.samplers",
+    "UUIDSamplerParams": "ddbuild.config.samplers",
+    "DatetimeSamplerParams": "ddbuild.config.samplers",
+    "TimeDeltaSamplerParams": "ddbuild.config.samplers",
+    "PersonSamplerParams": "ddbuild.config.samplers",
+    # processors
+    "DropColumnsProcessorConfig": "ddbuild.config.processors",
+    "SchemaTransformProcessorConfig": "ddbuild.config.processors",
+    # seeds
+    "LocalFileSeedSource": "ddbuild.config.seeds",
+    "DataFrameSeedSource": "ddbuild.config.seeds",
+    "SamplingStrategy": "ddbuild.config.seeds",
+    "IndexRange": "ddbuild.config.seeds",
+    "PartitionBlock": "ddbuild.config.seeds",
+    "SeedConfig": "ddbuild.config.seeds",
+    # models
+    "ModelConfig": "ddbuild.config.models",
+    "ModelProvider": "ddbuild.config.models",
+    "ChatCompletionInferenceParams": "ddbuild.config.models",
+    "UniformDistribution": "ddbuild.config.models",
+    "ManualDistribution": "ddbuild.config.models",
+    # run settings
+    "RunConfig": "ddbuild.config.run_config",
+    "ResumeMode": "ddbuild.config.run_config",
+    # interface
+    "DataDesigner": "ddbuild.designer",
+    "DatasetCreationResults": "ddbuild.results",
+    # errors
+    "DDBuildError": "ddbuild.errors",
+    "ConfigError": "ddbuild.errors",
+    "DataDesignerError": "ddbuild.errors",
+    "DataDesignerWorkflowError": "ddbuild.errors",
+    "DataDesignerGenerationError": "ddbuild.errors",
+    "DataDesignerEarlyShutdownError": "ddbuild.errors",
+}
+
+__all__ = ["__version__", *_EXPORTS]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'ddbuild' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,1 @@
+"""Config models: columns, samplers, processors, seeds, models, run settings, and the builder."""

@@ -1,0 +1,295 @@
+"""DataDesignerConfigBuilder and the built DataDesignerConfig: assemble, validate, round-trip."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+
+from ddbuild.config.columns import (
+    COLUMN_CLASSES,
+    ColumnConfig,
+    SeedDatasetColumnConfig,
+    normalise_column_type,
+)
+from ddbuild.config.processors import PROCESSOR_CLASSES, ProcessorConfig
+from ddbuild.config.seeds import (
+    DataFrameSeedSource,
+    LocalFileSeedSource,
+    SamplingStrategy,
+    SeedConfig,
+)
+from ddbuild.config.validation import validate_config
+from ddbuild.errors import ConfigError, did_you_mean
+
+
+def _model_config_class() -> type[BaseModel]:
+    from ddbuild.config.models import ModelConfig
+
+    return ModelConfig
+
+
+class DataDesignerConfig(BaseModel):
+    """A complete, validated single-run config (what a stage runs)."""
+
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+
+    model_configs: list[Any] = Field(default_factory=list)
+    columns: list[ColumnConfig] = Field(default_factory=list)
+    processors: list[ProcessorConfig] = Field(default_factory=list)
+    seed_config: SeedConfig | None = None
+    seed: int = 0
+
+    @field_validator("columns", mode="before")
+    @classmethod
+    def _columns(cls, value: Any) -> list[Any]:
+        return [parse_column(c) if isinstance(c, dict) else c for c in (value or [])]
+
+    @field_validator("model_configs", mode="before")
+    @classmethod
+    def _models(cls, value: Any) -> list[Any]:
+        if not value:
+            return []
+        model_class = _model_config_class()
+        return [m if isinstance(m, model_class) else model_class.model_validate(m) for m in value]
+
+    def column(self, name: str) -> Any:
+        for column in self.columns:
+            if column.name == name:
+                return column
+        raise KeyError(name)
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
+def format_validation_error(where: str, error: ValidationError) -> str:
+    parts = []
+    for item in error.errors():
+        loc = ".".join(str(p) for p in item["loc"] if not isinstance(p, int) or True)
+        parts.append(f"{loc or 'value'}: {item['msg']}")
+    return f"{where}: " + "; ".join(parts)
+
+
+def parse_column(data: dict[str, Any]) -> Any:
+    """Validate one column dict, naming the column and listing valid types on error."""
+    name = data.get("name", "?")
+    kind = normalise_column_type(data.get("column_type"))
+    if kind not in COLUMN_CLASSES:
+        raise ConfigError(
+            f"Column '{name}' has unknown column_type {data.get('column_type')!r}.{did_you_mean(str(kind), COLUMN_CLASSES)}",
+            hint=f"Valid types: {', '.join(sorted(COLUMN_CLASSES))}.",
+        )
+    try:
+        return COLUMN_CLASSES[kind].model_validate({**data, "column_type": kind})
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(f"Column '{name}' ({kind})", exc)) from None
+
+
+def parse_processor(data: dict[str, Any]) -> Any:
+    name = data.get("name", "?")
+    kind = data.get("processor_type")
+    if kind not in PROCESSOR_CLASSES:
+        raise ConfigError(
+            f"Processor '{name}' has unknown processor_type {kind!r}.{did_you_mean(str(kind), PROCESSOR_CLASSES)}",
+            hint=f"Valid types: {', '.join(sorted(PROCESSOR_CLASSES))}.",
+        )
+    try:
+        return PROCESSOR_CLASSES[kind].model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(f"Processor '{name}' ({kind})", exc)) from None
+
+
+def seed_column_names(seed_config: SeedConfig | None, base_dir: Path | None = None) -> list[str] | None:
+    """Column names of the seed, read from file schemas (no row data) or the DataFrame."""
+    if seed_config is None:
+        return []
+    source = seed_config.source
+    if isinstance(source, DataFrameSeedSource):
+        return [str(c) for c in source.df.columns]
+    files = source.files(base_dir)
+    from ddbuild.engine.seed_reader import read_schema_names
+
+    return read_schema_names(files[0])
+
+
+class DataDesignerConfigBuilder:
+    """Assembles a DataDesignerConfig one column / processor / seed at a time."""
+
+    def __init__(self, model_configs: list[Any] | None = None, *, seed: int = 0) -> None:
+        self._model_configs: list[Any] = DataDesignerConfig(model_configs=model_configs or []).model_configs
+        self._columns: dict[str, Any] = {}
+        self._processors: dict[str, Any] = {}
+        self._seed_config: SeedConfig | None = None
+        self.seed = int(seed)
+
+    # -- assembling --------------------------------------------------------------------------
+    def add_column(self, config: Any = None, /, **params: Any) -> DataDesignerConfigBuilder:
+        """Add a column (a config object, or ``name=..., column_type=..., **params``).
+
+        Adding a name that exists replaces that column, as in Data Designer.
+        """
+        if config is None:
+            if "name" not in params or "column_type" not in params:
+                raise ConfigError("add_column needs a column config, or name=... and column_type=....")
+            config = parse_column(params)
+        elif params:
+            raise ConfigError("add_column takes a config object or keyword parameters, not both.")
+        elif isinstance(config, dict):
+            config = parse_column(config)
+        self._columns[config.name] = config
+        return self
+
+    def add_processor(self, config: Any = None, /, **params: Any) -> DataDesignerConfigBuilder:
+        if config is None:
+            config = parse_processor(params)
+        elif isinstance(config, dict):
+            config = parse_processor(config)
+        self._processors[config.name] = config
+        return self
+
+    def with_seed_dataset(
+        self,
+        source: Any,
+        *,
+        sampling_strategy: SamplingStrategy | str = SamplingStrategy.ORDERED,
+        selection_strategy: Any = None,
+    ) -> DataDesignerConfigBuilder:
+        if isinstance(source, (str, Path)):
+            source = LocalFileSeedSource(path=str(source))
+        try:
+            self._seed_config = SeedConfig(
+                source=source, sampling_strategy=sampling_strategy, selection_strategy=selection_strategy
+            )
+        except ValidationError as exc:
+            raise ConfigError(format_validation_error("Seed dataset", exc)) from None
+        return self
+
+    def delete_column(self, name: str) -> DataDesignerConfigBuilder:
+        self._columns.pop(name, None)
+        return self
+
+    # -- reading ---------------------------------------------------------------------------
+    @property
+    def model_configs(self) -> list[Any]:
+        return list(self._model_configs)
+
+    def get_column_configs(self) -> list[Any]:
+        return list(self._columns.values())
+
+    def get_processor_configs(self) -> list[Any]:
+        return list(self._processors.values())
+
+    def get_seed_config(self) -> SeedConfig | None:
+        return self._seed_config
+
+    # -- building --------------------------------------------------------------------------
+    def build(self, *, base_dir: Path | None = None) -> DataDesignerConfig:
+        """Validate and return the config. References are checked now when the seed is known."""
+        config = DataDesignerConfig(
+            model_configs=self._model_configs,
+            columns=[c for c in self._columns.values() if not isinstance(c, SeedDatasetColumnConfig)],
+            processors=list(self._processors.values()),
+            seed_config=self._seed_config,
+            seed=self.seed,
+        )
+        validate_config(config, seed_column_names(config.seed_config, base_dir))
+        return config
+
+    def copy(self) -> DataDesignerConfigBuilder:
+        """An independent copy (a workflow stage keeps its own; later edits do not leak in)."""
+        clone = DataDesignerConfigBuilder.__new__(DataDesignerConfigBuilder)
+        clone._model_configs = copy.deepcopy(self._model_configs)
+        clone._columns = dict(self._columns)  # column configs are replaced, never mutated in place
+        clone._processors = copy.deepcopy(self._processors)
+        clone._seed_config = self._seed_config
+        clone.seed = self.seed
+        return clone
+
+    # -- round trip ------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        config = DataDesignerConfig(
+            model_configs=self._model_configs,
+            columns=list(self._columns.values()),
+            processors=list(self._processors.values()),
+            seed_config=self._seed_config,
+            seed=self.seed,
+        )
+        return config.to_dict()
+
+    def to_json(self, path: str | Path | None = None, *, indent: int = 2) -> str:
+        text = json.dumps(self.to_dict(), indent=indent, sort_keys=False)
+        if path is not None:
+            Path(path).write_text(text + "\n", encoding="utf-8")
+        return text
+
+    def to_yaml(self, path: str | Path | None = None) -> str:
+        import yaml
+
+        text = yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
+        if path is not None:
+            Path(path).write_text(text, encoding="utf-8")
+        return text
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any] | str | Path | DataDesignerConfig) -> DataDesignerConfigBuilder:
+        """Rebuild a builder from a dict, a DataDesignerConfig, or a .json / .yaml / .yml file."""
+        if isinstance(config, DataDesignerConfig):
+            data = config.to_dict()
+        elif isinstance(config, (str, Path)):
+            data = _load_config_file(Path(config))
+        else:
+            data = dict(config)
+        if not isinstance(data, dict):
+            raise ConfigError("A config must be a mapping with columns, processors, seed_config and model_configs.")
+        unknown = set(data) - set(DataDesignerConfig.model_fields)
+        if unknown:
+            name = sorted(unknown)[0]
+            raise ConfigError(
+                f"Unknown config field '{name}'.{did_you_mean(name, DataDesignerConfig.model_fields)}",
+                hint=f"Valid fields: {', '.join(DataDesignerConfig.model_fields)}.",
+            )
+        builder = cls(data.get("model_configs") or [], seed=data.get("seed", 0) or 0)
+        for column in data.get("columns") or []:
+            builder.add_column(column)
+        for processor in data.get("processors") or []:
+            builder.add_processor(processor)
+        seed = data.get("seed_config")
+        if seed and (seed.get("source") or {}).get("seed_type") == "df":
+            raise ConfigError(
+                "seed_config names a DataFrame seed, which a config file cannot carry.",
+                hint="Save the frame to parquet and use LocalFileSeedSource(path=...), or call with_seed_dataset().",
+            )
+        if seed:
+            try:
+                builder._seed_config = TypeAdapter(SeedConfig).validate_python(seed)
+            except ValidationError as exc:
+                raise ConfigError(format_validation_error("seed_config", exc)) from None
+        return builder
+
+
+def _load_config_file(path: Path) -> Any:
+    if not path.is_file():
+        raise ConfigError(f"Config file '{path}' does not exist.")
+    text = path.read_text(encoding="utf-8")
+    suffix = path.suffix.lower()
+    if suffix == ".json":
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(
+                f"Config file '{path}' is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})."
+            ) from exc
+    if suffix in (".yaml", ".yml"):
+        import yaml
+
+        try:
+            return yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+            raise ConfigError(f"Config file '{path}' is not valid YAML{where}: {getattr(exc, 'problem', exc)}.") from exc
+    raise ConfigError(f"Config file '{path}' must end in .json, .yaml or .yml.")

@@ -1,0 +1,230 @@
+"""Column configs: one pydantic model per ``column_type`` (Data Designer's names and fields)."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from enum import Enum
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    field_validator,
+    model_validator,
+)
+
+from ddbuild.config.samplers import SAMPLER_PARAMS, SamplerType
+
+
+class ColumnType(str, Enum):
+    SAMPLER = "sampler"
+    EXPRESSION = "expression"
+    CUSTOM = "custom"
+    SEED_DATASET = "seed-dataset"
+    LLM_TEXT = "llm-text"
+    LLM_CODE = "llm-code"
+    LLM_STRUCTURED = "llm-structured"
+    LLM_JUDGE = "llm-judge"
+
+
+def normalise_column_type(value: object) -> object:
+    """Accept ``llm_text`` and ``llm-text`` alike (Data Designer's docs use both spellings)."""
+    if isinstance(value, ColumnType):
+        return value.value
+    if isinstance(value, str):
+        return value.strip().lower().replace("_", "-")
+    return value
+
+
+class _Column(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, arbitrary_types_allowed=True)
+
+    name: str = Field(min_length=1)
+    drop: bool = False
+
+    @property
+    def is_llm(self) -> bool:
+        return False
+
+
+class SamplerColumnConfig(_Column):
+    column_type: Literal["sampler"] = "sampler"
+    sampler_type: SamplerType
+    params: Any = None
+    convert_to: str | None = None
+
+    @model_validator(mode="after")
+    def _type_params(self) -> SamplerColumnConfig:
+        params_cls = SAMPLER_PARAMS[self.sampler_type]
+        if not isinstance(self.params, params_cls):
+            raw = self.params if self.params is not None else {}
+            if isinstance(raw, BaseModel):
+                raw = raw.model_dump()
+            object.__setattr__(self, "params", params_cls.model_validate(raw))
+        return self
+
+
+class ExpressionColumnConfig(_Column):
+    column_type: Literal["expression"] = "expression"
+    expr: str = Field(min_length=1)
+    dtype: Literal["str", "int", "float", "bool"] = "str"
+
+
+class SeedDatasetColumnConfig(_Column):
+    column_type: Literal["seed-dataset"] = "seed-dataset"
+
+
+# -- custom columns -------------------------------------------------------------------------
+
+CUSTOM_META_ATTR = "__ddbuild_custom_column__"
+
+
+def custom_column_generator(
+    required_columns: list[str] | None = None,
+    side_effect_columns: list[str] | None = None,
+    model_aliases: list[str] | None = None,
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Mark a function as a custom column generator and declare the columns it reads."""
+
+    def mark(function: Callable[..., Any]) -> Callable[..., Any]:
+        setattr(
+            function,
+            CUSTOM_META_ATTR,
+            {
+                "required_columns": list(required_columns or []),
+                "side_effect_columns": list(side_effect_columns or []),
+                "model_aliases": list(model_aliases or []),
+            },
+        )
+        return function
+
+    return mark
+
+
+def _resolve_function(value: object) -> object:
+    """Configs loaded from JSON/YAML name the generator as ``module:qualname``; import it."""
+    if isinstance(value, str) and ":" in value:
+        module_name, _, qualname = value.partition(":")
+        obj: Any = importlib.import_module(module_name)
+        for part in qualname.split("."):
+            obj = getattr(obj, part)
+        return obj
+    return value
+
+
+def function_reference(function: Callable[..., Any]) -> str:
+    return f"{function.__module__}:{function.__qualname__}"
+
+
+GeneratorFunction = Annotated[
+    Any,
+    BeforeValidator(_resolve_function),
+    PlainSerializer(function_reference, return_type=str),
+]
+
+
+class GenerationStrategy(str, Enum):
+    CELL_BY_CELL = "cell_by_cell"
+    FULL_COLUMN = "full_column"
+
+
+class CustomColumnConfig(_Column):
+    column_type: Literal["custom"] = "custom"
+    generator_function: GeneratorFunction
+    generation_strategy: GenerationStrategy = GenerationStrategy.CELL_BY_CELL
+
+    @field_validator("generator_function")
+    @classmethod
+    def _decorated(cls, value: Any) -> Any:
+        if not callable(value):
+            raise ValueError("generator_function must be a function")
+        if not hasattr(value, CUSTOM_META_ATTR):
+            raise ValueError(
+                f"generator_function {getattr(value, '__qualname__', value)!r} must be decorated with "
+                "@dd.custom_column_generator(required_columns=[...])"
+            )
+        return value
+
+    @property
+    def required_columns(self) -> list[str]:
+        return list(getattr(self.generator_function, CUSTOM_META_ATTR)["required_columns"])
+
+
+# -- LLM columns (validated config; executed by ddbuild.engine.llm) --------------------------
+
+
+class _LLMColumn(_Column):
+    prompt: str = Field(min_length=1)
+    model_alias: str = Field(min_length=1)
+    system_prompt: str | None = None
+
+    @property
+    def is_llm(self) -> bool:
+        return True
+
+
+class LLMTextColumnConfig(_LLMColumn):
+    column_type: Literal["llm-text"] = "llm-text"
+
+
+class LLMCodeColumnConfig(_LLMColumn):
+    column_type: Literal["llm-code"] = "llm-code"
+    code_lang: str = "python"
+
+
+def _schema_of(value: object) -> object:
+    if isinstance(value, type) and issubclass(value, BaseModel):
+        return value.model_json_schema()
+    return value
+
+
+class LLMStructuredColumnConfig(_LLMColumn):
+    column_type: Literal["llm-structured"] = "llm-structured"
+    output_format: Annotated[dict[str, Any], BeforeValidator(_schema_of)]
+
+
+class Score(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1)
+    description: str = ""
+    options: dict[int | str, str] = Field(min_length=1)
+
+
+class LLMJudgeColumnConfig(_LLMColumn):
+    column_type: Literal["llm-judge"] = "llm-judge"
+    scores: list[Score] = Field(min_length=1)
+
+
+ColumnConfig = Annotated[
+    Union[
+        SamplerColumnConfig,
+        ExpressionColumnConfig,
+        CustomColumnConfig,
+        SeedDatasetColumnConfig,
+        LLMTextColumnConfig,
+        LLMCodeColumnConfig,
+        LLMStructuredColumnConfig,
+        LLMJudgeColumnConfig,
+    ],
+    Field(discriminator="column_type"),
+]
+
+COLUMN_CLASSES: dict[str, type[_Column]] = {
+    ColumnType.SAMPLER.value: SamplerColumnConfig,
+    ColumnType.EXPRESSION.value: ExpressionColumnConfig,
+    ColumnType.CUSTOM.value: CustomColumnConfig,
+    ColumnType.SEED_DATASET.value: SeedDatasetColumnConfig,
+    ColumnType.LLM_TEXT.value: LLMTextColumnConfig,
+    ColumnType.LLM_CODE.value: LLMCodeColumnConfig,
+    ColumnType.LLM_STRUCTURED.value: LLMStructuredColumnConfig,
+    ColumnType.LLM_JUDGE.value: LLMJudgeColumnConfig,
+}
+
+LLM_COLUMN_TYPES = frozenset(
+    {ColumnType.LLM_TEXT, ColumnType.LLM_CODE, ColumnType.LLM_STRUCTURED, ColumnType.LLM_JUDGE}
+)

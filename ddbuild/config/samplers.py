@@ -1,0 +1,128 @@
+"""Sampler types and their parameter models (Data Designer's names and defaults)."""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class SamplerType(str, Enum):
+    CATEGORY = "category"
+    SUBCATEGORY = "subcategory"
+    UNIFORM = "uniform"
+    GAUSSIAN = "gaussian"
+    BERNOULLI = "bernoulli"
+    BINOMIAL = "binomial"
+    POISSON = "poisson"
+    UUID = "uuid"
+    DATETIME = "datetime"
+    TIMEDELTA = "timedelta"
+    PERSON = "person"
+
+
+class _Params(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CategorySamplerParams(_Params):
+    values: list[Any] = Field(min_length=1)
+    weights: list[float] | None = None
+
+    @model_validator(mode="after")
+    def _weights_match(self) -> CategorySamplerParams:
+        if self.weights is not None:
+            if len(self.weights) != len(self.values):
+                raise ValueError(
+                    f"weights has {len(self.weights)} entries but values has {len(self.values)}"
+                )
+            if any(w < 0 for w in self.weights) or sum(self.weights) <= 0:
+                raise ValueError("weights must be non-negative and sum to more than 0")
+        return self
+
+
+class SubcategorySamplerParams(_Params):
+    category: str
+    values: dict[str, list[Any]]
+
+
+class UniformSamplerParams(_Params):
+    low: float
+    high: float
+    decimal_places: int | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> UniformSamplerParams:
+        if self.low >= self.high:
+            raise ValueError(f"low ({self.low}) must be less than high ({self.high})")
+        return self
+
+
+class GaussianSamplerParams(_Params):
+    mean: float
+    stddev: float = Field(ge=0)
+    decimal_places: int | None = None
+
+
+class BernoulliSamplerParams(_Params):
+    p: float = Field(ge=0, le=1)
+
+
+class BinomialSamplerParams(_Params):
+    n: int = Field(ge=0)
+    p: float = Field(ge=0, le=1)
+
+
+class PoissonSamplerParams(_Params):
+    mean: float = Field(gt=0)
+
+
+class UUIDSamplerParams(_Params):
+    prefix: str | None = None
+    short_form: bool = False
+    uppercase: bool = False
+
+
+DatetimeUnit = Literal["Y", "M", "D", "h", "m", "s"]
+TimedeltaUnit = Literal["D", "h", "m", "s"]
+
+
+class DatetimeSamplerParams(_Params):
+    start: str
+    end: str
+    unit: DatetimeUnit = "D"
+
+
+class TimeDeltaSamplerParams(_Params):
+    dt_min: int = Field(ge=0)
+    dt_max: int = Field(gt=0)
+    reference_column_name: str
+    unit: TimedeltaUnit = "D"
+
+    @model_validator(mode="after")
+    def _ordered(self) -> TimeDeltaSamplerParams:
+        if self.dt_min >= self.dt_max:
+            raise ValueError(f"dt_min ({self.dt_min}) must be less than dt_max ({self.dt_max})")
+        return self
+
+
+class PersonSamplerParams(_Params):
+    locale: str = "en_US"
+    sex: Literal["Male", "Female"] | None = None
+    age_range: list[int] = Field(default_factory=lambda: [18, 90], min_length=2, max_length=2)
+
+
+SAMPLER_PARAMS: dict[SamplerType, type[_Params]] = {
+    SamplerType.CATEGORY: CategorySamplerParams,
+    SamplerType.SUBCATEGORY: SubcategorySamplerParams,
+    SamplerType.UNIFORM: UniformSamplerParams,
+    SamplerType.GAUSSIAN: GaussianSamplerParams,
+    SamplerType.BERNOULLI: BernoulliSamplerParams,
+    SamplerType.BINOMIAL: BinomialSamplerParams,
+    SamplerType.POISSON: PoissonSamplerParams,
+    SamplerType.UUID: UUIDSamplerParams,
+    SamplerType.DATETIME: DatetimeSamplerParams,
+    SamplerType.TIMEDELTA: TimeDeltaSamplerParams,
+    SamplerType.PERSON: PersonSamplerParams,
+}

@@ -1,0 +1,169 @@
+"""The column graph of a config: which columns each reads, generation order, and config errors.
+
+Pure: takes a built config and (when known) the seed's column names, returns the order in which
+columns are generated or raises a ConfigError that names the column and suggests a valid name.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from ddbuild.config.columns import (
+    CustomColumnConfig,
+    ExpressionColumnConfig,
+    SamplerColumnConfig,
+    SeedDatasetColumnConfig,
+    _LLMColumn,
+)
+from ddbuild.config.processors import DropColumnsProcessorConfig, SchemaTransformProcessorConfig
+from ddbuild.config.samplers import SamplerType
+from ddbuild.errors import ColumnReferenceError, ConfigError, did_you_mean
+from ddbuild.templating import check_template
+
+
+def column_references(column: Any) -> set[str]:
+    """Names a column reads (template variables, declared inputs, sampler parents)."""
+    where = f"Column '{column.name}'"
+    if isinstance(column, ExpressionColumnConfig):
+        return check_template(column.expr, where)
+    if isinstance(column, _LLMColumn):
+        refs = check_template(column.prompt, f"{where} prompt")
+        if column.system_prompt:
+            refs |= check_template(column.system_prompt, f"{where} system_prompt")
+        return refs
+    if isinstance(column, CustomColumnConfig):
+        return set(column.required_columns)
+    if isinstance(column, SamplerColumnConfig):
+        if column.sampler_type == SamplerType.SUBCATEGORY:
+            return {column.params.category}
+        if column.sampler_type == SamplerType.TIMEDELTA:
+            return {column.params.reference_column_name}
+    return set()
+
+
+def template_strings(value: Any) -> Iterable[str]:
+    """Every string inside a (nested) schema-transform template."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from template_strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from template_strings(item)
+
+
+def processor_references(processor: Any) -> set[str]:
+    if isinstance(processor, SchemaTransformProcessorConfig):
+        refs: set[str] = set()
+        for text in template_strings(processor.template):
+            refs |= check_template(text, f"Processor '{processor.name}' template")
+        return refs
+    return set()
+
+
+def generation_order(columns: Sequence[Any]) -> list[str]:
+    """Configured columns in an order where each comes after the columns it reads.
+
+    Stable: among columns whose inputs are ready, the configured order is kept. A cycle is a
+    ConfigError naming the columns on it.
+    """
+    names = [c.name for c in columns]
+    deps = {c.name: column_references(c) & set(names) for c in columns}
+    order: list[str] = []
+    done: set[str] = set()
+    remaining = list(names)
+    while remaining:
+        ready = [n for n in remaining if deps[n] <= done]
+        if not ready:
+            cycle = " -> ".join(_find_cycle(remaining, deps))
+            raise ConfigError(f"Columns form a cycle: {cycle}.", hint="Break the cycle by removing one reference.")
+        for name in ready:
+            order.append(name)
+            done.add(name)
+        remaining = [n for n in remaining if n not in done]
+    return order
+
+
+def _find_cycle(names: list[str], deps: dict[str, set[str]]) -> list[str]:
+    start = names[0]
+    path = [start]
+    seen = {start}
+    current = start
+    while True:
+        nxt = sorted(d for d in deps[current] if d in names)[0]
+        if nxt in seen:
+            return path[path.index(nxt):] + [nxt]
+        path.append(nxt)
+        seen.add(nxt)
+        current = nxt
+
+
+def dropped_by_processors(processors: Sequence[Any], all_columns: Sequence[str]) -> set[str]:
+    dropped: set[str] = set()
+    for processor in processors:
+        if isinstance(processor, DropColumnsProcessorConfig):
+            for pattern in processor.column_names:
+                dropped |= set(fnmatch.filter(all_columns, pattern))
+    return dropped
+
+
+def validate_config(config: Any, seed_columns: Sequence[str] | None) -> list[str]:
+    """Check a config; return the generation order. ``seed_columns=None``: seed not known yet."""
+    columns = [c for c in config.columns if not isinstance(c, SeedDatasetColumnConfig)]
+    configured = [c.name for c in columns]
+    seen: set[str] = set()
+    for name in configured:
+        if name in seen:
+            raise ConfigError(f"Column '{name}' is configured twice.")
+        seen.add(name)
+    if seed_columns is not None:
+        for name in configured:
+            if name in seed_columns:
+                raise ConfigError(
+                    f"Column '{name}' collides with a seed dataset column of the same name.",
+                    hint="Rename the configured column, or drop it and use the seed column.",
+                )
+    order = generation_order(columns)
+    known = set(configured) | set(seed_columns or [])
+    if seed_columns is not None:
+        for column in columns:
+            _check_known(f"Column '{column.name}'", column_references(column), known)
+        for processor in config.processors:
+            _check_known(f"Processor '{processor.name}'", processor_references(processor), known)
+    else:
+        for processor in config.processors:
+            processor_references(processor)  # still parse and sandbox-check every template
+    if seed_columns is not None:
+        _check_drops(config, columns, list(seed_columns))
+    return order
+
+
+def _check_known(where: str, refs: set[str], known: set[str]) -> None:
+    for ref in sorted(refs - known):
+        raise ColumnReferenceError(
+            f"{where} references unknown column '{ref}'.{did_you_mean(ref, known)}",
+            hint=f"Known columns: {', '.join(sorted(known)) or '(none)'}.",
+        )
+
+
+def _check_drops(config: Any, columns: list[Any], seed_columns: list[str]) -> None:
+    all_columns = seed_columns + [c.name for c in columns]
+    for processor in config.processors:
+        if not isinstance(processor, DropColumnsProcessorConfig):
+            continue
+        for pattern in processor.column_names:
+            if not fnmatch.filter(all_columns, pattern):
+                raise ColumnReferenceError(
+                    f"Processor '{processor.name}' drops column '{pattern}', which does not exist."
+                    f"{did_you_mean(pattern, all_columns)}"
+                )
+    dropped = {c.name for c in columns if c.drop} | dropped_by_processors(config.processors, all_columns)
+    has_side_output = any(isinstance(p, SchemaTransformProcessorConfig) for p in config.processors)
+    if all_columns and set(all_columns) <= dropped and not has_side_output:
+        raise ConfigError(
+            "Every column is dropped, so the dataset would have no columns.",
+            hint="Keep at least one column (remove drop=True or a drop processor entry).",
+        )
