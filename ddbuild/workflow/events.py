@@ -45,12 +45,12 @@ class LLMRequestsInFlight:
 
 
 @dataclass(frozen=True)
-class Warning:  # noqa: A001 - an event name, shadows the builtin only inside this module
+class WarningEvent:
     message: str
     stage: str | None = None
 
 
-Event = Union[PlanReady, StageStarted, StageFinished, BatchDone, LLMRequestsInFlight, Warning]
+Event = Union[PlanReady, StageStarted, StageFinished, BatchDone, LLMRequestsInFlight, WarningEvent]
 
 
 @runtime_checkable
