@@ -1,0 +1,201 @@
+"""Model configs and providers (Data Designer's names): validated configuration only, no I/O.
+
+Identity: ``ModelConfig.model_dump()`` is what enters a stage key (after
+``fingerprint.strip_excluded`` removes concurrency, timeout, provider wiring). Secrets never do:
+``ModelProvider.api_key`` is a ``SecretStr`` excluded from ``model_dump`` and from ``repr``.
+Resolving ``"env:VAR"`` keys and building URLs happens in ``ddbuild.engine.llm.client``.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+from ddbuild.errors import ModelConfigError
+
+ENV_PREFIX = "env:"
+
+
+class UniformDistribution(BaseModel):
+    """A sampling parameter drawn uniformly from [low, high] for each request."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    distribution_type: Literal["uniform"] = "uniform"
+    low: float
+    high: float
+
+    @model_validator(mode="after")
+    def _ordered(self) -> UniformDistribution:
+        if self.low > self.high:
+            raise ValueError(f"low ({self.low}) must be <= high ({self.high})")
+        return self
+
+    def sample(self, rng: random.Random) -> float:
+        return rng.uniform(self.low, self.high)
+
+
+class ManualDistribution(BaseModel):
+    """A sampling parameter drawn from listed values (optionally weighted) for each request."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    distribution_type: Literal["manual"] = "manual"
+    values: list[float] = Field(min_length=1)
+    weights: list[float] | None = None
+
+    @model_validator(mode="after")
+    def _weights(self) -> ManualDistribution:
+        if self.weights is not None:
+            if len(self.weights) != len(self.values):
+                raise ValueError(
+                    f"weights has {len(self.weights)} entries but values has {len(self.values)}"
+                )
+            if any(w < 0 for w in self.weights) or sum(self.weights) <= 0:
+                raise ValueError("weights must be non-negative and sum to more than 0")
+        return self
+
+    def sample(self, rng: random.Random) -> float:
+        if self.weights is None:
+            return rng.choice(self.values)
+        return rng.choices(self.values, weights=self.weights, k=1)[0]
+
+
+Distribution = Annotated[
+    Union[UniformDistribution, ManualDistribution], Field(discriminator="distribution_type")
+]
+
+
+def _check_range(value: Any, low: float, high: float) -> Any:
+    """Range-check a float or both ends of a distribution."""
+    points: list[float]
+    if isinstance(value, UniformDistribution):
+        points = [value.low, value.high]
+    elif isinstance(value, ManualDistribution):
+        points = list(value.values)
+    elif value is None:
+        return value
+    else:
+        points = [float(value)]
+    for point in points:
+        if not low <= point <= high:
+            raise ValueError(f"must be between {low} and {high}, got {point}")
+    return value
+
+
+def _distribution_dict(value: Any) -> Any:
+    """Accept ``{"low":…, "high":…}`` / ``{"values": […]}`` without an explicit distribution_type."""
+    if isinstance(value, dict) and "distribution_type" not in value:
+        if "values" in value:
+            return {**value, "distribution_type": "manual"}
+        if "low" in value or "high" in value:
+            return {**value, "distribution_type": "uniform"}
+    return value
+
+
+class ChatCompletionInferenceParams(BaseModel):
+    """Sampling and request settings for chat completions (Data Designer's field names)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    generation_type: Literal["chat-completion"] = "chat-completion"
+    temperature: Union[float, Distribution, None] = None
+    top_p: Union[float, Distribution, None] = None
+    max_tokens: int | None = Field(default=None, ge=1)
+    # Not identity (fingerprint.EXCLUDED_FIELDS): they change speed / give-up time, never a reply.
+    max_parallel_requests: int = Field(default=4, ge=1)
+    timeout: float | None = Field(default=None, ge=1)
+    extra_body: dict[str, Any] | None = None
+
+    @field_validator("temperature", "top_p", mode="before")
+    @classmethod
+    def _typed(cls, value: Any) -> Any:
+        return _distribution_dict(value)
+
+    @field_validator("temperature")
+    @classmethod
+    def _temperature(cls, value: Any) -> Any:
+        return _check_range(value, 0.0, 2.0)
+
+    @field_validator("top_p")
+    @classmethod
+    def _top_p(cls, value: Any) -> Any:
+        return _check_range(value, 0.0, 1.0)
+
+    @property
+    def is_sampled(self) -> bool:
+        """True when some parameter is a distribution drawn per request."""
+        return isinstance(self.temperature, BaseModel) or isinstance(self.top_p, BaseModel)
+
+
+class ModelProvider(BaseModel):
+    """An OpenAI-compatible endpoint. ``api_key`` is a literal or ``"env:VAR_NAME"``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1)
+    endpoint: str = ""
+    provider_type: str = "openai"
+    # exclude=True: never in model_dump (identity, artifacts); SecretStr: never in repr or logs.
+    api_key: SecretStr | None = Field(default=None, exclude=True, repr=False)
+    extra_headers: dict[str, str] = Field(default_factory=dict)
+    extra_body: dict[str, Any] | None = None
+
+    @field_validator("provider_type")
+    @classmethod
+    def _lower(cls, value: str) -> str:
+        value = value.strip().lower()
+        if value != "openai":
+            raise ValueError(
+                f"provider_type {value!r} is not supported; use 'openai' for any "
+                "OpenAI-compatible endpoint (OpenAI, NVIDIA NIM, vLLM, Ollama, llama.cpp)"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _endpoint(self) -> ModelProvider:
+        if not self.endpoint.strip():
+            raise ModelConfigError(
+                f"Model provider '{self.name}' has no endpoint.",
+                hint="Set endpoint= to the base URL of an OpenAI-compatible API, "
+                "e.g. 'https://api.openai.com/v1' or 'http://localhost:8000/v1'.",
+            )
+        if not self.endpoint.startswith(("http://", "https://")):
+            raise ModelConfigError(
+                f"Model provider '{self.name}' has endpoint {self.endpoint!r}, which is not an http(s) URL.",
+                hint="Write the full URL, e.g. 'http://localhost:11434/v1'.",
+            )
+        return self
+
+    @property
+    def api_key_env_var(self) -> str | None:
+        """The variable named by an ``"env:VAR"`` key, else None."""
+        if self.api_key is None:
+            return None
+        secret = self.api_key.get_secret_value()
+        return secret[len(ENV_PREFIX) :].strip() if secret.startswith(ENV_PREFIX) else None
+
+
+class ModelConfig(BaseModel):
+    """A model alias used by LLM columns: the model id, its provider and inference parameters."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, protected_namespaces=())
+
+    alias: str = Field(min_length=1)
+    model: str = Field(min_length=1)
+    provider: str | None = None
+    inference_parameters: ChatCompletionInferenceParams = Field(
+        default_factory=ChatCompletionInferenceParams
+    )
+    skip_health_check: bool = False
+
+
+__all__ = [
+    "ChatCompletionInferenceParams",
+    "ManualDistribution",
+    "ModelConfig",
+    "ModelProvider",
+    "UniformDistribution",
+]

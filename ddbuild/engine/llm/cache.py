@@ -1,0 +1,135 @@
+"""Request keys and the request-level LLM response cache (memory and directory backends).
+
+    request_key = xxh3_128(canonical_json({
+        scheme:  HASH_SCHEME_VERSION, request_scheme: REQUEST_KEY_VERSION,
+        model:   model id (not the alias, endpoint, provider name or API key),
+        request: the body sent minus "model" — messages as rendered, temperature / top_p as drawn,
+                 max_tokens, response_format (the JSON schema), extra_body fields (provider's, then
+                 the model's),
+        draw:    the draw index (the row index; see docs/models.md),
+        seed:    the sampling seed (DataDesignerConfigBuilder(seed=…)) }))
+
+Not in the key: endpoint URL, provider name, API key, extra_headers, max_parallel_requests,
+timeout, retry settings (fingerprint.EXCLUDED_FIELDS) — they change how we ask, not the answer.
+
+Only successful responses are stored (the caller decides); errors, refusals, truncated replies and
+invalid structured outputs never are. Entries are JSON, never pickle; a directory entry is written
+to a temp name and renamed, and a corrupt or foreign entry reads as a miss (warned once).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Protocol
+
+from ddbuild.fingerprint import HASH_SCHEME_VERSION, digest_json, is_digest
+
+REQUEST_KEY_VERSION = 1
+ENTRY_FORMAT = 1
+
+log = logging.getLogger(__name__)
+
+
+def request_key(model: str, request: dict[str, Any], draw: int, seed: int) -> str:
+    """The cache key of one logical request (``request`` = body without ``model``)."""
+    return digest_json(
+        {
+            "scheme": HASH_SCHEME_VERSION,
+            "request_scheme": REQUEST_KEY_VERSION,
+            "model": model,
+            "request": request,
+            "draw": draw,
+            "seed": seed,
+        }
+    )
+
+
+class ResponseCache(Protocol):
+    def get(self, key: str) -> dict[str, Any] | None: ...
+
+    def put(self, key: str, response: dict[str, Any]) -> None: ...
+
+
+class MemoryResponseCache:
+    """Responses in a dict; for tests and for runs that must not persist anything."""
+
+    def __init__(self) -> None:
+        self.entries: dict[str, dict[str, Any]] = {}
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        entry = self.entries.get(key)
+        return json.loads(json.dumps(entry)) if entry is not None else None
+
+    def put(self, key: str, response: dict[str, Any]) -> None:
+        # A JSON round trip: what is stored is exactly what a directory cache would give back.
+        self.entries[key] = json.loads(json.dumps(response))
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+
+class DirectoryResponseCache:
+    """``<root>/llm/ab/<key>.json`` files, written atomically (temp + rename); JSON only."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root)
+        self._warned = False
+
+    def path_for(self, key: str) -> Path:
+        if not is_digest(key):
+            raise ValueError(f"not a request key: {key!r}")
+        return self.root / "llm" / key[:2] / f"{key}.json"
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        path = self.path_for(key)
+        try:
+            with open(path, encoding="utf-8") as handle:
+                entry = json.load(handle)
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as exc:
+            self._warn(f"unreadable LLM cache entry {path} ({exc}); treating it as a miss")
+            return None
+        if not (isinstance(entry, dict) and entry.get("format") == ENTRY_FORMAT and entry.get("key") == key):
+            self._warn(f"LLM cache entry {path} has an unknown format or key; treating it as a miss")
+            return None
+        response = entry.get("response")
+        return response if isinstance(response, dict) else None
+
+    def put(self, key: str, response: dict[str, Any]) -> None:
+        path = self.path_for(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        data = json.dumps({"format": ENTRY_FORMAT, "key": key, "response": response}, ensure_ascii=False)
+        fd, tmp = tempfile.mkstemp(prefix=f".{key}.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(data)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def keys(self) -> list[str]:
+        return sorted(p.stem for p in (self.root / "llm").glob("*/*.json"))
+
+    def _warn(self, message: str) -> None:
+        if not self._warned:
+            self._warned = True
+            log.warning(message)
+
+
+class StoreResponseCache:
+    """Adapts a ``ddbuild.store.base.Store`` (``get_response`` / ``put_response``) to ResponseCache."""
+
+    def __init__(self, store: Any) -> None:
+        self._store = store
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        return self._store.get_response(key)
+
+    def put(self, key: str, response: dict[str, Any]) -> None:
+        self._store.put_response(key, response)

@@ -1,0 +1,286 @@
+"""ChatClient: chat-completions URLs, API keys, per-alias concurrency, and retries with backoff.
+
+One ``ChatClient`` per stage run. Per model alias it holds a route (URL, headers, the provider's
+extra body), an ``asyncio.Semaphore(max_parallel_requests)`` held for the duration of each HTTP
+attempt, and a "not before" time that a 429 pushes back so the whole alias slows down together.
+
+Retry policy (one request):
+
+    attempt ──► 2xx with a JSON object ─────────────────────────────► return it
+        │       429, 408, 5xx, timeout, connection error, bad JSON ─► wait, try again
+        │                                                            (at most max_retries times)
+        └─────► any other status (400, 401, 404, …) ────────────────► RequestFailure (no retry)
+
+    wait = min(retry_max_wait, max(Retry-After, base · 2^n · jitter)),  jitter ∈ [0.5, 1)
+
+No health checks and no probes: every HTTP request sent is one the caller asked for, so request
+counts are exact.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+import os
+import random
+import re
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ddbuild.config.models import ModelConfig, ModelProvider
+from ddbuild.engine.llm.transport import ChatTransport, TransportError, TransportTimeout
+from ddbuild.errors import LLMRequestError, ModelConfigError
+
+DEFAULT_OPENAI_BASE_URL = "https://api.openai.com/v1"
+EXCERPT_CHARS = 500
+REDACTED = "***"
+_VERSION_SEGMENT = re.compile(r"/v\d+[a-z0-9]*$")
+
+
+def default_providers(environ: Mapping[str, str] | None = None) -> list[ModelProvider]:
+    """One provider named ``openai`` from ``OPENAI_BASE_URL`` / ``OPENAI_API_KEY``."""
+    environ = os.environ if environ is None else environ
+    return [
+        ModelProvider(
+            name="openai",
+            endpoint=environ.get("OPENAI_BASE_URL") or DEFAULT_OPENAI_BASE_URL,
+            api_key="env:OPENAI_API_KEY",
+        )
+    ]
+
+
+def resolve_api_key(provider: ModelProvider, environ: Mapping[str, str] | None = None) -> str | None:
+    """The literal key, or the value of the ``env:VAR`` it names (ModelConfigError if unset)."""
+    if provider.api_key is None:
+        return None
+    variable = provider.api_key_env_var
+    if variable is None:
+        return provider.api_key.get_secret_value()
+    environ = os.environ if environ is None else environ
+    value = environ.get(variable)
+    if not value:
+        raise ModelConfigError(
+            f"Model provider '{provider.name}' reads its API key from the environment variable "
+            f"{variable}, which is not set.",
+            hint=f"export {variable}=… (or set api_key=None for an endpoint without authentication).",
+        )
+    return value
+
+
+def chat_completions_url(endpoint: str) -> str:
+    """The chat-completions URL for the common endpoint spellings.
+
+    ``…/chat/completions`` is used as given; ``…/v1`` (any ``/vN`` last segment) gets
+    ``/chat/completions``; a bare host or other path gets ``/v1/chat/completions``.
+    """
+    base = endpoint.strip().rstrip("/")
+    if base.endswith("/chat/completions"):
+        return base
+    if _VERSION_SEGMENT.search(base):
+        return f"{base}/chat/completions"
+    return f"{base}/v1/chat/completions"
+
+
+def redact(text: str, secrets: list[str]) -> str:
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, REDACTED)
+    return text
+
+
+def excerpt(body: bytes, secrets: list[str]) -> str:
+    text = body[: EXCERPT_CHARS * 4].decode("utf-8", errors="replace")
+    text = redact(text, secrets)
+    return text if len(text) <= EXCERPT_CHARS else text[:EXCERPT_CHARS] + "…"
+
+
+class RequestFailure(LLMRequestError):
+    """One request failed for good: why (``reason``), the HTTP status and a redacted body excerpt."""
+
+    def __init__(
+        self, *, reason: str, alias: str, url: str, status: int | None, body_excerpt: str, attempts: int
+    ) -> None:
+        self.reason = reason
+        self.alias = alias
+        self.url = url
+        self.status = status
+        self.body_excerpt = body_excerpt
+        self.attempts = attempts
+        got = f"HTTP {status}" if status is not None else reason.replace("_", " ")
+        tries = f" after {attempts} attempts" if attempts > 1 else ""
+        message = f"Model alias '{alias}': POST {url} failed{tries}: {got}"
+        super().__init__(message + (f": {body_excerpt}" if body_excerpt else "."))
+
+
+@dataclass
+class Sent:
+    """A successful response and how many HTTP attempts it took."""
+
+    response: dict[str, Any]
+    attempts: int
+
+
+@dataclass
+class _Route:
+    alias: str
+    model: ModelConfig
+    url: str
+    headers: dict[str, str]
+    extra_body: dict[str, Any]
+    secrets: list[str]
+    semaphore: asyncio.Semaphore
+    not_before: float = 0.0
+    counters: dict[str, int] = field(default_factory=lambda: {"requests_sent": 0, "retries": 0})
+
+
+def _retry_after(headers: Mapping[str, str]) -> float | None:
+    value = next((v for k, v in headers.items() if k.lower() == "retry-after"), None)
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+@dataclass
+class _Outcome:
+    """One attempt that did not succeed: retryable or not, and what to report."""
+
+    reason: str
+    retryable: bool
+    status: int | None = None
+    body: bytes = b""
+    retry_after: float | None = None
+
+
+class ChatClient:
+    """Sends chat completions for configured model aliases; safe for many concurrent callers."""
+
+    def __init__(
+        self,
+        model_configs: list[ModelConfig],
+        providers: list[ModelProvider],
+        transport: ChatTransport,
+        *,
+        max_retries: int,
+        retry_max_wait: float,
+        retry_base_wait: float = 0.5,
+        environ: Mapping[str, str] | None = None,
+        sleep: Callable[[float], Any] = asyncio.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._models = {m.alias: m for m in model_configs}
+        self._providers = {p.name: p for p in (providers or default_providers(environ))}
+        self._default_provider = next(iter(self._providers))
+        self._transport = transport
+        self._max_retries = max_retries
+        self._retry_max_wait = retry_max_wait
+        self._retry_base_wait = retry_base_wait
+        self._environ = environ
+        self._sleep = sleep
+        self._clock = clock
+        self._jitter = random.Random()  # timing only; never affects a key or a reply
+        self._routes: dict[str, _Route] = {}
+
+    def provider_for(self, model: ModelConfig) -> ModelProvider:
+        name = model.provider or self._default_provider
+        if name not in self._providers:
+            raise ModelConfigError(
+                f"Model alias '{model.alias}' names provider '{name}', which is not configured.",
+                hint=f"Configured providers: {', '.join(sorted(self._providers))}.",
+            )
+        return self._providers[name]
+
+    def route(self, alias: str) -> _Route:
+        """The route of ``alias``, built on first use (resolves the API key: may raise)."""
+        if alias in self._routes:
+            return self._routes[alias]
+        model = self._models[alias]
+        provider = self.provider_for(model)
+        key = resolve_api_key(provider, self._environ)
+        headers = {"Content-Type": "application/json", **provider.extra_headers}
+        if key:
+            headers["Authorization"] = f"Bearer {key}"
+        route = _Route(
+            alias=alias,
+            model=model,
+            url=chat_completions_url(provider.endpoint),
+            headers=headers,
+            extra_body=dict(provider.extra_body or {}),
+            secrets=[key] if key else [],
+            semaphore=asyncio.Semaphore(model.inference_parameters.max_parallel_requests),
+        )
+        self._routes[alias] = route
+        return route
+
+    def counters(self) -> dict[str, dict[str, int]]:
+        return {alias: dict(route.counters) for alias, route in self._routes.items()}
+
+    async def send(self, alias: str, body: dict[str, Any]) -> Sent:
+        """POST ``body`` for ``alias`` with retries; ``RequestFailure`` when it fails for good."""
+        route = self.route(alias)
+        timeout = route.model.inference_parameters.timeout
+        attempt = 0
+        while True:
+            attempt += 1
+            outcome = await self._attempt(route, body, timeout)
+            if isinstance(outcome, dict):
+                return Sent(outcome, attempt)
+            if not outcome.retryable or attempt > self._max_retries:
+                raise RequestFailure(
+                    reason=outcome.reason,
+                    alias=alias,
+                    url=route.url,
+                    status=outcome.status,
+                    body_excerpt=excerpt(outcome.body, route.secrets),
+                    attempts=attempt,
+                )
+            route.counters["retries"] += 1
+            wait = self._backoff(attempt, outcome.retry_after)
+            if outcome.status == 429:
+                route.not_before = max(route.not_before, self._clock() + wait)
+            await self._sleep(wait)
+
+    def _backoff(self, attempt: int, retry_after: float | None) -> float:
+        wait = self._retry_base_wait * (2 ** (attempt - 1)) * self._jitter.uniform(0.5, 1.0)
+        if retry_after is not None:
+            wait = max(wait, retry_after)
+        return min(self._retry_max_wait, wait)
+
+    async def _attempt(self, route: _Route, body: dict[str, Any], timeout: float | None) -> dict[str, Any] | _Outcome:
+        while (delay := route.not_before - self._clock()) > 0:
+            await self._sleep(delay)  # the alias is backing off after a 429
+        async with route.semaphore:
+            route.counters["requests_sent"] += 1
+            try:
+                status, headers, raw = await self._transport.post(route.url, route.headers, body, timeout)
+            except TransportTimeout:
+                return _Outcome("timeout", retryable=True)
+            except TransportError as exc:
+                return _Outcome("connection_error", retryable=True, body=str(exc).encode())
+        return _classify(status, headers, raw)
+
+
+def _classify(status: int, headers: Mapping[str, str], raw: bytes) -> dict[str, Any] | _Outcome:
+    if 200 <= status < 300:
+        try:
+            payload = json.loads(raw)
+        except ValueError:
+            payload = None
+        if isinstance(payload, dict) and isinstance(payload.get("choices"), list) and payload["choices"]:
+            return payload
+        return _Outcome("malformed_response", retryable=True, status=status, body=raw)
+    if status == 429:
+        return _Outcome("rate_limited", True, status, raw, _retry_after(headers))
+    if status == 408 or status >= 500:
+        return _Outcome("server_error" if status >= 500 else "timeout", True, status, raw, _retry_after(headers))
+    return _Outcome(f"http_{status}", retryable=False, status=status, body=raw)

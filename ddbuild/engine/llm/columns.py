@@ -1,0 +1,437 @@
+"""The engine-facing LLM API: ``LLMServices`` (one per stage run) and one generator per LLM column.
+
+How the engine uses it::
+
+    LLMServices.validate(columns, model_configs, providers)      # before anything is sent
+    services = LLMServices.create(model_configs, providers, cache, sampling_seed=…,
+                                  max_retries=…, retry_max_wait=…)
+    gen = services.generator_for(column)                          # per LLM column
+    value = await gen.generate(row, row_index)                    # from many row coroutines
+    …  RowDropped → drop that row;  EarlyShutdownError → propagate (stop the stage)
+    services.stats                                                # into metadata.json
+    await services.aclose()
+
+One request, in order: render the prompts (empty → RowDropped) → draw sampled parameters from a
+seeded RNG → compute the request key → cache hit? return it → send (client retries) → parse and
+check the reply, with up to ``max_correction_turns`` correction turns for structured/judge
+columns → store the successful response under the key → return the value.
+
+Draw index = the row index. Ten rows with the same prompt are ten keys, so ten samples; a rerun
+finds the same keys (row order is deterministic), and a row never waits for another row.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from ddbuild.config.models import ModelConfig, ModelProvider
+from ddbuild.engine.llm import replies
+from ddbuild.engine.llm.cache import ResponseCache, request_key
+from ddbuild.engine.llm.client import ChatClient, RequestFailure, default_providers, resolve_api_key
+from ddbuild.engine.llm.schema import check_schema
+from ddbuild.engine.llm.transport import ChatTransport
+from ddbuild.errors import (
+    ConfigError,
+    EarlyShutdownError,
+    GenerationError,
+    ModelConfigError,
+    TemplateError,
+    did_you_mean,
+)
+from ddbuild.fingerprint import digest_json
+
+LLM_COLUMN_TYPES = ("llm-text", "llm-code", "llm-structured", "llm-judge")
+
+
+class RowDropped(GenerationError):
+    """This row gets no value for this column (a non-retryable failure); the engine drops the row."""
+
+    def __init__(self, reason: str, detail: str, *, column: str = "", status: int | None = None) -> None:
+        self.reason = reason
+        self.detail = detail
+        self.column = column
+        self.status = status
+        super().__init__(f"Column '{column}': row dropped ({reason}): {detail}")
+
+
+def column_type_of(column: Any) -> str:
+    kind = getattr(column, "column_type", "")
+    return str(getattr(kind, "value", kind)).replace("_", "-")
+
+
+def is_llm_column(column: Any) -> bool:
+    return column_type_of(column) in LLM_COLUMN_TYPES
+
+
+def response_schema(column: Any) -> dict[str, Any] | None:
+    """The JSON schema a column's reply must satisfy (structured and judge columns), else None."""
+    kind = column_type_of(column)
+    if kind == "llm-structured":
+        schema = column.output_format
+        if isinstance(schema, type) and hasattr(schema, "model_json_schema"):
+            schema = schema.model_json_schema()
+        return schema
+    if kind == "llm-judge":
+        return replies.judge_schema(column.scores)
+    return None
+
+
+class _Stats:
+    """Counters for metadata.json; ``as_dict`` is the plain-dict view."""
+
+    def __init__(self) -> None:
+        self.totals: Counter[str] = Counter()
+        self.failures: Counter[str] = Counter()
+        self.by_model: dict[str, Counter[str]] = {}
+        self.by_column: dict[str, Counter[str]] = {}
+
+    def add(self, alias: str, column: str, **counts: int) -> None:
+        for name, value in counts.items():
+            self.totals[name] += value
+            self.by_model.setdefault(alias, Counter())[name] += value
+            self.by_column.setdefault(column, Counter())[name] += value
+
+    def as_dict(self) -> dict[str, Any]:
+        keys = ("requests_sent", "served_from_cache", "retries", "correction_turns",
+                "prompt_tokens", "completion_tokens", "values", "rows_dropped")
+        return {
+            **{k: self.totals.get(k, 0) for k in keys},
+            "failures": dict(sorted(self.failures.items())),
+            "by_model": {a: {k: c.get(k, 0) for k in keys} for a, c in sorted(self.by_model.items())},
+            "by_column": {n: {k: c.get(k, 0) for k in keys} for n, c in sorted(self.by_column.items())},
+        }
+
+
+class _EarlyStop:
+    """Stops the stage when more than ``rate`` of the first ``window`` LLM row outcomes failed."""
+
+    def __init__(self, rate: float, window: int, enabled: bool) -> None:
+        self.rate, self.window, self.enabled = rate, window, enabled
+        self.seen = 0
+        self.failed = 0
+        self.example: RowDropped | None = None
+        self.error: EarlyShutdownError | None = None
+
+    def record(self, failure: RowDropped | None) -> None:
+        if not self.enabled or self.seen >= self.window:
+            return
+        self.seen += 1
+        if failure is None:
+            return
+        self.failed += 1
+        self.example = self.example or failure
+        if self.failed > self.rate * self.window and self.error is None:
+            self.error = EarlyShutdownError(
+                f"Stopping the stage: {self.failed} of the first {self.seen} LLM rows failed "
+                f"(the limit is {self.rate:.0%} of the first {self.window}). One failing request: "
+                f"{self.example.detail}",
+                hint="Fix the model configuration or endpoint shown above, then rebuild; responses "
+                "that succeeded are cached and will not be requested again.",
+            )
+
+
+class LLMServices:
+    """Everything a stage run needs to generate LLM columns: client, cache, counters, early stop."""
+
+    def __init__(
+        self,
+        client: ChatClient,
+        models: dict[str, ModelConfig],
+        cache: ResponseCache,
+        transport: ChatTransport,
+        *,
+        sampling_seed: int,
+        max_correction_turns: int,
+        early_stop: _EarlyStop,
+    ) -> None:
+        self.client = client
+        self.models = models
+        self.cache = cache
+        self.sampling_seed = sampling_seed
+        self.max_correction_turns = max_correction_turns
+        self._transport = transport
+        self._early_stop = early_stop
+        self._stats = _Stats()
+
+    @classmethod
+    def create(
+        cls,
+        model_configs: list[ModelConfig],
+        providers: list[ModelProvider],
+        cache: ResponseCache,
+        *,
+        sampling_seed: int,
+        max_retries: int,
+        retry_max_wait: float,
+        transport: ChatTransport | None = None,
+        max_correction_turns: int = 2,
+        shutdown_error_rate: float = 0.5,
+        shutdown_error_window: int = 20,
+        disable_early_shutdown: bool = False,
+        retry_base_wait: float = 0.5,
+    ) -> LLMServices:
+        """Wire a stage run. Builds nothing on the network; the aiohttp session opens on first send."""
+        if transport is None:
+            from ddbuild.engine.llm.transport import AiohttpTransport
+
+            total = sum(m.inference_parameters.max_parallel_requests for m in model_configs)
+            transport = AiohttpTransport(max_connections=max(total, 1))
+        client = ChatClient(
+            model_configs,
+            providers,
+            transport,
+            max_retries=max_retries,
+            retry_max_wait=retry_max_wait,
+            retry_base_wait=retry_base_wait,
+        )
+        return cls(
+            client,
+            {m.alias: m for m in model_configs},
+            cache,
+            transport,
+            sampling_seed=sampling_seed,
+            max_correction_turns=max_correction_turns,
+            early_stop=_EarlyStop(shutdown_error_rate, shutdown_error_window, not disable_early_shutdown),
+        )
+
+    @staticmethod
+    def validate(
+        columns: Iterable[Any],
+        model_configs: list[ModelConfig],
+        providers: list[ModelProvider] | None,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        """Raise ModelConfigError / ConfigError for anything that would fail every request."""
+        models = _models_by_alias(model_configs)
+        provider_list = list(providers or default_providers(environ))
+        by_name = {p.name: p for p in provider_list}
+        for column in columns:
+            if not is_llm_column(column):
+                continue
+            alias = column.model_alias
+            if alias not in models:
+                configured = ", ".join(sorted(models)) or "none"
+                raise ModelConfigError(
+                    f"Column '{column.name}' uses model_alias '{alias}', which is not configured."
+                    f"{did_you_mean(alias, models)}",
+                    hint=f"Configured aliases: {configured}. Add a ModelConfig(alias='{alias}', …) "
+                    "to model_configs or fix the column's model_alias.",
+                )
+            name = models[alias].provider or provider_list[0].name
+            if name not in by_name:
+                raise ModelConfigError(
+                    f"Model alias '{alias}' (column '{column.name}') names provider '{name}', "
+                    f"which is not configured.{did_you_mean(name, by_name)}",
+                    hint=f"Configured providers: {', '.join(sorted(by_name))}.",
+                )
+            provider = by_name[name]
+            if not provider.endpoint.strip():
+                raise ModelConfigError(f"Model provider '{name}' has no endpoint.")
+            resolve_api_key(provider, environ)
+            schema = response_schema(column)
+            if schema is not None:
+                check_schema(schema, f"Column '{column.name}'")
+
+    def generator_for(self, column: Any) -> LLMColumnGenerator:
+        if not is_llm_column(column):
+            raise ConfigError(f"Column '{column.name}' is not an LLM column ({column_type_of(column)}).")
+        if column.model_alias not in self.models:
+            self.validate([column], list(self.models.values()), list(self.client._providers.values()))
+        self.client.route(column.model_alias)  # resolves the API key now, not mid-run
+        return LLMColumnGenerator(self, column)
+
+    @property
+    def stats(self) -> dict[str, Any]:
+        return self._stats.as_dict()
+
+    async def aclose(self) -> None:
+        await self._transport.aclose()
+
+    # -- used by generators -------------------------------------------------------------------
+    def _check_running(self) -> None:
+        if self._early_stop.error is not None:
+            raise self._early_stop.error
+
+    def _record(self, alias: str, column: str, failure: RowDropped | None) -> None:
+        if failure is None:
+            self._stats.add(alias, column, values=1)
+        else:
+            self._stats.add(alias, column, rows_dropped=1)
+            self._stats.failures[failure.reason] += 1
+        self._early_stop.record(failure)
+        self._check_running()
+
+
+def _models_by_alias(model_configs: list[ModelConfig]) -> dict[str, ModelConfig]:
+    models: dict[str, ModelConfig] = {}
+    for model in model_configs:
+        if model.alias in models:
+            raise ModelConfigError(f"Model alias '{model.alias}' is configured twice.")
+        models[model.alias] = model
+    return models
+
+
+class LLMColumnGenerator:
+    """Generates one LLM column's value for one row; safe to call from many row coroutines."""
+
+    def __init__(self, services: LLMServices, column: Any) -> None:
+        self.services = services
+        self.column = column
+        self.kind = column_type_of(column)
+        self.alias: str = column.model_alias
+        self.model = services.models[self.alias]
+        self.schema = response_schema(column)
+        self._extra_body = services.client.route(self.alias).extra_body
+
+    async def generate(self, row: dict[str, Any], row_index: int) -> Any:
+        """The column value for ``row`` (str for text/code, dict for structured/judge)."""
+        self.services._check_running()
+        try:
+            value = await self._generate(row, row_index)
+        except RowDropped as failure:
+            self.services._record(self.alias, self.column.name, failure)
+            raise
+        self.services._record(self.alias, self.column.name, None)
+        return value
+
+    async def _generate(self, row: dict[str, Any], row_index: int) -> Any:
+        messages = self._messages(row)
+        body = self._body(messages, row_index)
+        key = request_key(self.model.model, {k: v for k, v in body.items() if k != "model"},
+                          row_index, self.services.sampling_seed)
+        cached = self.services.cache.get(key)
+        if cached is not None:
+            try:
+                value = self._value(_content(cached))
+            except (replies.ReplyError, _Unusable):
+                pass  # an entry we cannot use (e.g. written by an older parser): ask again
+            else:
+                self._count(served_from_cache=1)
+                return value
+        return await self._send(body, key)
+
+    # -- request building -----------------------------------------------------------------------
+    def _messages(self, row: dict[str, Any]) -> list[dict[str, str]]:
+        prompt = self._render(self.column.prompt, row, "prompt")
+        if self.kind == "llm-judge":
+            prompt += replies.judge_rubric(self.column.scores)
+        if self.schema is not None:
+            prompt += replies.structured_instructions(self.schema)
+        messages = []
+        if self.column.system_prompt:
+            messages.append({"role": "system", "content": self._render(self.column.system_prompt, row, "system_prompt")})
+        messages.append({"role": "user", "content": prompt})
+        return messages
+
+    def _render(self, template: str, row: dict[str, Any], field: str) -> str:
+        from ddbuild.templating import render
+
+        where = f"Column '{self.column.name}' {field}"
+        try:
+            text = render(template, row, where)
+        except TemplateError as exc:
+            raise RowDropped("template_error", str(exc), column=self.column.name) from exc
+        if not text.strip():
+            raise RowDropped("empty_prompt", f"{where} rendered to an empty string.", column=self.column.name)
+        return text
+
+    def _body(self, messages: list[dict[str, str]], row_index: int) -> dict[str, Any]:
+        params = self.model.inference_parameters
+        body: dict[str, Any] = {**self._extra_body, **(params.extra_body or {})}
+        body["model"] = self.model.model
+        body["messages"] = messages
+        if params.is_sampled:
+            # Seeded by what the request is and its draw, so the draw is the same on every run
+            # whatever order rows finish in.
+            seed = digest_json({"seed": self.services.sampling_seed, "draw": row_index,
+                                "model": self.model.model, "messages": messages})
+            rng = random.Random(int(seed[:16], 16))
+        for name in ("temperature", "top_p"):
+            value = getattr(params, name)
+            if value is not None:
+                body[name] = value.sample(rng) if hasattr(value, "sample") else value
+        if params.max_tokens is not None:
+            body["max_tokens"] = params.max_tokens
+        if self.schema is not None:
+            body["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": "response", "schema": self.schema},
+            }
+        return body
+
+    # -- sending and checking --------------------------------------------------------------------
+    async def _send(self, body: dict[str, Any], key: str) -> Any:
+        """Send, check, correct; store the successful response under the first turn's key."""
+        problem = ""
+        for turn in range(self.services.max_correction_turns + 1):
+            try:
+                sent = await self.services.client.send(self.alias, body)
+            except RequestFailure as exc:
+                self._count(requests_sent=exc.attempts, retries=exc.attempts - 1)
+                raise RowDropped(exc.reason, str(exc), column=self.column.name, status=exc.status) from exc
+            usage = sent.response.get("usage") or {}
+            self._count(
+                requests_sent=sent.attempts,
+                retries=sent.attempts - 1,
+                correction_turns=1 if turn else 0,
+                prompt_tokens=int(usage.get("prompt_tokens") or 0),
+                completion_tokens=int(usage.get("completion_tokens") or 0),
+            )
+            try:
+                content = _content(sent.response)
+                value = self._value(content)
+            except _Unusable as exc:
+                raise RowDropped(exc.reason, f"Column '{self.column.name}': {exc}", column=self.column.name) from None
+            except replies.ReplyError as exc:
+                problem = str(exc)
+                body = {**body, "messages": [*body["messages"], {"role": "assistant", "content": content},
+                                             {"role": "user", "content": replies.correction_message(problem)}]}
+                continue
+            self.services.cache.put(key, sent.response)
+            return value
+        raise RowDropped(
+            "invalid_structured_output",
+            f"Column '{self.column.name}': the reply was still invalid after "
+            f"{self.services.max_correction_turns} correction turns: {problem}",
+            column=self.column.name,
+        )
+
+    def _value(self, content: str) -> Any:
+        if self.kind == "llm-text":
+            return content.strip()
+        if self.kind == "llm-code":
+            return replies.extract_code(content, self.column.code_lang)
+        if self.kind == "llm-judge":
+            return replies.parse_judge(content, self.column.scores, self.schema)
+        return replies.parse_structured(content, self.schema)
+
+    def _count(self, **counts: int) -> None:
+        self.services._stats.add(self.alias, self.column.name, **counts)
+
+
+class _Unusable(Exception):
+    """A 200 reply that no correction can fix (refusal, truncation, no content)."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        self.reason = reason
+        super().__init__(message)
+
+
+def _content(response: dict[str, Any]) -> str:
+    choice = response["choices"][0] if response.get("choices") else {}
+    message = choice.get("message") or {}
+    finish = choice.get("finish_reason")
+    if message.get("refusal"):
+        raise _Unusable("refusal", f"the model refused: {str(message['refusal'])[:200]}")
+    if finish == "length":
+        raise _Unusable("finish_reason_length", "the reply was cut off at max_tokens (finish_reason=length); "
+                        "raise max_tokens in the model's inference_parameters")
+    if finish == "content_filter":
+        raise _Unusable("content_filter", "the reply was withheld by the provider's content filter")
+    content = message.get("content")
+    if not isinstance(content, str) or not content.strip():
+        raise _Unusable("empty_reply", "the reply has no text content")
+    return content
