@@ -1,0 +1,275 @@
+"""FileSystemStore: the cache layout of DESIGN §4 over a local directory or any pyarrow filesystem.
+
+    <root>/objects/ab/<digest>          blobs, verified (streaming xxh3_128) on every read
+    <root>/actions/ab/<key>.json        entries, schema-checked on every read, first writer wins
+    <root>/llm/ab/<key>.json            LLM responses (JSON objects)
+    <root>/partial/<key>/               batch checkpoints of an unfinished stage (local only)
+    <root>/quarantine/<digest>.<time>   corrupt blobs moved aside, with a .reason.txt beside them
+
+One class for every filesystem: the layout and the trust rules live here, byte moving lives in a
+``Files`` object (``LocalFiles`` with plain os calls; ``ArrowFiles`` for S3/GCS, imported lazily so
+a local build never pays for ``import pyarrow``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+import xxhash
+
+from ddbuild.errors import IntegrityError, StoreError
+from ddbuild.fingerprint import is_digest
+from ddbuild.store._files import Files, LocalFiles, mismatch
+from ddbuild.store.entry import validate_entry
+
+log = logging.getLogger("ddbuild.store")
+
+#: Called with the path of downloaded bytes that failed verification, before IntegrityError is
+#: raised; it may move the file away (LayeredStore quarantines it). Otherwise the bytes are deleted.
+OnCorrupt = Callable[[Path], None]
+
+
+class BlobState(str, Enum):
+    """Result of checking one blob in place (``cache verify``)."""
+
+    OK = "ok"
+    MISSING = "missing"
+    CORRUPT = "corrupt"
+
+
+def check_name(name: str, what: str, location: str) -> str:
+    """``name`` if it is 32 lowercase hex (safe as a path component), else StoreError."""
+    if not is_digest(name):
+        raise StoreError(f"{what} {name!r} for cache {location} is not 32 lowercase hex; refusing to use it as a path.")
+    return name
+
+
+def blob_rel(digest: str) -> str:
+    return f"objects/{digest[:2]}/{digest}"
+
+
+def entry_rel(key: str) -> str:
+    return f"actions/{key[:2]}/{key}.json"
+
+
+def response_rel(key: str) -> str:
+    return f"llm/{key[:2]}/{key}.json"
+
+
+def dump_json(value: dict[str, Any]) -> bytes:
+    return (json.dumps(value, sort_keys=True, indent=1, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def download_verified(
+    copy_to: Callable[[Any, xxhash.xxh3_128], bool],
+    digest: str,
+    dest: Path,
+    where: str,
+    on_corrupt: OnCorrupt | None,
+) -> bool:
+    """Stream a blob into a temp file beside ``dest``, verify it, then rename it to ``dest``."""
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    temp = dest.parent / f".{dest.name}.{os.getpid()}.{time.monotonic_ns()}.part"
+    hasher = xxhash.xxh3_128()
+    try:
+        with open(temp, "wb") as out:
+            found = copy_to(out, hasher)
+        if not found:
+            return False
+        got = hasher.hexdigest()
+        if got != digest:
+            if on_corrupt is not None:
+                on_corrupt(temp)
+            raise mismatch(digest, got, where)
+        os.replace(temp, dest)
+        return True
+    finally:
+        temp.unlink(missing_ok=True)
+
+
+class FileSystemStore:
+    """A content-addressed cache below ``root`` on ``filesystem`` (None = the local disk).
+
+    ``mode`` (e.g. ``0o664``) forces file permissions on a cache shared through a network drive;
+    directories get the matching ``0o775``. Without it the process umask decides.
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike[str],
+        filesystem: Any = None,
+        *,
+        mode: int | None = None,
+        location: str | None = None,
+    ) -> None:
+        self._files: Files
+        if filesystem is None or _is_arrow_local(filesystem):
+            self._files = LocalFiles(Path(root), mode)
+        else:
+            from ddbuild.store._arrow import ArrowFiles
+
+            self._files = ArrowFiles(filesystem, os.fspath(root), location or os.fspath(root))
+        self.location = location or self._files.location
+        self.atomic_create = self._files.atomic_create
+        self._warned: set[str] = set()
+
+    def __repr__(self) -> str:
+        return f"FileSystemStore({self.location!r})"
+
+    @property
+    def is_local(self) -> bool:
+        return self._files.is_local
+
+    # -- blobs ---------------------------------------------------------------------------
+    def has_blob(self, digest: str) -> bool:
+        return self._files.exists(blob_rel(check_name(digest, "blob digest", self.location)))
+
+    def put_blob(self, digest: str, source: Path) -> None:
+        """Store the complete file ``source``; its bytes are hashed on the way and must match."""
+        rel = blob_rel(check_name(digest, "blob digest", self.location))
+        if not self._files.exists(rel):
+            self._files.commit_file(rel, Path(source), digest)
+
+    def get_blob(self, digest: str, dest: Path, *, on_corrupt: OnCorrupt | None = None) -> bool:
+        """Copy the verified blob to ``dest``; False if absent; IntegrityError (nothing written) if corrupt.
+
+        A corrupt blob of a *local* store is moved to ``quarantine/`` so the next build rebuilds it.
+        """
+        rel = blob_rel(check_name(digest, "blob digest", self.location))
+        where = f"cache {self.location}"
+        try:
+            return download_verified(
+                lambda out, hasher: self._files.copy_to(rel, out, hasher), digest, Path(dest), where, on_corrupt
+            )
+        except IntegrityError as exc:
+            if self.is_local:
+                self.quarantine(digest, str(exc))
+            raise
+
+    def check_blob(self, digest: str) -> BlobState:
+        """Hash a stored blob in place: OK, MISSING or CORRUPT (nothing is moved)."""
+        hasher = xxhash.xxh3_128()
+        found = self._files.copy_to(blob_rel(check_name(digest, "blob digest", self.location)), _Sink(), hasher)
+        if not found:
+            return BlobState.MISSING
+        return BlobState.OK if hasher.hexdigest() == digest else BlobState.CORRUPT
+
+    def delete_blob(self, digest: str) -> None:
+        self._files.delete(blob_rel(check_name(digest, "blob digest", self.location)))
+
+    def list_blobs(self) -> Iterator[str]:
+        return (name for name in self._files.names("objects") if is_digest(name))
+
+    # -- entries -------------------------------------------------------------------------
+    def get_entry(self, key: str) -> dict[str, Any] | None:
+        """The validated entry for ``key``; None when absent or unreadable (warned once per key)."""
+        data = self._files.read_bytes(entry_rel(check_name(key, "entry key", self.location)))
+        if data is None:
+            return None
+        try:
+            return validate_entry(json.loads(data), key=key)
+        except (ValueError, IntegrityError) as exc:
+            self._warn_once(key, f"ignoring unreadable cache entry {key} in {self.location}: {exc}")
+            return None
+
+    def put_entry(self, key: str, entry: dict[str, Any]) -> bool:
+        """Publish atomically; False when a valid entry already existed (a corrupt one is replaced)."""
+        rel = entry_rel(check_name(key, "entry key", self.location))
+        data = dump_json(validate_entry(entry, key=key))
+        if self._files.create(rel, data):
+            return True
+        if self.get_entry(key) is not None:
+            return False
+        self._files.replace(rel, data)  # the existing file was corrupt: repair it
+        return True
+
+    def delete_entry(self, key: str) -> None:
+        self._files.delete(entry_rel(check_name(key, "entry key", self.location)))
+
+    def list_entries(self) -> Iterator[str]:
+        return (n[:-5] for n in self._files.names("actions") if n.endswith(".json") and is_digest(n[:-5]))
+
+    # -- LLM responses -------------------------------------------------------------------
+    def get_response(self, key: str) -> dict[str, Any] | None:
+        data = self._files.read_bytes(response_rel(check_name(key, "response key", self.location)))
+        if data is None:
+            return None
+        try:
+            value = json.loads(data)
+        except ValueError as exc:
+            self._warn_once(key, f"ignoring unreadable LLM response {key} in {self.location}: {exc}")
+            return None
+        if not isinstance(value, dict):
+            self._warn_once(key, f"ignoring LLM response {key} in {self.location}: not a JSON object")
+            return None
+        return value
+
+    def put_response(self, key: str, response: dict[str, Any]) -> None:
+        if not isinstance(response, dict):
+            raise TypeError(f"LLM response {key} must be a dict, got {type(response).__name__}")
+        self._files.replace(response_rel(check_name(key, "response key", self.location)), dump_json(response))
+
+    def list_responses(self) -> Iterator[str]:
+        return (n[:-5] for n in self._files.names("llm") if n.endswith(".json") and is_digest(n[:-5]))
+
+    # -- local extras --------------------------------------------------------------------
+    def _local(self, what: str) -> LocalFiles:
+        if not isinstance(self._files, LocalFiles):
+            raise StoreError(f"{what} needs a local cache directory; {self.location} is remote.")
+        return self._files
+
+    def blob_path(self, digest: str) -> Path:
+        """Where the blob lives on disk (for hard-linking into a view); it may not exist."""
+        return self._local("blob_path").path(blob_rel(check_name(digest, "blob digest", self.location)))
+
+    def partial_dir(self, key: str) -> Path:
+        """``partial/<key>/``: batch checkpoints of an unfinished stage (not created here)."""
+        return self._local("partial_dir").path(f"partial/{check_name(key, 'entry key', self.location)}")
+
+    def quarantine(self, digest: str, reason: str, source: Path | None = None) -> Path | None:
+        """Move a corrupt blob (ours, or the downloaded file ``source``) to ``quarantine/``.
+
+        Returns where the bytes went (None when there was nothing to move); a ``.reason.txt``
+        beside them says why. Only ever called with bytes that failed verification.
+        """
+        files = self._local("quarantine")
+        check_name(digest, "blob digest", self.location)
+        stem = f"quarantine/{digest}.{time.strftime('%Y%m%dT%H%M%S')}.{os.getpid()}"
+        target = files.path(stem)
+        files.ensure_dir(target.parent)
+        try:
+            if source is not None:
+                shutil.move(source, target)  # source may be on another filesystem
+            else:
+                files.move(blob_rel(digest), stem)
+        except FileNotFoundError:
+            target = None
+        files.replace(f"{stem}.reason.txt", (reason + "\n").encode("utf-8"))
+        log.warning("quarantined blob %s in %s: %s", digest, self.location, reason)
+        return target
+
+    def _warn_once(self, key: str, message: str) -> None:
+        if key not in self._warned:
+            self._warned.add(key)
+            log.warning("%s", message)
+
+
+class _Sink:
+    """A write-only file that discards bytes (hash a blob without copying it)."""
+
+    def write(self, data: Any) -> int:
+        return len(data)
+
+
+def _is_arrow_local(filesystem: Any) -> bool:
+    kind = type(filesystem)
+    return kind.__name__ == "LocalFileSystem" and kind.__module__.startswith("pyarrow")

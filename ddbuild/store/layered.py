@@ -1,0 +1,262 @@
+"""LayeredStore: the local cache first, a shared remote read through (and written back when allowed).
+
+Trust and failure rules:
+
+- The local store is trusted. Everything from the remote is checked: entries are schema-validated
+  by the remote store and, when a signing key is configured, must carry a valid HMAC signature
+  (otherwise: warning + miss, or StoreError with ``require_signed``); blobs are verified against
+  their digest while they stream in. A tampered blob is quarantined locally, reported with the
+  remote URL, and counts as a miss.
+- The remote is an optimisation, never a reason to fail a build: the first connection, server or
+  auth failure is logged once and the store carries on local-only (``remote_error`` says why).
+- Invariant: a remote entry is copied into the local store only once all its blobs are local, so
+  a later local-only build never finds a local entry whose outputs live elsewhere::
+
+      get_entry(k) --remote hit--> pending[k] --get_blob(...) for each output--> local.put_entry(k)
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from enum import Enum
+from pathlib import Path
+from typing import Any, TypeVar
+
+from ddbuild.errors import IntegrityError, StoreError
+from ddbuild.store.base import Store
+from ddbuild.store.closure import ClosureCounts, copy_closure
+from ddbuild.store.entry import SIGNING_KEY_ENV, blob_digests, sign_entry, verify_signature
+
+log = logging.getLogger("ddbuild.store")
+
+T = TypeVar("T")
+
+
+class Origin(str, Enum):
+    """Where a hit came from (for ``--explain``)."""
+
+    LOCAL = "local"
+    REMOTE = "remote"
+
+
+class _RemoteDown(Exception):
+    """Internal: the remote failed (already reported once); continue local-only."""
+
+
+class LayeredStore:
+    """``local`` in front of ``remote``; uploads only with ``upload=True``."""
+
+    def __init__(
+        self,
+        local: Store,
+        remote: Store,
+        *,
+        upload: bool = False,
+        signing_key: bytes | None = None,
+        require_signed: bool = False,
+    ) -> None:
+        if require_signed and not signing_key:
+            raise StoreError(
+                f"remote cache {remote.location}: signed entries are required but no signing key is set.",
+                hint=f"Set {SIGNING_KEY_ENV} to the team's shared key.",
+            )
+        self.local = local
+        self.remote = remote
+        self.upload = upload
+        self.signing_key = signing_key
+        self.require_signed = require_signed
+        self.location = local.location
+        #: Why the remote was switched off for this session (None while it works).
+        self.remote_error: str | None = None
+        self._origins: dict[str, Origin] = {}
+        self._pending: dict[str, dict[str, Any]] = {}  # remote entries waiting for their blobs
+        self._bad_blobs: set[str] = set()  # remote blobs that failed verification this session
+        self._warned: set[str] = set()
+
+    def __repr__(self) -> str:
+        return f"LayeredStore({self.local.location!r} -> {self.remote.location!r})"
+
+    # -- remote guard --------------------------------------------------------------------
+    def _remote(self, call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run a remote call; on a non-integrity StoreError switch the remote off (warn once)."""
+        if self.remote_error is not None:
+            raise _RemoteDown
+        try:
+            return call(*args, **kwargs)
+        except IntegrityError:
+            raise
+        except StoreError as exc:
+            self.remote_error = str(exc)
+            log.warning("%s Continuing with the local cache %s only.", exc.message, self.local.location)
+            raise _RemoteDown from exc
+
+    def _warn_once(self, tag: str, message: str) -> None:
+        if tag not in self._warned:
+            self._warned.add(tag)
+            log.warning("%s", message)
+
+    def trusted(self, key: str, entry: dict[str, Any]) -> bool:
+        """Signature policy for an entry that came from the remote."""
+        if self.signing_key is None or verify_signature(entry, self.signing_key):
+            return True
+        state = "is unsigned" if entry.get("signature") is None else "has a signature that does not match"
+        message = f"remote cache {self.remote.location}: entry {key} {state} the configured signing key"
+        if self.require_signed:
+            raise StoreError(message + ".", hint="Ask whoever pushed it to re-push with the team key, or rebuild.")
+        self._warn_once(f"sig:{key}", message + "; ignoring it (treated as a miss).")
+        return False
+
+    # -- entries -------------------------------------------------------------------------
+    def get_entry(self, key: str) -> dict[str, Any] | None:
+        entry = self.local.get_entry(key)
+        if entry is not None:
+            self._origins[key] = Origin.LOCAL
+            return entry
+        if key in self._pending:
+            return self._pending[key]
+        try:
+            entry = self._remote(self.remote.get_entry, key)
+        except _RemoteDown:
+            entry = None
+        if entry is None or not self.trusted(key, entry):
+            self._origins.pop(key, None)
+            return None
+        self._origins[key] = Origin.REMOTE
+        self._pending[key] = entry
+        self._publish_complete()
+        return entry
+
+    def entry_origin(self, key: str) -> Origin | None:
+        """"local", "remote" or None (a miss), looking the entry up if needed."""
+        if key not in self._origins:
+            self.get_entry(key)
+        return self._origins.get(key)
+
+    def put_entry(self, key: str, entry: dict[str, Any]) -> bool:
+        """Publish locally (signed when a key is set); with ``upload``, push blobs then the entry."""
+        if self.signing_key is not None:
+            entry = sign_entry(entry, self.signing_key)
+        won = self.local.put_entry(key, entry)
+        self._origins[key] = Origin.LOCAL
+        if self.upload:
+            try:
+                self._remote(copy_closure, self.local, self.remote, [key])
+            except _RemoteDown:
+                pass
+        return won
+
+    def delete_entry(self, key: str) -> None:
+        """Delete locally only; the shared remote is changed only by explicit remote commands."""
+        self.local.delete_entry(key)
+        self._origins.pop(key, None)
+
+    def list_entries(self) -> Iterator[str]:
+        return self._union(self.local.list_entries, self.remote.list_entries)
+
+    def _publish_complete(self) -> None:
+        for key, entry in list(self._pending.items()):
+            if all(self.local.has_blob(d) for d in blob_digests(entry)):
+                self.local.put_entry(key, entry)
+                del self._pending[key]
+
+    # -- blobs ---------------------------------------------------------------------------
+    def has_blob(self, digest: str) -> bool:
+        if self.local.has_blob(digest):
+            return True
+        if digest in self._bad_blobs:
+            return False
+        try:
+            return self._remote(self.remote.has_blob, digest)
+        except _RemoteDown:
+            return False
+
+    def put_blob(self, digest: str, source: Path) -> None:
+        """Local only; blobs go to the remote with their entry (``put_entry``), never alone."""
+        self.local.put_blob(digest, source)
+
+    def get_blob(self, digest: str, dest: Path) -> bool:
+        try:
+            if self.local.get_blob(digest, dest):
+                return True
+        except IntegrityError:
+            pass  # the local store reported and quarantined it; a good copy may be on the remote
+        if digest in self._bad_blobs or self.remote_error is not None:
+            return False
+        dest = Path(dest)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=f".{digest}.", suffix=".remote", dir=dest.parent)
+        os.close(fd)
+        temp = Path(name)
+        try:
+            if not self._remote(self.remote.get_blob, digest, temp, on_corrupt=self._quarantine_hook(digest)):
+                return False
+            self.local.put_blob(digest, temp)
+            os.replace(temp, dest)
+        except _RemoteDown:
+            return False
+        except IntegrityError as exc:
+            self._bad_blobs.add(digest)
+            log.warning("remote cache %s served a corrupt blob %s; quarantined locally, treated as a miss: %s",
+                        self.remote.location, digest, exc.message)
+            return False
+        finally:
+            temp.unlink(missing_ok=True)
+        self._publish_complete()
+        return True
+
+    def _quarantine_hook(self, digest: str) -> Callable[[Path], None]:
+        def hook(path: Path) -> None:
+            quarantine = getattr(self.local, "quarantine", None)
+            if callable(quarantine):
+                reason = f"downloaded from remote cache {self.remote.location}; bytes do not match the digest"
+                quarantine(digest, reason, source=path)
+
+        return hook
+
+    def delete_blob(self, digest: str) -> None:
+        self.local.delete_blob(digest)
+
+    def list_blobs(self) -> Iterator[str]:
+        return self._union(self.local.list_blobs, self.remote.list_blobs)
+
+    # -- LLM responses -------------------------------------------------------------------
+    def get_response(self, key: str) -> dict[str, Any] | None:
+        response = self.local.get_response(key)
+        if response is not None:
+            return response
+        try:
+            response = self._remote(self.remote.get_response, key)
+        except _RemoteDown:
+            return None
+        if response is not None:
+            self.local.put_response(key, response)
+        return response
+
+    def put_response(self, key: str, response: dict[str, Any]) -> None:
+        self.local.put_response(key, response)
+        if self.upload:
+            try:
+                self._remote(self.remote.put_response, key, response)
+            except _RemoteDown:
+                pass
+
+    # -- closures (cache push / pull) -------------------------------------------------------
+    def push_closure(self, keys: Iterable[str]) -> ClosureCounts:
+        """Copy entries + blobs + responses local -> remote. Remote errors propagate (explicit command)."""
+        return copy_closure(self.local, self.remote, keys)
+
+    def pull_closure(self, keys: Iterable[str]) -> ClosureCounts:
+        """Copy entries + blobs + responses remote -> local, enforcing the signature policy."""
+        return copy_closure(self.remote, self.local, keys, accept=self.trusted)
+
+    def _union(self, local: Callable[[], Iterator[str]], remote: Callable[[], Iterator[str]]) -> Iterator[str]:
+        seen = set(local())
+        yield from sorted(seen)
+        try:
+            extra = sorted(set(self._remote(lambda: list(remote()))) - seen)
+        except _RemoteDown:
+            return
+        yield from extra

@@ -1,0 +1,206 @@
+"""The one Store contract, run against every backend: memory, local dir, S3 (moto), HTTP (nginx)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+from pathlib import Path
+
+import pytest
+from store_helpers import Backend, key_of, make_entry, write_blob
+
+from ddbuild.errors import IntegrityError, StoreError
+from ddbuild.fingerprint import digest_bytes
+
+
+def test_blob_round_trip_is_byte_equal(backend: Backend, tmp_path: Path) -> None:
+    store = backend.store
+    data = bytes(range(256)) * 4099  # ~1 MiB, not a multiple of any chunk size
+    digest, source = write_blob(tmp_path, data)
+    store.put_blob(digest, source)
+    store.put_blob(digest, source)  # idempotent
+    dest = tmp_path / "out" / "batch.parquet"
+    assert store.has_blob(digest)
+    assert store.get_blob(digest, dest) is True
+    assert dest.read_bytes() == data
+    assert list(store.list_blobs()) == [digest]
+    store.delete_blob(digest)
+    assert not store.has_blob(digest)
+    assert list(store.list_blobs()) == []
+
+
+def test_absent_objects_are_misses_not_errors(backend: Backend, tmp_path: Path) -> None:
+    store = backend.store
+    absent = key_of("absent")
+    out = tmp_path / "out"
+    out.mkdir()
+    assert store.has_blob(absent) is False
+    assert store.get_blob(absent, out / "never") is False
+    assert list(out.iterdir()) == []  # no temp file left behind
+    assert store.get_entry(absent) is None
+    assert store.get_response(absent) is None
+    assert list(store.list_entries()) == []
+    store.delete_blob(absent)
+    store.delete_entry(absent)
+
+
+def test_corrupt_blob_is_detected_and_never_returned(backend: Backend, tmp_path: Path) -> None:
+    store = backend.store
+    digest, source = write_blob(tmp_path, b"the real bytes" * 1000)
+    store.put_blob(digest, source)
+    backend.plant_blob(digest, b"tampered bytes" * 1000)
+    out = tmp_path / "out"
+    out.mkdir()
+    bad = digest_bytes(b"tampered bytes" * 1000)
+    with pytest.raises(IntegrityError, match=f"blob {digest} from .* has digest {bad}"):
+        store.get_blob(digest, out / "batch.parquet")
+    assert list(out.iterdir()) == []  # neither the blob nor a partial download
+
+
+def test_put_blob_refuses_a_source_that_does_not_match_its_digest(backend: Backend, tmp_path: Path) -> None:
+    store = backend.store
+    claimed = digest_bytes(b"what the caller thinks")
+    source = tmp_path / "src"
+    source.write_bytes(b"what is on disk")
+    with pytest.raises(IntegrityError, match=f"blob {claimed} from local file {source}"):
+        store.put_blob(claimed, source)
+    assert not store.has_blob(claimed)
+    assert list(store.list_blobs()) == []
+
+
+def test_entry_round_trip_and_first_writer_wins(backend: Backend) -> None:
+    store = backend.store
+    key = key_of("stage drafts v1")
+    first = make_entry(key, built_by="alice")
+    second = make_entry(key, built_by="bob")
+    assert store.put_entry(key, first) is True
+    assert store.put_entry(key, second) is False
+    assert store.get_entry(key) == first
+    assert list(store.list_entries()) == [key]
+    store.delete_entry(key)
+    assert store.get_entry(key) is None
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"outputs": [{"path": "../../etc/passwd", "digest": "0" * 32, "rows": 1, "size": 1}]},
+         "outputs[0]: output path '../../etc/passwd' has an empty, '.' or '..' component"),
+        ({"outputs": [{"path": "/etc/passwd", "digest": "0" * 32, "rows": 1, "size": 1}]},
+         "outputs[0]: output path '/etc/passwd' is absolute"),
+        ({"outputs": [{"path": "a.parquet", "digest": "../" + "0" * 29, "rows": 1, "size": 1}]},
+         "outputs[0].digest '../00000000000000000000000000000' is not 32 lowercase hex"),
+        ({"format_version": 2}, "format_version 2 is not 1 (written by a different ddbuild version)"),
+    ],
+)
+def test_hostile_entries_are_rejected_on_write_and_on_read(
+    backend: Backend, change: dict, message: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = backend.store
+    key = key_of("hostile")
+    hostile = {**make_entry(key, blobs={}), "selected_output": {"paths": [], "digest": "0" * 32, "rows": 0}}
+    hostile.update(change)
+    with pytest.raises(IntegrityError, match=re.escape(f"cache entry '{key}' is malformed: {message}.")):
+        store.put_entry(key, hostile)
+    assert store.get_entry(key) is None
+    # A cache that already holds it (a hostile remote): a warned-once miss, never an exception.
+    backend.plant_entry(key, json.dumps(hostile).encode())
+    with caplog.at_level(logging.WARNING, logger="ddbuild.store"):
+        assert store.get_entry(key) is None
+        assert store.get_entry(key) is None
+    warnings = [r.getMessage() for r in caplog.records if r.name == "ddbuild.store"]
+    assert len(warnings) == 1
+    assert message in warnings[0]
+
+
+def test_keys_that_are_not_hex_never_become_paths(backend: Backend, tmp_path: Path) -> None:
+    store = backend.store
+    for bad in ("../../../../etc/passwd", "A" * 32, "0" * 31, ""):
+        with pytest.raises(StoreError, match="is not 32 lowercase hex; refusing to use it as a path"):
+            store.get_entry(bad)
+        with pytest.raises(StoreError, match="is not 32 lowercase hex"):
+            store.get_blob(bad, tmp_path / "x")
+
+
+def test_entry_stored_under_another_key_is_a_miss(backend: Backend) -> None:
+    store = backend.store
+    key, other = key_of("a"), key_of("b")
+    backend.plant_entry(key, json.dumps(make_entry(other)).encode())
+    assert store.get_entry(key) is None
+
+
+def test_truncated_entry_is_a_miss_and_the_next_writer_repairs_it(backend: Backend) -> None:
+    store = backend.store
+    key = key_of("truncated")
+    full = json.dumps(make_entry(key)).encode()
+    backend.plant_entry(key, full[: len(full) // 2])
+    assert store.get_entry(key) is None
+    assert store.put_entry(key, make_entry(key)) is True
+    assert store.get_entry(key) == make_entry(key)
+
+
+def test_llm_responses_round_trip(backend: Backend) -> None:
+    store = backend.store
+    key = key_of("request 1")
+    response = {"choices": [{"message": {"content": "Paris"}}], "usage": {"total_tokens": 12}}
+    store.put_response(key, response)
+    assert store.get_response(key) == response
+    assert list(store.list_responses()) == [key]
+
+
+def test_concurrent_writers_never_leave_a_corrupt_entry(backend: Backend) -> None:
+    store = backend.store
+    keys = [key_of(f"race {i}") for i in range(4)]
+    writers = 6
+    results: dict[str, list[bool]] = {k: [] for k in keys}
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(writers)
+
+    def write(writer: int) -> None:
+        try:
+            barrier.wait()
+            for key in keys:
+                won = store.put_entry(key, make_entry(key, built_by=f"writer-{writer}"))
+                results[key].append(won)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(i,)) for i in range(writers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    for key in keys:
+        stored = store.get_entry(key)
+        assert stored is not None
+        assert stored["built_by"] in {f"writer-{i}" for i in range(writers)}
+        assert stored == make_entry(key, built_by=stored["built_by"])
+        assert results[key].count(True) >= 1
+        if store.atomic_create:  # local dir and memory: exactly one winner
+            assert results[key].count(True) == 1
+
+
+def test_readers_never_see_half_an_entry(backend: Backend, caplog: pytest.LogCaptureFixture) -> None:
+    store = backend.store
+    blobs = {f"parquet-files/batch_{i:05d}.parquet": f"rows {i}".encode() * 50 for i in range(40)}
+    keys = [key_of(f"atomic {i}") for i in range(10)]
+    seen: list[dict | None] = []
+    done = threading.Event()
+
+    def read() -> None:
+        while not done.is_set():
+            seen.extend(store.get_entry(k) for k in keys)
+
+    reader = threading.Thread(target=read)
+    with caplog.at_level(logging.WARNING, logger="ddbuild.store"):
+        reader.start()
+        for key in keys:
+            store.put_entry(key, make_entry(key, blobs=blobs))
+        done.set()
+        reader.join()
+    assert [r.getMessage() for r in caplog.records if r.name == "ddbuild.store"] == []
+    assert all(entry is None or entry == make_entry(entry["key"], blobs=blobs) for entry in seen)
+    assert all(store.get_entry(k) == make_entry(k, blobs=blobs) for k in keys)
