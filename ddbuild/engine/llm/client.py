@@ -190,6 +190,8 @@ class ChatClient:
         self._clock = clock
         self._jitter = random.Random()  # timing only; never affects a key or a reply
         self._routes: dict[str, _Route] = {}
+        # Called with a slot held, right before each POST; may raise to stop sending (early stop).
+        self.before_send: Callable[[], None] = lambda: None
 
     def provider_for(self, model: ModelConfig) -> ModelProvider:
         name = model.provider or self._default_provider
@@ -260,6 +262,7 @@ class ChatClient:
         while (delay := route.not_before - self._clock()) > 0:
             await self._sleep(delay)  # the alias is backing off after a 429
         async with route.semaphore:
+            self.before_send()
             route.counters["requests_sent"] += 1
             try:
                 status, headers, raw = await self._transport.post(route.url, route.headers, body, timeout)

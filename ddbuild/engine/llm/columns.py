@@ -155,6 +155,7 @@ class LLMServices:
         self._transport = transport
         self._early_stop = early_stop
         self._stats = _Stats()
+        client.before_send = self._check_running  # rows queued for a slot stop once tripped
 
     @classmethod
     def create(

@@ -1,0 +1,212 @@
+"""LLM column generators end to end over HTTP: values, the response cache, draws, structured output."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ddbuild.engine.llm.cache import DirectoryResponseCache, MemoryResponseCache
+from ddbuild.errors import ConfigError, EarlyShutdownError
+from tests.llm.helpers import (
+    LLMCodeColumnConfig,
+    LLMJudgeColumnConfig,
+    LLMStructuredColumnConfig,
+    Score,
+    dropped,
+    model,
+    run_column,
+    services,
+    text_column,
+)
+
+SCHEMA = {
+    "type": "object",
+    "properties": {
+        "question": {"type": "string"},
+        "difficulty": {"enum": ["easy", "hard"]},
+        "tags": {"type": "array", "items": {"type": "string"}},
+        "points": {"type": "integer"},
+    },
+    "required": ["question", "difficulty", "points"],
+}
+
+
+def structured(name: str = "qa") -> LLMStructuredColumnConfig:
+    return LLMStructuredColumnConfig(name=name, prompt="Write a question about {{ topic }}", model_alias="fast",
+                                     output_format=SCHEMA)
+
+
+def rows(n: int) -> list[dict]:
+    return [{"topic": f"topic {i}"} for i in range(n)]
+
+
+def test_text_column_values_and_token_stats(openai_server):
+    svc = services(openai_server.url)
+    column = text_column(system_prompt="You are terse about {{ topic }}.")
+    assert run_column(svc, column, rows(2)) == ["reply to: Say something about topic 0",
+                                                "reply to: Say something about topic 1"]
+    systems = sorted(r.body["messages"][0]["content"] for r in openai_server.records)
+    assert systems == ["You are terse about topic 0.", "You are terse about topic 1."]
+    stats = svc.stats
+    assert stats["requests_sent"] == 2 and stats["served_from_cache"] == 0
+    assert stats["by_column"]["answer"]["completion_tokens"] == 2 * 7  # "reply to: Say something about topic N"
+    assert stats["by_model"]["fast"]["prompt_tokens"] == stats["prompt_tokens"] > 0
+
+
+def test_identical_second_pass_sends_no_requests(openai_server, tmp_path):
+    first = run_column(services(openai_server.url, cache=DirectoryResponseCache(tmp_path)), text_column(), rows(5))
+    assert openai_server.total == 5
+    svc = services(openai_server.url, cache=DirectoryResponseCache(tmp_path))
+    assert run_column(svc, text_column(), rows(5)) == first
+    assert openai_server.total == 5
+    assert svc.stats["served_from_cache"] == 5 and svc.stats["requests_sent"] == 0
+
+
+def test_ten_identical_prompts_get_ten_draws_and_reruns_are_hits(openai_server):
+    cache = MemoryResponseCache()
+    same = [{"topic": "the sea"}] * 10
+    run_column(services(openai_server.url, cache=cache), text_column(), same)
+    assert openai_server.total == 10 and len(cache) == 10
+    run_column(services(openai_server.url, cache=cache), text_column(), same)
+    assert openai_server.total == 10
+
+
+def test_sampling_seed_change_sends_new_requests(openai_server):
+    cache = MemoryResponseCache()
+    run_column(services(openai_server.url, cache=cache, seed=1), text_column(), rows(4))
+    run_column(services(openai_server.url, cache=cache, seed=2), text_column(), rows(4))
+    assert openai_server.total == 8 and len(cache) == 8
+    run_column(services(openai_server.url, cache=cache, seed=1), text_column(), rows(4))
+    assert openai_server.total == 8
+
+
+def test_sampled_temperature_is_deterministic_per_draw(openai_server):
+    fast = model(temperature={"low": 0.2, "high": 1.2}, top_p={"values": [0.8, 0.9, 1.0]})
+    run_column(services(openai_server.url, models=[fast]), text_column(), rows(6))
+    run_column(services(openai_server.url, models=[fast]), text_column(), rows(6))  # no shared cache
+    temps = [(r.last_user, r.body["temperature"], r.body["top_p"]) for r in openai_server.records]
+    first, second = sorted(temps[:6]), sorted(temps[6:])
+    assert first == second
+    assert len({t for _, t, _ in first}) == 6 and all(0.2 <= t <= 1.2 for _, t, _ in first)
+
+
+def test_endpoint_provider_and_concurrency_are_not_in_the_key(openai_server):
+    from tests.openai_server import start_server
+
+    cache = MemoryResponseCache()
+    run_column(services(openai_server.url, cache=cache, models=[model(max_parallel_requests=2, timeout=30)]),
+               text_column(), rows(3))
+    other = start_server()
+    try:
+        svc = services(other.url, cache=cache, api_key="sk-other", models=[model(max_parallel_requests=9)])
+        run_column(svc, text_column(), rows(3))
+        assert other.total == 0
+    finally:
+        other.stop()
+
+
+def test_api_key_never_in_cache_files_or_errors(openai_server, tmp_path, monkeypatch):
+    key = "sk-test-SECRET-0123456789"
+    monkeypatch.setenv("DDBUILD_TEST_KEY", key)
+    openai_server.add_fault("400", times=None, match="topic 2", body=f"Incorrect API key provided: {key}")
+    svc = services(openai_server.url, cache=DirectoryResponseCache(tmp_path), api_key="env:DDBUILD_TEST_KEY")
+    values = run_column(svc, text_column(), rows(3))
+    assert openai_server.records[0].authorization == f"Bearer {key}"
+    [failure] = dropped(values)
+    assert key not in str(failure) and key not in failure.detail and "Incorrect API key provided: ***" in failure.detail
+    files = list(tmp_path.rglob("*.json"))
+    assert len(files) == 2
+    assert all(key not in f.read_text() for f in files)
+    assert key not in json.dumps(svc.stats) and key not in repr(svc.client.provider_for(model()))
+
+
+def test_structured_output_is_parsed_validated_and_cached(openai_server):
+    cache = MemoryResponseCache()
+    [value] = run_column(services(openai_server.url, cache=cache), structured(), rows(1))
+    assert value == {"question": "question text", "difficulty": "easy", "tags": ["tags text"], "points": 1}
+    body = openai_server.records[0].body
+    assert body["response_format"]["json_schema"]["schema"] == SCHEMA
+    assert len(cache) == 1
+
+
+def test_invalid_json_is_corrected_within_n_turns(openai_server):
+    cache = MemoryResponseCache()
+    openai_server.add_fault("invalid_json", times=1)
+    svc = services(openai_server.url, cache=cache, max_correction_turns=2)
+    [value] = run_column(svc, structured(), rows(1))
+    assert value["difficulty"] == "easy"
+    assert openai_server.total == 2
+    correction = openai_server.records[1].body["messages"]
+    assert correction[-2]["role"] == "assistant" and "not valid JSON" in correction[-1]["content"]
+    assert svc.stats["correction_turns"] == 1
+    run_column(services(openai_server.url, cache=cache), structured(), rows(1))
+    assert openai_server.total == 2  # the corrected reply is cached under the row's request key
+
+
+def test_invalid_structured_output_is_dropped_and_never_cached(openai_server):
+    cache = MemoryResponseCache()
+    openai_server.add_fault("schema_invalid", times=None)
+    svc = services(openai_server.url, cache=cache, max_correction_turns=2)
+    [failure] = dropped(run_column(svc, structured(), rows(1)))
+    assert failure.reason == "invalid_structured_output" and "missing required property" in failure.detail
+    assert openai_server.total == 3 and len(cache) == 0
+    run_column(services(openai_server.url, cache=cache), structured(), rows(1))
+    assert openai_server.total == 6
+
+
+@pytest.mark.parametrize("fault, reason", [("length", "finish_reason_length"), ("refusal", "refusal")])
+def test_truncated_and_refused_replies_are_not_cached(openai_server, fault, reason):
+    cache = MemoryResponseCache()
+    openai_server.add_fault(fault, times=1)
+    svc = services(openai_server.url, cache=cache)
+    [failure] = dropped(run_column(svc, text_column(), rows(1)))
+    assert failure.reason == reason and len(cache) == 0
+    assert svc.stats["failures"] == {reason: 1}
+
+
+def test_empty_prompt_drops_the_row_without_a_request(openai_server):
+    svc = services(openai_server.url)
+    [failure] = dropped(run_column(svc, text_column(prompt="{{ topic }}"), [{"topic": "  "}]))
+    assert failure.reason == "empty_prompt" and "answer" in failure.detail
+    assert openai_server.total == 0
+
+
+def test_code_column_extracts_the_fenced_block(openai_server):
+    openai_server.add_fault("reply", times=None, content="Here:\n```py\nprint('hi')\n```\nDone.")
+    column = LLMCodeColumnConfig(name="code", prompt="Code for {{ topic }}", model_alias="fast", code_lang="python")
+    assert run_column(services(openai_server.url), column, rows(1)) == ["print('hi')"]
+
+
+def test_judge_column_returns_scores_with_reasoning(openai_server):
+    column = LLMJudgeColumnConfig(
+        name="judge", prompt="Rate: {{ topic }}", model_alias="fast",
+        scores=[Score(name="clarity", description="How clear", options={1: "bad", 2: "ok", 3: "good"}),
+                Score(name="tone", options={"formal": "formal", "casual": "casual"})],
+    )  # fmt: skip
+    [value] = run_column(services(openai_server.url), column, rows(1))
+    assert value == {"clarity": {"score": 1, "reasoning": "reasoning text"},
+                     "tone": {"score": "formal", "reasoning": "reasoning text"}}
+    assert "clarity: How clear" in openai_server.records[0].last_user
+
+
+def test_early_shutdown_when_most_of_the_first_rows_fail(openai_server):
+    key = "sk-never-shown-42424242"
+    openai_server.add_fault("400", times=None, body=f"model not found (key {key})")
+    svc = services(openai_server.url, api_key=key, models=[model(max_parallel_requests=2)])
+    values = run_column(svc, text_column(), rows(40))
+    errors = [v for v in values if isinstance(v, EarlyShutdownError)]
+    assert errors, values[:3]
+    message = str(errors[0])
+    assert "11 of the first" in message and "HTTP 400" in message and "model not found" in message
+    assert key not in message
+    assert openai_server.total < 40  # stopped before sending every row
+
+
+def test_validate_rejects_an_output_format_that_is_not_a_schema():
+    from ddbuild.engine.llm.columns import LLMServices
+
+    bad = LLMStructuredColumnConfig(name="qa", prompt="x", model_alias="fast",
+                                    output_format={"type": "objekt", "properties": []})
+    with pytest.raises(ConfigError, match=r"Column 'qa'.*'objekt'.*properties must be an object"):
+        LLMServices.validate([bad], [model()], None, environ={"OPENAI_API_KEY": "k"})

@@ -1,0 +1,324 @@
+"""An OpenAI-compatible ``/v1/chat/completions`` test server on loopback, with counters and faults.
+
+In tests::
+
+    server = start_server(latency_ms=0)        # or the ``openai_server`` fixture (tests/llm)
+    server.url                                 # "http://127.0.0.1:<port>/v1"
+    server.add_fault("429", times=1, retry_after=1)
+    ...; server.total, server.count_prompt("about cats"), server.max_in_flight
+    server.stop()
+
+Standalone (benchmarks, other processes): ``python tests/openai_server.py --port 0 --latency-ms 50``
+prints ``listening on http://127.0.0.1:<port>/v1``; ``GET /_stats`` returns the counters as JSON,
+``POST /_reset`` clears them.
+
+Replies are deterministic, derived from the request: ``reply to: <first 40 chars of the last user
+message>``; with ``response_format`` json_schema, a JSON object valid for the schema (strings,
+numbers, enums, arrays, nested objects). Usage tokens are whitespace word counts.
+
+Faults (``add_fault(kind, times=1, match=None, …)``; ``match`` is a substring of the last user
+message, ``times=None`` means every time): ``429`` (``retry_after=`` seconds), ``500``, ``400``,
+``slow`` (``delay=`` seconds, past the client's timeout), ``malformed_body`` (HTTP body not JSON),
+``invalid_json`` (reply content is not JSON), ``schema_invalid`` (JSON that breaks the schema),
+``length`` (finish_reason=length), ``refusal``, ``reply`` (``content=`` the reply text).
+
+Stdlib only (ThreadingHTTPServer), with the fixes measured in environment-facts §5: listen
+backlog 128, TCP_NODELAY on responses, daemon threads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+FAULT_KINDS = (
+    "429", "500", "400", "slow", "malformed_body", "invalid_json",
+    "schema_invalid", "length", "refusal", "reply",
+)  # fmt: skip
+
+
+@dataclass
+class Fault:
+    kind: str
+    times: int | None = 1
+    match: str | None = None
+    retry_after: float | None = None
+    delay: float = 0.0
+    content: str = ""
+    body: str = ""
+
+
+@dataclass
+class RequestRecord:
+    at: float
+    model: str
+    last_user: str
+    body: dict[str, Any]
+    authorization: str | None
+
+
+def example_for(schema: Any, name: str = "value", root: Any = None) -> Any:
+    """A value valid for ``schema`` (the subset ddbuild uses), deterministic."""
+    root = schema if root is None else root
+    if not isinstance(schema, dict):
+        return name
+    if "$ref" in schema:
+        node: Any = root
+        for part in schema["$ref"][2:].split("/"):
+            node = node[part]
+        return example_for(node, name, root)
+    if "enum" in schema:
+        return schema["enum"][0]
+    if "const" in schema:
+        return schema["const"]
+    for key in ("anyOf", "oneOf"):
+        if schema.get(key):
+            return example_for(schema[key][0], name, root)
+    kind = schema.get("type", "object" if "properties" in schema else "string")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), "null")
+    if kind == "object":
+        return {k: example_for(v, k, root) for k, v in schema.get("properties", {}).items()}
+    if kind == "array":
+        return [example_for(schema.get("items", {}), name, root)]
+    return {"string": f"{name} text", "integer": 1, "number": 1.5, "boolean": True, "null": None}.get(kind, name)
+
+
+class FakeOpenAIServer:
+    """The server, its counters and its fault list. Thread-safe; start() runs it in a thread."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, latency_ms: float = 0.0) -> None:
+        self.latency = latency_ms / 1000.0
+        self._lock = threading.Lock()
+        self._faults: list[Fault] = []
+        self.reset()
+        handler = type("Handler", (_Handler,), {"server_state": self})
+        self._httpd = _Server((host, port), handler)
+        self.port = self._httpd.server_address[1]
+        self.url = f"http://{host}:{self.port}/v1"
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    def start(self) -> FakeOpenAIServer:
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread.start()
+        return self
+
+    def serve_forever(self) -> None:
+        self._httpd.serve_forever(poll_interval=0.05)
+
+    def stop(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    # -- test controls ---------------------------------------------------------------------------
+    def add_fault(self, kind: str, times: int | None = 1, match: str | None = None, **options: Any) -> None:
+        if kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault {kind!r}; one of {FAULT_KINDS}")
+        with self._lock:
+            self._faults.append(Fault(kind, times, match, **options))
+
+    def reset(self) -> None:
+        """Clear counters, records and faults."""
+        with self._lock:
+            self.total = 0
+            self.by_model: Counter[str] = Counter()
+            self.by_status: Counter[int] = Counter()
+            self.records: list[RequestRecord] = []
+            self.in_flight = 0
+            self.max_in_flight = 0
+            self._faults = []
+
+    def count_prompt(self, substring: str) -> int:
+        """Requests whose last user message contains ``substring``."""
+        with self._lock:
+            return sum(1 for r in self.records if substring in r.last_user)
+
+    def stats(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "total": self.total,
+                "by_model": dict(self.by_model),
+                "by_status": {str(k): v for k, v in self.by_status.items()},
+                "max_in_flight": self.max_in_flight,
+            }
+
+    # -- request handling (called from handler threads) ------------------------------------------
+    def _enter(self, body: dict[str, Any], authorization: str | None) -> tuple[RequestRecord, Fault | None]:
+        messages = body.get("messages") or []
+        last_user = next((m.get("content", "") for m in reversed(messages) if m.get("role") == "user"), "")
+        record = RequestRecord(time.monotonic(), str(body.get("model")), str(last_user), body, authorization)
+        with self._lock:
+            self.total += 1
+            self.by_model[record.model] += 1
+            self.records.append(record)
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            fault = self._take_fault(record.last_user)
+        return record, fault
+
+    def _take_fault(self, last_user: str) -> Fault | None:
+        for fault in self._faults:
+            if fault.match is None or fault.match in last_user:
+                if fault.times is not None:
+                    fault.times -= 1
+                    if fault.times <= 0:
+                        self._faults.remove(fault)
+                return fault
+        return None
+
+    def _leave(self, status: int) -> None:
+        with self._lock:
+            self.in_flight -= 1
+            self.by_status[status] += 1
+
+    def respond(self, body: dict[str, Any], record: RequestRecord, fault: Fault | None) -> tuple[int, dict[str, str], bytes]:
+        kind = fault.kind if fault else None
+        if kind == "429":
+            headers = {"Retry-After": f"{fault.retry_after:g}"} if fault.retry_after is not None else {}
+            return 429, headers, _error("Rate limit reached for requests", "rate_limit_exceeded")
+        if kind == "500":
+            return 500, {}, _error("The server had an error while processing your request.", "server_error")
+        if kind == "400":
+            return 400, {}, _error(fault.body or "Invalid request: unsupported parameter", "invalid_request_error")
+        if kind == "malformed_body":
+            return 200, {}, b'{"id": "chatcmpl-broken", "choices": [ {"mess'
+        return 200, {}, json.dumps(self.completion(body, record, fault)).encode()
+
+    def completion(self, body: dict[str, Any], record: RequestRecord, fault: Fault | None) -> dict[str, Any]:
+        kind = fault.kind if fault else None
+        schema = ((body.get("response_format") or {}).get("json_schema") or {}).get("schema")
+        finish, refusal = "stop", None
+        if kind == "reply":
+            content = fault.content
+        elif kind == "invalid_json":
+            content = '{"this is": not json'
+        elif kind == "schema_invalid":
+            content = json.dumps({"unexpected": True}) if schema is not None else "not what was asked"
+        elif schema is not None:
+            content = json.dumps(example_for(schema))
+        else:
+            content = f"reply to: {record.last_user[:40]}"
+        if kind == "length":
+            finish = "length"
+        if kind == "refusal":
+            content, refusal = None, "I can't help with that."
+        prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in body.get("messages") or [])
+        completion_tokens = len((content or "").split())
+        return {
+            "id": f"chatcmpl-{self.total}",
+            "object": "chat.completion",
+            "created": 1_700_000_000,
+            "model": record.model,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": content, "refusal": refusal},
+                    "finish_reason": finish,
+                }
+            ],
+            "usage": {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion_tokens,
+                "total_tokens": prompt_tokens + completion_tokens,
+            },
+        }
+
+
+def _error(message: str, code: str) -> bytes:
+    return json.dumps({"error": {"message": message, "type": code, "code": code}}).encode()
+
+
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 128  # the default 5 resets connections when many clients connect at once
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # else Nagle + delayed ACK add ~40 ms per keep-alive response
+    server_state: FakeOpenAIServer
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        return
+
+    def _send(self, status: int, headers: dict[str, str], payload: bytes) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def do_GET(self) -> None:  # noqa: N802 - stdlib name
+        if self.path.rstrip("/") == "/_stats":
+            self._send(200, {}, json.dumps(self.server_state.stats()).encode())
+        else:
+            self._send(404, {}, _error("not found", "not_found"))
+
+    def do_POST(self) -> None:  # noqa: N802 - stdlib name
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        state = self.server_state
+        if self.path.rstrip("/") == "/_reset":
+            state.reset()
+            self._send(200, {}, b"{}")
+            return
+        if not self.path.rstrip("/").endswith("/chat/completions"):
+            self._send(404, {}, _error(f"no route {self.path}", "not_found"))
+            return
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            self._send(400, {}, _error("request body is not JSON", "invalid_request_error"))
+            return
+        record, fault = state._enter(body, self.headers.get("Authorization"))
+        status = 0
+        try:
+            delay = state.latency + (fault.delay if fault and fault.kind == "slow" else 0.0)
+            if delay:
+                time.sleep(delay)
+            status, headers, payload = state.respond(body, record, fault)
+            self._send(status, headers, payload)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True  # the client gave up (timeout): nothing to answer
+        finally:
+            state._leave(status)
+
+
+def start_server(latency_ms: float = 0.0, port: int = 0, host: str = "127.0.0.1") -> FakeOpenAIServer:
+    """Start a server in a daemon thread on a free port; call ``.stop()`` when done."""
+    return FakeOpenAIServer(host, port, latency_ms).start()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port (printed)")
+    parser.add_argument("--latency-ms", type=float, default=0.0)
+    args = parser.parse_args(argv)
+    server = FakeOpenAIServer(args.host, args.port, args.latency_ms)
+    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server._httpd.shutdown).start())
+    print(f"listening on {server.url}", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    server._httpd.server_close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
