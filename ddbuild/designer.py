@@ -1,0 +1,131 @@
+"""DataDesigner: the Data-Designer-style entry point (create one dataset; compose workflows)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from ddbuild.config.run_config import ResumeMode, RunConfig
+from ddbuild.errors import GenerationError, ResumeError
+
+CACHE_ENV = "DDBUILD_CACHE"
+DEFAULT_CACHE = Path(".ddbuild") / "cache"
+DEFAULT_ARTIFACTS = Path("artifacts")
+
+
+class DatasetDirChoice(str, Enum):
+    """How create() resolved the dataset directory."""
+
+    FRESH = "fresh"  # empty or missing: generate from batch 0
+    RESUME = "resume"  # continue the run recorded there
+    SIBLING = "sibling"  # occupied: a new timestamped sibling, the old one untouched
+
+
+def _is_occupied(path: Path) -> bool:
+    return path.is_dir() and any(path.iterdir())
+
+
+def timestamped_sibling(path: Path, now: dt.datetime | None = None) -> Path:
+    """``<name>_<MM-DD-YYYY_HHMMSS>`` beside ``path`` (Data Designer's naming)."""
+    stamp = (now or dt.datetime.now()).strftime("%m-%d-%Y_%H%M%S")
+    candidate = path.with_name(f"{path.name}_{stamp}")
+    counter = 1
+    while candidate.exists():
+        candidate = path.with_name(f"{path.name}_{stamp}_{counter}")
+        counter += 1
+    return candidate
+
+
+class DataDesigner:
+    """Generates datasets under ``artifact_path`` (default ``./artifacts``)."""
+
+    def __init__(
+        self,
+        artifact_path: str | Path | None = None,
+        *,
+        model_providers: list[Any] | None = None,
+        cache: str | Path | None = None,
+    ) -> None:
+        self.artifact_path = Path(artifact_path) if artifact_path is not None else DEFAULT_ARTIFACTS
+        self.model_providers = model_providers
+        self.cache_path = Path(cache or os.environ.get(CACHE_ENV) or DEFAULT_CACHE).absolute()
+        self._run_config = RunConfig()
+
+    @property
+    def run_config(self) -> RunConfig:
+        return self._run_config
+
+    def set_run_config(self, run_config: RunConfig) -> None:
+        self._run_config = run_config
+
+    def response_cache(self) -> Any:
+        """The LLM response cache shared by every run of this designer (a directory)."""
+        from ddbuild.engine.llm.cache import DirectoryResponseCache
+
+        return DirectoryResponseCache(self.cache_path)
+
+    def create(
+        self,
+        config_builder: Any,
+        *,
+        num_records: int = 10,
+        dataset_name: str = "dataset",
+        resume: ResumeMode | str = ResumeMode.NEVER,
+    ) -> Any:
+        """Generate ``num_records`` rows into ``<artifact_path>/<dataset_name>``."""
+        from ddbuild.engine.dataset import generate_dataset
+        from ddbuild.results import DatasetCreationResults
+
+        base_dir = Path.cwd()
+        config = config_builder.build(base_dir=base_dir) if hasattr(config_builder, "build") else config_builder
+        target, choice = self._dataset_dir(config, dataset_name, ResumeMode(resume), base_dir)
+        summary = generate_dataset(
+            config, num_records=num_records, dataset_dir=target, run_config=self._run_config,
+            resume=choice == DatasetDirChoice.RESUME, base_dir=base_dir,
+            response_cache=self.response_cache() if _has_llm(config) else None,
+            model_providers=self.model_providers,
+        )
+        if summary.num_records == 0:
+            raise GenerationError(
+                f"Dataset '{target}' has no rows: every row was dropped ({summary.dropped_rows}).",
+                hint="See the dropped-row reasons; check the prompts and the model.",
+            )
+        return DatasetCreationResults(target, artifact_path=self.artifact_path, summary=summary)
+
+    def _dataset_dir(self, config: Any, name: str, resume: ResumeMode, base_dir: Path) -> tuple[Path, DatasetDirChoice]:
+        path = self.artifact_path / name
+        if not _is_occupied(path):
+            if resume == ResumeMode.ALWAYS:
+                raise ResumeError(f"Cannot resume: no existing dataset found at '{path}'.",
+                                  hint="Use resume=ResumeMode.NEVER or IF_POSSIBLE to start one.")
+            return path, DatasetDirChoice.FRESH
+        if resume == ResumeMode.NEVER:
+            return timestamped_sibling(path), DatasetDirChoice.SIBLING
+        if resume == ResumeMode.IF_POSSIBLE and not _compatible(path, config, self._run_config, base_dir):
+            return timestamped_sibling(path), DatasetDirChoice.SIBLING
+        return path, DatasetDirChoice.RESUME
+
+    def compose_workflow(self, name: str) -> Any:
+        from ddbuild.workflow import Workflow
+
+        return Workflow(name=name, designer=self)
+
+
+def _has_llm(config: Any) -> bool:
+    return any(getattr(c, "is_llm", False) for c in config.columns)
+
+
+def _compatible(path: Path, config: Any, run_config: RunConfig, base_dir: Path) -> bool:
+    """True when the run recorded at ``path`` has this config's digest (IF_POSSIBLE)."""
+    from ddbuild.engine.identity import config_digest
+    from ddbuild.engine.layout import METADATA_FILE
+    from ddbuild.engine.metadata import read_record
+
+    try:
+        record = read_record(path / METADATA_FILE)
+    except ResumeError:
+        return False
+    return record is None or record.config_digest == config_digest(config, run_config, base_dir)

@@ -1,0 +1,76 @@
+"""One batch in flight: its columns (numpy arrays, lists or Arrow arrays), row ids and drops.
+
+Columns stay in whatever form produced them (numpy for samplers, Arrow for seeds, lists for
+row-wise columns) and are converted once: to Python lists when row dicts are needed, to one
+Arrow table when the batch is written.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+
+def to_list(values: Any) -> list[Any]:
+    """Python values of a column (numpy datetimes become ``datetime``)."""
+    if isinstance(values, list):
+        return values
+    if hasattr(values, "to_pylist"):
+        return values.to_pylist()
+    if getattr(getattr(values, "dtype", None), "kind", "") == "M":
+        return values.astype("datetime64[us]").tolist()
+    return values.tolist()
+
+
+def to_arrow(values: Any) -> Any:
+    import pyarrow as pa
+
+    if isinstance(values, (pa.Array, pa.ChunkedArray)):
+        return values
+    return pa.array(values)
+
+
+def _filter(values: Any, mask: Any) -> Any:
+    if isinstance(values, list):
+        return [v for v, keep in zip(values, mask.tolist(), strict=False) if keep]
+    if hasattr(values, "filter"):
+        import pyarrow as pa
+
+        return values.filter(pa.array(mask))
+    return values[mask]
+
+
+@dataclass
+class Batch:
+    """Rows ``row_ids`` (global row numbers) of batch ``index``; ``dropped`` counts rows removed."""
+
+    index: int
+    row_ids: Any
+    columns: dict[str, Any] = field(default_factory=dict)
+    dropped: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def num_rows(self) -> int:
+        return len(self.row_ids)
+
+    def row_dicts(self) -> list[dict[str, Any]]:
+        """One plain dict per row (the input of row-wise columns)."""
+        names = list(self.columns)
+        if not names:
+            return [{} for _ in range(self.num_rows)]
+        lists = [to_list(self.columns[name]) for name in names]
+        return [dict(zip(names, values, strict=False)) for values in zip(*lists, strict=False)]
+
+    def keep(self, mask: Any) -> None:
+        """Remove the rows where ``mask`` is False from every column."""
+        self.row_ids = self.row_ids[mask]
+        self.columns = {name: _filter(values, mask) for name, values in self.columns.items()}
+
+    def table(self, names: list[str]) -> Any:
+        """The named columns as one Arrow table (in that order)."""
+        import pyarrow as pa
+
+        if not names:
+            return pa.table({})
+        return pa.table({name: to_arrow(self.columns[name]) for name in names})

@@ -1,0 +1,252 @@
+"""generate_dataset: one dataset run, batch by batch, resumable, with deterministic Parquet output.
+
+Order of work (nothing touches ``dataset_dir`` before step 3)::
+
+    1. validate   num_records, seed files, column graph, LLM models/providers
+    2. plan       batch sizes; on resume, which recorded batches can be kept
+    3. run        per batch: seed slice -> pipeline -> processors -> side files -> main file -> metadata
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from ddbuild.config.columns import SeedDatasetColumnConfig
+from ddbuild.config.run_config import RunConfig
+from ddbuild.config.validation import validate_config
+from ddbuild.engine.batch import Batch
+from ddbuild.engine.identity import config_digest
+from ddbuild.engine.layout import DatasetLayout
+from ddbuild.engine.metadata import BatchRecord, RunRecord, read_record
+from ddbuild.engine.pipeline import LLMBinding, Pipeline, has_llm, plan_steps
+from ddbuild.engine.processors import Processors
+from ddbuild.engine.seeds import SeedReader, open_seed
+from ddbuild.engine.writer import write_parquet
+from ddbuild.errors import ConfigError, ResumeError
+
+
+class BatchStatus(str, Enum):
+    GENERATED = "generated"
+    REUSED = "reused"
+
+
+@dataclass(frozen=True)
+class BatchEvent:
+    """Reported to ``on_batch`` after each batch is durable (or found reusable)."""
+
+    index: int
+    total: int
+    num_records: int
+    status: BatchStatus
+
+
+@dataclass(frozen=True)
+class DatasetRunSummary:
+    dataset_dir: Path
+    config_digest: str
+    target_num_records: int
+    num_records: int  # rows in parquet-files after the run (all batches, reused included)
+    num_batches: int
+    batches_generated: int
+    batches_reused: int
+    dropped_rows: dict[str, int] = field(default_factory=dict)
+    llm_stats: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class _Prepared:
+    """The validated run: everything decided before the dataset directory is touched."""
+
+    config: Any
+    seed: SeedReader | None
+    columns: list[Any]
+    output_columns: list[str]
+    pipeline_steps: list[Any]
+    digest: str
+    batch_sizes: list[int]
+
+
+def batch_sizes(num_records: int, buffer_size: int) -> list[int]:
+    count = math.ceil(num_records / buffer_size)
+    return [min(buffer_size, num_records - i * buffer_size) for i in range(count)]
+
+
+def _prepare(config: Any, num_records: int, run_config: RunConfig, base_dir: Path, providers: Any) -> _Prepared:
+    if not isinstance(num_records, int) or num_records < 1:
+        raise ConfigError(f"num_records must be a positive integer, got {num_records!r}.")
+    seed = open_seed(config.seed_config, config.seed, base_dir) if config.seed_config else None
+    seed_columns = seed.column_names if seed else []
+    order = validate_config(config, seed_columns)
+    columns = [c for c in config.columns if not isinstance(c, SeedDatasetColumnConfig)]
+    steps = plan_steps(columns, order)
+    if has_llm(steps):
+        from ddbuild.engine.llm.columns import LLMServices
+
+        LLMServices.validate(columns, config.model_configs, providers)
+    return _Prepared(
+        config=config, seed=seed, columns=columns,
+        output_columns=seed_columns + [c.name for c in columns],
+        pipeline_steps=steps, digest=config_digest(config, run_config, base_dir),
+        batch_sizes=batch_sizes(num_records, run_config.buffer_size),
+    )
+
+
+def _reusable(prepared: _Prepared, layout: DatasetLayout, resume: bool) -> RunRecord | None:
+    """The prior run's record when resuming (digest checked), else None."""
+    if not resume:
+        return None
+    record = read_record(layout.metadata)
+    if record is None:
+        return None
+    if record.config_digest != prepared.digest:
+        raise ResumeError(
+            f"Cannot resume '{layout.root}': the config changed since the run that wrote it "
+            f"(recorded digest {record.config_digest}, current digest {prepared.digest}).",
+            hint="Run without resume to start fresh, or restore the original config.",
+        )
+    return record
+
+
+def generate_dataset(
+    config: Any,
+    *,
+    num_records: int,
+    dataset_dir: Path,
+    run_config: RunConfig,
+    resume: bool,
+    base_dir: Path,
+    response_cache: Any = None,
+    model_providers: Any = None,
+    on_batch: Callable[[BatchEvent], None] | None = None,
+) -> DatasetRunSummary:
+    """Generate ``num_records`` rows of ``config`` into ``dataset_dir`` (see the module docstring)."""
+    prepared = _prepare(config, num_records, run_config, Path(base_dir), model_providers)
+    layout = DatasetLayout(Path(dataset_dir))
+    prior = _reusable(prepared, layout, resume)
+    processors = Processors(config.processors, [c.name for c in prepared.columns if c.drop])
+    record = RunRecord.start(prepared.digest, num_records, run_config, prior, prepared.batch_sizes)
+    if prior is None:
+        layout.clear()
+    keep = record.reusable_batches(layout, prepared.batch_sizes)
+    for index in record.stale_batches(layout, keep):
+        layout.remove_batch(index, processors.side_names())
+        record.forget(index)
+    runner = _Runner(prepared, layout, processors, record, on_batch)
+    with _LLMContext(prepared, run_config, response_cache, model_providers) as llm:
+        runner.run(keep, llm)
+    record.save(layout, processors.side_names())
+    return DatasetRunSummary(
+        dataset_dir=layout.root, config_digest=prepared.digest, target_num_records=num_records,
+        num_records=record.actual_num_records, num_batches=len(prepared.batch_sizes),
+        batches_generated=runner.generated, batches_reused=len(keep),
+        dropped_rows=record.dropped_rows, llm_stats=record.to_json(layout, [])["llm_usage"],
+    )
+
+
+class _LLMContext:
+    """One asyncio event loop and one LLMServices per run, only when an LLM column exists."""
+
+    def __init__(self, prepared: _Prepared, run_config: RunConfig, cache: Any, providers: Any) -> None:
+        self.enabled = has_llm(prepared.pipeline_steps)
+        self.args = (prepared.config, run_config, cache, providers)
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.binding: LLMBinding | None = None
+
+    def __enter__(self) -> _LLMContext:
+        if self.enabled:
+            from ddbuild.engine.llm.columns import LLMServices, RowDropped
+
+            config, run_config, cache, providers = self.args
+            self.loop = asyncio.new_event_loop()
+
+            if cache is None:
+                from ddbuild.engine.llm.cache import MemoryResponseCache
+
+                cache = MemoryResponseCache()
+
+            async def create() -> Any:  # inside the loop: the HTTP session binds to it
+                return LLMServices.create(
+                    config.model_configs, providers, cache, sampling_seed=config.seed,
+                    max_retries=run_config.max_retries, retry_max_wait=run_config.retry_max_wait,
+                    max_correction_turns=run_config.max_conversation_correction_steps,
+                    shutdown_error_rate=run_config.shutdown_error_rate,
+                    shutdown_error_window=run_config.shutdown_error_window,
+                    disable_early_shutdown=run_config.disable_early_shutdown,
+                )
+
+            self.binding = LLMBinding(self.loop.run_until_complete(create()), RowDropped)
+        return self
+
+    def stats(self) -> dict[str, Any]:
+        return dict(self.binding.services.stats) if self.binding else {}
+
+    def __exit__(self, *exc: object) -> None:
+        if self.loop is None:
+            return
+        try:
+            if self.binding is not None:
+                self.loop.run_until_complete(self.binding.services.aclose())
+        finally:
+            self.loop.close()
+
+
+class _Runner:
+    """Generates the batches that are not kept, writing each one durably before the next."""
+
+    def __init__(self, prepared: _Prepared, layout: DatasetLayout, processors: Processors,
+                 record: RunRecord, on_batch: Callable[[BatchEvent], None] | None) -> None:
+        self.prepared = prepared
+        self.layout = layout
+        self.processors = processors
+        self.record = record
+        self.on_batch = on_batch
+        self.generated = 0
+
+    def run(self, keep: set[int], llm: _LLMContext) -> None:
+        sizes = self.prepared.batch_sizes
+        pipeline = Pipeline(self.prepared.pipeline_steps, self.prepared.config.seed, llm.binding)
+        buffer_size = self.record.buffer_size
+        for index, size in enumerate(sizes):
+            if index in keep:
+                self._report(index, self.record.batch_rows(index), BatchStatus.REUSED)
+                continue
+            batch = self._new_batch(index, index * buffer_size, size)
+            pipeline.run(batch, llm.loop)
+            rows, files = self._write(batch)
+            self.generated += 1
+            self.record.complete(index, BatchRecord(size, rows, dict(batch.dropped), files), llm.stats())
+            self.record.save(self.layout, self.processors.side_names())
+            self._report(index, rows, BatchStatus.GENERATED)
+
+    def _new_batch(self, index: int, first_row: int, size: int) -> Batch:
+        import numpy as np
+
+        batch = Batch(index, np.arange(first_row, first_row + size, dtype="int64"))
+        if self.prepared.seed is not None:
+            table = self.prepared.seed.rows(first_row, size)
+            batch.columns = {name: table.column(name) for name in table.column_names}
+        return batch
+
+    def _write(self, batch: Batch) -> tuple[int, list[str]]:
+        """Side files first, the main batch file last; returns rows and the files written."""
+        present = [c for c in self.prepared.output_columns if c in batch.columns]
+        processed = self.processors.apply(batch, present)
+        outputs = [(table, self.layout.side_batch(name, batch.index))
+                   for name, table in processed.side_tables.items() if table.num_rows]
+        if processed.dropped_columns and self.record.preserve_dropped_columns and batch.num_rows:
+            outputs.append((batch.table(processed.dropped_columns), self.layout.dropped_batch(batch.index)))
+        if batch.num_rows and processed.main_columns:
+            outputs.append((batch.table(processed.main_columns), self.layout.batch(batch.index)))
+        for table, path in outputs:
+            write_parquet(table, path)
+        return batch.num_rows, [path.relative_to(self.layout.root).as_posix() for _, path in outputs]
+
+    def _report(self, index: int, rows: int, status: BatchStatus) -> None:
+        if self.on_batch is not None:
+            self.on_batch(BatchEvent(index, len(self.prepared.batch_sizes), rows, status))

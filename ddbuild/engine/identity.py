@@ -1,0 +1,48 @@
+"""The config digest recorded in metadata.json: what must match for a run to be resumed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ddbuild.config.run_config import RunConfig
+from ddbuild.config.seeds import DataFrameSeedSource
+from ddbuild.fingerprint import (
+    ENGINE_COMPAT_VERSION,
+    HASH_SCHEME_VERSION,
+    digest_bytes,
+    digest_file,
+    digest_json,
+    strip_excluded,
+)
+
+
+def seed_content(config: Any, base_dir: Path | None) -> list[str]:
+    """Digests of the seed's data: file bytes (in path order) or the DataFrame's rows."""
+    if config.seed_config is None:
+        return []
+    source = config.seed_config.source
+    if isinstance(source, DataFrameSeedSource):
+        import pandas as pd
+
+        frame = source.df
+        rows = pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes()
+        header = digest_json([[str(c), str(t)] for c, t in frame.dtypes.items()])
+        return [header, digest_bytes(rows)]
+    return [digest_file(path) for path in source.files(base_dir)]
+
+
+def config_identity(config: Any, run_config: RunConfig, base_dir: Path | None) -> dict[str, Any]:
+    """Everything that decides the bytes of a batch (the number of records is not part of it)."""
+    return {
+        "hash_scheme_version": HASH_SCHEME_VERSION,
+        "engine_compat_version": ENGINE_COMPAT_VERSION,
+        "config": strip_excluded(config.to_dict()),
+        "seed_content": seed_content(config, base_dir),
+        "buffer_size": run_config.buffer_size,
+        "preserve_dropped_columns": run_config.preserve_dropped_columns,
+    }
+
+
+def config_digest(config: Any, run_config: RunConfig, base_dir: Path | None) -> str:
+    return digest_json(config_identity(config, run_config, base_dir))

@@ -1,0 +1,146 @@
+"""metadata.json: the record of a dataset run, read back to resume it.
+
+The record is rewritten (atomically) after every durable batch. A batch listed in ``batches``
+whose files all exist is complete; anything else on disk is a leftover of a killed run.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ddbuild.config.run_config import RunConfig
+from ddbuild.engine.layout import DatasetLayout
+from ddbuild.engine.writer import write_json
+from ddbuild.errors import ResumeError
+from ddbuild.fingerprint import ENGINE_COMPAT_VERSION
+
+FORMAT_VERSION = 1
+
+
+@dataclass
+class BatchRecord:
+    target: int  # rows asked of this batch (its size in the batch plan)
+    num_records: int  # rows written (target minus dropped rows)
+    dropped_rows: dict[str, int] = field(default_factory=dict)
+    files: list[str] = field(default_factory=list)  # relative to the dataset dir
+
+
+def merge_counts(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    """Sum numeric leaves of two nested dicts (LLM usage across a resumed run)."""
+    out = dict(a)
+    for key, value in b.items():
+        old = out.get(key)
+        if isinstance(old, dict) and isinstance(value, dict):
+            out[key] = merge_counts(old, value)
+        elif isinstance(old, (int, float)) and isinstance(value, (int, float)) and not isinstance(value, bool):
+            out[key] = old + value
+        else:
+            out[key] = value
+    return out
+
+
+@dataclass
+class RunRecord:
+    config_digest: str
+    target_num_records: int
+    buffer_size: int
+    preserve_dropped_columns: bool
+    batches: dict[int, BatchRecord] = field(default_factory=dict)
+    prior_llm_usage: dict[str, Any] = field(default_factory=dict)
+    llm_usage: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def start(cls, digest: str, num_records: int, run_config: RunConfig,
+              prior: RunRecord | None, sizes: list[int]) -> RunRecord:
+        record = cls(digest, num_records, run_config.buffer_size, run_config.preserve_dropped_columns)
+        if prior is not None:
+            record.batches = dict(prior.batches)
+            record.prior_llm_usage = merge_counts(prior.prior_llm_usage, prior.llm_usage)
+        return record
+
+    def reusable_batches(self, layout: DatasetLayout, sizes: list[int]) -> set[int]:
+        return {
+            index for index, batch in self.batches.items()
+            if index < len(sizes) and batch.target == sizes[index]
+            and all((layout.root / f).is_file() for f in batch.files)
+        }
+
+    def stale_batches(self, layout: DatasetLayout, keep: set[int]) -> list[int]:
+        on_disk = {int(p.stem.split("_")[1]) for p in layout.batch_files()}
+        return sorted((set(self.batches) | on_disk) - keep)
+
+    def forget(self, index: int) -> None:
+        self.batches.pop(index, None)
+
+    def batch_rows(self, index: int) -> int:
+        return self.batches[index].num_records
+
+    def complete(self, index: int, batch: BatchRecord, llm_usage: dict[str, Any]) -> None:
+        self.batches[index] = batch
+        self.llm_usage = llm_usage
+
+    @property
+    def dropped_rows(self) -> dict[str, int]:
+        total: Counter[str] = Counter()
+        for batch in self.batches.values():
+            total.update(batch.dropped_rows)
+        return dict(sorted(total.items()))
+
+    @property
+    def actual_num_records(self) -> int:
+        return sum(b.num_records for b in self.batches.values())
+
+    def to_json(self, layout: DatasetLayout, side_names: list[str]) -> dict[str, Any]:
+        order = sorted(self.batches)
+        return {
+            "format_version": FORMAT_VERSION,
+            "engine_compat_version": ENGINE_COMPAT_VERSION,
+            "config_digest": self.config_digest,
+            "target_num_records": self.target_num_records,
+            "actual_num_records": self.actual_num_records,
+            "buffer_size": self.buffer_size,
+            "total_num_batches": -(-self.target_num_records // self.buffer_size),
+            "num_completed_batches": len(order),
+            "completed_batches": order,
+            "batches": {str(i): asdict(self.batches[i]) for i in order},
+            "dropped_rows": self.dropped_rows,
+            "llm_usage": merge_counts(self.prior_llm_usage, self.llm_usage),
+            "preserve_dropped_columns": self.preserve_dropped_columns,
+            "file_paths": _file_paths(layout, side_names),
+        }
+
+    def save(self, layout: DatasetLayout, side_names: list[str]) -> None:
+        write_json(layout.metadata, self.to_json(layout, side_names))
+
+
+def _file_paths(layout: DatasetLayout, side_names: list[str]) -> dict[str, Any]:
+    paths: dict[str, Any] = {"parquet-files": [p.relative_to(layout.root).as_posix() for p in layout.batch_files()]}
+    sides = {n: [p.relative_to(layout.root).as_posix() for p in layout.side_files(n)] for n in side_names}
+    if sides:
+        paths["processor-files"] = sides
+    return paths
+
+
+def read_record(path: Path) -> RunRecord | None:
+    """The record in ``path``; None when there is none. Unreadable is a ResumeError."""
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if data.get("format_version") != FORMAT_VERSION:
+            raise ResumeError(
+                f"'{path}' has metadata format {data.get('format_version')!r}; this ddbuild reads {FORMAT_VERSION}.",
+                hint="Run without resume to start fresh.",
+            )
+        batches = {int(k): BatchRecord(**v) for k, v in data.get("batches", {}).items()}
+        return RunRecord(
+            config_digest=data["config_digest"], target_num_records=data["target_num_records"],
+            buffer_size=data["buffer_size"], preserve_dropped_columns=data["preserve_dropped_columns"],
+            batches=batches, prior_llm_usage=data.get("llm_usage", {}),
+        )
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise ResumeError(f"Cannot resume: '{path}' is unreadable ({exc}).", hint="Run without resume.") from exc

@@ -1,0 +1,99 @@
+"""Per-batch processors: drop_columns (globs, dropped values kept aside) and schema_transform.
+
+Processors run in config order on the batch's columns; columns marked ``drop=True`` are removed
+last (Data Designer appends its implicit drop processor). Schema transforms see the columns that
+are present when they run, and never change the main dataset.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ddbuild.config.processors import DropColumnsProcessorConfig, SchemaTransformProcessorConfig
+from ddbuild.engine.batch import Batch
+from ddbuild.errors import GenerationError
+from ddbuild.templating import render
+
+
+def _escape(value: Any) -> Any:
+    """Row values made safe to paste inside a JSON string literal (recursively for dicts/lists)."""
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)[1:-1]
+    if isinstance(value, dict):
+        return {k: _escape(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_escape(v) for v in value]
+    return value
+
+
+class SchemaTransform:
+    """Render the JSON template once per row; values are JSON-escaped so the result parses."""
+
+    def __init__(self, config: SchemaTransformProcessorConfig) -> None:
+        self.name = config.name
+        self.source = json.dumps(config.template, ensure_ascii=False)
+        self.where = f"Processor '{config.name}' template"
+
+    def transform(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        out = []
+        for row in rows:
+            text = render(self.source, {k: _escape(v) for k, v in row.items()}, self.where)
+            try:
+                out.append(json.loads(text))
+            except json.JSONDecodeError as exc:
+                raise GenerationError(
+                    f"{self.where} rendered invalid JSON ({exc.msg} at char {exc.pos}): {text[:200]!r}"
+                ) from exc
+        return out
+
+
+@dataclass
+class ProcessedBatch:
+    """What a batch becomes: the main columns, the dropped columns, and one table per side dataset."""
+
+    main_columns: list[str]
+    dropped_columns: list[str] = field(default_factory=list)
+    side_tables: dict[str, Any] = field(default_factory=dict)
+
+
+class Processors:
+    def __init__(self, processors: Sequence[Any], drop_flagged: Sequence[str]) -> None:
+        self.processors = list(processors)
+        self.drop_flagged = list(drop_flagged)
+        self._transforms = {
+            p.name: SchemaTransform(p) for p in processors if isinstance(p, SchemaTransformProcessorConfig)
+        }
+
+    def side_names(self) -> list[str]:
+        return list(self._transforms)
+
+    def apply(self, batch: Batch, columns: list[str]) -> ProcessedBatch:
+        """Decide which of ``columns`` stay; render the side datasets from the batch."""
+        import pyarrow as pa
+
+        present, dropped = list(columns), []
+        sides: dict[str, Any] = {}
+        rows: list[dict[str, Any]] | None = None
+        for processor in self.processors:
+            if isinstance(processor, DropColumnsProcessorConfig):
+                gone = [c for c in present if any(fnmatch.fnmatchcase(c, p) for p in processor.column_names)]
+                present = [c for c in present if c not in gone]
+                dropped += gone
+                rows = None
+            else:
+                if rows is None:
+                    rows = _rows(batch, present)
+                side = self._transforms[processor.name].transform(rows)
+                sides[processor.name] = pa.Table.from_pylist(side) if side else pa.table({})
+        gone = [c for c in present if c in self.drop_flagged]
+        present = [c for c in present if c not in gone]
+        return ProcessedBatch(present, dropped + gone, sides)
+
+
+def _rows(batch: Batch, names: list[str]) -> list[dict[str, Any]]:
+    view = Batch(batch.index, batch.row_ids, {n: batch.columns[n] for n in names})
+    return view.row_dicts()
