@@ -37,7 +37,7 @@ def arrow_errors(location: str, action: str) -> Iterator[None]:
         raise
     except OSError as exc:
         raise StoreError(
-            f"cannot {action} in remote cache {location}: {exc}",
+            f"remote cache {location}: cannot {action}: {exc}",
             hint="Check the URL, network access and credentials (AWS_* / GOOGLE_* environment variables).",
         ) from exc
 

@@ -90,7 +90,7 @@ class LayeredStore:
             raise
         except StoreError as exc:
             self.remote_error = str(exc)
-            log.warning("%s Continuing with the local cache %s only.", exc.message, self.local.location)
+            log.warning("%s; continuing with the local cache %s only.", exc.message.rstrip("."), self.local.location)
             raise _RemoteDown from exc
 
     def _warn_once(self, tag: str, message: str) -> None:

@@ -36,6 +36,14 @@ http {{
             autoindex on;
             autoindex_format json;
         }}
+        location /private/ {{
+            root data;
+            auth_basic "ddbuild cache";
+            auth_basic_user_file htpasswd;
+            dav_methods PUT DELETE MKCOL;
+            create_full_put_path on;
+            client_max_body_size 0;
+        }}
     }}
 }}
 """
@@ -65,7 +73,10 @@ def nginx_binary() -> str | None:
 
 
 class Nginx:
-    """nginx (daemon off) serving a WebDAV cache at http://127.0.0.1:<port>/cache/."""
+    """nginx (daemon off): a WebDAV cache at /cache/ and one behind basic auth at /private/."""
+
+    USER = "ci"
+    PASSWORD = "letmein-0451"
 
     def __init__(self) -> None:
         binary = nginx_binary()
@@ -76,10 +87,12 @@ class Nginx:
         self.prefix = prefix = Path(tempfile.mkdtemp(prefix="ddbuild-nginx-"))
         prefix.chmod(0o755)
         self.port = free_port()
-        for sub in ("logs", "tmp", "data/cache"):
+        for sub in ("logs", "tmp", "data/cache", "data/private"):
             (prefix / sub).mkdir(parents=True, exist_ok=True)
         if os.geteuid() == 0:  # workers run as nobody when the master is root
-            shutil.chown(prefix / "data" / "cache", "nobody", "nogroup")
+            for sub in ("cache", "private"):
+                shutil.chown(prefix / "data" / sub, "nobody", "nogroup")
+        (prefix / "htpasswd").write_text(f"{self.USER}:{{PLAIN}}{self.PASSWORD}\n")
         (prefix / "nginx.conf").write_text(NGINX_CONF.format(port=self.port))
         self.proc = subprocess.Popen(
             [binary, "-p", str(prefix), "-c", "nginx.conf", "-e", "logs/error.log"],
