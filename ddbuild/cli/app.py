@@ -1,0 +1,139 @@
+"""The click command tree: ``ddbuild [OPTIONS] [TARGET]...`` plus build/export/status/graph/cache."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from ddbuild._version import __version__
+from ddbuild.cli.options import InheritingCommand, InheritingGroup, Options, build_options, global_options
+
+HELP = """Build synthetic datasets the way make builds programs.
+
+Reads ./ddfile.py (-f FILE, -C DIR) and builds the TARGETs (stage names; `workflow:stage` when the
+file defines several workflows). No TARGET builds the last stage of the first workflow. A TARGET
+named like a command is built with `ddbuild build TARGET`.
+
+\b
+Exit status: 0 success; 1 a build failed (or -q: work is pending); 2 usage or config error.
+"""
+
+
+class TargetGroup(InheritingGroup):
+    """A group whose first free argument is a subcommand if it names one, else a build target."""
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        if args and args[0] not in self.commands and not args[0].startswith("-"):
+            return "build", self.commands["build"], args
+        return super().resolve_command(ctx, args)
+
+    def format_usage(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        formatter.write_usage(
+            ctx.command_path, "[OPTIONS] [TARGET]...\n       ddbuild [OPTIONS] COMMAND [ARGS]..."
+        )
+
+
+def _options(ctx: click.Context, **params: Any) -> Options:
+    return Options.from_params({**ctx.params, **params})
+
+
+def _session(ctx: click.Context, options: Options) -> Any:
+    from ddbuild.cli.session import open_session
+
+    root = ctx.find_root().command
+    commands = tuple(getattr(root, "commands", {}))
+    return open_session(options, commands)
+
+
+def _streams() -> Any:
+    from ddbuild.cli.build_cmd import Streams
+
+    return Streams.default()
+
+
+@click.group(
+    cls=TargetGroup,
+    invoke_without_command=True,
+    help=HELP,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+@click.version_option(__version__, "--version", prog_name="ddbuild", message="%(prog)s %(version)s")
+@global_options
+@build_options
+@click.pass_context
+def cli(ctx: click.Context, **_: Any) -> None:
+    if ctx.invoked_subcommand is None:
+        sub = build_command.make_context("build", [], parent=ctx)
+        with sub:
+            ctx.exit(build_command.invoke(sub) or 0)
+
+
+@cli.command("build", cls=InheritingCommand)
+@global_options
+@build_options
+@click.argument("targets", nargs=-1, metavar="[TARGET]...")
+@click.pass_context
+def build_command(ctx: click.Context, **_: Any) -> int:
+    """Build TARGETs (the explicit form, for a stage named like a command)."""
+    from ddbuild.cli import build_cmd
+
+    options = _options(ctx)
+    code = build_cmd.build(_session(ctx, options), _streams())
+    ctx.exit(code)
+    return code
+
+
+@cli.command("status", cls=InheritingCommand)
+@global_options
+@click.option(
+    "--resume", type=click.Choice(("if_possible", "always", "never")), default="if_possible", hidden=True
+)
+@click.argument("targets", nargs=-1, metavar="[TARGET]...")
+@click.pass_context
+def status_command(ctx: click.Context, **_: Any) -> None:
+    """Each stage's status and key (the --explain table without reasons)."""
+    from ddbuild.cli import build_cmd
+
+    ctx.exit(build_cmd.status(_session(ctx, _options(ctx)), _streams()))
+
+
+@cli.command("export", cls=InheritingCommand)
+@global_options
+@click.argument("target")
+@click.argument("path")
+@click.option(
+    "--format", "fmt", type=click.Choice(("jsonl", "csv", "parquet")), help="Default: from PATH's suffix."
+)
+@click.pass_context
+def export_command(ctx: click.Context, target: str, path: str, fmt: str | None, **_: Any) -> None:
+    """Write TARGET's built output to PATH (builds nothing)."""
+    from ddbuild.cli import inspect_cmds
+
+    options = _options(ctx)
+    ctx.exit(inspect_cmds.export(_session(ctx, options), target, path, fmt, _streams()))
+
+
+@cli.command("graph", cls=InheritingCommand)
+@global_options
+@click.option(
+    "--format", "fmt", type=click.Choice(("text", "mermaid", "dot")), default="text", show_default=True
+)
+@click.argument("targets", nargs=-1, metavar="[WORKFLOW|TARGET]...")
+@click.pass_context
+def graph_command(ctx: click.Context, fmt: str, **_: Any) -> None:
+    """The stage graph of each workflow (text, Mermaid or Graphviz dot)."""
+    from ddbuild.cli import inspect_cmds
+
+    ctx.exit(inspect_cmds.graph(_session(ctx, _options(ctx)), fmt, _streams()))
+
+
+def _register_cache() -> None:
+    from ddbuild.cli.cache_cmds import cache_group
+
+    cli.add_command(cache_group)
+
+
+_register_cache()

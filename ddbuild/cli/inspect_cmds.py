@@ -1,0 +1,137 @@
+"""``ddbuild export`` and ``ddbuild graph``: read-only commands that never build anything."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from ddbuild.cli import adapters, render
+from ddbuild.cli.build_cmd import Streams
+from ddbuild.cli.session import Session, bind
+from ddbuild.errors import ArtifactError, UsageError
+from ddbuild.workflow.plan import Status
+
+FORMATS = ("jsonl", "csv", "parquet")
+
+
+def export_format(path: Path, fmt: str | None) -> str:
+    chosen = (fmt or path.suffix.lstrip(".")).lower()
+    if chosen not in FORMATS:
+        raise UsageError(
+            f"Cannot tell the export format of '{path.name}'.",
+            hint="Use a .jsonl, .csv or .parquet path, or pass --format jsonl|csv|parquet.",
+        )
+    return chosen
+
+
+def export(session: Session, target: str, raw_path: str, fmt: str | None, streams: Streams) -> int:
+    """Write the target's selected output, which must already be in the cache."""
+    path = session.user_path(raw_path)
+    chosen = export_format(path, fmt)
+    (selection,) = session.selections((target,))
+    stage = selection.resolved_stages()[0]
+    bind(session)
+    plan = adapters.plan(
+        selection.workflow, targets=[stage], resume="if_possible", rerun_from=None, always_make=False
+    )
+    decision = plan.stage(stage)
+    if decision.status is not Status.HIT or not decision.key:
+        why = render.reason_headline(decision.reasons[0]) if decision.reasons else decision.status.value
+        spelled = target if ":" in target else stage
+        raise ArtifactError(
+            f"Target '{spelled}' is not built ({decision.status.value}: {why}).",
+            hint=f"Build it first with `ddbuild {spelled}` (or see why with `ddbuild --explain {spelled}`).",
+        )
+    rows = write_entry_output(session.store, decision.key, path, chosen)
+    if not session.options.silent:
+        streams.err.write(f"ddbuild: exported {rows:,} rows of {stage} to {path}\n")
+    return 0
+
+
+def write_entry_output(store: Any, key: str, path: Path, fmt: str) -> int:
+    """Fetch the entry's selected-output blobs (verified) and write them as one file."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    entry = store.get_entry(key)
+    if entry is None:
+        raise ArtifactError(f"Cache entry {key[:8]} vanished before export.", hint="Build the target again.")
+    digest_of = {o["path"]: o["digest"] for o in entry["outputs"]}
+    tables = []
+    with tempfile.TemporaryDirectory(prefix="ddbuild-export-") as scratch:
+        for i, rel in enumerate(entry["selected_output"]["paths"]):
+            local = Path(scratch) / f"{i:05d}.parquet"
+            if not store.get_blob(digest_of[rel], local):
+                raise ArtifactError(
+                    f"Output blob of {rel} is missing from the cache.", hint="Rebuild the target."
+                )
+            tables.append(pq.read_table(local))
+    table = pa.concat_tables(tables, promote_options="permissive") if tables else pa.table({})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _write(table, path, fmt)
+    return table.num_rows
+
+
+def _write(table: Any, path: Path, fmt: str) -> None:
+    temp = path.with_name(f".{path.name}.tmp")
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        pq.write_table(table, temp)
+    elif fmt == "csv":
+        table.to_pandas().to_csv(temp, index=False)
+    else:
+        table.to_pandas().to_json(temp, orient="records", lines=True, force_ascii=False, date_format="iso")
+    temp.replace(path)
+
+
+# -- graph -------------------------------------------------------------------------------------
+
+
+def _edges(workflow: Any) -> list[tuple[str, list[str]]]:
+    return [(str(s.name), adapters.depends_on(s)) for s in adapters.stages(workflow)]
+
+
+def graph_text(workflow: Any) -> str:
+    lines = [f"workflow {workflow.name}"]
+    for name, parents in _edges(workflow):
+        lines.append(f"  {name}" + (f" <- {', '.join(parents)}" if parents else ""))
+    return "\n".join(lines) + "\n"
+
+
+def _mermaid_id(name: str) -> str:
+    return "s_" + "".join(c if c.isalnum() else "_" for c in name)
+
+
+def graph_mermaid(workflow: Any) -> str:
+    lines = ["flowchart LR", f"  %% workflow {workflow.name}"]
+    for name, parents in _edges(workflow):
+        lines.append(f'  {_mermaid_id(name)}["{name}"]')
+        lines += [f"  {_mermaid_id(p)} --> {_mermaid_id(name)}" for p in parents]
+    return "\n".join(lines) + "\n"
+
+
+def _dot_quote(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def graph_dot(workflow: Any) -> str:
+    lines = [f"digraph {_dot_quote(str(workflow.name))} {{", "  rankdir=LR;", "  node [shape=box];"]
+    for name, parents in _edges(workflow):
+        lines.append(f"  {_dot_quote(name)};")
+        lines += [f"  {_dot_quote(p)} -> {_dot_quote(name)};" for p in parents]
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+RENDERERS = {"text": graph_text, "mermaid": graph_mermaid, "dot": graph_dot}
+
+
+def graph(session: Session, fmt: str, streams: Streams) -> int:
+    workflows = session.build.workflows
+    if session.options.targets:
+        chosen = {id(s.workflow) for s in session.selections()}
+        workflows = [wf for wf in workflows if id(wf) in chosen]
+    streams.out.write("\n".join(RENDERERS[fmt](wf) for wf in workflows))
+    return 0

@@ -1,0 +1,158 @@
+"""Command-line options shared by the group and its subcommands, and the Options they resolve to."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import click
+from click.core import ParameterSource
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+RESUME_CHOICES = ("if_possible", "always", "never")
+
+
+def _apply(options: list[Callable[[F], F]], function: F) -> F:
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
+GLOBAL_OPTIONS: list[Callable[[Any], Any]] = [
+    click.option("-f", "--file", "file", metavar="FILE", help="Build file (default: ./ddfile.py)."),
+    click.option(
+        "-C", "--directory", "directory", metavar="DIR", help="Change to DIR before doing anything."
+    ),
+    click.option(
+        "--cache",
+        metavar="DIR|URL",
+        envvar="DDBUILD_CACHE",
+        help="Local cache location [env DDBUILD_CACHE; default .ddbuild/cache beside the build file].",
+    ),
+    click.option(
+        "--remote",
+        metavar="URL",
+        envvar="DDBUILD_REMOTE",
+        help="Shared cache read through [env DDBUILD_REMOTE].",
+    ),
+    click.option(
+        "--remote-upload",
+        is_flag=True,
+        envvar="DDBUILD_REMOTE_UPLOAD",
+        help="Also write new entries to --remote [env DDBUILD_REMOTE_UPLOAD=1].",
+    ),
+    click.option("-v", "--verbose", count=True, help="More detail (all reasons, batch logs). Repeatable."),
+    click.option("-s", "--silent", is_flag=True, help="Print nothing but errors."),
+    click.option(
+        "--json", "json_output", is_flag=True, help="Machine-readable output (JSON lines while building)."
+    ),
+]
+
+BUILD_OPTIONS: list[Callable[[Any], Any]] = [
+    click.option(
+        "-n", "--explain", "explain", is_flag=True, help="Dry run: what would build and why, with costs."
+    ),
+    click.option(
+        "-q", "--question", is_flag=True, help="Exit 1 if anything would run, 0 if up to date; print nothing."
+    ),
+    click.option("-B", "--always-make", is_flag=True, help="Rebuild every stage in the targets' closure."),
+    click.option("--rerun-from", metavar="STAGE", help="Rebuild STAGE and everything downstream of it."),
+    click.option(
+        "--resume",
+        type=click.Choice(RESUME_CHOICES),
+        default="if_possible",
+        show_default=True,
+        help="Reuse hits and partial checkpoints (if_possible), insist on it (always), or rebuild (never).",
+    ),
+    click.option(
+        "-k", "--keep-going", is_flag=True, help="After a stage fails, keep building what does not need it."
+    ),
+    click.option(
+        "-j",
+        "--jobs",
+        type=click.IntRange(min=1),
+        metavar="N",
+        help="Run up to N independent stages at once.",
+    ),
+    click.option(
+        "--override",
+        "overrides",
+        multiple=True,
+        metavar="STAGE=PATH",
+        help="Use PATH (parquet file or directory) as STAGE's output; downstream rebuilds from it.",
+    ),
+]
+
+
+def global_options(function: F) -> F:
+    return _apply(GLOBAL_OPTIONS, function)
+
+
+def build_options(function: F) -> F:
+    return _apply(BUILD_OPTIONS, function)
+
+
+class InheritingCommand(click.Command):
+    """A subcommand whose unset options take the value given before the subcommand name.
+
+    ``ddbuild -C dir --cache c export ...`` and ``ddbuild export -C dir ...`` mean the same.
+    """
+
+    def invoke(self, ctx: click.Context) -> Any:
+        inherit(ctx)
+        return super().invoke(ctx)
+
+
+class InheritingGroup(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        inherit(ctx)
+        return super().invoke(ctx)
+
+
+def inherit(ctx: click.Context) -> None:
+    parent = ctx.parent
+    while parent is not None:
+        for name, value in parent.params.items():
+            if name not in ctx.params:
+                continue
+            mine = ctx.get_parameter_source(name)
+            theirs = parent.get_parameter_source(name)
+            if mine in (ParameterSource.DEFAULT, None) and theirs not in (ParameterSource.DEFAULT, None):
+                ctx.params[name] = value
+            elif name == "verbose" and value and mine is not ParameterSource.DEFAULT:
+                ctx.params[name] = ctx.params[name] + value  # -v before and after the command add up
+        parent = parent.parent
+
+
+@dataclass
+class Options:
+    """Everything the command line said, resolved (relative paths still relative to ``base``)."""
+
+    file: str | None = None
+    directory: str | None = None
+    cache: str | None = None
+    remote: str | None = None
+    remote_upload: bool = False
+    verbose: int = 0
+    silent: bool = False
+    json_output: bool = False
+    explain: bool = False
+    question: bool = False
+    always_make: bool = False
+    rerun_from: str | None = None
+    resume: str = "if_possible"
+    keep_going: bool = False
+    jobs: int | None = None
+    overrides: tuple[str, ...] = ()
+    targets: tuple[str, ...] = ()
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any]) -> Options:
+        known = {k: v for k, v in params.items() if k in cls.__dataclass_fields__ and k != "extra"}
+        extra = {k: v for k, v in params.items() if k not in cls.__dataclass_fields__}
+        if known.get("targets") is not None:
+            known["targets"] = tuple(known["targets"])
+        return cls(**known, extra=extra)

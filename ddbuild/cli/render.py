@@ -1,0 +1,313 @@
+"""Plans and build outcomes as text for people and JSON for tools (pure: returns strings)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ddbuild.workflow.plan import Cost, FieldChange, Plan, Reason, ReasonKind, StageDecision, Status
+
+EXPLAIN_SCHEMA = "ddbuild.explain/1"
+KEY_CHARS = 8
+VALUE_WIDTH = 40
+CHANGES_SHOWN = 5
+
+# How each reason kind reads at the start of a WHY cell.
+REASON_LABELS: dict[ReasonKind, str] = {
+    ReasonKind.CACHED: "cached",
+    ReasonKind.NO_ENTRY: "no entry in the cache",
+    ReasonKind.CONFIG_CHANGED: "config changed",
+    ReasonKind.UPSTREAM_CHANGED: "upstream output changed",
+    ReasonKind.SEED_CHANGED: "seed file changed",
+    ReasonKind.FORCED: "forced",
+    ReasonKind.ENGINE_CHANGED: "engine or hash scheme changed",
+    ReasonKind.OUTPUT_MISSING: "cached output missing",
+    ReasonKind.ENTRY_CORRUPT: "cache entry unreadable",
+    ReasonKind.PARTIAL_FOUND: "resuming from checkpoint",
+    ReasonKind.UPSTREAM_PENDING: "waits for upstream",
+    ReasonKind.UPSTREAM_EMPTY: "upstream output empty",
+    ReasonKind.OVERRIDDEN: "output overridden",
+    ReasonKind.CALLBACK_SOURCE: "on_success identity from its source",
+    ReasonKind.NOT_TARGETED: "not targeted",
+}
+
+WORK = (Status.RUN, Status.RESUME, Status.PENDING)
+
+
+def short_key(key: str | None) -> str:
+    return key[:KEY_CHARS] if key else "-"
+
+
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+
+
+def abbreviate_pair(old: Any, new: Any, width: int = VALUE_WIDTH) -> tuple[str, str]:
+    """Both values shown short; two long strings are shown from just before they first differ."""
+    if isinstance(old, str) and isinstance(new, str) and max(len(old), len(new)) > width - 2:
+        common = 0
+        for a, b in zip(old, new, strict=False):
+            if a != b:
+                break
+            common += 1
+        start = max(common - 12, 0)
+        if start > 0:
+            return _cut("…" + _show(old[start:])[1:], width), _cut("…" + _show(new[start:])[1:], width)
+    return _cut(_show(old), width), _cut(_show(new), width)
+
+
+def render_change(change: FieldChange) -> str:
+    old, new = abbreviate_pair(change.old, change.new)
+    return f"{change.path}: {old} -> {new}"
+
+
+def reason_headline(reason: Reason) -> str:
+    label = REASON_LABELS.get(reason.kind, reason.kind.value.replace("_", " "))
+    detail = reason.detail.strip()
+    if not detail or detail.lower() == label.lower():
+        return label
+    if detail.lower().startswith(label.lower()):
+        return detail
+    return f"{label}: {detail}"
+
+
+def reason_lines(reason: Reason, *, all_changes: bool = False) -> list[str]:
+    """The WHY cell: a headline, then one line per changed field (capped unless verbose)."""
+    lines = [reason_headline(reason)]
+    shown = reason.changes if all_changes else reason.changes[:CHANGES_SHOWN]
+    lines += [f"  {render_change(c)}" for c in shown]
+    hidden = len(reason.changes) - len(shown)
+    if hidden > 0:
+        lines.append(f"  (+{hidden} more; -v shows all)")
+    return lines
+
+
+def cost_line(cost: Cost) -> str:
+    requests = (
+        f"{cost.llm_requests_to_send:,} LLM requests to send, {cost.llm_requests_cached:,} cached"
+        if cost.llm_requests_to_send or cost.llm_requests_cached
+        else "no LLM requests"
+    )
+    tokens = f", ~{cost.prompt_tokens_estimate:,} prompt tokens" if cost.prompt_tokens_estimate else ""
+    basis = f" ({cost.estimate_basis})" if cost.estimate_basis else ""
+    return f"cost: {cost.rows_to_generate:,} rows to generate, {requests}{tokens}{basis}"
+
+
+def _why_lines(decision: StageDecision, verbose: bool) -> list[str]:
+    if not decision.reasons:
+        return [decision.status.value]
+    lines = reason_lines(decision.reasons[0], all_changes=verbose)
+    if decision.status is Status.HIT and decision.origin:
+        lines[0] += f" ({decision.origin})"
+    if verbose:
+        for extra in decision.reasons[1:]:
+            lines += [
+                "also " + line if i == 0 else line
+                for i, line in enumerate(reason_lines(extra, all_changes=True))
+            ]
+    if decision.cost is not None and decision.status in WORK:
+        lines.append(cost_line(decision.cost))
+    return lines
+
+
+def _table(rows: Sequence[tuple[str, str, str, list[str]]], indent: str = "  ") -> list[str]:
+    name_w = max([len(r[0]) for r in rows] + [5])
+    status_w = max([len(r[1]) for r in rows] + [7])
+    out = []
+    for name, status, key, why in rows:
+        head = f"{indent}{name:<{name_w}}  {status:<{status_w}}  {key:<{KEY_CHARS}}"
+        pad = " " * len(head)
+        lines = why or [""]
+        out.append(f"{head}  {lines[0]}".rstrip())
+        out += [f"{pad}  {line}" for line in lines[1:]]
+    return out
+
+
+def plan_header(plan: Plan) -> str:
+    targets = ", ".join(plan.targets) if plan.targets else "(default)"
+    return f"workflow {plan.workflow} -> {targets}"
+
+
+def _counts_phrase(counts: dict[str, int]) -> str:
+    parts = [f"{n} {status}" for status, n in counts.items() if n]
+    return ", ".join(parts) if parts else "nothing to do"
+
+
+def _merge_summaries(plans: Sequence[Plan]) -> dict[str, Any]:
+    total: dict[str, Any] = {"stages": 0, "status_counts": {s.value: 0 for s in Status}}
+    for key in ("rows_to_generate", "llm_requests_to_send", "llm_requests_cached", "prompt_tokens_estimate"):
+        total[key] = 0
+    for plan in plans:
+        summary = plan.summary()
+        total["stages"] += summary["stages"]
+        for status, n in summary["status_counts"].items():
+            total["status_counts"][status] = total["status_counts"].get(status, 0) + n
+        for key in (
+            "rows_to_generate",
+            "llm_requests_to_send",
+            "llm_requests_cached",
+            "prompt_tokens_estimate",
+        ):
+            total[key] += summary[key]
+    return total
+
+
+def total_line(plans: Sequence[Plan]) -> str:
+    s = _merge_summaries(plans)
+    parts = [_counts_phrase(s["status_counts"])]
+    if s["rows_to_generate"]:
+        parts.append(f"{s['rows_to_generate']:,} rows to generate")
+    if s["llm_requests_to_send"] or s["llm_requests_cached"]:
+        parts.append(
+            f"{s['llm_requests_to_send']:,} LLM requests to send, {s['llm_requests_cached']:,} cached"
+        )
+    if s["prompt_tokens_estimate"]:
+        parts.append(f"~{s['prompt_tokens_estimate']:,} prompt tokens")
+    if any(d.status is Status.PENDING for p in plans for d in p.stages):
+        parts.append("pending stages are counted as if they run")
+    return "total: " + "; ".join(parts)
+
+
+def explain_text(plans: Sequence[Plan], *, verbose: bool = False) -> str:
+    """The ``--explain`` report: per stage status, short key, WHY and cost; then a total line."""
+    out: list[str] = []
+    for plan in plans:
+        out.append(plan_header(plan))
+        rows = [(d.name, d.status.value, short_key(d.key), _why_lines(d, verbose)) for d in plan.stages]
+        out += _table(rows)
+    out.append(total_line(plans))
+    return "\n".join(out) + "\n"
+
+
+def explain_document(plans: Sequence[Plan], *, build_file: str) -> dict[str, Any]:
+    """The ``--explain --json`` document (schema in docs/cli.md)."""
+    return {
+        "schema": EXPLAIN_SCHEMA,
+        "build_file": build_file,
+        "workflows": [plan.to_dict() for plan in plans],
+        "summary": _merge_summaries(plans),
+        "has_work": any(plan.has_work for plan in plans),
+    }
+
+
+def explain_json(plans: Sequence[Plan], *, build_file: str) -> str:
+    return json.dumps(explain_document(plans, build_file=build_file), indent=2, default=str) + "\n"
+
+
+def status_text(plans: Sequence[Plan]) -> str:
+    """``ddbuild status``: the explain table without reasons or costs."""
+    out: list[str] = []
+    for plan in plans:
+        out.append(plan_header(plan))
+        rows = [(d.name, d.status.value, short_key(d.key), [d.origin or ""]) for d in plan.stages]
+        out += _table(rows)
+    out.append("total: " + _counts_phrase(_merge_summaries(plans)["status_counts"]))
+    return "\n".join(out) + "\n"
+
+
+# -- build summary ---------------------------------------------------------------------------
+
+
+@dataclass
+class StageOutcome:
+    """What a build did with one stage (collected from reporter events)."""
+
+    name: str
+    status: Status | None = None
+    key: str | None = None
+    rows: int | None = None
+    rows_generated: int = 0
+    duration_s: float = 0.0
+    llm_requests_sent: int | None = None
+    llm_requests_cached: int | None = None
+    tokens: int | None = None
+
+
+OUTCOME_WORDS = {
+    Status.HIT: "hit",
+    Status.RUN: "ran",
+    Status.RESUME: "resumed",
+    Status.SKIPPED: "skipped",
+    Status.ERROR: "failed",
+    Status.PENDING: "not run",
+}
+
+
+def _fmt_seconds(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(int(seconds), 60)
+    return f"{minutes}m{secs:02d}s"
+
+
+@dataclass
+class BuildSummary:
+    workflow: str
+    outcomes: list[StageOutcome] = field(default_factory=list)
+    wall_s: float = 0.0
+
+
+def _opt(value: int | None) -> str:
+    return "-" if value is None else f"{value:,}"
+
+
+def summary_text(summaries: Sequence[BuildSummary]) -> str:
+    """The table printed after a build: per stage outcome, rows, LLM requests, tokens, time."""
+    out: list[str] = []
+    for summary in summaries:
+        out.append(f"workflow {summary.workflow}: built in {_fmt_seconds(summary.wall_s)}")
+        header = ("stage", "result", "rows", "llm sent", "llm cached", "tokens", "time")
+        rows = [header] + [
+            (
+                o.name,
+                OUTCOME_WORDS.get(o.status, "not run") if o.status else "not run",
+                _opt(o.rows),
+                _opt(o.llm_requests_sent),
+                _opt(o.llm_requests_cached),
+                _opt(o.tokens),
+                _fmt_seconds(o.duration_s) if o.status in (Status.RUN, Status.RESUME) else "-",
+            )
+            for o in summary.outcomes
+        ]
+        widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+        for row in rows:
+            cells = [row[0].ljust(widths[0]), row[1].ljust(widths[1])] + [
+                cell.rjust(widths[i]) for i, cell in enumerate(row[2:], start=2)
+            ]
+            out.append("  " + "  ".join(cells).rstrip())
+    return "\n".join(out) + "\n"
+
+
+def summary_document(summaries: Sequence[BuildSummary]) -> dict[str, Any]:
+    return {
+        "event": "build_finished",
+        "workflows": [
+            {
+                "workflow": s.workflow,
+                "wall_s": round(s.wall_s, 3),
+                "stages": [
+                    {
+                        "name": o.name,
+                        "status": o.status.value if o.status else None,
+                        "key": o.key,
+                        "rows": o.rows,
+                        "rows_generated": o.rows_generated,
+                        "llm_requests_sent": o.llm_requests_sent,
+                        "llm_requests_cached": o.llm_requests_cached,
+                        "tokens": o.tokens,
+                        "duration_s": round(o.duration_s, 3),
+                    }
+                    for o in s.outcomes
+                ],
+            }
+            for s in summaries
+        ],
+    }

@@ -1,0 +1,107 @@
+"""One CLI invocation's world: the build file (we chdir beside it), the cache, the resolved targets."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ddbuild.cli import adapters
+from ddbuild.cli.buildfile import BuildFile, load, locate
+from ddbuild.cli.options import Options
+from ddbuild.cli.targets import Selection, resolve
+from ddbuild.errors import TargetError, UsageError
+
+DEFAULT_CACHE = Path(".ddbuild") / "cache"
+
+
+@dataclass
+class Session:
+    options: Options
+    base: Path  # where relative command-line paths are resolved: -C DIR, else the starting cwd
+    build: BuildFile
+    store: Any = None
+    bound: bool = False
+    commands: tuple[str, ...] = ()
+    _selections: list[Selection] | None = field(default=None, repr=False)
+
+    # -- paths ----------------------------------------------------------------------------
+    def user_path(self, text: str) -> Path:
+        """A path typed on the command line, relative to -C DIR (as make and git do)."""
+        path = Path(text).expanduser()
+        return path if path.is_absolute() else (self.base / path).resolve()
+
+    def cache_location(self) -> str:
+        raw = self.options.cache
+        if not raw:
+            return str(self.build.directory / DEFAULT_CACHE)
+        return raw if "://" in raw else str(self.user_path(raw))
+
+    # -- targets --------------------------------------------------------------------------
+    def selections(self, targets: tuple[str, ...] | None = None) -> list[Selection]:
+        names = self.options.targets if targets is None else targets
+        return resolve(list(names), self.build, self.commands)
+
+    def rerun_from_for(self, selection: Selection) -> str | None:
+        """``--rerun-from`` applies to the workflow that has that stage (``wf:stage`` allowed)."""
+        raw = self.options.rerun_from
+        if not raw:
+            return None
+        wf, _, stage = raw.rpartition(":")
+        names = adapters.stage_names(selection.workflow)
+        if (not wf or wf == selection.name) and stage in names:
+            return stage
+        if not any(stage in adapters.stage_names(w) for w in self.build.workflows):
+            from ddbuild.errors import did_you_mean
+
+            everything = [n for w in self.build.workflows for n in adapters.stage_names(w)]
+            raise TargetError(f"Unknown --rerun-from stage '{raw}'.{did_you_mean(stage, everything)}")
+        return None
+
+    def overrides_for(self, selection: Selection) -> dict[str, Path]:
+        out: dict[str, Path] = {}
+        names = adapters.stage_names(selection.workflow)
+        for item in self.options.overrides:
+            target, sep, path = item.partition("=")
+            if not sep or not target or not path:
+                raise UsageError(f"--override {item!r}: expected STAGE=PATH.")
+            wf, _, stage = target.rpartition(":")
+            if (not wf or wf == selection.name) and stage in names:
+                out[stage] = self.user_path(path)
+            elif not any(stage in adapters.stage_names(w) for w in self.build.workflows):
+                raise TargetError(f"Unknown --override stage '{target}'.")
+        return out
+
+
+def open_session(options: Options, commands: tuple[str, ...] = ()) -> Session:
+    """Locate and load the build file, chdir to its directory, open the cache, bind workflows."""
+    start = Path.cwd()
+    base = (start / options.directory).resolve() if options.directory else start
+    path = locate(options.file, options.directory)
+    os.chdir(path.parent)
+    build = load(path)
+    session = Session(options=options, base=base, build=build, commands=commands)
+    return session
+
+
+def open_cache(session: Session) -> Any:
+    """The Store the build reads and writes: local, with --remote layered behind it."""
+    from ddbuild.store import LayeredStore, open_store
+
+    local = open_store(session.cache_location())
+    if not session.options.remote:
+        return local
+    remote = open_store(session.options.remote)
+    return LayeredStore(local, remote, upload=session.options.remote_upload)
+
+
+def bind(session: Session) -> None:
+    """Point every workflow of the build file at the CLI's cache (once per session)."""
+    if session.bound:
+        return
+    if session.store is None:
+        session.store = open_cache(session)
+    for workflow in session.build.workflows:
+        adapters.use_store(workflow, session.store)
+    session.bound = True

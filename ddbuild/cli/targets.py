@@ -1,0 +1,99 @@
+"""Target names on the command line -> (workflow, stages) pairs, with "did you mean" errors."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ddbuild.cli.adapters import stage_names
+from ddbuild.cli.buildfile import BuildFile
+from ddbuild.errors import TargetError, closest
+
+
+@dataclass
+class Selection:
+    """Targets of one workflow; ``stages`` empty means its default (last) stage."""
+
+    workflow: Any
+    stages: list[str] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return str(self.workflow.name)
+
+    def plan_targets(self) -> list[str] | None:
+        return list(self.stages) or None
+
+    def default_stage(self) -> str | None:
+        names = stage_names(self.workflow)
+        return names[-1] if names else None
+
+    def resolved_stages(self) -> list[str]:
+        if self.stages:
+            return list(self.stages)
+        last = self.default_stage()
+        return [last] if last else []
+
+
+def all_targets(build: BuildFile) -> list[str]:
+    """Every valid target spelling, qualified when the file defines several workflows."""
+    several = len(build.workflows) > 1
+    out: list[str] = []
+    for wf in build.workflows:
+        out.extend(f"{wf.name}:{s}" if several else s for s in stage_names(wf))
+    return out
+
+
+def _unknown(name: str, build: BuildFile, commands: Iterable[str]) -> TargetError:
+    candidates = all_targets(build)
+    bare = sorted({c.split(":", 1)[-1] for c in candidates} | set(build.workflow_names()))
+    guess = closest(name, candidates + bare)
+    suggestion = f" Did you mean '{guess}'?" if guess else ""
+    command = closest(name, list(commands))
+    if command and not guess:
+        suggestion = f" Did you mean the command '{command}'?"
+    listing = ", ".join(candidates) if candidates else "(none: the workflow has no stages)"
+    return TargetError(f"Unknown target '{name}'.{suggestion}", hint=f"Targets: {listing}.")
+
+
+def _resolve_one(name: str, build: BuildFile, commands: Iterable[str]) -> tuple[Any, str | None]:
+    if ":" in name:
+        wf_name, _, stage = name.partition(":")
+        try:
+            wf = build.workflow(wf_name)
+        except KeyError:
+            raise _unknown(name, build, commands) from None
+        if not stage:
+            return wf, None
+        if stage not in stage_names(wf):
+            raise _unknown(name, build, commands)
+        return wf, stage
+    owners = [wf for wf in build.workflows if name in stage_names(wf)]
+    if len(owners) == 1:
+        return owners[0], name
+    if len(owners) > 1:
+        spelled = ", ".join(f"{wf.name}:{name}" for wf in owners)
+        raise TargetError(
+            f"Target '{name}' is a stage of several workflows.", hint=f"Write one of: {spelled}."
+        )
+    if name in build.workflow_names():
+        return build.workflow(name), None
+    raise _unknown(name, build, commands)
+
+
+def resolve(names: Sequence[str], build: BuildFile, commands: Iterable[str] = ()) -> list[Selection]:
+    """Group targets by workflow, in build-file order. No names = the first workflow's last stage."""
+    if not names:
+        return [Selection(build.workflows[0])]
+    chosen: dict[int, Selection] = {}
+    for name in names:
+        wf, stage = _resolve_one(name, build, commands)
+        selection = chosen.setdefault(id(wf), Selection(wf))
+        if stage is None:
+            default = selection.default_stage()
+            stage = default
+        if stage is not None and stage not in selection.stages:
+            selection.stages.append(stage)
+    order = {id(wf): i for i, wf in enumerate(build.workflows)}
+    return sorted(chosen.values(), key=lambda s: order[id(s.workflow)])
