@@ -113,3 +113,50 @@ def is_digest(text: object) -> bool:
         and len(text) == DIGEST_HEX_LEN
         and all(c in "0123456789abcdef" for c in text)
     )
+
+
+# -- workflow stages -------------------------------------------------------------------------
+# EXCLUDED_FIELDS above also covers what a stage identity never contains: stage position
+# ("stage_index"), absolute seed/artifact paths ("absolute_path"), and all transport settings.
+
+
+def stage_key_document(identity: Mapping[str, Any], inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """The JSON whose digest is a stage key (kept in entries so a later plan can diff it)."""
+    return {
+        "scheme": HASH_SCHEME_VERSION,
+        "engine": ENGINE_COMPAT_VERSION,
+        "stage": dict(identity),  # already stripped of EXCLUDED_FIELDS by the caller
+        "inputs": dict(inputs),
+    }
+
+
+def stage_key(identity: Mapping[str, Any], inputs: Mapping[str, Any]) -> str:
+    """xxh3_128 of {scheme, engine, stage identity, inputs}.
+
+    ``inputs`` = {"parents": {parent name -> parent OUTPUT digest}, "seed_files": {relative path ->
+    content digest}, "seed_frame": digest of an in-memory DataFrame seed, "override": ...}.
+    """
+    return digest_json(stage_key_document(identity, inputs))
+
+
+def output_digest(file_digests: Iterable[str]) -> str:
+    """Digest of a selected output: one digest over its files' content digests, in order.
+
+    Equal bytes in the same order give the same digest, whatever the files are called, so a
+    stage that reproduces its output leaves downstream keys unchanged (early cutoff).
+    """
+    return digest_files(file_digests)
+
+
+def frame_digest(frame: Any) -> str:
+    """Content digest of an in-memory pandas DataFrame seed (column names, dtypes, values)."""
+    import pandas as pd
+
+    rows = pd.util.hash_pandas_object(frame, index=False).to_numpy()
+    return digest_json(
+        {
+            "columns": [str(c) for c in frame.columns],
+            "dtypes": [str(t) for t in frame.dtypes],
+            "rows": digest_bytes(rows.tobytes()),
+        }
+    )

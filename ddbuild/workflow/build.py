@@ -1,0 +1,232 @@
+"""Building one stage: lock the key, generate into partial/<key>/, publish blobs + entry, view.
+
+    partial/<key>/inputs/...     the seed handed in (links to parent blobs, or a joined file)
+    partial/<key>/dataset/...    generate_dataset's output (batch checkpoints = resume points)
+
+The entry is published only when the stage is complete; the partial folder is removed after.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import shutil
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ddbuild.errors import GenerationError
+from ddbuild.store.entry import new_entry
+from ddbuild.workflow.context import BuildContext
+from ddbuild.workflow.events import BatchDone
+from ddbuild.workflow.inputs import parquet_files_at
+from ddbuild.workflow.llmcache import StoreResponseCache
+from ddbuild.workflow.locks import key_lock
+from ddbuild.workflow.outputs import callback_outputs, collect, select, selected_root
+from ddbuild.workflow.plan import Status
+from ddbuild.workflow.planner import selected_rows
+from ddbuild.workflow.stage import Stage
+from ddbuild.workflow.view import materialise, write_json_atomic
+
+
+@dataclass(frozen=True)
+class ParentOutput:
+    """A parent's selected output as files on local disk (blobs or an override)."""
+
+    files: list[Path]
+    rows: int
+
+
+@dataclass(frozen=True)
+class Built:
+    status: Status  # RUN / RESUME, or HIT when another process published the key meanwhile
+    entry: dict[str, Any]
+    rows_generated: int
+
+
+def built_by() -> str:
+    try:
+        user = getpass.getuser()
+    except Exception:  # noqa: BLE001 - no user name in some containers
+        user = "unknown"
+    return f"{user}@{socket.gethostname()} pid {os.getpid()}"
+
+
+def build_stage(
+    ctx: BuildContext, workflow: str, stage: Stage, key: str, document: dict[str, Any],
+    status: Status, parents: dict[str, ParentOutput],
+) -> Built:
+    """Run ``stage`` for ``key`` (RUN: fresh; RESUME: continue the partial) and publish it."""
+    with key_lock(ctx.lock_path(key)):
+        existing = ctx.store.get_entry(key)
+        if existing is not None:  # another process finished it while we waited
+            return Built(Status.HIT, existing, 0)
+        partial = ctx.store.partial_dir(key)
+        resume = status == Status.RESUME and partial.exists()
+        if not resume and partial.exists():
+            shutil.rmtree(partial)
+        dataset = partial / "dataset"
+        cache = StoreResponseCache(ctx.store)
+        summary = _generate(ctx, stage, partial, dataset, parents, resume, cache)
+        entry = _publish(ctx, workflow, stage, key, document, dataset, summary, cache)
+        _remember(ctx, workflow, stage.name, key, document)
+        shutil.rmtree(partial, ignore_errors=True)
+        generated = summary["rows_generated"]
+        return Built(Status.RESUME if resume else Status.RUN, entry, generated)
+
+
+def _remember(ctx: BuildContext, workflow: str, stage: str, key: str, document: dict[str, Any]) -> None:
+    """index/<workflow>/<stage>.json: the last key, so the next plan can say what changed."""
+    write_json_atomic(ctx.index_dir / workflow / f"{stage}.json", {"key": key, "document": document})
+
+
+def _seed_path(ctx: BuildContext, stage: Stage, partial: Path, parents: dict[str, ParentOutput]) -> Path | None:
+    """Lay the parents' outputs out under partial/<key>/inputs/ and return the seed to read."""
+    if not parents:
+        return None
+    dirs: dict[str, Path] = {}
+    for name in stage.depends_on:
+        folder = partial / "inputs" / name
+        folder.mkdir(parents=True, exist_ok=True)
+        for i, source in enumerate(parents[name].files):
+            dest = folder / f"part-{i:05d}.parquet"
+            if not dest.exists():
+                _link(source, dest)
+        dirs[name] = folder
+    if len(dirs) == 1:
+        return next(iter(dirs.values()))
+    from ddbuild.workflow.joins import apply_join
+
+    files = {n: sorted(d.glob("*.parquet")) for n, d in dirs.items()}
+    return apply_join(stage.join, files, dirs, partial / "inputs" / "_joined" / "joined.parquet")
+
+
+def _link(source: Path, dest: Path) -> None:
+    try:
+        os.link(source, dest)
+    except OSError:
+        shutil.copy2(source, dest)
+
+
+def _config(stage: Stage, seed: Path | None, cwd: Path) -> Any:
+    builder = stage.builder.copy()
+    if seed is not None:
+        from ddbuild.config.seeds import LocalFileSeedSource
+
+        builder.with_seed_dataset(
+            LocalFileSeedSource(path=str(seed)),
+            sampling_strategy=stage.sampling_strategy,
+            selection_strategy=stage.selection_strategy,
+        )
+    return builder.build(base_dir=cwd)
+
+
+def _num_records(stage: Stage, config: Any, seed: Path | None, cwd: Path) -> int:
+    """Explicit, else the seed's rows after selection (cycling covers larger counts), else 10."""
+    if stage.num_records is not None:
+        return stage.num_records
+    seed_config = config.seed_config
+    if seed_config is None:
+        return 10
+    from ddbuild.workflow.inputs import any_rows
+
+    source = seed_config.source
+    rows = len(source.df) if getattr(source, "seed_type", None) == "df" else sum(
+        any_rows(f) for f in source.files(cwd)
+    )
+    return max(1, selected_rows(rows, seed_config.selection_strategy) or 0)
+
+
+def _generate(
+    ctx: BuildContext, stage: Stage, partial: Path, dataset: Path, parents: dict[str, ParentOutput],
+    resume: bool, cache: StoreResponseCache,
+) -> dict[str, Any]:
+    from ddbuild.engine.dataset import generate_dataset
+
+    seed = _seed_path(ctx, stage, partial, parents)
+    config = _config(stage, seed, ctx.cwd)
+    num_records = _num_records(stage, config, seed, ctx.cwd)
+    done = {"rows": 0}
+
+    def on_batch(event: Any) -> None:
+        done["rows"] += event.num_records
+        ctx.reporter.emit(BatchDone(stage.name, done["rows"], num_records))
+
+    common = {"run_config": ctx.run_config, "base_dir": ctx.cwd, "response_cache": cache,
+              "model_providers": ctx.model_providers}
+    summary = generate_dataset(config, num_records=num_records, dataset_dir=dataset, resume=resume,
+                               on_batch=on_batch, **common)
+    generated = summary.batches_generated and summary.num_records - _reused_rows(summary)
+    if stage.output_processors and summary.num_records > 0:
+        op = _output_processor_config(stage, dataset / "parquet-files", ctx.cwd)
+        generate_dataset(op, num_records=summary.num_records, dataset_dir=dataset / "output-processors",
+                         resume=False, **common)
+    return {"num_records": summary.num_records, "rows_generated": generated, "llm_stats": summary.llm_stats}
+
+
+def _reused_rows(summary: Any) -> int:
+    """Rows that came from completed batches of an earlier attempt (approximate per batch)."""
+    if not summary.batches_reused or not summary.num_batches:
+        return 0
+    return summary.num_records * summary.batches_reused // summary.num_batches
+
+
+def _output_processor_config(stage: Stage, main_output: Path, cwd: Path) -> Any:
+    from ddbuild.config.builder import DataDesignerConfigBuilder
+    from ddbuild.config.seeds import LocalFileSeedSource
+
+    builder = DataDesignerConfigBuilder(model_configs=stage.builder.model_configs)
+    builder.with_seed_dataset(LocalFileSeedSource(path=str(main_output)))
+    for processor in stage.output_processors:
+        builder.add_processor(processor)
+    return builder.build(base_dir=cwd)
+
+
+def _publish(
+    ctx: BuildContext, workflow: str, stage: Stage, key: str, document: dict[str, Any], dataset: Path,
+    summary: dict[str, Any], cache: StoreResponseCache,
+) -> dict[str, Any]:
+    """Hash and store every file, run on_success on the view, then publish the entry."""
+    files = collect(dataset)
+    for path, record in files:
+        ctx.store.put_blob(record["digest"], path)
+    outputs = [record for _, record in files]
+    view_dir = ctx.stage_view(stage)
+    root = selected_root(stage)
+    if stage.on_success is not None:
+        materialise(ctx.store, {"outputs": outputs}, view_dir)
+        root, extra = _run_callback(stage, view_dir, ctx.cwd)
+        for path, record in extra:
+            ctx.store.put_blob(record["digest"], path)
+        taken = {r["path"] for _, r in extra}
+        outputs = [o for o in outputs if o["path"] not in taken] + [r for _, r in extra]
+    selected = select(outputs, root, stage)
+    if selected["rows"] == 0 and not stage.allow_empty:
+        raise GenerationError(
+            f"Stage '{stage.name}' produced an empty output.",
+            hint="Pass allow_empty=True to add_stage to accept it (downstream stages are then skipped).",
+        )
+    usage = {"response_keys": cache.used, "responses_cached": cache.hits, "responses_new": cache.misses,
+             "llm_stats": summary["llm_stats"]}
+    row_counts = {"main": summary["num_records"], "selected": selected["rows"],
+                  "generated": summary["rows_generated"]}
+    entry = new_entry(key=key, workflow=workflow, stage=stage.name, identity=document,
+                      inputs=document["inputs"], outputs=outputs, selected_output=selected,
+                      row_counts=row_counts, usage=usage, built_by=built_by())
+    if not ctx.store.put_entry(key, entry):
+        entry = ctx.store.get_entry(key) or entry  # first writer wins: use theirs
+    return entry
+
+
+def _run_callback(stage: Stage, view_dir: Path, cwd: Path) -> tuple[str, list[tuple[Path, dict[str, Any]]]]:
+    assert stage.on_success is not None
+    returned = Path(stage.on_success(view_dir)).expanduser()
+    result = returned if returned.is_absolute() else cwd / returned
+    files = parquet_files_at(result)
+    if not files:
+        raise GenerationError(
+            f"Stage '{stage.name}': on_success returned {result}, where no parquet files were found.",
+            hint="Return a parquet file or a folder that directly contains *.parquet files.",
+        )
+    return callback_outputs(result, view_dir, files)

@@ -1,0 +1,54 @@
+"""Everything a build needs from outside: store, directories, run settings, reporter, clock."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ddbuild.workflow.events import NullReporter, Reporter
+
+CACHE_ENV = "DDBUILD_CACHE"
+DEFAULT_CACHE = Path(".ddbuild") / "cache"
+
+
+def default_cache_dir(cwd: Path) -> Path:
+    """``$DDBUILD_CACHE``, else ``.ddbuild/cache`` in the working directory."""
+    env = os.environ.get(CACHE_ENV)
+    return Path(env).expanduser() if env else cwd / DEFAULT_CACHE
+
+
+def open_store(cache: Any, cwd: Path) -> tuple[Any, Path]:
+    """(store, local cache dir) from a path, a Store, or None (the default directory)."""
+    from ddbuild.store.fs import FileSystemStore
+
+    if cache is None or isinstance(cache, (str, os.PathLike)):
+        root = Path(cache).expanduser() if cache is not None else default_cache_dir(cwd)
+        root = root if root.is_absolute() else cwd / root
+        return FileSystemStore(root), root
+    return cache, Path(cache.location)
+
+
+@dataclass
+class BuildContext:
+    store: Any
+    cache_dir: Path  # local: partial/, index/, locks/ live here
+    artifact_root: Path  # <artifact_path>/<workflow>
+    cwd: Path
+    run_config: Any
+    model_providers: Any = None
+    reporter: Reporter = field(default_factory=NullReporter)
+    clock: Callable[[], float] = time.monotonic
+
+    @property
+    def index_dir(self) -> Path:
+        return self.cache_dir / "index"
+
+    def stage_view(self, stage: Any) -> Path:
+        return self.artifact_root / stage.dir_name
+
+    def lock_path(self, key: str) -> Path:
+        return self.cache_dir / "locks" / f"{key}.lock"

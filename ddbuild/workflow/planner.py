@@ -1,0 +1,297 @@
+"""The planner: a pure function from (graph, targets, store view, input digests) to a Plan.
+
+    drafts ──► cleanup ──► chatml          a linear workflow (depends_on defaults to the
+                                           previously added stage)
+    docs ─┬──► questions ─┐
+          └──► facts ─────┴──► joined      a DAG: joined has two parents and a join=
+
+Stages are decided in topological order. A stage's key needs its parents' OUTPUT digests, so:
+
+- a parent that is a HIT (or was settled earlier in this build) gives its digest from the entry;
+- a parent that must RUN/RESUME leaves its children PENDING: their keys are known only after it
+  runs. The executor settles that parent and calls ``plan`` again with the real digest — which
+  is how early cutoff happens (same bytes → same child key → HIT).
+
+No I/O happens here: entries come through a ``StoreView``, seed digests and identities are
+precomputed (``Facts``). A dry run is this function plus a renderer; a build is this function
+plus the executor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ddbuild.config.run_config import ResumeMode
+from ddbuild.fingerprint import digest_json, stage_key_document
+from ddbuild.workflow.diff import diff
+from ddbuild.workflow.graph import Graph
+from ddbuild.workflow.inputs import InputDigests
+from ddbuild.workflow.plan import Cost, Plan, Reason, ReasonKind, StageDecision, Status
+from ddbuild.workflow.stage import Stage
+from ddbuild.workflow.storeview import EntryState, StoreView
+
+
+@dataclass(frozen=True)
+class Options:
+    workflow: str
+    resume: ResumeMode = ResumeMode.IF_POSSIBLE
+    always_make: bool = False
+    rerun_from: str | None = None
+
+
+@dataclass(frozen=True)
+class Facts:
+    """Everything the planner needs that had to be read from disk or computed from user code."""
+
+    identities: dict[str, dict[str, Any]]  # stage name -> identity.stage_identity(...)
+    inputs: InputDigests = field(default_factory=InputDigests)
+
+
+@dataclass(frozen=True)
+class Settled:
+    """A stage already finished in this build (the executor feeds these back in)."""
+
+    status: Status  # HIT, RUN, RESUME or SKIPPED: how it was satisfied
+    key: str | None
+    output_digest: str | None
+    rows: int | None
+    reasons: tuple[Reason, ...] = ()
+    empty_origin: str | None = None  # for SKIPPED: the stage that ended empty
+
+
+@dataclass
+class _Known:
+    digest: str
+    rows: int
+    empty: bool  # completed with 0 rows under allow_empty: children are skipped
+
+
+def forced_stages(graph: Graph, closure: list[str], options: Options) -> set[str]:
+    if options.always_make or options.resume == ResumeMode.NEVER:
+        return set(closure)
+    if options.rerun_from is not None:
+        return graph.descendants(options.rerun_from) & set(closure)
+    return set()
+
+
+def plan(
+    graph: Graph,
+    targets: list[str],
+    view: StoreView,
+    facts: Facts,
+    options: Options,
+    settled: Mapping[str, Settled] | None = None,
+) -> Plan:
+    """Decide every stage in the targets' closure (see the module docstring)."""
+    settled = settled or {}
+    closure = graph.closure(targets)
+    forced = forced_stages(graph, closure, options) - set(settled)
+    known: dict[str, _Known] = {}
+    skipped_by: dict[str, str] = {}
+    decisions = []
+    for name in closure:
+        stage = graph[name]
+        decision = _decide(stage, view, facts, options, settled.get(name), forced, known, skipped_by)
+        decisions.append(decision)
+    return Plan(workflow=options.workflow, stages=decisions, targets=list(targets))
+
+
+def _decide(
+    stage: Stage,
+    view: StoreView,
+    facts: Facts,
+    options: Options,
+    done: Settled | None,
+    forced: set[str],
+    known: dict[str, _Known],
+    skipped_by: dict[str, str],
+) -> StageDecision:
+    """The decision procedure for one stage, as an ordered checklist."""
+    name = stage.name
+
+    def decision(status: Status, key: str | None, reasons: list[Reason], cost: Cost | None = None) -> StageDecision:
+        return StageDecision(
+            name=name,
+            index=stage.index,
+            depends_on=list(stage.depends_on),
+            status=status,
+            key=key,
+            reasons=reasons + _callback_note(stage),
+            cost=cost,
+            origin="local" if status == Status.HIT and key else None,
+        )
+
+    # 1. Already settled in this build: report how, and pass its output on.
+    if done is not None:
+        if done.status == Status.SKIPPED:
+            skipped_by[name] = done.empty_origin or ""
+        elif done.output_digest is not None:
+            known[name] = _Known(done.output_digest, done.rows or 0, done.rows == 0)
+        return decision(done.status, done.key, list(done.reasons))
+
+    # 2. An upstream ended empty (allow_empty) or was skipped: skip, naming the originating stage.
+    for parent in stage.depends_on:
+        origin = skipped_by.get(parent) or (parent if parent in known and known[parent].empty else None)
+        if origin:
+            skipped_by[name] = origin
+            return decision(
+                Status.SKIPPED,
+                None,
+                [Reason(ReasonKind.UPSTREAM_EMPTY, f"upstream stage '{origin}' completed with an empty output")],
+            )
+
+    # 3. An override supplies the output: nothing to build.
+    override = facts.inputs.overrides.get(name)
+    if override is not None:
+        known[name] = _Known(override.digest, override.rows, override.rows == 0 and stage.allow_empty)
+        return decision(Status.HIT, None, [Reason(ReasonKind.OVERRIDDEN, f"output overridden by {override.path}")])
+
+    # 4. A root seed that cannot be read: the stage cannot be planned.
+    seed = facts.inputs.seeds.get(name)
+    if seed is not None and seed.error:
+        return decision(Status.ERROR, None, [Reason(ReasonKind.NO_ENTRY, seed.error)])
+
+    # 5. A parent still has to run: the key is not known yet.
+    pending = [p for p in stage.depends_on if p not in known]
+    if pending:
+        reasons = [Reason(ReasonKind.UPSTREAM_PENDING, f"waits for {', '.join(pending)} to run first")]
+        if name in forced:
+            reasons.append(_forced_reason(options))
+        return decision(Status.PENDING, None, reasons, _cost(stage, facts, known, None))
+
+    # 6. Every input is known: compute the key.
+    key_inputs: dict[str, Any] = {"parents": {p: known[p].digest for p in sorted(stage.depends_on)}}
+    if seed is not None:
+        key_inputs.update(seed.key_inputs())
+    document = stage_key_document(facts.identities[name], key_inputs)
+    key = digest_json(document)
+    cost = _cost(stage, facts, known, seed.rows if seed else None)
+
+    # 7. Forced (always_make, resume=NEVER, rerun_from): run from scratch whatever is cached.
+    if name in forced:
+        return decision(Status.RUN, key, [_forced_reason(options)], cost)
+
+    # 8. A complete entry with all its blobs: a hit.
+    state = view.entry_state(key)
+    if state == EntryState.OK:
+        entry = view.entry(key) or {}
+        selected = entry.get("selected_output", {})
+        rows = int(selected.get("rows", 0))
+        known[name] = _Known(selected.get("digest", ""), rows, rows == 0)
+        return decision(Status.HIT, key, [Reason(ReasonKind.CACHED, f"entry {key} is in the cache")])
+
+    # 9. Why it is not a hit: a broken entry, or what changed since the last build of this stage.
+    reasons = _miss_reasons(state, key)
+    reasons += _change_reasons(view, options.workflow, name, key, document)
+
+    # 10. Completed batches for exactly this key: continue them.
+    if view.has_partial(key):
+        return decision(Status.RESUME, key, [Reason(ReasonKind.PARTIAL_FOUND, "completed batches found"), *reasons], cost)
+
+    # 11. Otherwise: run from scratch.
+    return decision(Status.RUN, key, reasons, cost)
+
+
+def _forced_reason(options: Options) -> Reason:
+    if options.always_make:
+        return Reason(ReasonKind.FORCED, "always-make (-B) rebuilds every stage")
+    if options.resume == ResumeMode.NEVER:
+        return Reason(ReasonKind.FORCED, "resume=NEVER rebuilds every stage")
+    return Reason(ReasonKind.FORCED, f"rerun_from='{options.rerun_from}' rebuilds it and its descendants")
+
+
+def _miss_reasons(state: EntryState, key: str) -> list[Reason]:
+    if state == EntryState.CORRUPT:
+        return [Reason(ReasonKind.ENTRY_CORRUPT, f"entry {key} is unreadable; it will be rebuilt")]
+    if state == EntryState.BLOBS_MISSING:
+        return [Reason(ReasonKind.OUTPUT_MISSING, f"entry {key} exists but an output blob is missing")]
+    return []
+
+
+def _change_reasons(view: StoreView, workflow: str, name: str, key: str, document: dict[str, Any]) -> list[Reason]:
+    """Compare with the last build of this stage: engine, config, upstream, seed changes."""
+    last = view.last_build(workflow, name)
+    if last is None or last.key == key:
+        return [Reason(ReasonKind.NO_ENTRY, "no cache entry for this stage key")]
+    old = last.document
+    reasons = []
+    if (old.get("scheme"), old.get("engine")) != (document["scheme"], document["engine"]):
+        detail = f"scheme/engine {old.get('scheme')}/{old.get('engine')} -> {document['scheme']}/{document['engine']}"
+        reasons.append(Reason(ReasonKind.ENGINE_CHANGED, detail))
+    config = diff(old.get("stage", {}), document["stage"])
+    if config:
+        paths = ", ".join(c.path for c in config[:5]) + (" ..." if len(config) > 5 else "")
+        reasons.append(Reason(ReasonKind.CONFIG_CHANGED, f"changed: {paths}", config))
+    old_inputs, new_inputs = old.get("inputs", {}), document["inputs"]
+    upstream = diff(old_inputs.get("parents", {}), new_inputs.get("parents", {}), "parents")
+    if upstream:
+        names = ", ".join(c.path.split(".", 1)[1] for c in upstream)
+        reasons.append(Reason(ReasonKind.UPSTREAM_CHANGED, f"output of {names} changed", upstream))
+    seeds = diff(
+        {k: v for k, v in old_inputs.items() if k != "parents"},
+        {k: v for k, v in new_inputs.items() if k != "parents"},
+    )
+    if seeds:
+        reasons.append(Reason(ReasonKind.SEED_CHANGED, "seed content changed", seeds))
+    return reasons or [Reason(ReasonKind.NO_ENTRY, "no cache entry for this stage key")]
+
+
+def _callback_note(stage: Stage) -> list[Reason]:
+    if stage.on_success is not None and stage.on_success_version is None:
+        return [
+            Reason(
+                ReasonKind.CALLBACK_SOURCE,
+                "on_success has no on_success_version: its identity is a digest of its source code",
+            )
+        ]
+    return []
+
+
+def selected_rows(rows: int | None, selection: Any) -> int | None:
+    """Rows a selection strategy keeps out of ``rows``."""
+    if rows is None or selection is None:
+        return rows
+    if getattr(selection, "selection_type", None) == "index_range":
+        return max(0, min(selection.end, rows - 1) - selection.start + 1)
+    size = rows // selection.num_partitions
+    last = selection.index == selection.num_partitions - 1
+    return rows - size * selection.index if last else size
+
+
+def _cost(stage: Stage, facts: Facts, known: dict[str, _Known], seed_rows: int | None) -> Cost:
+    """An estimate from num_records and the LLM columns' prompt lengths (no prompt rendering)."""
+    rows: int | None = stage.num_records
+    basis = "num_records"
+    if rows is None:
+        if stage.depends_on:
+            parent_rows = [known[p].rows for p in stage.depends_on if p in known]
+            rows = sum(parent_rows) if len(parent_rows) == len(stage.depends_on) else None
+            basis = "upstream rows"
+        elif seed_rows is not None:
+            rows = selected_rows(seed_rows, _seed_selection(stage))
+            basis = "seed rows"
+        elif name_has_no_seed(facts, stage):
+            rows, basis = 10, "default 10 records"
+    columns = facts.identities.get(stage.name, {}).get("columns", {})
+    llm = [c for c in columns.values() if str(c.get("column_type", "")).startswith("llm")]
+    prompt_chars = sum(len(c.get("prompt", "")) + len(c.get("system_prompt") or "") for c in llm)
+    if rows is None:
+        return Cost(0, 0, 0, 0, f"unknown until upstream runs; {len(llm)} LLM column(s) per row")
+    return Cost(
+        rows_to_generate=rows,
+        llm_requests_to_send=rows * len(llm),
+        llm_requests_cached=0,
+        prompt_tokens_estimate=rows * prompt_chars // 4,
+        estimate_basis=f"{basis} x {len(llm)} LLM column(s); tokens ~ template chars/4; cache hits unknown",
+    )
+
+
+def _seed_selection(stage: Stage) -> Any:
+    seed = stage.builder.get_seed_config()
+    return seed.selection_strategy if seed is not None else None
+
+
+def name_has_no_seed(facts: Facts, stage: Stage) -> bool:
+    return stage.name not in facts.inputs.seeds and not stage.depends_on

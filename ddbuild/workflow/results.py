@@ -1,0 +1,147 @@
+"""WorkflowResults: per-stage results, selected outputs, how each stage was satisfied, export."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from ddbuild.errors import WorkflowError
+from ddbuild.workflow.plan import Status
+
+
+class SkippedStageStatus(str, Enum):
+    SKIPPED_EMPTY_UPSTREAM = "skipped_empty_upstream"
+
+
+@dataclass(frozen=True)
+class SkippedStageResult:
+    status: SkippedStageStatus
+    upstream_stage: str  # the stage that completed empty (for a chain: the originating one)
+
+
+@dataclass(frozen=True)
+class StageSummary:
+    """How a stage was satisfied in this run (tests count executions with these)."""
+
+    name: str
+    status: Status  # HIT, RUN, RESUME or SKIPPED
+    key: str | None
+    rows: int | None  # rows of the selected output
+    rows_generated: int
+    duration_s: float
+    output_path: Path | None
+
+    @property
+    def executed(self) -> bool:
+        return self.status in (Status.RUN, Status.RESUME)
+
+
+class WorkflowResults:
+    """What ``workflow.run()`` returns (Data Designer's CompositeWorkflowResults, plus summaries)."""
+
+    def __init__(self, name: str, stages: dict[str, StageSummary], final_stage_name: str,
+                 views: dict[str, Path], skipped: dict[str, SkippedStageResult], has_output_processors: set[str],
+                 plan: Any = None) -> None:
+        self.name = name
+        self.stages = stages  # stage name -> StageSummary, in stage order
+        self.final_stage_name = final_stage_name
+        self.plan = plan  # the first Plan of the build (what --explain would have shown)
+        self._views = views
+        self._skipped = skipped
+        self._with_ops = has_output_processors
+
+    # -- counting ------------------------------------------------------------------------
+    @property
+    def executions(self) -> int:
+        return sum(1 for s in self.stages.values() if s.executed)
+
+    @property
+    def rows_generated(self) -> int:
+        return sum(s.rows_generated for s in self.stages.values())
+
+    def status(self, stage: str) -> Status:
+        return self._summary(stage).status
+
+    def executed_stages(self) -> list[str]:
+        return [n for n, s in self.stages.items() if s.executed]
+
+    # -- Data Designer's surface --------------------------------------------------------------
+    def __getitem__(self, stage: str) -> Any:
+        if stage in self._skipped:
+            return self._skipped[stage]
+        if stage not in self._views:
+            raise KeyError(stage)
+        from ddbuild.results import DatasetCreationResults
+
+        view = self._views[stage]
+        base = view / "output-processors" if stage in self._with_ops else view
+        return DatasetCreationResults(base, artifact_path=view.parent)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.stages)
+
+    def keys(self) -> list[str]:
+        return list(self.stages)
+
+    def items(self) -> list[tuple[str, Any]]:
+        return [(name, self[name]) for name in self.stages if name in self._views or name in self._skipped]
+
+    def _summary(self, stage: str) -> StageSummary:
+        if stage not in self.stages:
+            from ddbuild.errors import TargetError, did_you_mean
+
+            raise TargetError(f"Unknown stage '{stage}' in workflow '{self.name}'.{did_you_mean(stage, self.stages)}")
+        return self.stages[stage]
+
+    def get_stage_output_path(self, stage: str) -> Path:
+        summary = self._summary(stage)
+        if stage in self._skipped:
+            raise WorkflowError(f"Stage '{stage}' was skipped: {self._skipped[stage].status.value}.")
+        assert summary.output_path is not None
+        return summary.output_path
+
+    def _files(self, stage: str) -> list[Path]:
+        from ddbuild.workflow.inputs import parquet_files_at
+
+        return parquet_files_at(self.get_stage_output_path(stage))
+
+    def load_stage_output(self, stage: str) -> Any:
+        from ddbuild.engine.io import load_dataframe
+
+        return load_dataframe(self._files(stage))
+
+    def count_stage_output_records(self, stage: str) -> int:
+        from ddbuild.engine.io import count_rows
+
+        return count_rows(self._files(stage))
+
+    def _final(self) -> str:
+        if self.final_stage_name in self._skipped:
+            status = self._skipped[self.final_stage_name].status.value
+            raise WorkflowError(f"Final stage '{self.final_stage_name}' was skipped: {status}.")
+        return self.final_stage_name
+
+    @property
+    def final_result(self) -> Any:
+        return self[self._final()]
+
+    def load_dataset(self) -> Any:
+        return self.load_stage_output(self._final())
+
+    def count_records(self) -> int:
+        return self.count_stage_output_records(self._final())
+
+    def export(self, path: str | Path, format: str | None = None) -> Path:
+        return self.export_stage(self._final(), path, format=format)
+
+    def export_stage(self, stage: str, path: str | Path, *, format: str | None = None) -> Path:
+        from ddbuild.engine.io import export_files
+
+        return export_files(self._files(stage), path, format)
+
+    def __repr__(self) -> str:
+        states = ", ".join(f"{n}={s.status.value}" for n, s in self.stages.items())
+        return f"WorkflowResults({self.name!r}: {states})"

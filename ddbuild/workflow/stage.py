@@ -1,0 +1,98 @@
+"""A stage as declared by add_stage: frozen spec plus the checks Data Designer runs at add time."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ddbuild.config.seeds import SamplingStrategy
+from ddbuild.errors import WorkflowError
+from ddbuild.workflow.names import validate_dir_name
+
+OnSuccess = Callable[[Path], "str | Path"]
+FINAL = "final"
+PROCESSOR_PREFIX = "processor:"
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    index: int  # position in add order; not part of the key (fingerprint.EXCLUDED_FIELDS)
+    builder: Any  # a private copy of the DataDesignerConfigBuilder
+    depends_on: tuple[str, ...]
+    num_records: int | None  # None: the seed's row count (or 10 without a seed)
+    on_success: OnSuccess | None
+    on_success_version: str | None
+    output_processors: tuple[Any, ...]
+    output: str  # "final" or "processor:<name>"
+    allow_empty: bool
+    sampling_strategy: SamplingStrategy
+    selection_strategy: Any
+    join: Any = None
+    join_version: str | None = None
+
+    @property
+    def dir_name(self) -> str:
+        return f"stage-{self.index}-{self.name}"
+
+    @property
+    def output_processor(self) -> str | None:
+        """The processor named by ``output="processor:<n>"``, else None."""
+        return self.output[len(PROCESSOR_PREFIX) :] if self.output.startswith(PROCESSOR_PREFIX) else None
+
+
+def check_output(output: object) -> str:
+    if output == FINAL:
+        return FINAL
+    if not isinstance(output, str) or not output.startswith(PROCESSOR_PREFIX):
+        raise WorkflowError(f"Stage output must be 'final' or 'processor:<name>', got {output!r}.")
+    validate_dir_name(output[len(PROCESSOR_PREFIX) :], "processor output name")
+    return output
+
+
+def check_output_processors(output_processors: Sequence[Any], stage_processors: Sequence[str]) -> tuple[Any, ...]:
+    names = [p.name for p in output_processors]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise WorkflowError(
+            f"Output processor names must be distinct within output_processors: {', '.join(repeated)}."
+        )
+    clashing = sorted(set(names) & set(stage_processors))
+    if clashing:
+        raise WorkflowError(
+            f"Output processor names must be distinct from stage processor names: {', '.join(clashing)}."
+        )
+    return tuple(copy.deepcopy(p) for p in output_processors)
+
+
+def check_selected_processor(output: str, stage_processors: Sequence[str], output_processors: Sequence[Any]) -> None:
+    if not output.startswith(PROCESSOR_PREFIX):
+        return
+    name = output[len(PROCESSOR_PREFIX) :]
+    known = [*stage_processors, *(p.name for p in output_processors)]
+    if name not in known:
+        raise WorkflowError(
+            f"Stage output processor '{name}' is not configured on the stage or in output_processors.",
+            hint=f"Configured processors: {', '.join(known) or 'none'}.",
+        )
+
+
+def resolve_depends_on(depends_on: str | Sequence[str] | None, existing: Sequence[str], name: str) -> tuple[str, ...]:
+    """None → the previously added stage (a linear chain); [] → a root; names must exist already."""
+    if depends_on is None:
+        return (existing[-1],) if existing else ()
+    parents = (depends_on,) if isinstance(depends_on, str) else tuple(depends_on)
+    from ddbuild.errors import TargetError, did_you_mean
+
+    for parent in parents:
+        if parent not in existing:
+            raise TargetError(
+                f"Stage '{name}' depends on unknown stage '{parent}'.{did_you_mean(parent, existing)}",
+                hint="Add a stage before the stages that depend on it.",
+            )
+    if len(set(parents)) != len(parents):
+        raise WorkflowError(f"Stage '{name}' lists a parent twice in depends_on: {list(parents)}.")
+    return parents

@@ -1,0 +1,106 @@
+"""The read-only view of the cache that the planner consults (and an in-memory fake for tests)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any, Protocol
+
+from ddbuild.store.entry import blob_digests
+
+
+class EntryState(str, Enum):
+    ABSENT = "absent"
+    OK = "ok"
+    CORRUPT = "corrupt"  # the entry file exists but does not validate
+    BLOBS_MISSING = "blobs_missing"  # the entry is fine but an output blob is gone
+
+
+@dataclass(frozen=True)
+class LastBuild:
+    """What the previous build of a stage (by workflow and name) was keyed on."""
+
+    key: str
+    document: dict[str, Any]  # fingerprint.stage_key_document of that build
+
+
+class StoreView(Protocol):
+    def entry_state(self, key: str) -> EntryState: ...
+
+    def entry(self, key: str) -> dict[str, Any] | None: ...
+
+    def has_partial(self, key: str) -> bool: ...
+
+    def last_build(self, workflow: str, stage: str) -> LastBuild | None: ...
+
+
+class CacheView:
+    """StoreView over a FileSystemStore plus the cache's ``index/`` of last builds."""
+
+    def __init__(self, store: Any, index_dir: Path | None) -> None:
+        self.store = store
+        self.index_dir = index_dir
+        self._entries: dict[str, dict[str, Any] | None] = {}
+
+    def entry(self, key: str) -> dict[str, Any] | None:
+        if key not in self._entries:
+            self._entries[key] = self.store.get_entry(key)  # None when absent or corrupt
+        return self._entries[key]
+
+    def entry_state(self, key: str) -> EntryState:
+        entry = self.entry(key)
+        if entry is None:
+            return EntryState.CORRUPT if self._entry_file_exists(key) else EntryState.ABSENT
+        if not all(self.store.has_blob(d) for d in blob_digests(entry)):
+            return EntryState.BLOBS_MISSING
+        return EntryState.OK
+
+    def _entry_file_exists(self, key: str) -> bool:
+        location = Path(getattr(self.store, "location", ""))
+        return (location / "actions" / key[:2] / f"{key}.json").exists()
+
+    def has_partial(self, key: str) -> bool:
+        try:
+            partial = self.store.partial_dir(key) / "dataset" / "parquet-files"
+        except Exception:  # noqa: BLE001 - a remote-only store has no partials
+            return False
+        return partial.is_dir() and any(partial.glob("batch_*.parquet"))
+
+    def last_build(self, workflow: str, stage: str) -> LastBuild | None:
+        if self.index_dir is None:
+            return None
+        path = self.index_dir / workflow / f"{stage}.json"
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            return LastBuild(key=data["key"], document=data["document"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+
+@dataclass
+class MemoryView:
+    """A StoreView made of dictionaries: the fake for planner tests."""
+
+    entries: dict[str, dict[str, Any]] = field(default_factory=dict)
+    corrupt: set[str] = field(default_factory=set)
+    missing_blobs: set[str] = field(default_factory=set)
+    partials: set[str] = field(default_factory=set)
+    last: dict[tuple[str, str], LastBuild] = field(default_factory=dict)
+
+    def entry(self, key: str) -> dict[str, Any] | None:
+        return None if key in self.corrupt else self.entries.get(key)
+
+    def entry_state(self, key: str) -> EntryState:
+        if key in self.corrupt:
+            return EntryState.CORRUPT
+        if key not in self.entries:
+            return EntryState.ABSENT
+        return EntryState.BLOBS_MISSING if key in self.missing_blobs else EntryState.OK
+
+    def has_partial(self, key: str) -> bool:
+        return key in self.partials
+
+    def last_build(self, workflow: str, stage: str) -> LastBuild | None:
+        return self.last.get((workflow, stage))

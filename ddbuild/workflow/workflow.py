@@ -1,0 +1,245 @@
+"""Workflow: Data Designer's compose_workflow API (add_stage, run) over the planner and executor."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from ddbuild.config.run_config import ResumeMode
+from ddbuild.config.seeds import SamplingStrategy
+from ddbuild.errors import ResumeError, TargetError, WorkflowError, did_you_mean
+from ddbuild.workflow.context import BuildContext, open_store
+from ddbuild.workflow.events import NullReporter, PlanReady, Reporter
+from ddbuild.workflow.executor import BuildLog, execute
+from ddbuild.workflow.graph import Graph
+from ddbuild.workflow.identity import stage_identity
+from ddbuild.workflow.inputs import InputDigests, override_input, seed_input
+from ddbuild.workflow.names import validate_dir_name
+from ddbuild.workflow.plan import Plan, ReasonKind, Status
+from ddbuild.workflow.planner import Facts, Options, plan
+from ddbuild.workflow.results import SkippedStageResult, SkippedStageStatus, StageSummary, WorkflowResults
+from ddbuild.workflow.stage import (
+    Stage,
+    check_output,
+    check_output_processors,
+    check_selected_processor,
+    resolve_depends_on,
+)
+from ddbuild.workflow.statcache import StatCache
+from ddbuild.workflow.storeview import CacheView
+from ddbuild.workflow.view import write_json_atomic
+
+
+class Workflow:
+    """A DAG of named stages; each stage is a build target keyed by the content of its inputs."""
+
+    def __init__(self, name: str, designer: Any = None) -> None:
+        self.name = validate_dir_name(name, "workflow name")
+        if designer is None:
+            from ddbuild.designer import DataDesigner
+
+            designer = DataDesigner()
+        self._designer = designer
+        self._stages: list[Stage] = []
+
+    # -- declaring -----------------------------------------------------------------------
+    def add_stage(
+        self, name: str, config_builder: Any, *, num_records: int | None = None, on_success: Any = None,
+        on_success_version: str | None = None, output_processors: Sequence[Any] | None = None,
+        output: str = "final", allow_empty: bool = False,
+        sampling_strategy: SamplingStrategy | str = SamplingStrategy.ORDERED, selection_strategy: Any = None,
+        depends_on: str | Sequence[str] | None = None, join: Any = None, join_version: str | None = None,
+    ) -> Workflow:
+        """Add a stage (checks in Data Designer's order); returns the workflow so calls chain."""
+        validate_dir_name(name, "stage name")
+        existing = [s.name for s in self._stages]
+        if name in existing:
+            raise WorkflowError(f"Stage name '{name}' is already used in workflow '{self.name}'.")
+        if num_records is not None and num_records < 1:
+            raise WorkflowError("Stage num_records must be at least 1.")
+        output = check_output(output)
+        stage_processors = [p.name for p in config_builder.get_processor_configs()]
+        ops = check_output_processors(list(output_processors or []), stage_processors)
+        check_selected_processor(output, stage_processors, ops)
+        parents = resolve_depends_on(depends_on, existing, name)
+        _check_join(name, parents, join, join_version)
+        self._stages.append(Stage(
+            name=name, index=len(self._stages), builder=config_builder.copy(), depends_on=parents,
+            num_records=num_records, on_success=on_success, on_success_version=on_success_version,
+            output_processors=ops, output=output, allow_empty=allow_empty,
+            sampling_strategy=SamplingStrategy(sampling_strategy), selection_strategy=selection_strategy,
+            join=join, join_version=join_version,
+        ))
+        return self
+
+    @property
+    def stage_names(self) -> list[str]:
+        return [s.name for s in self._stages]
+
+    # -- planning ------------------------------------------------------------------------
+    def plan(
+        self, targets: str | Iterable[str] | None = None, resume: ResumeMode | str = ResumeMode.IF_POSSIBLE,
+        rerun_from: str | None = None, always_make: bool = False,
+        stage_output_overrides: dict[str, str | Path] | None = None,
+    ) -> Plan:
+        """What ``run`` with the same arguments would do, and why (the dry run; nothing is built)."""
+        graph, names, options = self._validate(targets, ResumeMode(resume), rerun_from, always_make)
+        cwd = Path.cwd()
+        ctx = self._context(cwd, NullReporter())
+        facts = self._facts(graph, names, cwd, ctx, stage_output_overrides)
+        return plan(graph, names, CacheView(ctx.store, ctx.index_dir), facts, options)
+
+    # -- building ------------------------------------------------------------------------
+    def run(
+        self, *, resume: ResumeMode | str = ResumeMode.IF_POSSIBLE, targets: str | Iterable[str] | None = None,
+        rerun_from: str | None = None, stage_output_overrides: dict[str, str | Path] | None = None,
+        reporter: Reporter | None = None, force: bool = False,
+    ) -> WorkflowResults:
+        """Build the targets (default: every stage nothing depends on), reusing what is cached."""
+        resume = ResumeMode(resume)
+        graph, names, options = self._validate(targets, resume, rerun_from, force)
+        cwd = Path.cwd()
+        ctx = self._context(cwd, reporter or NullReporter())
+        facts = self._facts(graph, names, cwd, ctx, stage_output_overrides)
+        view = CacheView(ctx.store, ctx.index_dir)
+        first = plan(graph, names, view, facts, options)
+        ctx.reporter.emit(PlanReady(first))
+        if resume == ResumeMode.ALWAYS:
+            _check_always(self.name, first)
+        log = execute(graph, names, view, facts, options, ctx)
+        results = self._results(graph, names, log, facts, ctx, first)
+        self._write_metadata(graph, log, ctx, results)
+        return results
+
+    # -- helpers -------------------------------------------------------------------------
+    def _validate(
+        self, targets: Any, resume: ResumeMode, rerun_from: str | None, always_make: bool
+    ) -> tuple[Graph, list[str], Options]:
+        if not self._stages:
+            raise WorkflowError(f"Workflow '{self.name}' has no stages.", hint="Call add_stage() first.")
+        if rerun_from is not None and resume == ResumeMode.NEVER:
+            raise WorkflowError("rerun_from requires resume=IF_POSSIBLE or ALWAYS (NEVER already rebuilds everything).")
+        graph = Graph(tuple(self._stages))
+        names = _targets(graph, targets)
+        if rerun_from is not None:
+            _known(graph, [rerun_from], "rerun_from stage")
+            if rerun_from not in graph.closure(names):
+                raise TargetError(f"rerun_from must be an ancestor of at least one target stage: '{rerun_from}'.")
+        return graph, names, Options(self.name, resume, always_make, rerun_from)
+
+    def _context(self, cwd: Path, reporter: Reporter) -> BuildContext:
+        designer = self._designer
+        store, cache_dir = open_store(getattr(designer, "cache_path", None), cwd)
+        artifacts = Path(getattr(designer, "artifact_path", None) or "artifacts")
+        artifacts = artifacts if artifacts.is_absolute() else cwd / artifacts
+        return BuildContext(
+            store=store, cache_dir=cache_dir, artifact_root=artifacts / self.name, cwd=cwd,
+            run_config=getattr(designer, "run_config", None) or _default_run_config(),
+            model_providers=getattr(designer, "model_providers", None), reporter=reporter,
+        )
+
+    def _facts(self, graph: Graph, names: list[str], cwd: Path, ctx: BuildContext, overrides: Any) -> Facts:
+        stats = StatCache(ctx.index_dir / "stat-cache.json")
+        closure = graph.closure(names)
+        resolved = {}
+        for stage, raw in (overrides or {}).items():
+            _known(graph, [stage], "stage output override")
+            if stage not in closure:
+                raise TargetError(f"Stage output overrides must be ancestors of a target stage: '{stage}'.")
+            resolved[stage] = override_input(stage, raw, cwd, stats)
+        seeds = {}
+        for name in closure:
+            seed_config = graph[name].builder.get_seed_config()
+            if not graph[name].depends_on and seed_config is not None and name not in resolved:
+                seeds[name] = seed_input(seed_config, cwd, stats)
+        stats.save()
+        identities = {n: stage_identity(graph[n], cwd, ctx.run_config) for n in closure}
+        return Facts(identities=identities, inputs=InputDigests(seeds=seeds, overrides=resolved))
+
+    def _results(
+        self, graph: Graph, names: list[str], log: BuildLog, facts: Facts, ctx: BuildContext, first: Plan
+    ) -> WorkflowResults:
+        stages, views, skipped = {}, {}, {}
+        for name, record in log.records.items():
+            view = ctx.stage_view(graph[name])
+            output_path = None
+            if record.status == Status.SKIPPED:
+                skipped[name] = SkippedStageResult(SkippedStageStatus.SKIPPED_EMPTY_UPSTREAM, record.skipped_by or "")
+            elif name in facts.inputs.overrides:
+                output_path = facts.inputs.overrides[name].path
+            if record.entry is not None:
+                views[name] = view
+                output_path = output_path or view / record.entry["selected_output"]["root"]
+            rows = record.entry["selected_output"]["rows"] if record.entry else None
+            stages[name] = StageSummary(name, record.status, record.decision.key if not record.entry
+                                        else record.entry["key"], rows, record.rows_generated,
+                                        record.duration_s, output_path)
+        final = [n for n in graph.names if n in names][-1]
+        with_ops = {s.name for s in graph.stages if s.output_processors}
+        return WorkflowResults(self.name, stages, final, views, skipped, with_ops, plan=first)
+
+    def _write_metadata(self, graph: Graph, log: BuildLog, ctx: BuildContext, results: WorkflowResults) -> None:
+        from ddbuild._version import __version__
+
+        stages = []
+        for name, summary in results.stages.items():
+            stage, record = graph[name], log.records[name]
+            stages.append({
+                "index": stage.index, "name": name, "stage_dir": stage.dir_name,
+                "depends_on": list(stage.depends_on), "status": summary.status.value, "key": summary.key,
+                "reasons": [r.to_dict() for r in record.decision.reasons],
+                "output_records": summary.rows, "rows_generated": summary.rows_generated,
+                "duration_sec": round(summary.duration_s, 6),
+                "output_path": str(summary.output_path) if summary.output_path else None,
+                "upstream_stage": record.skipped_by,
+            })
+        write_json_atomic(ctx.artifact_root / "workflow-metadata.json",
+                          {"name": self.name, "ddbuild_version": __version__, "stages": stages})
+
+
+def _default_run_config() -> Any:
+    from ddbuild.config.run_config import RunConfig
+
+    return RunConfig()
+
+
+def _known(graph: Graph, names: Iterable[str], what: str) -> None:
+    for name in names:
+        if name not in graph.names:
+            raise TargetError(f"Unknown {what}: '{name}'.{did_you_mean(name, graph.names)}",
+                              hint=f"Stages: {', '.join(graph.names)}.")
+
+
+def _targets(graph: Graph, targets: Any) -> list[str]:
+    if targets is None:
+        return graph.sinks()
+    names = [targets] if isinstance(targets, str) else list(targets)
+    if not names:
+        raise TargetError("target must include at least one stage.")
+    _known(graph, names, "target stage")
+    return [n for n in graph.names if n in set(names)]
+
+
+def _check_join(name: str, parents: tuple[str, ...], join: Any, join_version: str | None) -> None:
+    if len(parents) > 1 and join is None:
+        raise WorkflowError(
+            f"Stage '{name}' has several parents ({', '.join(parents)}) and needs join=.",
+            hint="Use join=dd.Concat(), join=dd.JoinOn(columns=[...]), or a callable with join_version=.",
+        )
+    if join is not None and len(parents) < 2:
+        raise WorkflowError(f"Stage '{name}' has join= but fewer than two parents in depends_on.")
+
+
+def _check_always(workflow: str, first: Plan) -> None:
+    """resume=ALWAYS: every stage must be a hit, resumable, forced, or downstream of one that runs."""
+    for decision in first.stages:
+        forced = any(r.kind == ReasonKind.FORCED for r in decision.reasons)
+        if decision.status == Status.RUN and not forced:
+            why = "; ".join(r.detail for r in decision.reasons)
+            raise ResumeError(
+                f"Cannot resume workflow '{workflow}': stage '{decision.name}' is not reusable ({why}).",
+                hint="Use resume=ResumeMode.IF_POSSIBLE to rebuild what changed.",
+            )
+        if decision.status == Status.ERROR:
+            raise ResumeError(f"Cannot resume workflow '{workflow}': stage '{decision.name}' is not reusable.")
