@@ -23,12 +23,13 @@ def seed_content(config: Any, base_dir: Path | None) -> list[str]:
         return []
     source = config.seed_config.source
     if isinstance(source, DataFrameSeedSource):
-        import pandas as pd
+        import pyarrow as pa
 
-        frame = source.df
-        rows = pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes()
-        header = digest_json([[str(c), str(t)] for c, t in frame.dtypes.items()])
-        return [header, digest_bytes(rows)]
+        table = pa.Table.from_pandas(source.df, preserve_index=False).replace_schema_metadata(None)
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, table.schema) as writer:  # Arrow IPC: same table, same bytes
+            writer.write_table(table)
+        return [digest_bytes(sink.getvalue())]
     return [digest_file(path) for path in source.files(base_dir)]
 
 

@@ -1,8 +1,10 @@
 """Per-batch processors: drop_columns (globs, dropped values kept aside) and schema_transform.
 
-Processors run in config order on the batch's columns; columns marked ``drop=True`` are removed
-last (Data Designer appends its implicit drop processor). Schema transforms see the columns that
-are present when they run, and never change the main dataset.
+Schema transforms render against every column of the batch, dropped ones included, whatever the
+processor order: a transform may read a scratch column that the main dataset drops (validation
+accepts such references, so rendering must too). They never change the main dataset. Drops
+(processors, then ``drop=True`` columns, as Data Designer appends its implicit drop processor)
+decide which columns the main dataset keeps.
 """
 
 from __future__ import annotations
@@ -72,26 +74,18 @@ class Processors:
         return list(self._transforms)
 
     def apply(self, batch: Batch, columns: list[str]) -> ProcessedBatch:
-        """Decide which of ``columns`` stay; render the side datasets from the batch."""
+        """Decide which of ``columns`` stay; render the side datasets from the whole batch."""
         import pyarrow as pa
 
-        present, dropped = list(columns), []
         sides: dict[str, Any] = {}
-        rows: list[dict[str, Any]] | None = None
-        for processor in self.processors:
-            if isinstance(processor, DropColumnsProcessorConfig):
-                gone = [c for c in present if any(fnmatch.fnmatchcase(c, p) for p in processor.column_names)]
-                present = [c for c in present if c not in gone]
-                dropped += gone
-                rows = None
-            else:
-                if rows is None:
-                    rows = _rows(batch, present)
-                side = self._transforms[processor.name].transform(rows)
-                sides[processor.name] = pa.Table.from_pylist(side) if side else pa.table({})
-        gone = [c for c in present if c in self.drop_flagged]
-        present = [c for c in present if c not in gone]
-        return ProcessedBatch(present, dropped + gone, sides)
+        if self._transforms and batch.num_rows:
+            rows = _rows(batch, columns)
+            for name, transform in self._transforms.items():
+                side = transform.transform(rows)
+                sides[name] = pa.Table.from_pylist(side) if side else pa.table({})
+        patterns = [p for d in self.processors if isinstance(d, DropColumnsProcessorConfig) for p in d.column_names]
+        gone = [c for c in columns if any(fnmatch.fnmatchcase(c, p) for p in patterns) or c in self.drop_flagged]
+        return ProcessedBatch([c for c in columns if c not in gone], gone, sides)
 
 
 def _rows(batch: Batch, names: list[str]) -> list[dict[str, Any]]:

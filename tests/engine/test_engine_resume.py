@@ -1,0 +1,121 @@
+"""Resume: a run killed midway, continued, equals an uninterrupted run byte for byte."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from engine_helpers import file_bytes, run, sampler
+
+import ddbuild as dd
+from ddbuild.errors import ResumeError
+
+SCRIPT = textwrap.dedent('''
+    import os, signal, sys
+    from pathlib import Path
+    import ddbuild as dd
+    from ddbuild.engine.dataset import generate_dataset
+
+    HERE = Path(__file__).parent
+
+    @dd.custom_column_generator(required_columns=["doc_id"])
+    def maybe_die(row):
+        if os.environ.get("DIE_AT") == str(row["doc_id"]):
+            os.kill(os.getpid(), signal.SIGKILL)
+        row["checked"] = row["doc_id"] * 10
+        return row
+
+    def builder():
+        b = dd.DataDesignerConfigBuilder(seed=11).with_seed_dataset(dd.LocalFileSeedSource(path="seed.parquet"))
+        b.add_column(name="u", column_type="sampler", sampler_type="uniform", params={"low": 0, "high": 1})
+        b.add_column(name="who", column_type="sampler", sampler_type="uuid", params={})
+        b.add_column(name="e", column_type="expression", expr="{{ text }}:{{ u }}")
+        b.add_column(dd.CustomColumnConfig(name="checked", generator_function=maybe_die))
+        b.add_processor(dd.SchemaTransformProcessorConfig(name="side", template={"t": "{{ e }}"}))
+        return b
+
+    if __name__ == "__main__":
+        s = generate_dataset(builder().build(base_dir=HERE), num_records=50, dataset_dir=HERE / sys.argv[1],
+                             run_config=dd.RunConfig(buffer_size=10), resume=sys.argv[2] == "1", base_dir=HERE)
+        print(s.batches_generated, s.batches_reused, s.num_records)
+''')
+
+
+def _run_script(tmp_path: Path, out: str, resume: bool, die_at: int | None = None) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "DIE_AT"}
+    if die_at is not None:
+        env["DIE_AT"] = str(die_at)
+    return subprocess.run([sys.executable, str(tmp_path / "killer.py"), out, "1" if resume else "0"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_sigkilled_run_resumes_to_identical_bytes(tmp_path):
+    (tmp_path / "killer.py").write_text(SCRIPT)
+    pd.DataFrame({"doc_id": range(50), "text": [f"d{i}" for i in range(50)]}).to_parquet(tmp_path / "seed.parquet")
+    killed = _run_script(tmp_path, "ds", resume=False, die_at=25)
+    assert killed.returncode == -signal.SIGKILL
+    written = sorted(p.name for p in (tmp_path / "ds/parquet-files").iterdir())
+    assert written == ["batch_00000.parquet", "batch_00001.parquet"]
+    resumed = _run_script(tmp_path, "ds", resume=True)
+    assert resumed.returncode == 0, resumed.stderr
+    assert resumed.stdout.split() == ["3", "2", "50"]  # generated, reused, rows
+    full = _run_script(tmp_path, "full", resume=False)
+    assert full.returncode == 0, full.stderr
+    for sub in ("parquet-files", "processors-files"):
+        resumed_files = file_bytes(tmp_path / "ds" / sub)
+        assert resumed_files == file_bytes(tmp_path / "full" / sub) and len(resumed_files) == 5
+
+
+def _builder(expr: str = "{{ u }}") -> dd.DataDesignerConfigBuilder:
+    b = dd.DataDesignerConfigBuilder(seed=2)
+    sampler(b, "u", "uniform", low=0, high=1)
+    return b.add_column(name="e", column_type="expression", expr=expr)
+
+
+def test_resume_after_losing_last_batch_regenerates_only_it(tmp_path):
+    run(_builder(), tmp_path / "full", num_records=35, buffer_size=10)
+    run(_builder(), tmp_path / "ds", num_records=35, buffer_size=10)
+    (tmp_path / "ds/parquet-files/batch_00003.parquet").unlink()
+    events = []
+    summary = run(_builder(), tmp_path / "ds", num_records=35, buffer_size=10, resume=True, on_batch=events.append)
+    assert (summary.batches_generated, summary.batches_reused, summary.num_records) == (1, 3, 35)
+    assert [(e.index, e.status.value) for e in events] == [
+        (0, "reused"), (1, "reused"), (2, "reused"), (3, "generated")]
+    assert file_bytes(tmp_path / "ds/parquet-files") == file_bytes(tmp_path / "full/parquet-files")
+
+
+def test_resume_with_more_records_extends(tmp_path):
+    run(_builder(), tmp_path / "ds", num_records=25, buffer_size=10)
+    summary = run(_builder(), tmp_path / "ds", num_records=40, buffer_size=10, resume=True)
+    assert (summary.batches_reused, summary.batches_generated, summary.num_records) == (2, 2, 40)
+    run(_builder(), tmp_path / "full", num_records=40, buffer_size=10)
+    assert file_bytes(tmp_path / "ds/parquet-files") == file_bytes(tmp_path / "full/parquet-files")
+
+
+def test_digest_mismatch_shows_both_digests(tmp_path):
+    first = run(_builder(), tmp_path / "ds", num_records=5)
+    before = file_bytes(tmp_path / "ds")
+    changed = _builder("{{ u * 2 }}").build()
+    from ddbuild.engine.identity import config_digest
+
+    new = config_digest(changed, dd.RunConfig(), tmp_path)
+    with pytest.raises(ResumeError) as info:
+        run(changed, tmp_path / "ds", num_records=5, resume=True)
+    assert first.config_digest in str(info.value) and new in str(info.value) and new != first.config_digest
+    assert file_bytes(tmp_path / "ds") == before
+
+
+def test_metadata_records_counts(tmp_path):
+    import json
+
+    run(_builder(), tmp_path / "ds", num_records=25, buffer_size=10)
+    meta = json.loads((tmp_path / "ds/metadata.json").read_text())
+    assert (meta["target_num_records"], meta["actual_num_records"], meta["buffer_size"]) == (25, 25, 10)
+    assert meta["num_completed_batches"] == 3 and meta["dropped_rows"] == {} and meta["llm_usage"] == {}
+    assert meta["file_paths"]["parquet-files"] == [f"parquet-files/batch_0000{i}.parquet" for i in range(3)]
