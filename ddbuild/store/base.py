@@ -11,8 +11,11 @@ Contract (tests/store/test_contract.py runs it against every backend):
 - ``put_blob`` takes a complete local file whose digest the caller computed; the backend never
   streams a blob that is still being produced. Blobs are verified against their digest on read;
   a mismatch raises ``IntegrityError`` and the bytes are never handed out.
-- ``put_entry`` is first-writer-wins: if an entry for the key exists, it is kept and ``False`` is
-  returned. Entries are published atomically (a reader never sees half an entry).
+- ``put_entry`` is first-writer-wins: if a valid entry for the key exists, it is kept and ``False``
+  is returned (a corrupt one is replaced). Entries are published atomically (a reader never sees
+  half an entry). ``atomic_create`` says whether concurrent creators get exactly one winner
+  (local directory, memory) or check-then-put (S3/GCS/HTTP: every racer publishes a complete,
+  valid entry and the last one stays).
 - A missing object is ``None`` / ``False``, never an exception. An unreadable or corrupt entry is
   reported (warning) and treated as missing.
 """
@@ -30,6 +33,8 @@ class Store(Protocol):
 
     #: Human-readable location (path or URL) for messages; never contains credentials.
     location: str
+    #: True when concurrent ``put_entry`` calls on one key have exactly one winner.
+    atomic_create: bool
 
     # -- blobs ---------------------------------------------------------------------------
     def has_blob(self, digest: str) -> bool: ...
@@ -38,7 +43,11 @@ class Store(Protocol):
         """Store the complete file ``source`` whose xxh3_128 is ``digest`` (no-op if present)."""
 
     def get_blob(self, digest: str, dest: Path) -> bool:
-        """Copy the blob to ``dest`` after verifying it; False if absent; IntegrityError if corrupt."""
+        """Copy the blob to ``dest`` after verifying it; False if absent; IntegrityError if corrupt.
+
+        Backends also accept ``on_corrupt=callable(path)``: called with the downloaded bad bytes
+        before IntegrityError is raised (LayeredStore uses it to quarantine them locally).
+        """
 
     def delete_blob(self, digest: str) -> None: ...
 
@@ -58,3 +67,5 @@ class Store(Protocol):
     def get_response(self, key: str) -> dict[str, Any] | None: ...
 
     def put_response(self, key: str, response: dict[str, Any]) -> None: ...
+
+    def list_responses(self) -> Iterator[str]: ...

@@ -69,6 +69,7 @@ class LayeredStore:
         self.signing_key = signing_key
         self.require_signed = require_signed
         self.location = local.location
+        self.atomic_create = local.atomic_create
         #: Why the remote was switched off for this session (None while it works).
         self.remote_error: str | None = None
         self._origins: dict[str, Origin] = {}
@@ -242,6 +243,9 @@ class LayeredStore:
                 self._remote(self.remote.put_response, key, response)
             except _RemoteDown:
                 pass
+
+    def list_responses(self) -> Iterator[str]:
+        return self._union(self.local.list_responses, self.remote.list_responses)
 
     # -- closures (cache push / pull) -------------------------------------------------------
     def push_closure(self, keys: Iterable[str]) -> ClosureCounts:

@@ -13,6 +13,12 @@ from store_helpers import Backend, key_of, make_entry, write_blob
 
 from ddbuild.errors import IntegrityError, StoreError
 from ddbuild.fingerprint import digest_bytes
+from ddbuild.store.base import Store
+
+
+def test_every_backend_implements_the_protocol(backend: Backend) -> None:
+    assert isinstance(backend.store, Store)
+    assert "@" not in backend.store.location
 
 
 def test_blob_round_trip_is_byte_equal(backend: Backend, tmp_path: Path) -> None:

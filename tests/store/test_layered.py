@@ -11,6 +11,7 @@ from store_servers import Moto, Nginx, nginx_binary
 
 from ddbuild.errors import StoreError
 from ddbuild.fingerprint import digest_bytes
+from ddbuild.store.base import Store
 from ddbuild.store.entry import sign_entry
 from ddbuild.store.fs import FileSystemStore
 from ddbuild.store.layered import LayeredStore, Origin
@@ -43,6 +44,7 @@ def test_remote_hit_is_read_through_and_copied_locally(tmp_path: Path) -> None:
     local = FileSystemStore(tmp_path / "local")
     key = publish(remote, tmp_path, "drafts")
     layered = LayeredStore(local, remote)
+    assert isinstance(layered, Store)
 
     assert layered.entry_origin(key) is Origin.REMOTE
     assert layered.get_entry(key) == remote.get_entry(key)
