@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from dataclasses import dataclass
 from typing import Any, TextIO
@@ -76,16 +77,61 @@ def _failure_report(
 ) -> None:
     failed = tally.failed() or ["?"]
     kept = tally.completed()
-    lines = [f"ddbuild: build of {selection.name} failed at stage '{failed[0]}': {error}"]
+    lines = [f"ddbuild: build of {selection.name} failed at stage '{failed[-1]}': {render_error(error)}"]
     if kept:
-        lines.append(f"ddbuild: kept (complete, cached): {', '.join(kept)}")
-    partial = {name: rows for name, rows in tally.rows_done.items() if name in failed and rows}
-    for name, rows in partial.items():
+        lines.append(f"ddbuild: kept (complete, cached): {', '.join(dict.fromkeys(kept))}")
+    rows = tally.rows_done.get(failed[-1], 0)
+    if rows:
         lines.append(
-            f"ddbuild: kept {rows:,} rows of '{name}' as checkpoints; the next build resumes from them"
+            f"ddbuild: kept {rows:,} rows of '{failed[-1]}' as batch checkpoints; the next build resumes there"
         )
-    lines.append("ddbuild: fix the cause and run the same command again; finished work is not repeated")
     streams.err.write("\n".join(lines) + "\n")
+
+
+def render_error(error: BaseException) -> str:
+    hint = getattr(error, "hint", None)
+    message = getattr(error, "message", None) or str(error)
+    return f"{message} ({hint})" if hint else message
+
+
+def _build_selection(
+    session: Session, selection: Selection, reporter: Any, tally: TallyReporter, streams: Streams
+) -> int:
+    """Run one workflow's targets; with -k, after a failure rebuild the targets that do not need it."""
+    args = _plan_args(session, selection)
+    targets = list(args.pop("targets"))
+    status = 0
+    while targets:
+        try:
+            adapters.run(selection.workflow, targets=targets, reporter=reporter, **args)
+            return status
+        except DDBuildError as error:
+            _failure_report(selection, tally, error, streams)
+            status = status or error.exit_code
+            if not session.options.keep_going:
+                return status
+            failed = tally.failed()[-1:] or []
+            if not failed:
+                return status
+            survivors = [t for t in targets if failed[0] not in adapters.closure(selection.workflow, [t])]
+            if survivors == targets:
+                return status
+            if survivors:
+                streams.err.write(f"ddbuild: -k: continuing with {', '.join(survivors)}\n")
+            targets = survivors
+    return status
+
+
+def fill_usage(tally: TallyReporter, store: Any) -> None:
+    """LLM numbers for stages that ran, from their published entries."""
+    from ddbuild.workflow.plan import Status
+
+    for summary in tally.summaries:
+        for outcome in summary.outcomes:
+            if outcome.status in (Status.RUN, Status.RESUME) and outcome.llm_requests_sent is None:
+                usage = adapters.stage_usage(store, outcome.key)
+                for name, value in (usage or {}).items():
+                    setattr(outcome, name, value)
 
 
 def build(session: Session, streams: Streams) -> int:
@@ -97,8 +143,9 @@ def build(session: Session, streams: Streams) -> int:
         return explain(session, streams)
     bind(session)
     options = session.options
+    selections = session.selections()
     display, close = make_reporter(
-        streams.err if not options.json_output else streams.out,
+        streams.out if options.json_output else streams.err,
         json_lines=options.json_output,
         silent=options.silent,
         verbose=options.verbose,
@@ -107,37 +154,24 @@ def build(session: Session, streams: Streams) -> int:
     reporter = Tee(tally, *([display] if display else []))
     status = 0
     try:
-        for selection in session.selections():
+        for selection in selections:
             tally.begin(selection.name)
-            try:
-                adapters.run(
-                    selection.workflow,
-                    **_plan_args(session, selection),
-                    reporter=reporter,
-                    keep_going=options.keep_going,
-                    jobs=options.jobs,
-                )
-            except DDBuildError as error:
-                tally.end()
-                close()
-                _failure_report(selection, tally, error, streams)
-                if not options.keep_going:
-                    return error.exit_code
-                status = status or error.exit_code
-                continue
+            code = _build_selection(session, selection, reporter, tally, streams)
             tally.end()
+            status = status or code
+            if code and not options.keep_going:
+                break
     except KeyboardInterrupt:
         close()
-        tally.end()
         streams.err.write(
             "\nddbuild: interrupted. Finished stages and batches are kept; run the same command to resume.\n"
         )
         return 130
-    close()
+    finally:
+        close()
+    fill_usage(tally, session.store)
     if options.json_output:
-        import json
-
         streams.out.write(json.dumps(render.summary_document(tally.summaries)) + "\n")
-    elif not options.silent:
+    elif not options.silent and not status:
         streams.out.write(render.summary_text(tally.summaries))
     return status

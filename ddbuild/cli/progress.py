@@ -70,6 +70,7 @@ class TallyReporter:
     clock: Clock = time.monotonic
     summaries: list[BuildSummary] = field(default_factory=list)
     rows_done: dict[str, int] = field(default_factory=dict)
+    running: list[str] = field(default_factory=list)  # started, not finished (the failing stage)
     _started: float | None = None
 
     def begin(self, workflow: str) -> BuildSummary:
@@ -99,10 +100,13 @@ class TallyReporter:
                 self._outcome(decision.name).key = decision.key
         elif isinstance(event, StageStarted):
             self._outcome(event.stage).key = event.key
+            self.running.append(event.stage)
         elif isinstance(event, BatchDone):
             self.rows_done[event.stage] = event.rows_done
         elif isinstance(event, StageFinished):
             outcome = self._outcome(event.stage)
+            if event.stage in self.running:
+                self.running.remove(event.stage)
             outcome.status, outcome.key, outcome.rows = event.status, event.key or outcome.key, event.rows
             outcome.rows_generated, outcome.duration_s = event.rows_generated, event.duration_s
             for attr in ("llm_requests_sent", "llm_requests_cached", "tokens"):
@@ -114,7 +118,9 @@ class TallyReporter:
         return [o.name for s in self.summaries for o in s.outcomes if o.status in ok]
 
     def failed(self) -> list[str]:
-        return [o.name for s in self.summaries for o in s.outcomes if o.status is Status.ERROR]
+        """Stages that failed: finished with ERROR, or started and never finished."""
+        errors = [o.name for s in self.summaries for o in s.outcomes if o.status is Status.ERROR]
+        return errors + [name for name in self.running if name not in errors]
 
 
 class JsonLinesReporter:

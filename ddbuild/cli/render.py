@@ -46,6 +46,8 @@ def _cut(text: str, width: int) -> str:
 
 def _show(value: Any) -> str:
     if isinstance(value, str):
+        if len(value) == 32 and all(c in "0123456789abcdef" for c in value):
+            return value[:KEY_CHARS]  # a digest: the short form is enough to tell two apart
         return json.dumps(value, ensure_ascii=False)
     return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
 
@@ -70,34 +72,46 @@ def render_change(change: FieldChange) -> str:
 
 
 def reason_headline(reason: Reason) -> str:
-    label = REASON_LABELS.get(reason.kind, reason.kind.value.replace("_", " "))
-    detail = reason.detail.strip()
-    if not detail or detail.lower() == label.lower():
-        return label
-    if detail.lower().startswith(label.lower()):
-        return detail
-    return f"{label}: {detail}"
+    """The first line of a WHY cell. The planner's detail is a sentence; a few kinds read better
+    with a fixed phrase (the detail would repeat the key or the field list shown below it)."""
+    kind, detail = reason.kind, reason.detail.strip()
+    if kind is ReasonKind.CACHED:
+        return "cached"
+    if kind is ReasonKind.NO_ENTRY and (not detail or detail.startswith("no cache entry")):
+        return REASON_LABELS[kind]
+    if kind is ReasonKind.CONFIG_CHANGED and reason.changes:
+        if len(reason.changes) == 1:
+            return f"config changed: {render_change(reason.changes[0])}"
+        return f"config changed ({len(reason.changes)} fields)"
+    if kind is ReasonKind.FORCED:
+        return f"forced: {detail}" if detail else "forced"
+    return detail or REASON_LABELS.get(kind, kind.value.replace("_", " "))
 
 
 def reason_lines(reason: Reason, *, all_changes: bool = False) -> list[str]:
     """The WHY cell: a headline, then one line per changed field (capped unless verbose)."""
     lines = [reason_headline(reason)]
-    shown = reason.changes if all_changes else reason.changes[:CHANGES_SHOWN]
+    changes = reason.changes
+    if reason.kind is ReasonKind.CONFIG_CHANGED and len(changes) == 1:
+        changes = []
+    shown = changes if all_changes else changes[:CHANGES_SHOWN]
     lines += [f"  {render_change(c)}" for c in shown]
-    hidden = len(reason.changes) - len(shown)
+    hidden = len(changes) - len(shown)
     if hidden > 0:
         lines.append(f"  (+{hidden} more; -v shows all)")
     return lines
 
 
-def cost_line(cost: Cost) -> str:
+def cost_line(cost: Cost, status: Status = Status.RUN) -> str:
+    basis = f" ({cost.estimate_basis})" if cost.estimate_basis else ""
+    if status is Status.PENDING and not cost.rows_to_generate:
+        return f"cost: {cost.estimate_basis or 'known once upstream has run'}"
     requests = (
         f"{cost.llm_requests_to_send:,} LLM requests to send, {cost.llm_requests_cached:,} cached"
         if cost.llm_requests_to_send or cost.llm_requests_cached
         else "no LLM requests"
     )
     tokens = f", ~{cost.prompt_tokens_estimate:,} prompt tokens" if cost.prompt_tokens_estimate else ""
-    basis = f" ({cost.estimate_basis})" if cost.estimate_basis else ""
     return f"cost: {cost.rows_to_generate:,} rows to generate, {requests}{tokens}{basis}"
 
 
@@ -114,7 +128,7 @@ def _why_lines(decision: StageDecision, verbose: bool) -> list[str]:
                 for i, line in enumerate(reason_lines(extra, all_changes=True))
             ]
     if decision.cost is not None and decision.status in WORK:
-        lines.append(cost_line(decision.cost))
+        lines.append(cost_line(decision.cost, decision.status))
     return lines
 
 
@@ -172,7 +186,7 @@ def total_line(plans: Sequence[Plan]) -> str:
     if s["prompt_tokens_estimate"]:
         parts.append(f"~{s['prompt_tokens_estimate']:,} prompt tokens")
     if any(d.status is Status.PENDING for p in plans for d in p.stages):
-        parts.append("pending stages are counted as if they run")
+        parts.append("pending stages' costs are known once their upstream has run")
     return "total: " + "; ".join(parts)
 
 
