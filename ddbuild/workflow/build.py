@@ -55,12 +55,16 @@ def built_by() -> str:
 
 def build_stage(
     ctx: BuildContext, workflow: str, stage: Stage, key: str, document: dict[str, Any],
-    status: Status, parents: dict[str, ParentOutput],
+    status: Status, parents: dict[str, ParentOutput], *, forced: bool = False,
 ) -> Built:
-    """Run ``stage`` for ``key`` (RUN: fresh; RESUME: continue the partial) and publish it."""
+    """Run ``stage`` for ``key`` (RUN: fresh; RESUME: continue the partial) and publish it.
+
+    ``forced`` (always-make, NEVER, rerun_from) rebuilds even when an entry exists and then
+    replaces that entry; otherwise the first writer wins.
+    """
     with key_lock(ctx.lock_path(key)):
         existing = ctx.store.get_entry(key)
-        if existing is not None:  # another process finished it while we waited
+        if existing is not None and not forced:  # another process finished it while we waited
             return Built(Status.HIT, existing, 0)
         partial = ctx.store.partial_dir(key)
         resume = status == Status.RESUME and partial.exists()
@@ -69,6 +73,8 @@ def build_stage(
         dataset = partial / "dataset"
         cache = StoreResponseCache(ctx.store)
         summary = _generate(ctx, stage, partial, dataset, parents, resume, cache)
+        if forced and existing is not None:
+            ctx.store.delete_entry(key)  # a forced rebuild replaces the entry for its own key
         entry = _publish(ctx, workflow, stage, key, document, dataset, summary, cache)
         _remember(ctx, workflow, stage.name, key, document)
         shutil.rmtree(partial, ignore_errors=True)

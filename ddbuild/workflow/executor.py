@@ -10,7 +10,7 @@ from ddbuild.workflow.build import ParentOutput, build_stage
 from ddbuild.workflow.context import BuildContext
 from ddbuild.workflow.events import StageFinished, StageStarted
 from ddbuild.workflow.graph import Graph
-from ddbuild.workflow.plan import Plan, StageDecision, Status
+from ddbuild.workflow.plan import Plan, ReasonKind, StageDecision, Status
 from ddbuild.workflow.planner import Facts, Options, Settled, plan
 from ddbuild.workflow.storeview import StoreView
 from ddbuild.workflow.view import materialise
@@ -116,7 +116,8 @@ def _build(
     assert decision.key in (None, key), "planner and executor disagree on a stage key"
     ctx.reporter.emit(StageStarted(stage.name, decision.status, key))
     started = ctx.clock()
-    built = build_stage(ctx, workflow, stage, key, document, decision.status, parents)
+    forced = any(r.kind == ReasonKind.FORCED for r in decision.reasons)
+    built = build_stage(ctx, workflow, stage, key, document, decision.status, parents, forced=forced)
     materialise(ctx.store, built.entry, ctx.stage_view(stage))
     duration = ctx.clock() - started
     rows = built.entry["selected_output"]["rows"]

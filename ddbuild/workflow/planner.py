@@ -72,7 +72,9 @@ def forced_stages(graph: Graph, closure: list[str], options: Options) -> set[str
     if options.always_make or options.resume == ResumeMode.NEVER:
         return set(closure)
     if options.rerun_from is not None:
-        return graph.descendants(options.rerun_from) & set(closure)
+        # Only the stage itself: its descendants wait (PENDING) for its real output digest and are
+        # rebuilt when it changed — or are hits when it reproduced the same bytes (early cutoff).
+        return {options.rerun_from} & set(closure)
     return set()
 
 
@@ -199,7 +201,7 @@ def _forced_reason(options: Options) -> Reason:
         return Reason(ReasonKind.FORCED, "always-make (-B) rebuilds every stage")
     if options.resume == ResumeMode.NEVER:
         return Reason(ReasonKind.FORCED, "resume=NEVER rebuilds every stage")
-    return Reason(ReasonKind.FORCED, f"rerun_from='{options.rerun_from}' rebuilds it and its descendants")
+    return Reason(ReasonKind.FORCED, f"rerun_from='{options.rerun_from}' rebuilds it")
 
 
 def _miss_reasons(state: EntryState, key: str) -> list[Reason]:
