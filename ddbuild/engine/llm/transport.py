@@ -49,12 +49,30 @@ class AiohttpTransport:
     def __init__(self, max_connections: int) -> None:
         self._max_connections = max(1, max_connections)
         self._session: Any = None
+        self._proxies: dict[str, Any] = {}
 
     def _open(self) -> Any:
         import aiohttp  # lazy: only stages with LLM columns pay for the import
 
         connector = aiohttp.TCPConnector(limit=self._max_connections, limit_per_host=0, ttl_dns_cache=300)
-        return aiohttp.ClientSession(connector=connector, auto_decompress=True, trust_env=True)
+        # trust_env=False: with it aiohttp reads ~/.netrc and the proxy variables in a worker
+        # thread on *every* request (2 thread hops, ~40 % of client CPU at 64 in flight). We read
+        # the proxy variables once per URL instead (_proxy_for); auth is our own header.
+        return aiohttp.ClientSession(
+            connector=connector, auto_decompress=True, trust_env=False, cookie_jar=aiohttp.DummyCookieJar()
+        )
+
+    def _proxy_for(self, url: str) -> Any:
+        """HTTP(S)_PROXY / NO_PROXY for ``url``, looked up once per URL."""
+        if url not in self._proxies:
+            from aiohttp.helpers import get_env_proxy_for_url
+            from yarl import URL
+
+            try:
+                self._proxies[url] = get_env_proxy_for_url(URL(url))[0]
+            except LookupError:
+                self._proxies[url] = None
+        return self._proxies[url]
 
     async def post(
         self, url: str, headers: Mapping[str, str], json_body: dict[str, Any], timeout: float | None
@@ -66,9 +84,11 @@ class AiohttpTransport:
         data = json.dumps(json_body, ensure_ascii=False).encode("utf-8")
         client_timeout = aiohttp.ClientTimeout(total=timeout or DEFAULT_TIMEOUT_S)
         try:
-            async with self._session.post(url, data=data, headers=dict(headers), timeout=client_timeout) as resp:
+            async with self._session.post(
+                url, data=data, headers=headers, timeout=client_timeout, proxy=self._proxy_for(url)
+            ) as resp:
                 body = await resp.read()
-                return resp.status, dict(resp.headers), body
+                return resp.status, resp.headers, body
         except asyncio.TimeoutError as exc:
             raise TransportTimeout(f"no response within {timeout or DEFAULT_TIMEOUT_S:g} s") from exc
         except aiohttp.ClientError as exc:
