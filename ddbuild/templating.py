@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Callable
 from typing import Any
 
 from ddbuild.errors import TemplateError
@@ -68,3 +69,32 @@ def render(source: str, row: dict[str, Any], where: str = "template") -> str:
     if len(text) > MAX_RENDERED_CHARS:
         raise TemplateError(f"{where}: rendered output exceeds {MAX_RENDERED_CHARS} characters.")
     return text
+
+
+def compile_template(source: str, where: str = "template") -> Callable[[dict[str, Any]], str]:
+    """A renderer for many rows: parse once, then per row only build the context and render.
+
+    Same sandbox and output cap as ``render``; about twice as fast because it skips Jinja's
+    per-call ChainMap merge of the globals and the per-call imports (the row-wise engine path).
+    """
+    from jinja2 import TemplateError as JinjaTemplateError
+    from jinja2.sandbox import SecurityError
+
+    template = _compiled(source)
+    base = dict(template.globals)
+    root, new_context, concat = template.root_render_func, template.new_context, template.environment.concat
+
+    def render_row(row: dict[str, Any]) -> str:
+        try:
+            text = concat(root(new_context({**base, **row}, shared=True)))
+        except SecurityError as exc:
+            raise TemplateError(f"{where}: sandbox violation: {exc}") from exc
+        except JinjaTemplateError as exc:
+            raise TemplateError(f"{where}: {exc}") from exc
+        except (ArithmeticError, TypeError, ValueError, LookupError) as exc:
+            raise TemplateError(f"{where}: {type(exc).__name__}: {exc}") from exc
+        if len(text) > MAX_RENDERED_CHARS:
+            raise TemplateError(f"{where}: rendered output exceeds {MAX_RENDERED_CHARS} characters.")
+        return text
+
+    return render_row
