@@ -11,7 +11,7 @@ from typing import Any
 
 from ddbuild.config.columns import CustomColumnConfig, ExpressionColumnConfig
 from ddbuild.errors import DDBuildError, GenerationError
-from ddbuild.templating import render
+from ddbuild.templating import compile_template
 
 _TRUE = frozenset({"true", "1", "yes", "y", "t"})
 _FALSE = frozenset({"false", "0", "no", "n", "f", ""})
@@ -46,13 +46,12 @@ class ExpressionCell:
 
     def __init__(self, column: ExpressionColumnConfig) -> None:
         self.name = column.name
-        self.source = column.expr
+        self.render = compile_template(column.expr, f"Column '{column.name}' expr")
         self.dtype = column.dtype
         self.cast = CASTS[column.dtype]
-        self.where = f"Column '{column.name}' expr"
 
     def __call__(self, row: dict[str, Any], row_id: int) -> Any:
-        text = render(self.source, row, self.where)
+        text = self.render(row)
         if self.dtype == "str":
             return text
         try:

@@ -18,7 +18,7 @@ from typing import Any
 from ddbuild.config.processors import DropColumnsProcessorConfig, SchemaTransformProcessorConfig
 from ddbuild.engine.batch import Batch
 from ddbuild.errors import GenerationError
-from ddbuild.templating import render
+from ddbuild.templating import compile_template
 
 
 def _escape(value: Any) -> Any:
@@ -37,13 +37,13 @@ class SchemaTransform:
 
     def __init__(self, config: SchemaTransformProcessorConfig) -> None:
         self.name = config.name
-        self.source = json.dumps(config.template, ensure_ascii=False)
         self.where = f"Processor '{config.name}' template"
+        self.render = compile_template(json.dumps(config.template, ensure_ascii=False), self.where)
 
     def transform(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         out = []
         for row in rows:
-            text = render(self.source, {k: _escape(v) for k, v in row.items()}, self.where)
+            text = self.render({k: _escape(v) for k, v in row.items()})
             try:
                 out.append(json.loads(text))
             except json.JSONDecodeError as exc:
