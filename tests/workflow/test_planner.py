@@ -1,0 +1,77 @@
+"""The planner is pure: decisions from a MemoryView and precomputed facts, no files involved."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import ddbuild as dd
+from ddbuild.fingerprint import digest_json, stage_key_document
+from ddbuild.workflow.graph import Graph
+from ddbuild.workflow.identity import stage_identity
+from ddbuild.workflow.plan import ReasonKind, Status
+from ddbuild.workflow.planner import Facts, Options, Settled, plan
+from ddbuild.workflow.storeview import LastBuild, MemoryView
+from tests.workflow.conftest import expr_builder, sampler_builder
+
+CWD = Path("/nowhere")
+
+
+def _graph() -> Graph:
+    wf = dd.DataDesigner().compose_workflow(name="p")
+    wf.add_stage("a", sampler_builder(), num_records=3).add_stage("b", expr_builder())
+    return Graph(tuple(wf._stages))
+
+
+def _facts(graph: Graph) -> Facts:
+    return Facts(identities={s.name: stage_identity(s, CWD, dd.RunConfig()) for s in graph.stages})
+
+
+def _entry(key: str, digest: str, rows: int) -> dict:
+    return {"key": key, "selected_output": {"digest": digest, "rows": rows, "paths": []}, "outputs": []}
+
+
+def test_cold_cache_runs_root_and_leaves_child_pending() -> None:
+    graph = _graph()
+    result = plan(graph, ["b"], MemoryView(), _facts(graph), Options("p"))
+    assert [(d.name, d.status) for d in result.stages] == [("a", Status.RUN), ("b", Status.PENDING)]
+    assert result.stage("a").reasons[0].kind == ReasonKind.NO_ENTRY
+    assert result.stage("b").key is None and result.has_work
+    doc = result.to_dict()
+    assert doc["stages"][0]["status"] == "run" and doc["summary"]["rows_to_generate"] == 3
+
+
+def test_replanning_with_a_settled_parent_gives_the_child_key() -> None:
+    graph, view = _graph(), MemoryView()
+    facts = _facts(graph)
+    key_a = plan(graph, ["b"], view, facts, Options("p")).stage("a").key
+    settled = {"a": Settled(Status.RUN, key_a, "f" * 32, 3)}
+    b = plan(graph, ["b"], view, facts, Options("p"), settled).stage("b")
+    assert b.status == Status.RUN
+    assert b.key == digest_json(stage_key_document(facts.identities["b"], {"parents": {"a": "f" * 32}}))
+
+
+def test_hits_and_partials_and_config_diffs() -> None:
+    graph = _graph()
+    facts = _facts(graph)
+    first = plan(graph, ["b"], MemoryView(), facts, Options("p"))
+    key_a = first.stage("a").key
+    view = MemoryView(entries={key_a: _entry(key_a, "e" * 32, 3)})
+    b_doc = stage_key_document({**facts.identities["b"], "columns": {"y": {"expr": "old"}}},
+                               {"parents": {"a": "e" * 32}})
+    view.last[("p", "b")] = LastBuild("0" * 32, b_doc)
+    result = plan(graph, ["b"], view, facts, Options("p"))
+    assert result.stage("a").status == Status.HIT
+    b = result.stage("b")
+    assert b.status == Status.RUN and b.reasons[0].kind == ReasonKind.CONFIG_CHANGED
+    assert [c.path for c in b.reasons[0].changes][:1] == ["columns.y.column_type"]
+    view.partials.add(b.key)
+    assert plan(graph, ["b"], view, facts, Options("p")).stage("b").status == Status.RESUME
+    view.corrupt.add(key_a)
+    again = plan(graph, ["b"], view, facts, Options("p")).stage("a")
+    assert again.status == Status.RUN and again.reasons[0].kind == ReasonKind.ENTRY_CORRUPT
+
+
+def test_always_make_forces_everything() -> None:
+    graph = _graph()
+    result = plan(graph, ["b"], MemoryView(), _facts(graph), Options("p", always_make=True))
+    assert all(any(r.kind == ReasonKind.FORCED for r in d.reasons) for d in result.stages)
