@@ -111,18 +111,30 @@ class InheritingGroup(click.Group):
         return super().invoke(ctx)
 
 
+# Which source wins when the same option is given before and after a subcommand name.
+_RANK = {
+    ParameterSource.COMMANDLINE: 3,
+    ParameterSource.ENVIRONMENT: 2,
+    ParameterSource.DEFAULT_MAP: 1,
+    ParameterSource.DEFAULT: 0,
+    None: 0,
+}
+
+
 def inherit(ctx: click.Context) -> None:
+    """Fill this command's options from the enclosing commands: command line beats environment
+    beats default; a command-line value given after the subcommand beats one given before."""
     parent = ctx.parent
     while parent is not None:
         for name, value in parent.params.items():
             if name not in ctx.params:
                 continue
-            mine = ctx.get_parameter_source(name)
-            theirs = parent.get_parameter_source(name)
-            if mine in (ParameterSource.DEFAULT, None) and theirs not in (ParameterSource.DEFAULT, None):
-                ctx.params[name] = value
-            elif name == "verbose" and value and mine is not ParameterSource.DEFAULT:
+            mine = _RANK.get(ctx.get_parameter_source(name), 0)
+            theirs = _RANK.get(parent.get_parameter_source(name), 0)
+            if name == "verbose" and mine == theirs == 3:
                 ctx.params[name] = ctx.params[name] + value  # -v before and after the command add up
+            elif theirs > mine:
+                ctx.params[name] = value
         parent = parent.parent
 
 
