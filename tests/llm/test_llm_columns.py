@@ -210,3 +210,15 @@ def test_validate_rejects_an_output_format_that_is_not_a_schema():
                                     output_format={"type": "objekt", "properties": []})
     with pytest.raises(ConfigError, match=r"Column 'qa'.*'objekt'.*properties must be an object"):
         LLMServices.validate([bad], [model()], None, environ={"OPENAI_API_KEY": "k"})
+
+
+def test_corrupt_cache_entry_is_a_miss_and_is_rewritten(openai_server, tmp_path):
+    cache = DirectoryResponseCache(tmp_path)
+    run_column(services(openai_server.url, cache=cache), text_column(), rows(1))
+    [path] = list(tmp_path.rglob("*.json"))
+    assert json.loads(path.read_text())["choices"][0]["message"]["content"].startswith("reply to:")
+    path.write_text("{not json")
+    run_column(services(openai_server.url, cache=DirectoryResponseCache(tmp_path)), text_column(), rows(1))
+    assert openai_server.total == 2
+    assert json.loads(path.read_text())["choices"]
+    assert not list(tmp_path.rglob("*.tmp"))

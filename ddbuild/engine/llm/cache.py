@@ -13,8 +13,10 @@ Not in the key: endpoint URL, provider name, API key, extra_headers, max_paralle
 timeout, retry settings (fingerprint.EXCLUDED_FIELDS) — they change how we ask, not the answer.
 
 Only successful responses are stored (the caller decides); errors, refusals, truncated replies and
-invalid structured outputs never are. Entries are JSON, never pickle; a directory entry is written
-to a temp name and renamed, and a corrupt or foreign entry reads as a miss (warned once).
+invalid structured outputs never are. Entries are JSON, never pickle: the response object itself,
+in the same layout and format as ``Store.put_response`` (so a ``DirectoryResponseCache`` over a
+cache directory and the store see the same entries). A directory entry is written to a temp name
+and renamed; a corrupt entry, or one that is not a chat completion, reads as a miss (warned once).
 """
 
 from __future__ import annotations
@@ -29,7 +31,6 @@ from typing import Any, Protocol
 from ddbuild.fingerprint import HASH_SCHEME_VERSION, digest_json, is_digest
 
 REQUEST_KEY_VERSION = 1
-ENTRY_FORMAT = 1
 
 log = logging.getLogger(__name__)
 
@@ -58,22 +59,25 @@ class MemoryResponseCache:
     """Responses in a dict; for tests and for runs that must not persist anything."""
 
     def __init__(self) -> None:
-        self.entries: dict[str, dict[str, Any]] = {}
+        # Stored as JSON text: what comes back is exactly what a directory cache would give back.
+        self.entries: dict[str, str] = {}
 
     def get(self, key: str) -> dict[str, Any] | None:
         entry = self.entries.get(key)
-        return json.loads(json.dumps(entry)) if entry is not None else None
+        return json.loads(entry) if entry is not None else None
 
     def put(self, key: str, response: dict[str, Any]) -> None:
-        # A JSON round trip: what is stored is exactly what a directory cache would give back.
-        self.entries[key] = json.loads(json.dumps(response))
+        self.entries[key] = json.dumps(response, ensure_ascii=False)
 
     def __len__(self) -> int:
         return len(self.entries)
 
 
 class DirectoryResponseCache:
-    """``<root>/llm/ab/<key>.json`` files, written atomically (temp + rename); JSON only."""
+    """``<root>/llm/ab/<key>.json`` files, written atomically (temp + rename); JSON only.
+
+    The workflow layer uses the Store (``ddbuild.workflow.llmcache``); this class is for the engine
+    on its own (``DataDesigner`` without a workflow, scripts, tests)."""
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root)
@@ -94,16 +98,15 @@ class DirectoryResponseCache:
         except (OSError, ValueError) as exc:
             self._warn(f"unreadable LLM cache entry {path} ({exc}); treating it as a miss")
             return None
-        if not (isinstance(entry, dict) and entry.get("format") == ENTRY_FORMAT and entry.get("key") == key):
-            self._warn(f"LLM cache entry {path} has an unknown format or key; treating it as a miss")
+        if not (isinstance(entry, dict) and isinstance(entry.get("choices"), list)):
+            self._warn(f"LLM cache entry {path} is not a chat completion; treating it as a miss")
             return None
-        response = entry.get("response")
-        return response if isinstance(response, dict) else None
+        return entry
 
     def put(self, key: str, response: dict[str, Any]) -> None:
         path = self.path_for(key)
         path.parent.mkdir(parents=True, exist_ok=True)
-        data = json.dumps({"format": ENTRY_FORMAT, "key": key, "response": response}, ensure_ascii=False)
+        data = json.dumps(response, ensure_ascii=False, sort_keys=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{key}.", suffix=".tmp", dir=path.parent)
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
@@ -121,15 +124,3 @@ class DirectoryResponseCache:
             self._warned = True
             log.warning(message)
 
-
-class StoreResponseCache:
-    """Adapts a ``ddbuild.store.base.Store`` (``get_response`` / ``put_response``) to ResponseCache."""
-
-    def __init__(self, store: Any) -> None:
-        self._store = store
-
-    def get(self, key: str) -> dict[str, Any] | None:
-        return self._store.get_response(key)
-
-    def put(self, key: str, response: dict[str, Any]) -> None:
-        self._store.put_response(key, response)

@@ -87,14 +87,15 @@ class _Stats:
             "prompt_tokens", "completion_tokens", "values", "rows_dropped")  # fmt: skip
 
     def __init__(self) -> None:
-        self.cells: dict[tuple[str, str], Counter[str]] = {}
+        self.cells: dict[tuple[str, str], dict[str, int]] = {}
         self.failures: Counter[str] = Counter()
 
     def add(self, alias: str, column: str, **counts: int) -> None:
         cell = self.cells.get((alias, column))
         if cell is None:
-            cell = self.cells[(alias, column)] = Counter()
-        cell.update(counts)
+            cell = self.cells[(alias, column)] = dict.fromkeys(self.KEYS, 0)
+        for name, value in counts.items():
+            cell[name] += value
 
     def as_dict(self) -> dict[str, Any]:
         totals: Counter[str] = Counter()
