@@ -58,7 +58,9 @@ BUILD_OPTIONS: list[Callable[[Any], Any]] = [
         "-q", "--question", is_flag=True, help="Exit 1 if anything would run, 0 if up to date; print nothing."
     ),
     click.option("-B", "--always-make", is_flag=True, help="Rebuild every stage in the targets' closure."),
-    click.option("--rerun-from", metavar="STAGE", help="Rebuild STAGE and everything downstream of it."),
+    click.option(
+        "--rerun-from", metavar="STAGE", help="Rebuild STAGE; stages below it rebuild if its output changed."
+    ),
     click.option(
         "--resume",
         type=click.Choice(RESUME_CHOICES),

@@ -87,13 +87,32 @@ def open_session(options: Options, commands: tuple[str, ...] = ()) -> Session:
 
 def open_cache(session: Session) -> Any:
     """The Store the build reads and writes: local, with --remote layered behind it."""
-    from ddbuild.store import LayeredStore, open_store
+    from ddbuild.store import open_store
 
     local = open_store(session.cache_location())
     if not session.options.remote:
         return local
-    remote = open_store(session.options.remote)
-    return LayeredStore(local, remote, upload=session.options.remote_upload)
+    remote_url = session.options.remote
+    remote = open_store(remote_url if "://" in remote_url else session.user_path(remote_url))
+    return layered(local, remote, upload=session.options.remote_upload)
+
+
+def layered(local: Any, remote: Any, *, upload: bool) -> Any:
+    """A LayeredStore that also answers the local-only questions the executor asks.
+
+    TODO(store/workflow): the executor calls ``partial_dir``/``blob_path`` (local checkpoint and
+    blob paths), which LayeredStore does not have; they belong to its local side. Remove this
+    subclass once LayeredStore delegates them itself.
+    """
+    from ddbuild.store import LayeredStore
+
+    class _LocalAware(LayeredStore):
+        def __getattr__(self, name: str) -> Any:
+            if name in ("partial_dir", "blob_path", "quarantine", "check_blob", "is_local"):
+                return getattr(self.local, name)
+            raise AttributeError(name)
+
+    return _LocalAware(local, remote, upload=upload)
 
 
 def bind(session: Session) -> None:

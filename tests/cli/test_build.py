@@ -1,0 +1,126 @@
+"""Building through the CLI: summary, counting executions, failures (-k), export, graph."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+
+def started(result):
+    return [e["stage"] for e in result.json_lines() if e["event"] == "stage_started"]
+
+
+def test_summary_then_noop(chain):
+    first = chain.run()
+    assert first.exit_code == 0
+    assert "workflow chain: built in" in first.stdout
+    rows = {line.split()[0]: line.split()[1] for line in first.stdout.splitlines()[2:]}
+    assert rows == {"base": "ran", "middle": "ran", "final": "ran"}
+    second = chain.run("--json")
+    assert started(second) == []  # second build: 0 stage runs
+    summary = second.json_lines()[-1]
+    assert summary["event"] == "build_finished"
+    assert [s["status"] for s in summary["workflows"][0]["stages"]] == ["hit", "hit", "hit"]
+
+
+def test_edit_reruns_only_stage_and_descendants(chain):
+    chain.run()
+    result = chain.run("--json", env={"TEST_LABEL": "v2"})
+    assert started(result) == ["middle", "final"]
+
+
+def test_always_make_and_rerun_from(chain):
+    chain.run()
+    assert started(chain.run("--json", "-B")) == ["base", "middle", "final"]
+    # rerun_from forces only the stage; it reproduces the same bytes, so final is a hit (early cutoff)
+    assert started(chain.run("--json", "--rerun-from", "middle")) == ["middle"]
+    unknown = chain.main("--rerun-from", "midle")
+    assert unknown.exit_code == 2 and "Did you mean 'middle'?" in unknown.stderr
+
+
+def test_failure_exit_1_reports_stage_and_kept(chain, monkeypatch):
+    monkeypatch.setenv("TEST_FAIL_STAGE", "middle")
+    failed = chain.main()
+    monkeypatch.delenv("TEST_FAIL_STAGE")
+    assert failed.exit_code == 1
+    assert "failed at stage 'middle'" in failed.stderr
+    assert "middle is broken on purpose" in failed.stderr
+    assert "kept (complete, cached): base" in failed.stderr
+    again = chain.run("--json")
+    assert started(again) == ["middle", "final"]  # base was kept
+
+
+def test_keep_going_builds_independent_branch(dag, monkeypatch):
+    monkeypatch.setenv("TEST_FAIL_BRANCH", "1")
+    stop = dag.main("good", "bad")
+    assert stop.exit_code == 1 and "failed at stage 'bad'" in stop.stderr
+    on = dag.main("-k", "--json", "bad", "good")
+    assert on.exit_code == 1
+    finished = {e["stage"]: e["status"] for e in on.json_lines() if e.get("event") == "stage_finished"}
+    assert finished.get("good") in ("run", "hit") and "continuing with good" in on.stderr
+    monkeypatch.delenv("TEST_FAIL_BRANCH")
+    assert dag.main("-q", "good").exit_code == 0  # good is built despite bad failing
+
+
+def test_config_error_exit_2(project):
+    project.write('''
+import ddbuild as dd
+b = dd.DataDesignerConfigBuilder().with_seed_dataset(dd.LocalFileSeedSource(path="missing.jsonl")).add_column(
+    name="x", column_type="expression", expr="{{ 1 }}")
+workflow = dd.DataDesigner().compose_workflow(name="broken")
+workflow.add_stage("only", b)
+''')
+    result = project.main()
+    assert result.exit_code == 2, result.stderr
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv", "parquet"])
+def test_export_formats(chain, fmt):
+    chain.run()
+    result = chain.main("export", "middle", f"out/middle.{fmt}")
+    assert result.exit_code == 0, result.stderr
+    out = chain.root / "out" / f"middle.{fmt}"
+    if fmt == "jsonl":
+        rows = [json.loads(line) for line in out.read_text().splitlines()]
+        assert len(rows) == 40 and {"n", "colour", "double", "label"} <= set(rows[0])
+    elif fmt == "csv":
+        assert out.read_text().splitlines()[0].split(",")[:2] == ["n", "colour"]
+    else:
+        import pyarrow.parquet as pq
+
+        assert pq.read_table(out).num_rows == 40
+
+
+def test_export_explicit_format_and_unknown_suffix(chain):
+    chain.run()
+    assert chain.main("export", "final", "rows.txt").exit_code == 2
+    assert chain.main("export", "final", "rows.txt", "--format", "jsonl").exit_code == 0
+    assert len((chain.root / "rows.txt").read_text().splitlines()) == 40
+
+
+def test_export_unbuilt_target_says_how(chain):
+    result = chain.main("export", "final", "x.jsonl")
+    assert result.exit_code == 1
+    assert "Target 'final' is not built" in result.stderr and "ddbuild final" in result.stderr
+    assert not (chain.root / "artifacts").exists()  # export builds nothing
+
+
+def test_graph_formats(dag):
+    text = dag.main("graph").stdout
+    assert text == "workflow dag\n  base\n  good <- base\n  bad <- base\n"
+    mermaid = dag.main("graph", "--format", "mermaid").stdout
+    assert mermaid.startswith("flowchart LR") and "s_base --> s_good" in mermaid
+    dot = dag.main("graph", "--format", "dot").stdout
+    assert dot.startswith('digraph "dag" {') and '"base" -> "bad";' in dot
+
+
+def test_silent_prints_nothing(chain):
+    result = chain.main("-s")
+    assert result.exit_code == 0 and result.stdout == "" and result.stderr == ""
+
+
+def test_plain_log_lines_when_not_a_terminal(chain):
+    result = chain.main("-v")
+    assert "ddbuild: base: running (key " in result.stderr
+    assert "ddbuild: base: ran in" in result.stderr
