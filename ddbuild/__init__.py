@@ -64,6 +64,20 @@ _EXPORTS: dict[str, str] = {
     # interface
     "DataDesigner": "ddbuild.designer",
     "DatasetCreationResults": "ddbuild.results",
+    # workflows
+    "Workflow": "ddbuild.workflow",
+    "WorkflowResults": "ddbuild.workflow",
+    "SkippedStageResult": "ddbuild.workflow",
+    "SkippedStageStatus": "ddbuild.workflow",
+    "Concat": "ddbuild.workflow",
+    "JoinOn": "ddbuild.workflow",
+    "Status": "ddbuild.workflow",
+    "RecordingReporter": "ddbuild.workflow",
+    # caches
+    "open_store": "ddbuild.store",
+    "FileSystemStore": "ddbuild.store",
+    "LayeredStore": "ddbuild.store",
+    "MemoryStore": "ddbuild.store",
     # errors
     "DDBuildError": "ddbuild.errors",
     "ConfigError": "ddbuild.errors",
@@ -73,10 +87,20 @@ _EXPORTS: dict[str, str] = {
     "DataDesignerEarlyShutdownError": "ddbuild.errors",
 }
 
-__all__ = ["__version__", *_EXPORTS]
+# Data Designer's names for the same classes, so a ported pipeline only changes its imports.
+_ALIASES: dict[str, str] = {
+    "CompositeWorkflow": "Workflow",
+    "CompositeWorkflowResults": "WorkflowResults",
+}
+
+__all__ = ["__version__", *_EXPORTS, *_ALIASES]
 
 
 def __getattr__(name: str) -> Any:
+    if name in _ALIASES:
+        value = __getattr__(_ALIASES[name])
+        globals()[name] = value
+        return value
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'ddbuild' has no attribute {name!r}")
