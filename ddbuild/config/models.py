@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from ddbuild.config.samplers import check_weights
 from ddbuild.errors import ModelConfigError
 
 ENV_PREFIX = "env:"
@@ -48,13 +49,7 @@ class ManualDistribution(BaseModel):
 
     @model_validator(mode="after")
     def _weights(self) -> ManualDistribution:
-        if self.weights is not None:
-            if len(self.weights) != len(self.values):
-                raise ValueError(
-                    f"weights has {len(self.weights)} entries but values has {len(self.values)}"
-                )
-            if any(w < 0 for w in self.weights) or sum(self.weights) <= 0:
-                raise ValueError("weights must be non-negative and sum to more than 0")
+        check_weights(self.values, self.weights)
         return self
 
     def sample(self, rng: random.Random) -> float:

@@ -26,19 +26,23 @@ class _Params(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def check_weights(values: list[Any], weights: list[float] | None) -> None:
+    """Weights, when given, pair one-to-one with values, are non-negative and not all zero."""
+    if weights is None:
+        return
+    if len(weights) != len(values):
+        raise ValueError(f"weights has {len(weights)} entries but values has {len(values)}")
+    if any(w < 0 for w in weights) or sum(weights) <= 0:
+        raise ValueError("weights must be non-negative and sum to more than 0")
+
+
 class CategorySamplerParams(_Params):
     values: list[Any] = Field(min_length=1)
     weights: list[float] | None = None
 
     @model_validator(mode="after")
     def _weights_match(self) -> CategorySamplerParams:
-        if self.weights is not None:
-            if len(self.weights) != len(self.values):
-                raise ValueError(
-                    f"weights has {len(self.weights)} entries but values has {len(self.values)}"
-                )
-            if any(w < 0 for w in self.weights) or sum(self.weights) <= 0:
-                raise ValueError("weights must be non-negative and sum to more than 0")
+        check_weights(self.values, self.weights)
         return self
 
 
