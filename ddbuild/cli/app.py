@@ -31,9 +31,7 @@ class TargetGroup(InheritingGroup):
         return super().resolve_command(ctx, args)
 
     def format_usage(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        formatter.write_usage(
-            ctx.command_path, "[OPTIONS] [TARGET]...\n       ddbuild [OPTIONS] COMMAND [ARGS]..."
-        )
+        formatter.write_usage(ctx.command_path, "[OPTIONS] [TARGET]... | COMMAND [ARGS]...")
 
 
 def _options(ctx: click.Context, **params: Any) -> Options:

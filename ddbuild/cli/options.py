@@ -76,7 +76,7 @@ BUILD_OPTIONS: list[Callable[[Any], Any]] = [
         "--jobs",
         type=click.IntRange(min=1),
         metavar="N",
-        help="Run up to N independent stages at once.",
+        help="Independent stages at once (accepted for make compatibility; stages currently build one at a time).",
     ),
     click.option(
         "--override",
