@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -48,10 +47,19 @@ class DataDesigner:
         *,
         model_providers: list[Any] | None = None,
         cache: str | Path | None = None,
+        remote: str | None = None,
+        remote_upload: bool | None = None,
+        require_signed: bool | None = None,
     ) -> None:
+        """``cache``/``remote``/``remote_upload``/``require_signed``: None falls back to the
+        environment, then ``[tool.ddbuild]`` in ./pyproject.toml (see ``ddbuild.settings``)."""
+        from ddbuild.settings import resolve_settings
+
         self.artifact_path = Path(artifact_path) if artifact_path is not None else DEFAULT_ARTIFACTS
         self.model_providers = model_providers
-        self.cache_path = Path(cache or os.environ.get(CACHE_ENV) or DEFAULT_CACHE).absolute()
+        self.settings = resolve_settings(Path.cwd(), cache=cache or None, remote=remote,
+                                         remote_upload=remote_upload, require_signed=require_signed)
+        self.cache_path = self.settings.cache
         self._run_config = RunConfig()
 
     @property

@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 from ddbuild.errors import IntegrityError, StoreError
 from ddbuild.store.base import Store
 from ddbuild.store.closure import ClosureCounts, copy_closure
-from ddbuild.store.entry import SIGNING_KEY_ENV, blob_digests, sign_entry, verify_signature
+from ddbuild.store.entry import SIGNING_KEY_ENV, blob_digests, response_keys, sign_entry, verify_signature
 
 log = logging.getLogger("ddbuild.store")
 
@@ -184,18 +184,21 @@ class LayeredStore:
                 return True
         except IntegrityError:
             pass  # the local store reported and quarantined it; a good copy may be on the remote
+        return self.fetch_blob(digest) and self.local.get_blob(digest, dest)
+
+    def fetch_blob(self, digest: str) -> bool:
+        """Make the blob local: download it from the remote, verified; False if absent or corrupt."""
+        if self.local.has_blob(digest):
+            return True
         if digest in self._bad_blobs or self.remote_error is not None:
             return False
-        dest = Path(dest)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(prefix=f".{digest}.", suffix=".remote", dir=dest.parent)
+        fd, name = tempfile.mkstemp(prefix=f".{digest}.", suffix=".remote")
         os.close(fd)
         temp = Path(name)
         try:
             if not self._remote(self.remote.get_blob, digest, temp, on_corrupt=self._quarantine_hook(digest)):
                 return False
             self.local.put_blob(digest, temp)
-            os.replace(temp, dest)
         except _RemoteDown:
             return False
         except IntegrityError as exc:
@@ -208,6 +211,24 @@ class LayeredStore:
         self._publish_complete()
         return True
 
+    def fetch(self, key: str) -> bool:
+        """Make a hit local before it is used: entry, blobs (verified) and the LLM responses it lists.
+
+        True when the entry is now in the local store; False (a miss) when it is absent, untrusted,
+        or a blob is missing or corrupt on the remote.
+        """
+        entry = self.get_entry(key)
+        if entry is None:
+            return False
+        if self._origins.get(key) is Origin.LOCAL:
+            return True
+        if not all(self.fetch_blob(d) for d in blob_digests(entry)):
+            return False
+        for response_key in response_keys(entry):
+            self.get_response(response_key)  # read through: copied locally when the remote has it
+        self._publish_complete()
+        return self.local.get_entry(key) is not None
+
     def _quarantine_hook(self, digest: str) -> Callable[[Path], None]:
         def hook(path: Path) -> None:
             quarantine = getattr(self.local, "quarantine", None)
@@ -219,6 +240,24 @@ class LayeredStore:
 
     def delete_blob(self, digest: str) -> None:
         self.local.delete_blob(digest)
+
+    # -- local-only parts (checkpoints, blob files, quarantine) belong to the local store -----
+    @property
+    def is_local(self) -> bool:
+        return bool(getattr(self.local, "is_local", False))
+
+    def blob_path(self, digest: str) -> Path:
+        """The local file of a blob (``fetch``/``fetch_blob`` first for one that is only remote)."""
+        return self.local.blob_path(digest)  # type: ignore[attr-defined, no-any-return]
+
+    def partial_dir(self, key: str) -> Path:
+        return self.local.partial_dir(key)  # type: ignore[attr-defined, no-any-return]
+
+    def quarantine(self, digest: str, reason: str, source: Path | None = None) -> Path | None:
+        return self.local.quarantine(digest, reason, source=source)  # type: ignore[attr-defined, no-any-return]
+
+    def check_blob(self, digest: str) -> Any:
+        return self.local.check_blob(digest)  # type: ignore[attr-defined]
 
     def list_blobs(self) -> Iterator[str]:
         return self._union(self.local.list_blobs, self.remote.list_blobs)
@@ -254,7 +293,13 @@ class LayeredStore:
 
     def pull_closure(self, keys: Iterable[str]) -> ClosureCounts:
         """Copy entries + blobs + responses remote -> local, enforcing the signature policy."""
-        return copy_closure(self.remote, self.local, keys, accept=self.trusted)
+        keys = list(keys)
+        counts = copy_closure(self.remote, self.local, keys, accept=self.trusted)
+        for key in keys:
+            if self.local.get_entry(key) is not None:
+                self._origins[key] = Origin.LOCAL
+                self._pending.pop(key, None)
+        return counts
 
     def _union(self, local: Callable[[], Iterator[str]], remote: Callable[[], Iterator[str]]) -> Iterator[str]:
         seen = set(local())

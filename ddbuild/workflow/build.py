@@ -63,7 +63,7 @@ def build_stage(
     replaces that entry; otherwise the first writer wins.
     """
     with key_lock(ctx.lock_path(key)):
-        existing = ctx.store.get_entry(key)
+        existing = _usable_entry(ctx.store, key)
         if existing is not None and not forced:  # another process finished it while we waited
             return Built(Status.HIT, existing, 0)
         partial = ctx.store.partial_dir(key)
@@ -80,6 +80,14 @@ def build_stage(
         shutil.rmtree(partial, ignore_errors=True)
         generated = summary["rows_generated"]
         return Built(Status.RESUME if resume else Status.RUN, entry, generated)
+
+
+def _usable_entry(store: Any, key: str) -> dict[str, Any] | None:
+    """The entry for ``key`` if its outputs are (or can be made) local; a remote one is fetched first."""
+    fetch = getattr(store, "fetch", None)
+    if callable(fetch) and not fetch(key):
+        return None  # absent, untrusted, or its remote blobs are missing/corrupt: build it here
+    return store.get_entry(key)
 
 
 def _remember(ctx: BuildContext, workflow: str, stage: str, key: str, document: dict[str, Any]) -> None:
@@ -160,7 +168,7 @@ def _generate(
         ctx.reporter.emit(BatchDone(stage.name, done["rows"], num_records))
 
     common = {"run_config": ctx.run_config, "base_dir": ctx.cwd, "response_cache": cache,
-              "model_providers": ctx.model_providers}
+              "model_providers": ctx.model_providers, "llm_limits": ctx.llm_limits}
     summary = generate_dataset(config, num_records=num_records, dataset_dir=dataset, resume=resume,
                                on_batch=on_batch, **common)
     generated = summary.batches_generated and summary.num_records - _reused_rows(summary)

@@ -12,6 +12,10 @@ Stages are decided in topological order. A stage's key needs its parents' OUTPUT
   runs. The executor settles that parent and calls ``plan`` again with the real digest — which
   is how early cutoff happens (same bytes → same child key → HIT).
 
+A stage that failed in this build (``Settled`` with status ERROR, under keep-going) blocks its
+descendants: they are SKIPPED with an ``UPSTREAM_FAILED`` reason naming it, just as an upstream
+that ended empty (allow_empty) skips them with ``UPSTREAM_EMPTY``.
+
 No I/O happens here: entries come through a ``StoreView``, seed digests and identities are
 precomputed (``Facts``). A dry run is this function plus a renderer; a build is this function
 plus the executor.
@@ -53,12 +57,12 @@ class Facts:
 class Settled:
     """A stage already finished in this build (the executor feeds these back in)."""
 
-    status: Status  # HIT, RUN, RESUME or SKIPPED: how it was satisfied
+    status: Status  # HIT, RUN, RESUME, SKIPPED, or ERROR (failed; keep-going) : how it was settled
     key: str | None
     output_digest: str | None
     rows: int | None
     reasons: tuple[Reason, ...] = ()
-    empty_origin: str | None = None  # for SKIPPED: the stage that ended empty
+    empty_origin: str | None = None  # for SKIPPED: the stage that ended empty or failed
 
 
 @dataclass
@@ -91,11 +95,11 @@ def plan(
     closure = graph.closure(targets)
     forced = forced_stages(graph, closure, options) - set(settled)
     known: dict[str, _Known] = {}
-    skipped_by: dict[str, str] = {}
+    blocked: dict[str, Reason] = {}  # stage -> why its descendants are skipped (names the origin)
     decisions = []
     for name in closure:
         stage = graph[name]
-        decision = _decide(stage, view, facts, options, settled.get(name), forced, known, skipped_by)
+        decision = _decide(stage, view, facts, options, settled.get(name), forced, known, blocked)
         decisions.append(decision)
     return Plan(workflow=options.workflow, stages=decisions, targets=list(targets))
 
@@ -108,7 +112,7 @@ def _decide(
     done: Settled | None,
     forced: set[str],
     known: dict[str, _Known],
-    skipped_by: dict[str, str],
+    blocked: dict[str, Reason],
 ) -> StageDecision:
     """The decision procedure for one stage, as an ordered checklist."""
     name = stage.name
@@ -122,27 +126,25 @@ def _decide(
             key=key,
             reasons=reasons + _callback_note(stage),
             cost=cost,
-            origin="local" if status == Status.HIT and key else None,
+            origin=view.origin(key) if status == Status.HIT and key else None,
         )
 
     # 1. Already settled in this build: report how, and pass its output on.
     if done is not None:
         if done.status == Status.SKIPPED:
-            skipped_by[name] = done.empty_origin or ""
+            blocked[name] = done.reasons[0] if done.reasons else _empty_reason(done.empty_origin or "")
+        elif done.status == Status.ERROR:
+            blocked[name] = Reason(ReasonKind.UPSTREAM_FAILED, f"upstream stage '{name}' failed")
         elif done.output_digest is not None:
             known[name] = _Known(done.output_digest, done.rows or 0, done.rows == 0)
         return decision(done.status, done.key, list(done.reasons))
 
-    # 2. An upstream ended empty (allow_empty) or was skipped: skip, naming the originating stage.
+    # 2. An upstream failed, ended empty (allow_empty) or was skipped: skip, naming the origin.
     for parent in stage.depends_on:
-        origin = skipped_by.get(parent) or (parent if parent in known and known[parent].empty else None)
-        if origin:
-            skipped_by[name] = origin
-            return decision(
-                Status.SKIPPED,
-                None,
-                [Reason(ReasonKind.UPSTREAM_EMPTY, f"upstream stage '{origin}' completed with an empty output")],
-            )
+        reason = blocked.get(parent) or (_empty_reason(parent) if parent in known and known[parent].empty else None)
+        if reason:
+            blocked[name] = reason
+            return decision(Status.SKIPPED, None, [reason])
 
     # 3. An override supplies the output: nothing to build.
     override = facts.inputs.overrides.get(name)
@@ -194,6 +196,10 @@ def _decide(
 
     # 11. Otherwise: run from scratch.
     return decision(Status.RUN, key, reasons, cost)
+
+
+def _empty_reason(origin: str) -> Reason:
+    return Reason(ReasonKind.UPSTREAM_EMPTY, f"upstream stage '{origin}' completed with an empty output")
 
 
 def _forced_reason(options: Options) -> Reason:

@@ -1,4 +1,11 @@
-"""The read-only view of the cache that the planner consults (and an in-memory fake for tests)."""
+"""The view of the cache that the planner consults: read-only for plans, fetching for builds.
+
+``CacheView`` answers from the store as it is (a remote hit is checked with HEAD requests only,
+so ``--explain`` downloads nothing). ``FetchingCacheView`` is what ``run`` injects instead: before
+it calls a remote hit OK it pulls the entry, its blobs (verified) and its LLM responses into the
+local store, so a tampered or vanished remote blob becomes BLOBS_MISSING (rebuilt) instead of a
+failure while the view is materialised.
+"""
 
 from __future__ import annotations
 
@@ -35,6 +42,9 @@ class StoreView(Protocol):
 
     def last_build(self, workflow: str, stage: str) -> LastBuild | None: ...
 
+    def origin(self, key: str) -> str:
+        """Where an OK entry lives: "local", or "remote" (found only on the remote)."""
+
 
 class CacheView:
     """StoreView over a FileSystemStore plus the cache's ``index/`` of last builds."""
@@ -61,6 +71,11 @@ class CacheView:
         location = Path(getattr(self.store, "location", ""))
         return (location / "actions" / key[:2] / f"{key}.json").exists()
 
+    def origin(self, key: str) -> str:
+        entry_origin = getattr(self.store, "entry_origin", None)
+        found = entry_origin(key) if callable(entry_origin) else None
+        return str(getattr(found, "value", found) or "local")
+
     def has_partial(self, key: str) -> bool:
         try:
             partial = self.store.partial_dir(key) / "dataset" / "parquet-files"
@@ -79,6 +94,17 @@ class CacheView:
             return None
 
 
+class FetchingCacheView(CacheView):
+    """CacheView for a build: a remote hit is made local (and verified) before it counts as OK."""
+
+    def entry_state(self, key: str) -> EntryState:
+        fetch = getattr(self.store, "fetch", None)
+        if callable(fetch) and self.entry(key) is not None and self.origin(key) != "local":
+            if not fetch(key):
+                return EntryState.BLOBS_MISSING  # tampered or missing on the remote: rebuild
+        return super().entry_state(key)
+
+
 @dataclass
 class MemoryView:
     """A StoreView made of dictionaries: the fake for planner tests."""
@@ -87,6 +113,7 @@ class MemoryView:
     corrupt: set[str] = field(default_factory=set)
     missing_blobs: set[str] = field(default_factory=set)
     partials: set[str] = field(default_factory=set)
+    remote: set[str] = field(default_factory=set)  # keys whose entry is only on the remote
     last: dict[tuple[str, str], LastBuild] = field(default_factory=dict)
 
     def entry(self, key: str) -> dict[str, Any] | None:
@@ -101,6 +128,9 @@ class MemoryView:
 
     def has_partial(self, key: str) -> bool:
         return key in self.partials
+
+    def origin(self, key: str) -> str:
+        return "remote" if key in self.remote else "local"
 
     def last_build(self, workflow: str, stage: str) -> LastBuild | None:
         return self.last.get((workflow, stage))

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ddbuild.config.run_config import ResumeMode
 from ddbuild.config.seeds import SamplingStrategy
-from ddbuild.errors import ResumeError, TargetError, WorkflowError, did_you_mean
+from ddbuild.errors import ResumeError, StagesFailed, TargetError, WorkflowError, did_you_mean
 from ddbuild.workflow.context import BuildContext, open_store
 from ddbuild.workflow.events import NullReporter, PlanReady, Reporter
-from ddbuild.workflow.executor import BuildLog, execute
+from ddbuild.workflow.executor import BuildLog, Scheduling, execute
 from ddbuild.workflow.graph import Graph
 from ddbuild.workflow.identity import stage_identity
 from ddbuild.workflow.inputs import InputDigests, override_input, seed_input
@@ -27,8 +29,11 @@ from ddbuild.workflow.stage import (
     resolve_depends_on,
 )
 from ddbuild.workflow.statcache import StatCache
-from ddbuild.workflow.storeview import CacheView
+from ddbuild.workflow.storeview import CacheView, FetchingCacheView
 from ddbuild.workflow.view import write_json_atomic
+
+if TYPE_CHECKING:
+    from ddbuild.store.closure import ClosureCounts
 
 
 class Workflow:
@@ -42,6 +47,11 @@ class Workflow:
             designer = DataDesigner()
         self._designer = designer
         self._stages: list[Stage] = []
+        self._store: Any = None  # set by use_store (the CLI's cache); else opened per call
+
+    def use_store(self, store: Any) -> None:
+        """Build with this Store (e.g. a LayeredStore) instead of the designer's cache settings."""
+        self._store = store
 
     # -- declaring -----------------------------------------------------------------------
     def add_stage(
@@ -94,23 +104,59 @@ class Workflow:
     def run(
         self, *, resume: ResumeMode | str = ResumeMode.IF_POSSIBLE, targets: str | Iterable[str] | None = None,
         rerun_from: str | None = None, stage_output_overrides: dict[str, str | Path] | None = None,
-        reporter: Reporter | None = None, force: bool = False,
+        reporter: Reporter | None = None, force: bool = False, max_parallel_stages: int = 1,
+        keep_going: bool = False,
     ) -> WorkflowResults:
-        """Build the targets (default: every stage nothing depends on), reusing what is cached."""
+        """Build the targets (default: every stage nothing depends on), reusing what is cached.
+
+        ``max_parallel_stages`` (make ``-j``): how many stages whose parents are settled may run at
+        once; concurrent stages share each model's ``max_parallel_requests``. ``keep_going`` (make
+        ``-k``): after a failure, finish the independent branches, skip the failed stage's
+        dependents, then raise ``StagesFailed`` listing failures (``.results`` holds the rest).
+        """
+        from ddbuild.engine.llm.limits import ModelLimits
+
         resume = ResumeMode(resume)
         graph, names, options = self._validate(targets, resume, rerun_from, force)
+        if max_parallel_stages < 1:
+            raise WorkflowError(f"max_parallel_stages must be at least 1 (got {max_parallel_stages}).")
         cwd = Path.cwd()
         ctx = self._context(cwd, reporter or NullReporter())
+        ctx.llm_limits = ModelLimits()  # one budget per model for every stage run of this build
         facts = self._facts(graph, names, cwd, ctx, stage_output_overrides)
-        view = CacheView(ctx.store, ctx.index_dir)
+        view = FetchingCacheView(ctx.store, ctx.index_dir)  # remote hits are made local before use
         first = plan(graph, names, view, facts, options)
         ctx.reporter.emit(PlanReady(first))
         if resume == ResumeMode.ALWAYS:
             _check_always(self.name, first)
-        log = execute(graph, names, view, facts, options, ctx)
+        log = execute(graph, names, view, facts, options, ctx, Scheduling(max_parallel_stages, keep_going))
         results = self._results(graph, names, log, facts, ctx, first)
         self._write_metadata(graph, log, ctx, results)
+        if log.failures:
+            skipped = {n: r.skipped_by for n, r in log.records.items()
+                       if r.status == Status.SKIPPED and r.skipped_by in _failed_origins(log)}
+            raise StagesFailed(self.name, dict(log.failures), skipped, results)
         return results
+
+    # -- sharing -------------------------------------------------------------------------
+    def push(self, targets: str | Iterable[str] | None = None) -> ClosureCounts:
+        """Upload the targets' closures (entries, blobs, LLM responses they used) to the remote."""
+        from ddbuild.workflow.sharing import push
+
+        decisions = self.plan(targets).stages
+        return push(self._sharing_store(), decisions)
+
+    def pull(self, targets: str | Iterable[str] | None = None) -> ClosureCounts:
+        """Download what the targets need from the remote, so that they build offline."""
+        from ddbuild.workflow.sharing import pull
+
+        decisions = self.plan(targets).stages
+        return pull(self._sharing_store(), decisions)
+
+    def _sharing_store(self) -> Any:
+        from ddbuild.workflow.sharing import layered_store
+
+        return layered_store(self._context(Path.cwd(), NullReporter()).store)
 
     # -- helpers -------------------------------------------------------------------------
     def _validate(
@@ -130,7 +176,7 @@ class Workflow:
 
     def _context(self, cwd: Path, reporter: Reporter) -> BuildContext:
         designer = self._designer
-        store, cache_dir = open_store(getattr(designer, "cache_path", None), cwd)
+        store, cache_dir = self._open_store(cwd)
         artifacts = Path(getattr(designer, "artifact_path", None) or "artifacts")
         artifacts = artifacts if artifacts.is_absolute() else cwd / artifacts
         return BuildContext(
@@ -138,6 +184,20 @@ class Workflow:
             run_config=getattr(designer, "run_config", None) or _default_run_config(),
             model_providers=getattr(designer, "model_providers", None), reporter=reporter,
         )
+
+    def _open_store(self, cwd: Path) -> tuple[Any, Path]:
+        """The use_store Store; else a Store injected as cache_path; else the designer's settings."""
+        if self._store is not None:
+            return self._store, Path(self._store.location)
+        cache = getattr(self._designer, "cache_path", None)
+        settings = getattr(self._designer, "settings", None)
+        if settings is None or not isinstance(cache, (str, os.PathLike)):
+            return open_store(cache, cwd)
+        from ddbuild.settings import open_cache
+
+        if Path(cache) != settings.cache:  # cache_path reassigned after construction
+            settings = replace(settings, cache=Path(cache))
+        return open_cache(settings), settings.cache
 
     def _facts(self, graph: Graph, names: list[str], cwd: Path, ctx: BuildContext, overrides: Any) -> Facts:
         stats = StatCache(ctx.index_dir / "stat-cache.json")
@@ -165,7 +225,7 @@ class Workflow:
             view = ctx.stage_view(graph[name])
             output_path = None
             if record.status == Status.SKIPPED:
-                skipped[name] = SkippedStageResult(SkippedStageStatus.SKIPPED_EMPTY_UPSTREAM, record.skipped_by or "")
+                skipped[name] = SkippedStageResult(_skip_status(record.decision), record.skipped_by or "")
             elif name in facts.inputs.overrides:
                 output_path = facts.inputs.overrides[name].path
             if record.entry is not None:
@@ -196,6 +256,15 @@ class Workflow:
             })
         write_json_atomic(ctx.artifact_root / "workflow-metadata.json",
                           {"name": self.name, "ddbuild_version": __version__, "stages": stages})
+
+
+def _failed_origins(log: BuildLog) -> set[str]:
+    return set(log.failures)
+
+
+def _skip_status(decision: Any) -> SkippedStageStatus:
+    failed = decision.reasons and decision.reasons[0].kind == ReasonKind.UPSTREAM_FAILED
+    return SkippedStageStatus.SKIPPED_UPSTREAM_FAILED if failed else SkippedStageStatus.SKIPPED_EMPTY_UPSTREAM
 
 
 def _default_run_config() -> Any:

@@ -1,0 +1,132 @@
+"""Cache settings (cache, remote, remote_upload, require_signed): explicit > env > pyproject > default.
+
+    explicit argument          DataDesigner(cache=, remote=, remote_upload=, require_signed=) / CLI flags
+    environment                DDBUILD_CACHE, DDBUILD_REMOTE, DDBUILD_REMOTE_UPLOAD=1, DDBUILD_REQUIRE_SIGNED=1
+    ./pyproject.toml           [tool.ddbuild] cache = "...", remote = "...", remote_upload = true, require_signed = true
+    default                    .ddbuild/cache in the working directory; no remote
+
+The signing key comes only from ``DDBUILD_SIGNING_KEY`` (a secret never belongs in a project file)
+and is kept out of ``repr``. Relative paths are relative to the working directory.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ddbuild.errors import ConfigError, did_you_mean
+
+CACHE_ENV = "DDBUILD_CACHE"
+REMOTE_ENV = "DDBUILD_REMOTE"
+REMOTE_UPLOAD_ENV = "DDBUILD_REMOTE_UPLOAD"
+REQUIRE_SIGNED_ENV = "DDBUILD_REQUIRE_SIGNED"
+DEFAULT_CACHE = Path(".ddbuild") / "cache"
+PYPROJECT_KEYS = ("cache", "remote", "remote_upload", "require_signed")
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"", "0", "false", "no", "off"}
+
+
+@dataclass(frozen=True)
+class CacheSettings:
+    """Where the cache lives and how a remote is used; ``sources`` says where each value came from."""
+
+    cache: Path  # absolute local cache directory (partials, index, locks and views' blobs live here)
+    remote: str | None = None  # URL, or an absolute path for a directory remote
+    remote_upload: bool = False
+    require_signed: bool = False
+    signing_key: bytes | None = field(default=None, repr=False)
+    sources: dict[str, str] = field(default_factory=dict, compare=False)  # "argument"/"env"/"pyproject"/"default"
+
+
+def _flag(value: Any, where: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE or text in _FALSE:
+        return text in _TRUE
+    raise ConfigError(f"{where}: expected a boolean (1/0, true/false), got {value!r}.")
+
+
+def read_pyproject(cwd: Path) -> dict[str, Any]:
+    """The ``[tool.ddbuild]`` table of ``cwd/pyproject.toml`` ({} without one), keys checked."""
+    path = cwd / "pyproject.toml"
+    if not path.is_file():
+        return {}
+    import tomllib
+
+    try:
+        table = tomllib.loads(path.read_text(encoding="utf-8")).get("tool", {}).get("ddbuild", {})
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read [tool.ddbuild]: {exc}.") from exc
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: [tool.ddbuild] must be a table.")
+    for key in table:
+        if key not in PYPROJECT_KEYS:
+            raise ConfigError(f"{path}: unknown [tool.ddbuild] key '{key}'.{did_you_mean(key, PYPROJECT_KEYS)}",
+                              hint=f"Known keys: {', '.join(PYPROJECT_KEYS)}.")
+    return table
+
+
+def _location(value: str | os.PathLike[str], cwd: Path) -> str:
+    text = os.fspath(value)
+    if "://" in text:
+        return text
+    path = Path(text).expanduser()
+    return str(path if path.is_absolute() else cwd / path)
+
+
+def resolve_settings(
+    cwd: Path | None = None, *, cache: str | os.PathLike[str] | None = None, remote: str | None = None,
+    remote_upload: bool | None = None, require_signed: bool | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> CacheSettings:
+    """Resolve every cache setting once; ``None`` arguments fall through to env, pyproject, default."""
+    from ddbuild.store.entry import signing_key_from_env
+
+    cwd = (cwd or Path.cwd()).absolute()
+    env = os.environ if environ is None else environ
+    project = read_pyproject(cwd)
+    sources: dict[str, str] = {}
+
+    def pick(name: str, given: Any, env_name: str, default: Any) -> Any:
+        if given is not None:
+            sources[name] = "argument"
+            return given
+        if env.get(env_name, "") != "":
+            sources[name] = "env"
+            return env[env_name]
+        if name in project:
+            sources[name] = "pyproject"
+            return project[name]
+        sources[name] = "default"
+        return default
+
+    cache_value = pick("cache", cache, CACHE_ENV, DEFAULT_CACHE)
+    if "://" in os.fspath(cache_value) and not os.fspath(cache_value).startswith("file://"):
+        raise ConfigError(f"cache {os.fspath(cache_value)!r} is a URL; the cache must be a local or shared directory.",
+                          hint="Use it as the remote instead: remote=URL (DDBUILD_REMOTE).")
+    remote_value = pick("remote", remote, REMOTE_ENV, None)
+    upload = _flag(pick("remote_upload", remote_upload, REMOTE_UPLOAD_ENV, False), "remote_upload")
+    signed = _flag(pick("require_signed", require_signed, REQUIRE_SIGNED_ENV, False), "require_signed")
+    cache_path = Path(_location(os.fspath(cache_value).removeprefix("file://"), cwd))
+    return CacheSettings(
+        cache=cache_path, remote=_location(remote_value, cwd) if remote_value else None,
+        remote_upload=upload, require_signed=signed, signing_key=signing_key_from_env(env), sources=sources,
+    )
+
+
+def open_cache(settings: CacheSettings) -> Any:
+    """The build's Store: the local FileSystemStore, with the remote (if any) layered behind it."""
+    from ddbuild.store.fs import FileSystemStore
+
+    local = FileSystemStore(settings.cache)
+    if not settings.remote:
+        return local
+    from ddbuild.store.layered import LayeredStore
+    from ddbuild.store.url import open_store
+
+    return LayeredStore(local, open_store(settings.remote), upload=settings.remote_upload,
+                        signing_key=settings.signing_key, require_signed=settings.require_signed)

@@ -1,0 +1,42 @@
+"""Workflow push/pull: which entries a target's closure needs, moved between local and remote."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from ddbuild.errors import ArtifactError, StoreError
+from ddbuild.store.closure import ClosureCounts
+from ddbuild.workflow.plan import StageDecision, Status
+
+
+def layered_store(store: Any) -> Any:
+    """The store if it has a remote behind it; else a StoreError saying how to configure one."""
+    if not callable(getattr(store, "push_closure", None)):
+        raise StoreError(
+            f"No remote cache is configured for {getattr(store, 'location', store)}.",
+            hint="Pass DataDesigner(remote=URL), set DDBUILD_REMOTE, or add remote = \"URL\" under "
+                 "[tool.ddbuild] in pyproject.toml.",
+        )
+    return store
+
+
+def push(store: Any, decisions: Sequence[StageDecision]) -> ClosureCounts:
+    """Upload every locally built entry of the closure; unbuilt stages are an ArtifactError."""
+    unbuilt = [d.name for d in decisions if d.status in (Status.RUN, Status.RESUME, Status.PENDING, Status.ERROR)]
+    if unbuilt:
+        raise ArtifactError(f"Cannot push: not built: {', '.join(unbuilt)}.",
+                            hint="Build the targets first (workflow.run(targets=...)).")
+    hits = [d for d in decisions if d.status == Status.HIT and d.key]
+    counts = store.push_closure([d.key for d in hits if d.origin == "local"])
+    counts.entries_present += sum(1 for d in hits if d.origin == "remote")  # already there
+    return counts
+
+
+def pull(store: Any, decisions: Sequence[StageDecision]) -> ClosureCounts:
+    """Download the remote hits of the closure; stages the remote lacks are listed as missing."""
+    hits = [d for d in decisions if d.status == Status.HIT and d.key]
+    counts = store.pull_closure([d.key for d in hits if d.origin == "remote"])
+    counts.entries_present += sum(1 for d in hits if d.origin == "local")
+    counts.missing_entries += [d.key for d in decisions if d.status in (Status.RUN, Status.RESUME) and d.key]
+    return counts
