@@ -12,6 +12,7 @@
     ├── GenerationError (exit 1)             a stage failed while generating data
     │   ├── EarlyShutdownError               too many rows failed; carries one failing request
     │   └── LLMRequestError                  one request failed for good (status, body excerpt)
+    ├── StagesFailed (exit 1)                keep-going build: lists every failed stage and what it skipped
     ├── ResumeError (exit 1)                 resume=ALWAYS cannot reuse, digests disagree
     ├── StoreError (exit 1)                  the cache or a remote could not be read or written
     │   └── IntegrityError                   a blob or entry failed verification or signature
@@ -81,6 +82,25 @@ class EarlyShutdownError(GenerationError):
 
 class LLMRequestError(GenerationError):
     pass
+
+
+class StagesFailed(DDBuildError):
+    """A keep-going build finished the branches it could; ``failures`` maps stage -> its error,
+    ``skipped`` maps each skipped dependent -> the failed stage it needed, ``results`` is what the
+    build did produce (a WorkflowResults)."""
+
+    def __init__(
+        self, workflow: str, failures: dict[str, BaseException], skipped: dict[str, str], results: object = None
+    ) -> None:
+        self.failures = failures
+        self.skipped = skipped
+        self.results = results
+        lines = [f"  {name}: {type(error).__name__}: {error}" for name, error in failures.items()]
+        skips = ", ".join(f"{name} (needs {origin})" for name, origin in skipped.items())
+        message = f"Workflow '{workflow}': {len(failures)} stage(s) failed:\n" + "\n".join(lines)
+        if skips:
+            message += f"\nSkipped: {skips}"
+        super().__init__(message, hint="Fix the failures and build again; completed stages are cached.")
 
 
 class ResumeError(DDBuildError):

@@ -124,6 +124,7 @@ def generate_dataset(
     response_cache: Any = None,
     model_providers: Any = None,
     on_batch: Callable[[BatchEvent], None] | None = None,
+    llm_limits: Any = None,
 ) -> DatasetRunSummary:
     """Generate ``num_records`` rows of ``config`` into ``dataset_dir`` (see the module docstring)."""
     prepared = _prepare(config, num_records, run_config, Path(base_dir), model_providers)
@@ -138,7 +139,7 @@ def generate_dataset(
         layout.remove_batch(index, processors.side_names())
         record.forget(index)
     runner = _Runner(prepared, layout, processors, record, on_batch)
-    with _LLMContext(prepared, run_config, response_cache, model_providers) as llm:
+    with _LLMContext(prepared, run_config, response_cache, model_providers, llm_limits) as llm:
         runner.run(keep, llm)
     record.save(layout, processors.side_names())
     return DatasetRunSummary(
@@ -152,9 +153,12 @@ def generate_dataset(
 class _LLMContext:
     """One asyncio event loop and one LLMServices per run, only when an LLM column exists."""
 
-    def __init__(self, prepared: _Prepared, run_config: RunConfig, cache: Any, providers: Any) -> None:
+    def __init__(
+        self, prepared: _Prepared, run_config: RunConfig, cache: Any, providers: Any, limits: Any = None
+    ) -> None:
         self.enabled = has_llm(prepared.pipeline_steps)
         self.args = (prepared.config, run_config, cache, providers)
+        self.limits = limits  # a ModelLimits shared by concurrent stage runs, or None (own budget)
         self.loop: asyncio.AbstractEventLoop | None = None
         self.binding: LLMBinding | None = None
 
@@ -177,7 +181,7 @@ class _LLMContext:
                     max_correction_turns=run_config.max_conversation_correction_steps,
                     shutdown_error_rate=run_config.shutdown_error_rate,
                     shutdown_error_window=run_config.shutdown_error_window,
-                    disable_early_shutdown=run_config.disable_early_shutdown,
+                    disable_early_shutdown=run_config.disable_early_shutdown, limits=self.limits,
                 )
 
             self.binding = LLMBinding(self.loop.run_until_complete(create()), RowDropped)

@@ -42,6 +42,7 @@ class BuildContext:
     model_providers: Any = None
     reporter: Reporter = field(default_factory=NullReporter)
     clock: Callable[[], float] = time.monotonic
+    llm_limits: Any = None  # engine.llm.limits.ModelLimits shared by every stage run of this build
 
     @property
     def index_dir(self) -> Path:

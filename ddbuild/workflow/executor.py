@@ -1,143 +1,131 @@
-"""The executor: runs a Plan stage by stage, re-planning after each build from real output digests."""
+"""The executor: runs a Plan, independent stages concurrently, re-planning after each one settles.
+
+    loop:
+      plan(graph, ..., settled)            pure; the same planner as the dry run
+      settle inline what needs no work     HIT (materialise the view), SKIPPED, ERROR (seed)
+      start RUN/RESUME stages whose        up to max_parallel_stages at once; each stage run
+        parents are all settled              has its own asyncio loop (and thread when > 1)
+      wait for one to finish ───────────►  its real output digest goes into ``settled``, so the
+                                           next plan turns its PENDING children into HIT (early
+                                           cutoff) or RUN
+
+A failure stops starting new stages; stages already running finish (and are published), then the
+first error is raised. With ``keep_going`` the other branches go on: the failed stage is settled
+as ERROR and the planner SKIPS its descendants (``UPSTREAM_FAILED`` naming it); the log lists
+the failures and the caller raises ``StagesFailed`` after writing results and metadata.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
 
-from ddbuild.fingerprint import digest_json, stage_key_document
-from ddbuild.workflow.build import ParentOutput, build_stage
+from ddbuild.errors import SeedError
 from ddbuild.workflow.context import BuildContext
-from ddbuild.workflow.events import StageFinished, StageStarted
+from ddbuild.workflow.events import StageFinished
 from ddbuild.workflow.graph import Graph
-from ddbuild.workflow.plan import Plan, ReasonKind, StageDecision, Status
+from ddbuild.workflow.plan import Plan, Reason, ReasonKind, StageDecision, Status
 from ddbuild.workflow.planner import Facts, Options, Settled, plan
+from ddbuild.workflow.pool import SerialReporter, StagePool
+from ddbuild.workflow.settle import StageRecord, as_settled, hit, key_document, prepare_build, skipped
 from ddbuild.workflow.storeview import StoreView
-from ddbuild.workflow.view import materialise
+
+__all__ = ["BuildLog", "Scheduling", "StageRecord", "execute", "key_document"]
 
 
-@dataclass
-class StageRecord:
-    """How one stage was satisfied in this build (what tests count and metadata records)."""
+@dataclass(frozen=True)
+class Scheduling:
+    """How stages are scheduled (never part of a key: it changes speed, not data)."""
 
-    decision: StageDecision
-    status: Status  # HIT, RUN, RESUME, SKIPPED
-    entry: dict[str, Any] | None = None
-    rows_generated: int = 0
-    duration_s: float = 0.0
-    skipped_by: str | None = None
+    max_parallel_stages: int = 1  # make -j; 1 = one stage at a time, on the calling thread
+    keep_going: bool = False  # make -k; finish independent branches after a failure
 
 
 @dataclass
 class BuildLog:
-    records: dict[str, StageRecord] = field(default_factory=dict)
+    records: dict[str, StageRecord] = field(default_factory=dict)  # in settle order
     plans: list[Plan] = field(default_factory=list)
-
-
-def key_document(graph: Graph, name: str, facts: Facts, digests: dict[str, str]) -> dict[str, Any]:
-    """The same key document the planner hashed (parents' digests now known)."""
-    stage = graph[name]
-    inputs: dict[str, Any] = {"parents": {p: digests[p] for p in sorted(stage.depends_on)}}
-    seed = facts.inputs.seeds.get(name)
-    if seed is not None:
-        inputs.update(seed.key_inputs())
-    return stage_key_document(facts.identities[name], inputs)
+    failures: dict[str, BaseException] = field(default_factory=dict)  # stage -> error, in order
+    started: dict[str, StageDecision] = field(default_factory=dict)  # the decision each build ran
 
 
 def execute(
-    graph: Graph, targets: list[str], view: StoreView, facts: Facts, options: Options, ctx: BuildContext
+    graph: Graph, targets: list[str], view: StoreView, facts: Facts, options: Options, ctx: BuildContext,
+    scheduling: Scheduling = Scheduling(),
 ) -> BuildLog:
-    """Settle every stage of the targets' closure in topological order."""
+    """Settle every stage of the targets' closure (see the module docstring)."""
     log = BuildLog()
     settled: dict[str, Settled] = {}
+    pool = StagePool(scheduling.max_parallel_stages)
+    if pool.threaded:
+        ctx = replace(ctx, reporter=SerialReporter(ctx.reporter))
     while True:
         current = plan(graph, targets, view, facts, options, settled)
         log.plans.append(current)
-        todo = [d for d in current.stages if d.name not in settled]
-        if not todo:
-            return log
-        decision = todo[0]  # topological: its parents are settled
-        record = _settle(graph, decision, facts, ctx, log, options.workflow)
-        log.records[decision.name] = record
-        settled[decision.name] = _as_settled(record, facts)
+        stopping = bool(log.failures) and not scheduling.keep_going
+        if not stopping and _dispatch(graph, current, facts, ctx, log, settled, pool, options.workflow):
+            continue  # something settled inline: re-plan before starting more
+        if not pool.running:
+            break
+        name, record, error = pool.wait()
+        decision = log.started[name]
+        if error is not None:
+            _fail(decision, error, ctx, log, settled)
+        else:
+            log.records[name] = record
+            settled[name] = as_settled(record, facts)
+    if log.failures and not scheduling.keep_going:
+        raise next(iter(log.failures.values()))
+    return log
 
 
-def _as_settled(record: StageRecord, facts: Facts) -> Settled:
-    decision = record.decision
-    digest, rows = None, None
-    if record.entry is not None:
-        digest, rows = record.entry["selected_output"]["digest"], record.entry["selected_output"]["rows"]
-    elif decision.name in facts.inputs.overrides:
-        override = facts.inputs.overrides[decision.name]
-        digest, rows = override.digest, override.rows
-    return Settled(
-        status=record.status, key=record.entry["key"] if record.entry else decision.key,
-        output_digest=digest, rows=rows, reasons=tuple(decision.reasons), empty_origin=record.skipped_by,
-    )
+def _dispatch(
+    graph: Graph, current: Plan, facts: Facts, ctx: BuildContext, log: BuildLog,
+    settled: dict[str, Settled], pool: StagePool, workflow: str,
+) -> bool:
+    """Start every ready stage the pool has room for; True when one was settled inline."""
+    for decision in current.stages:
+        name = decision.name
+        if name in settled or name in pool.running or decision.status == Status.PENDING:
+            continue
+        if any(p not in settled for p in decision.depends_on):
+            continue  # a parent that is a HIT in this plan is materialised first
+        if decision.status in (Status.RUN, Status.RESUME):
+            if pool.has_room:
+                log.started[name] = decision
+                try:
+                    job = prepare_build(graph, decision, facts, ctx, log.records)
+                except Exception as error:  # noqa: BLE001 - e.g. a parent blob vanished
+                    _fail(decision, error, ctx, log, settled)
+                    return True
+                pool.submit(name, lambda job=job: job.run(ctx, workflow))
+            continue
+        try:
+            record = _settle_inline(graph, decision, facts, ctx)
+        except Exception as error:  # noqa: BLE001 - recorded; re-raised unless keep-going
+            _fail(decision, error, ctx, log, settled)
+            return True
+        log.records[name] = record
+        settled[name] = as_settled(record, facts)
+        return True
+    return False
 
 
-def _settle(
-    graph: Graph, decision: StageDecision, facts: Facts, ctx: BuildContext, log: BuildLog, workflow: str
-) -> StageRecord:
-    stage = graph[decision.name]
+def _settle_inline(graph: Graph, decision: StageDecision, facts: Facts, ctx: BuildContext) -> StageRecord:
     if decision.status == Status.SKIPPED:
-        origin = decision.reasons[0].detail.split("'")[1] if decision.reasons else None
-        ctx.reporter.emit(StageFinished(stage.name, Status.SKIPPED, None))
-        return StageRecord(decision, Status.SKIPPED, skipped_by=origin)
+        return skipped(decision, ctx)
     if decision.status == Status.ERROR:
-        from ddbuild.errors import SeedError
-
         raise SeedError(decision.reasons[0].detail)
-    if decision.status == Status.HIT:
-        return _hit(stage, decision, facts, ctx)
-    return _build(graph, stage, decision, facts, ctx, log, workflow)
+    return hit(graph[decision.name], decision, facts, ctx)
 
 
-def _hit(stage: Any, decision: StageDecision, facts: Facts, ctx: BuildContext) -> StageRecord:
-    if decision.key is None:  # an override: nothing cached to show
-        override = facts.inputs.overrides[stage.name]
-        ctx.reporter.emit(StageFinished(stage.name, Status.HIT, None, rows=override.rows))
-        return StageRecord(decision, Status.HIT)
-    entry = ctx.store.get_entry(decision.key)
-    materialise(ctx.store, entry, ctx.stage_view(stage))
-    rows = entry["selected_output"]["rows"]
-    ctx.reporter.emit(StageFinished(stage.name, Status.HIT, decision.key, rows=rows))
-    return StageRecord(decision, Status.HIT, entry=entry)
-
-
-def _build(
-    graph: Graph, stage: Any, decision: StageDecision, facts: Facts, ctx: BuildContext, log: BuildLog,
-    workflow: str,
-) -> StageRecord:
-    parents = {p: _parent_output(p, facts, ctx, log) for p in stage.depends_on}
-    digests = {p: _parent_digest(p, facts, log) for p in stage.depends_on}
-    document = key_document(graph, stage.name, facts, digests)
-    key = digest_json(document)
-    assert decision.key in (None, key), "planner and executor disagree on a stage key"
-    ctx.reporter.emit(StageStarted(stage.name, decision.status, key))
-    started = ctx.clock()
-    forced = any(r.kind == ReasonKind.FORCED for r in decision.reasons)
-    built = build_stage(ctx, workflow, stage, key, document, decision.status, parents, forced=forced)
-    materialise(ctx.store, built.entry, ctx.stage_view(stage))
-    duration = ctx.clock() - started
-    rows = built.entry["selected_output"]["rows"]
-    ctx.reporter.emit(StageFinished(stage.name, built.status, key, rows=rows,
-                                    rows_generated=built.rows_generated, duration_s=duration))
-    return StageRecord(decision, built.status, built.entry, built.rows_generated, duration)
-
-
-def _parent_digest(name: str, facts: Facts, log: BuildLog) -> str:
-    if name in facts.inputs.overrides:
-        return facts.inputs.overrides[name].digest
-    return log.records[name].entry["selected_output"]["digest"]
-
-
-def _parent_output(name: str, facts: Facts, ctx: BuildContext, log: BuildLog) -> ParentOutput:
-    """The parent's selected files: the override's files, or the blobs of its entry."""
-    override = facts.inputs.overrides.get(name)
-    if override is not None:
-        return ParentOutput(list(override.files), override.rows)
-    entry = log.records[name].entry
-    by_path = {o["path"]: o["digest"] for o in entry["outputs"]}
-    files = [ctx.store.blob_path(by_path[p]) for p in entry["selected_output"]["paths"]]
-    return ParentOutput(files, entry["selected_output"]["rows"])
+def _fail(
+    decision: StageDecision, error: BaseException, ctx: BuildContext, log: BuildLog, settled: dict[str, Settled]
+) -> None:
+    """Settle a failed stage as ERROR: the planner then skips its descendants."""
+    if not isinstance(error, Exception):
+        raise error  # KeyboardInterrupt / SystemExit from a worker: stop now
+    reason = Reason(ReasonKind.FAILED, f"{type(error).__name__}: {error}")
+    log.records[decision.name] = StageRecord(decision, Status.ERROR, error=error)
+    log.failures[decision.name] = error
+    settled[decision.name] = Settled(Status.ERROR, decision.key, None, None, reasons=(reason,))
+    ctx.reporter.emit(StageFinished(decision.name, Status.ERROR, decision.key))

@@ -14,7 +14,7 @@ class Status(str, Enum):
     RUN = "run"  # no usable entry: generate from scratch
     RESUME = "resume"  # a partial checkpoint for this exact key exists: continue it
     PENDING = "pending"  # key depends on an upstream that runs first; known only after it runs
-    SKIPPED = "skipped"  # an upstream completed with an empty output (allow_empty)
+    SKIPPED = "skipped"  # an upstream completed with an empty output (allow_empty) or failed
     ERROR = "error"  # the stage cannot be planned (e.g. seed missing); detail in reasons
 
 
@@ -33,6 +33,8 @@ class ReasonKind(str, Enum):
     PARTIAL_FOUND = "partial_found"  # completed batches for this key exist
     UPSTREAM_PENDING = "upstream_pending"  # an upstream runs first; key not known yet
     UPSTREAM_EMPTY = "upstream_empty"  # an upstream ended with an empty output
+    UPSTREAM_FAILED = "upstream_failed"  # an upstream failed in this build (keep-going)
+    FAILED = "failed"  # the stage itself failed in this build (keep-going); detail: the error
     OVERRIDDEN = "overridden"  # stage_output_overrides supplies the output
     CALLBACK_SOURCE = "callback_source"  # on_success identity is a digest of its source code
     NOT_TARGETED = "not_targeted"  # outside the targets' closure

@@ -14,12 +14,13 @@ from ddbuild.workflow.plan import Status
 
 class SkippedStageStatus(str, Enum):
     SKIPPED_EMPTY_UPSTREAM = "skipped_empty_upstream"
+    SKIPPED_UPSTREAM_FAILED = "skipped_upstream_failed"  # keep-going: an ancestor failed
 
 
 @dataclass(frozen=True)
 class SkippedStageResult:
     status: SkippedStageStatus
-    upstream_stage: str  # the stage that completed empty (for a chain: the originating one)
+    upstream_stage: str  # the stage that completed empty or failed (for a chain: the originating one)
 
 
 @dataclass(frozen=True)
@@ -44,8 +45,9 @@ class WorkflowResults:
 
     def __init__(self, name: str, stages: dict[str, StageSummary], final_stage_name: str,
                  views: dict[str, Path], skipped: dict[str, SkippedStageResult], has_output_processors: set[str],
-                 plan: Any = None) -> None:
+                 plan: Any = None, targets: list[str] | None = None) -> None:
         self.name = name
+        self.targets = list(targets or [final_stage_name])  # several: no single "final" dataset
         self.stages = stages  # stage name -> StageSummary, in stage order
         self.final_stage_name = final_stage_name
         self.plan = plan  # the first Plan of the build (what --explain would have shown)
@@ -119,6 +121,13 @@ class WorkflowResults:
         return count_rows(self._files(stage))
 
     def _final(self) -> str:
+        if len(self.targets) > 1:
+            raise WorkflowError(
+                f"Workflow '{self.name}' built several final stages ({', '.join(self.targets)}); "
+                "there is no single dataset to load or export.",
+                hint=f"Name one: results.load_stage_output('{self.targets[-1]}') or "
+                     f"results.export_stage('{self.targets[-1]}', path).",
+            )
         if self.final_stage_name in self._skipped:
             status = self._skipped[self.final_stage_name].status.value
             raise WorkflowError(f"Final stage '{self.final_stage_name}' was skipped: {status}.")

@@ -134,7 +134,7 @@ class Workflow:
         self._write_metadata(graph, log, ctx, results)
         if log.failures:
             skipped = {n: r.skipped_by for n, r in log.records.items()
-                       if r.status == Status.SKIPPED and r.skipped_by in _failed_origins(log)}
+                       if r.status == Status.SKIPPED and r.skipped_by in log.failures}
             raise StagesFailed(self.name, dict(log.failures), skipped, results)
         return results
 
@@ -237,7 +237,7 @@ class Workflow:
                                         record.duration_s, output_path)
         final = [n for n in graph.names if n in names][-1]
         with_ops = {s.name for s in graph.stages if s.output_processors}
-        return WorkflowResults(self.name, stages, final, views, skipped, with_ops, plan=first)
+        return WorkflowResults(self.name, stages, final, views, skipped, with_ops, plan=first, targets=names)
 
     def _write_metadata(self, graph: Graph, log: BuildLog, ctx: BuildContext, results: WorkflowResults) -> None:
         from ddbuild._version import __version__
@@ -256,10 +256,6 @@ class Workflow:
             })
         write_json_atomic(ctx.artifact_root / "workflow-metadata.json",
                           {"name": self.name, "ddbuild_version": __version__, "stages": stages})
-
-
-def _failed_origins(log: BuildLog) -> set[str]:
-    return set(log.failures)
 
 
 def _skip_status(decision: Any) -> SkippedStageStatus:

@@ -2,6 +2,7 @@
 
     columns.py    LLMServices / LLMColumnGenerator: the engine-facing API (one per stage run)
     client.py     ChatClient: URLs, API keys, per-alias concurrency, retries with backoff
+    limits.py     ModelLimits: per-model request budgets shared across stage runs, threads and loops
     transport.py  ChatTransport protocol + aiohttp implementation (imported lazily)
     cache.py      request keys and the request-level response cache
     replies.py    parsing replies: code fences, JSON, judge rubrics

@@ -1,8 +1,10 @@
 """ChatClient: chat-completions URLs, API keys, per-alias concurrency, and retries with backoff.
 
 One ``ChatClient`` per stage run. Per model alias it holds a route (URL, headers, the provider's
-extra body), an ``asyncio.Semaphore(max_parallel_requests)`` held for the duration of each HTTP
-attempt, and a "not before" time that a 429 pushes back so the whole alias slows down together.
+extra body), a slot of ``max_parallel_requests`` held for the duration of each HTTP attempt, and a
+"not before" time that a 429 pushes back so the whole alias slows down together. Slots come from a
+``ModelLimits`` registry keyed by (URL, model id): the client's own by default, or one shared by
+every stage run of a build so concurrent branches on one model share its budget (limits.py).
 
 Retry policy (one request):
 
@@ -31,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ddbuild.config.models import ModelConfig, ModelProvider
+from ddbuild.engine.llm.limits import ModelLimits, Slot
 from ddbuild.engine.llm.transport import ChatTransport, TransportError, TransportTimeout
 from ddbuild.errors import LLMRequestError, ModelConfigError
 
@@ -131,7 +134,7 @@ class _Route:
     headers: dict[str, str]
     extra_body: dict[str, Any]
     secrets: list[str]
-    semaphore: asyncio.Semaphore
+    slot: Slot  # one unit of the model's max_parallel_requests budget
     not_before: float = 0.0
     counters: dict[str, int] = field(default_factory=lambda: {"requests_sent": 0, "retries": 0})
 
@@ -177,6 +180,7 @@ class ChatClient:
         environ: Mapping[str, str] | None = None,
         sleep: Callable[[float], Any] = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
+        limits: ModelLimits | None = None,
     ) -> None:
         self._models = {m.alias: m for m in model_configs}
         self._providers = {p.name: p for p in (providers or default_providers(environ))}
@@ -190,6 +194,7 @@ class ChatClient:
         self._clock = clock
         self._jitter = random.Random()  # timing only; never affects a key or a reply
         self._routes: dict[str, _Route] = {}
+        self._limits = limits if limits is not None else ModelLimits()
         # Called with a slot held, right before each POST; may raise to stop sending (early stop).
         self.before_send: Callable[[], None] = lambda: None
 
@@ -212,14 +217,15 @@ class ChatClient:
         headers = {"Content-Type": "application/json", **provider.extra_headers}
         if key:
             headers["Authorization"] = f"Bearer {key}"
+        url = chat_completions_url(provider.endpoint)
         route = _Route(
             alias=alias,
             model=model,
-            url=chat_completions_url(provider.endpoint),
+            url=url,
             headers=headers,
             extra_body=dict(provider.extra_body or {}),
             secrets=[key] if key else [],
-            semaphore=asyncio.Semaphore(model.inference_parameters.max_parallel_requests),
+            slot=self._limits.slot((url, model.model), model.inference_parameters.max_parallel_requests),
         )
         self._routes[alias] = route
         return route
@@ -261,7 +267,7 @@ class ChatClient:
     async def _attempt(self, route: _Route, body: dict[str, Any], timeout: float | None) -> dict[str, Any] | _Outcome:
         while (delay := route.not_before - self._clock()) > 0:
             await self._sleep(delay)  # the alias is backing off after a 429
-        async with route.semaphore:
+        async with route.slot:
             self.before_send()
             route.counters["requests_sent"] += 1
             try:

@@ -32,6 +32,7 @@ from ddbuild.config.models import ModelConfig, ModelProvider
 from ddbuild.engine.llm import replies
 from ddbuild.engine.llm.cache import ResponseCache, request_key
 from ddbuild.engine.llm.client import ChatClient, RequestFailure, default_providers, resolve_api_key
+from ddbuild.engine.llm.limits import ModelLimits
 from ddbuild.engine.llm.schema import check_schema
 from ddbuild.engine.llm.transport import ChatTransport
 from ddbuild.errors import (
@@ -192,6 +193,7 @@ class LLMServices:
         shutdown_error_window: int = 20,
         disable_early_shutdown: bool = False,
         retry_base_wait: float = 0.5,
+        limits: ModelLimits | None = None,
     ) -> LLMServices:
         """Wire a stage run. Builds nothing on the network; the aiohttp session opens on first send."""
         if transport is None:
@@ -206,6 +208,7 @@ class LLMServices:
             max_retries=max_retries,
             retry_max_wait=retry_max_wait,
             retry_base_wait=retry_base_wait,
+            limits=limits,
         )
         return cls(
             client,

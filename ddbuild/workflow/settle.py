@@ -1,0 +1,132 @@
+"""Settling one planned stage: reuse a hit, record a skip, or prepare and run a build."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ddbuild.fingerprint import digest_json, stage_key_document
+from ddbuild.workflow.build import ParentOutput, build_stage
+from ddbuild.workflow.context import BuildContext
+from ddbuild.workflow.events import StageFinished, StageStarted
+from ddbuild.workflow.graph import Graph
+from ddbuild.workflow.plan import ReasonKind, StageDecision, Status
+from ddbuild.workflow.planner import Facts, Settled
+from ddbuild.workflow.stage import Stage
+from ddbuild.workflow.view import materialise
+
+
+@dataclass
+class StageRecord:
+    """How one stage was settled in this build (what tests count and metadata records)."""
+
+    decision: StageDecision
+    status: Status  # HIT, RUN, RESUME, SKIPPED, or ERROR (failed under keep-going)
+    entry: dict[str, Any] | None = None
+    rows_generated: int = 0
+    duration_s: float = 0.0
+    skipped_by: str | None = None  # SKIPPED: the stage that ended empty or failed
+    error: BaseException | None = None  # ERROR: what the stage raised
+
+
+def key_document(graph: Graph, name: str, facts: Facts, digests: dict[str, str]) -> dict[str, Any]:
+    """The same key document the planner hashed (parents' digests now known)."""
+    stage = graph[name]
+    inputs: dict[str, Any] = {"parents": {p: digests[p] for p in sorted(stage.depends_on)}}
+    seed = facts.inputs.seeds.get(name)
+    if seed is not None:
+        inputs.update(seed.key_inputs())
+    return stage_key_document(facts.identities[name], inputs)
+
+
+def as_settled(record: StageRecord, facts: Facts) -> Settled:
+    """What the planner is told about a settled stage when it re-plans."""
+    decision = record.decision
+    digest, rows = None, None
+    if record.entry is not None:
+        digest, rows = record.entry["selected_output"]["digest"], record.entry["selected_output"]["rows"]
+    elif decision.name in facts.inputs.overrides:
+        override = facts.inputs.overrides[decision.name]
+        digest, rows = override.digest, override.rows
+    return Settled(
+        status=record.status, key=record.entry["key"] if record.entry else decision.key,
+        output_digest=digest, rows=rows, reasons=tuple(decision.reasons), empty_origin=record.skipped_by,
+    )
+
+
+def skipped(decision: StageDecision, ctx: BuildContext) -> StageRecord:
+    """A SKIPPED decision: the planner's first reason names the originating stage in quotes."""
+    origin = decision.reasons[0].detail.split("'")[1] if decision.reasons else None
+    ctx.reporter.emit(StageFinished(decision.name, Status.SKIPPED, None))
+    return StageRecord(decision, Status.SKIPPED, skipped_by=origin)
+
+
+def hit(stage: Stage, decision: StageDecision, facts: Facts, ctx: BuildContext) -> StageRecord:
+    """A HIT: materialise the entry's files in the view; nothing runs."""
+    if decision.key is None:  # an override: nothing cached to show
+        override = facts.inputs.overrides[stage.name]
+        ctx.reporter.emit(StageFinished(stage.name, Status.HIT, None, rows=override.rows))
+        return StageRecord(decision, Status.HIT)
+    entry = ctx.store.get_entry(decision.key)
+    materialise(ctx.store, entry, ctx.stage_view(stage))
+    rows = entry["selected_output"]["rows"]
+    ctx.reporter.emit(StageFinished(stage.name, Status.HIT, decision.key, rows=rows))
+    return StageRecord(decision, Status.HIT, entry=entry)
+
+
+@dataclass
+class BuildJob:
+    """A RUN/RESUME stage with its inputs resolved; ``run`` may execute on a worker thread."""
+
+    stage: Stage
+    decision: StageDecision
+    key: str
+    document: dict[str, Any]
+    parents: dict[str, ParentOutput] = field(default_factory=dict)
+
+    def run(self, ctx: BuildContext, workflow: str) -> StageRecord:
+        stage, decision, key = self.stage, self.decision, self.key
+        ctx.reporter.emit(StageStarted(stage.name, decision.status, key))
+        started = ctx.clock()
+        forced = any(r.kind == ReasonKind.FORCED for r in decision.reasons)
+        built = build_stage(ctx, workflow, stage, key, self.document, decision.status, self.parents, forced=forced)
+        materialise(ctx.store, built.entry, ctx.stage_view(stage))
+        duration = ctx.clock() - started
+        rows = built.entry["selected_output"]["rows"]
+        ctx.reporter.emit(StageFinished(stage.name, built.status, key, rows=rows,
+                                        rows_generated=built.rows_generated, duration_s=duration))
+        return StageRecord(decision, built.status, built.entry, built.rows_generated, duration)
+
+
+def prepare_build(
+    graph: Graph, decision: StageDecision, facts: Facts, ctx: BuildContext, records: Mapping[str, StageRecord]
+) -> BuildJob:
+    """Resolve parents' files and digests (on the scheduling thread, from settled records only)."""
+    stage = graph[decision.name]
+    parents = {p: _parent_output(p, facts, ctx, records) for p in stage.depends_on}
+    digests = {p: _parent_digest(p, facts, records) for p in stage.depends_on}
+    document = key_document(graph, stage.name, facts, digests)
+    key = digest_json(document)
+    assert decision.key in (None, key), "planner and executor disagree on a stage key"
+    return BuildJob(stage, decision, key, document, parents)
+
+
+def _parent_digest(name: str, facts: Facts, records: Mapping[str, StageRecord]) -> str:
+    if name in facts.inputs.overrides:
+        return facts.inputs.overrides[name].digest
+    entry = records[name].entry
+    assert entry is not None
+    return entry["selected_output"]["digest"]
+
+
+def _parent_output(name: str, facts: Facts, ctx: BuildContext, records: Mapping[str, StageRecord]) -> ParentOutput:
+    """The parent's selected files: the override's files, or the blobs of its entry."""
+    override = facts.inputs.overrides.get(name)
+    if override is not None:
+        return ParentOutput(list(override.files), override.rows)
+    entry = records[name].entry
+    assert entry is not None
+    by_path = {o["path"]: o["digest"] for o in entry["outputs"]}
+    files = [ctx.store.blob_path(by_path[p]) for p in entry["selected_output"]["paths"]]
+    return ParentOutput(files, entry["selected_output"]["rows"])
