@@ -1,9 +1,6 @@
 """Thin adapters over the workflow API: the one place the CLI touches Workflow internals.
 
-TODO(workflow): three things here reach past the public Workflow API and should move there:
-  - ``use_store``: the CLI's cache (``--cache``/``--remote``) is injected by wrapping the
-    workflow's designer so that ``cache_path`` is the Store; wants ``Workflow.use_store(store)``
-    or a ``store=`` argument to ``plan``/``run``.
+TODO(workflow): two things here reach past the public Workflow API and should move there:
   - ``stages``: reads ``Workflow._stages`` for ``depends_on`` (``stage_names`` is public).
   - LLM request/token counts per stage are read from the published entry's ``usage``; wants
     ``llm_requests_sent`` / ``llm_requests_cached`` / ``tokens`` on ``StageFinished``.

@@ -94,25 +94,9 @@ def open_cache(session: Session) -> Any:
         return local
     remote_url = session.options.remote
     remote = open_store(remote_url if "://" in remote_url else session.user_path(remote_url))
-    return layered(local, remote, upload=session.options.remote_upload)
-
-
-def layered(local: Any, remote: Any, *, upload: bool) -> Any:
-    """A LayeredStore that also answers the local-only questions the executor asks.
-
-    TODO(store/workflow): the executor calls ``partial_dir``/``blob_path`` (local checkpoint and
-    blob paths), which LayeredStore does not have; they belong to its local side. Remove this
-    subclass once LayeredStore delegates them itself.
-    """
     from ddbuild.store import LayeredStore
 
-    class _LocalAware(LayeredStore):
-        def __getattr__(self, name: str) -> Any:
-            if name in ("partial_dir", "blob_path", "quarantine", "check_blob", "is_local"):
-                return getattr(self.local, name)
-            raise AttributeError(name)
-
-    return _LocalAware(local, remote, upload=upload)
+    return LayeredStore(local, remote, upload=session.options.remote_upload)
 
 
 def bind(session: Session) -> None:
