@@ -76,9 +76,10 @@ def forced_stages(graph: Graph, closure: list[str], options: Options) -> set[str
     if options.always_make or options.resume == ResumeMode.NEVER:
         return set(closure)
     if options.rerun_from is not None:
-        # Only the stage itself: its descendants wait (PENDING) for its real output digest and are
-        # rebuilt when it changed — or are hits when it reproduced the same bytes (early cutoff).
-        return {options.rerun_from} & set(closure)
+        # Data Designer's meaning: the stage and everything downstream of it in the closure.
+        # (To rebuild one stage and let early cutoff decide below it, force just its closure:
+        # ``run(targets=X, force=True)`` / ``ddbuild -B X``, then build as usual.)
+        return graph.descendants(options.rerun_from) & set(closure)
     return set()
 
 
@@ -161,8 +162,8 @@ def _decide(
     pending = [p for p in stage.depends_on if p not in known]
     if pending:
         reasons = [Reason(ReasonKind.UPSTREAM_PENDING, f"waits for {', '.join(pending)} to run first")]
-        if name in forced:
-            reasons.append(_forced_reason(options))
+        if name in forced:  # it will run whatever its key turns out to be: say that first
+            reasons.insert(0, _forced_reason(options))
         return decision(Status.PENDING, None, reasons, _cost(stage, facts, known, None))
 
     # 6. Every input is known: compute the key.
@@ -207,7 +208,7 @@ def _forced_reason(options: Options) -> Reason:
         return Reason(ReasonKind.FORCED, "always-make (-B) rebuilds every stage")
     if options.resume == ResumeMode.NEVER:
         return Reason(ReasonKind.FORCED, "resume=NEVER rebuilds every stage")
-    return Reason(ReasonKind.FORCED, f"rerun_from='{options.rerun_from}' rebuilds it")
+    return Reason(ReasonKind.FORCED, f"rerun_from='{options.rerun_from}' rebuilds it and its descendants")
 
 
 def _miss_reasons(state: EntryState, key: str) -> list[Reason]:

@@ -33,8 +33,11 @@ def test_edit_reruns_only_stage_and_descendants(chain):
 def test_always_make_and_rerun_from(chain):
     chain.run()
     assert started(chain.run("--json", "-B")) == ["base", "middle", "final"]
-    # rerun_from forces only the stage; it reproduces the same bytes, so final is a hit (early cutoff)
-    assert started(chain.run("--json", "--rerun-from", "middle")) == ["middle"]
+    # --rerun-from forces the stage and its descendants; upstream stays a hit
+    assert started(chain.run("--json", "--rerun-from", "middle")) == ["middle", "final"]
+    # -B on one target forces only its closure; middle reproduces its bytes, so final is a hit
+    assert started(chain.run("--json", "-B", "middle")) == ["base", "middle"]
+    assert started(chain.run("--json")) == []
     unknown = chain.main("--rerun-from", "midle")
     assert unknown.exit_code == 2 and "Did you mean 'middle'?" in unknown.stderr
 
