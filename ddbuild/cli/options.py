@@ -59,7 +59,7 @@ BUILD_OPTIONS: list[Callable[[Any], Any]] = [
     ),
     click.option("-B", "--always-make", is_flag=True, help="Rebuild every stage in the targets' closure."),
     click.option(
-        "--rerun-from", metavar="STAGE", help="Rebuild STAGE; stages below it rebuild if its output changed."
+        "--rerun-from", metavar="STAGE", help="Rebuild STAGE and every stage downstream of it."
     ),
     click.option(
         "--resume",
