@@ -24,6 +24,8 @@ log = logging.getLogger("ddbuild.store")
 
 #: Decides whether an entry read from ``src`` may be copied (LayeredStore checks signatures).
 Accept = Callable[[str, dict[str, Any]], bool]
+#: Turns an entry into what is published in ``dst`` (LayeredStore signs entries it pushes).
+Prepare = Callable[[dict[str, Any]], dict[str, Any]]
 
 
 @dataclass
@@ -102,6 +104,7 @@ def copy_closure(
     keys: Iterable[str],
     *,
     accept: Accept | None = None,
+    prepare: Prepare | None = None,
     workers: int = 4,
 ) -> ClosureCounts:
     """Copy the entries ``keys`` with all their blobs and LLM responses from ``src`` to ``dst``."""
@@ -122,7 +125,7 @@ def copy_closure(
                 if response is not None:
                     dst.put_response(response_key, response)
                     counts.responses_copied += 1
-        if dst.put_entry(key, entry):
+        if dst.put_entry(key, prepare(entry) if prepare is not None else entry):
             counts.entries_copied += 1
         else:
             counts.entries_present += 1

@@ -144,7 +144,7 @@ class LayeredStore:
         self._origins[key] = Origin.LOCAL
         if self.upload:
             try:
-                self._remote(copy_closure, self.local, self.remote, [key])
+                self._remote(copy_closure, self.local, self.remote, [key], prepare=self._signed)
             except _RemoteDown:
                 pass
         return won
@@ -288,8 +288,17 @@ class LayeredStore:
 
     # -- closures (cache push / pull) -------------------------------------------------------
     def push_closure(self, keys: Iterable[str]) -> ClosureCounts:
-        """Copy entries + blobs + responses local -> remote. Remote errors propagate (explicit command)."""
-        return copy_closure(self.local, self.remote, keys)
+        """Copy entries + blobs + responses local -> remote. Remote errors propagate (explicit command).
+
+        With a signing key, entries without a valid signature (built before the key was set, or
+        pulled unsigned) are signed on the way out: pushing is the key holder vouching for them.
+        """
+        return copy_closure(self.local, self.remote, keys, prepare=self._signed)
+
+    def _signed(self, entry: dict[str, Any]) -> dict[str, Any]:
+        if self.signing_key is None or verify_signature(entry, self.signing_key):
+            return entry
+        return sign_entry(entry, self.signing_key)
 
     def pull_closure(self, keys: Iterable[str]) -> ClosureCounts:
         """Copy entries + blobs + responses remote -> local, enforcing the signature policy."""

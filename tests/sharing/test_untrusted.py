@@ -98,3 +98,12 @@ def test_signing_key_rejects_unsigned_and_accepts_signed(http_remote, s3_remote,
     assert llm.total == 8  # Carol sent nothing
     monkeypatch.setenv("DDBUILD_SIGNING_KEY", "another-key")
     assert Teammate(tmp_path / "dave", llm.url, remote=s3_remote).plan()["a"] == (RUN, None)
+
+
+def test_push_signs_entries_built_before_the_remote_was_set(http_remote, tmp_path, llm, monkeypatch):
+    url, _ = http_remote
+    monkeypatch.setenv("DDBUILD_SIGNING_KEY", "team-secret-2")
+    assert Teammate(tmp_path / "alice", llm.url).run() == {"a": RUN, "b": RUN}  # no remote yet
+    assert Teammate(tmp_path / "alice", llm.url, remote=url).call("push").entries_copied == 2
+    strict = Teammate(tmp_path / "bob", llm.url, remote=url, require_signed=True)
+    assert strict.plan() == {"a": (HIT, "remote"), "b": (HIT, "remote")}
