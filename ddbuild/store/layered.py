@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from enum import Enum
 from pathlib import Path
@@ -76,6 +77,7 @@ class LayeredStore:
         self._pending: dict[str, dict[str, Any]] = {}  # remote entries waiting for their blobs
         self._bad_blobs: set[str] = set()  # remote blobs that failed verification this session
         self._warned: set[str] = set()
+        self._lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"LayeredStore({self.local.location!r} -> {self.remote.location!r})"
@@ -90,8 +92,12 @@ class LayeredStore:
         except IntegrityError:
             raise
         except StoreError as exc:
-            self.remote_error = str(exc)
-            log.warning("%s; continuing with the local cache %s only.", exc.message.rstrip("."), self.local.location)
+            with self._lock:  # stages built in parallel may fail together: still one warning
+                first = self.remote_error is None
+                self.remote_error = self.remote_error or str(exc)
+            if first:
+                log.warning("%s; continuing with the local cache %s only.", exc.message.rstrip("."),
+                            self.local.location)
             raise _RemoteDown from exc
 
     def _warn_once(self, tag: str, message: str) -> None:
@@ -161,7 +167,7 @@ class LayeredStore:
         for key, entry in list(self._pending.items()):
             if all(self.local.has_blob(d) for d in blob_digests(entry)):
                 self.local.put_entry(key, entry)
-                del self._pending[key]
+                self._pending.pop(key, None)  # pop: parallel stages may race here
 
     # -- blobs ---------------------------------------------------------------------------
     def has_blob(self, digest: str) -> bool:
