@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import designer, model, write_seed
+from dag_helpers import designer, model, write_seed
 
 import ddbuild as dd
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import designer, llm_builder, model, seed_builder, write_seed
+from dag_helpers import designer, llm_builder, model, seed_builder, write_seed
 
 import ddbuild as dd
 from ddbuild.errors import DDBuildError, StagesFailed, WorkflowError

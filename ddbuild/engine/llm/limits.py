@@ -7,10 +7,11 @@ same registry draws slots from the same budget:
 
     branch b (loop 1) ──┐                       ┌── slot ──► POST
                         ├──► SharedLimit(url, model) ──┤
-    branch c (loop 2) ──┘     in_flight <= limit  └── FIFO queue of waiters (fair across branches)
+    branch c (loop 2) ──┘     in_flight <= limit  └── a queue per loop, loops served in turn
 
-A released slot is handed straight to the oldest waiter (no barging), so two saturated branches
-alternate and each gets about half of the budget. A waiter only takes a slot while the total in
+A released slot is handed straight to a waiter (no barging). Waiters queue per event loop (one
+loop = one stage run) and loops take turns, so two saturated branches alternate and each gets
+half of the budget however many rows one of them has queued. A waiter only takes a slot while the total in
 flight is below *its own* ``max_parallel_requests``, so when two stages configure the same model
 with different limits, neither limit is ever exceeded from that stage's point of view.
 """
@@ -39,23 +40,24 @@ class SharedLimit:
 
     in_flight: int = 0
     peak: int = 0  # highest in_flight seen (tests and benchmarks read it)
-    _waiters: deque[_Waiter] = field(default_factory=deque)
+    # loop -> its waiters in arrival order; dict order is the turn order (served loop goes last)
+    _queues: dict[asyncio.AbstractEventLoop, deque[_Waiter]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     async def acquire(self, limit: int) -> None:
         loop = asyncio.get_running_loop()
         with self._lock:
-            if not self._waiters and self.in_flight < limit:
+            if not self._queues and self.in_flight < limit:
                 self._take()
                 return
             waiter = _Waiter(limit, loop, loop.create_future())
-            self._waiters.append(waiter)
+            self._queues.setdefault(loop, deque()).append(waiter)
         try:
             await waiter.future
         except asyncio.CancelledError:
             with self._lock:
                 if not waiter.granted:
-                    self._waiters.remove(waiter)
+                    self._drop(waiter)
                     raise
             self.release()  # granted while being cancelled: give the slot back
             raise
@@ -64,13 +66,29 @@ class SharedLimit:
         granted = []
         with self._lock:
             self.in_flight -= 1
-            while self._waiters and self.in_flight < self._waiters[0].limit:
-                waiter = self._waiters.popleft()
+            while (waiter := self._next()) is not None:
                 waiter.granted = True
                 self._take()
                 granted.append(waiter)
         for waiter in granted:
             _wake(waiter)
+
+    def _next(self) -> _Waiter | None:
+        """The head waiter of the first loop in turn whose limit allows one more (under the lock)."""
+        for loop, queue in self._queues.items():
+            if self.in_flight < queue[0].limit:
+                waiter = queue.popleft()
+                del self._queues[loop]
+                if queue:
+                    self._queues[loop] = queue  # re-inserted: its next turn is after the others
+                return waiter
+        return None
+
+    def _drop(self, waiter: _Waiter) -> None:
+        queue = self._queues[waiter.loop]
+        queue.remove(waiter)
+        if not queue:
+            del self._queues[waiter.loop]
 
     def _take(self) -> None:
         self.in_flight += 1
