@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ddbuild.errors import GenerationError
-from ddbuild.store.entry import new_entry
+from ddbuild.store.entry import blob_digests, new_entry
 from ddbuild.workflow.context import BuildContext
 from ddbuild.workflow.events import BatchDone
 from ddbuild.workflow.inputs import parquet_files_at
@@ -73,8 +73,10 @@ def build_stage(
         dataset = partial / "dataset"
         cache = StoreResponseCache(ctx.store)
         summary = _generate(ctx, stage, partial, dataset, parents, resume, cache)
-        if forced and existing is not None:
-            ctx.store.delete_entry(key)  # a forced rebuild replaces the entry for its own key
+        if forced or existing is None:
+            # A forced rebuild replaces the entry for its own key; so does a rebuild of an entry
+            # whose blobs are gone (quarantined or deleted), which would otherwise win the publish.
+            _drop_local_entry(ctx.store, key)
         entry = _publish(ctx, workflow, stage, key, document, dataset, summary, cache)
         _remember(ctx, workflow, stage.name, key, document)
         shutil.rmtree(partial, ignore_errors=True)
@@ -83,11 +85,20 @@ def build_stage(
 
 
 def _usable_entry(store: Any, key: str) -> dict[str, Any] | None:
-    """The entry for ``key`` if its outputs are (or can be made) local; a remote one is fetched first."""
+    """The entry for ``key`` if all its output blobs are (or can be made) local; else None."""
     fetch = getattr(store, "fetch", None)
     if callable(fetch) and not fetch(key):
         return None  # absent, untrusted, or its remote blobs are missing/corrupt: build it here
-    return store.get_entry(key)
+    entry = store.get_entry(key)
+    if entry is not None and not all(store.has_blob(d) for d in blob_digests(entry)):
+        return None  # a blob was quarantined or deleted: rebuild rather than reuse
+    return entry
+
+
+def _drop_local_entry(store: Any, key: str) -> None:
+    local = getattr(store, "local", store)
+    if local.get_entry(key) is not None:
+        store.delete_entry(key)
 
 
 def _remember(ctx: BuildContext, workflow: str, stage: str, key: str, document: dict[str, Any]) -> None:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-
 from ddbuild.cli.cache_cmds import EntryInfo, select_garbage
 
 
@@ -36,7 +34,6 @@ def test_verify_quarantines_corrupt_blob_and_exits_1(chain):
     assert chain.main("-q").exit_code == 1  # the stage using it rebuilds next time
 
 
-@pytest.mark.xfail(reason="workflow/build.py reuses an existing entry whose blob is missing (FileNotFoundError)")
 def test_build_after_quarantine_rebuilds(chain):
     chain.run()
     victim = blobs(chain.root)[0]
