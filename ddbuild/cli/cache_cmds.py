@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from ddbuild.cli.options import InheritingCommand, InheritingGroup, Options, global_options
-from ddbuild.errors import ArtifactError, UsageError
+from ddbuild.errors import UsageError
 
 
 @dataclass
@@ -333,29 +333,65 @@ def cache_gc(
             click.echo("only unreferenced blobs are removed without --keep-last N or --older-than DAYS")
 
 
-def _remote(session: Any) -> Any:
-    from ddbuild.cli.session import open_cache
+NO_REMOTE = "no remote configured: pass --remote URL or set DDBUILD_REMOTE"
 
-    store = open_cache(session)
-    remote = getattr(store, "remote", None)
-    if remote is None:
-        raise UsageError("No remote cache.", hint="Pass --remote URL or set DDBUILD_REMOTE.")
-    return store
+
+def _remote(session: Any) -> Any:
+    """Bind the build file's workflows to the layered store; UsageError without a remote."""
+    from ddbuild.cli.session import bind
+
+    if not session.settings().remote:
+        raise UsageError(NO_REMOTE + ".", hint="Or add remote = \"URL\" under [tool.ddbuild] in pyproject.toml.")
+    bind(session)
+    return session.store
+
+
+def _add(total: Any, counts: Any) -> Any:
+    """Sum two ClosureCounts field by field (ints add, lists concatenate)."""
+    from dataclasses import fields
+
+    for f in fields(total):
+        setattr(total, f.name, getattr(total, f.name) + getattr(counts, f.name))
+    return total
+
+
+def _share(session: Any, direction: str) -> Any:
+    """``Workflow.push``/``Workflow.pull`` over every selected workflow; counts summed."""
+    from ddbuild.store.closure import ClosureCounts
+
+    total = ClosureCounts()
+    for selection in session.selections(session.options.targets):
+        method = getattr(selection.workflow, direction)
+        _add(total, method(selection.resolved_stages()))
+    return total
+
+
+def counts_json(counts: Any) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    return {**asdict(counts), "complete": counts.complete}
 
 
 def _report_copy(counts: Any, direction: str, session: Any) -> int:
-    if not session.options.silent:
+    if session.options.json_output:
+        click.echo(json.dumps({"direction": direction.split()[0], "remote": session.settings().remote,
+                               **counts_json(counts)}))
+    elif not session.options.silent:
         click.echo(
             f"{direction}: {counts.entries_copied} entries copied ({counts.entries_present} already there), "
-            f"{counts.blobs_copied} blobs ({human_size(counts.bytes_copied)}), {counts.responses_copied} LLM responses"
+            f"{counts.blobs_copied} blobs ({human_size(counts.bytes_copied)}; {counts.blobs_present} already there), "
+            f"{counts.responses_copied} LLM responses"
         )
     if counts.complete:
         return 0
-    problems = counts.missing_entries + counts.rejected_entries + counts.missing_blobs + counts.corrupt_blobs
-    click.echo(
-        f"incomplete: {len(problems)} item(s) could not be copied: {', '.join(p[:8] for p in problems)}",
-        err=True,
-    )
+    parts = [
+        (counts.missing_entries, "entries missing from the source"),
+        (counts.rejected_entries, "entries rejected (unsigned or wrongly signed)"),
+        (counts.missing_blobs, "blobs missing"),
+        (counts.corrupt_blobs, "blobs corrupt"),
+    ]
+    detail = "; ".join(f"{len(items)} {what} ({', '.join(i[:8] for i in items)})" for items, what in parts if items)
+    click.echo(f"incomplete: {detail}", err=True)
     return 1
 
 
@@ -365,22 +401,10 @@ def _report_copy(counts: Any, direction: str, session: Any) -> int:
 @click.pass_context
 def cache_push(ctx: click.Context, **_: Any) -> None:
     """Upload the targets' closures (entries, blobs, LLM responses) to --remote."""
-    from ddbuild.store import copy_closure
-
     session = _session(ctx)
-    store = _remote(session)
-    session.store = store
-    keys, missing = closure_hit_keys(session, session.options.targets)
-    if missing:
-        raise ArtifactError(
-            f"Cannot push: not built: {', '.join(missing)}.",
-            hint=f"Build first: `ddbuild {' '.join(session.options.targets)}`.".replace("  ", " "),
-        )
-    ctx.exit(
-        _report_copy(
-            copy_closure(store.local, store.remote, keys), f"pushed to {store.remote.location}", session
-        )
-    )
+    _remote(session)
+    counts = _share(session, "push")
+    ctx.exit(_report_copy(counts, f"pushed to {session.settings().remote}", session))
 
 
 @cache_group.command("pull", cls=InheritingCommand)
@@ -389,15 +413,10 @@ def cache_push(ctx: click.Context, **_: Any) -> None:
 @click.pass_context
 def cache_pull(ctx: click.Context, **_: Any) -> None:
     """Download the targets' closures from --remote into the local cache."""
-    from ddbuild.store import copy_closure
-
     session = _session(ctx)
-    store = _remote(session)
-    session.store = store
-    keys, missing = closure_hit_keys(session, session.options.targets)
-    counts = copy_closure(store.remote, store.local, keys)
-    code = _report_copy(counts, f"pulled from {store.remote.location}", session)
-    if missing:
-        click.echo(f"not in the remote either (a build would run them): {', '.join(missing)}", err=True)
-        code = 1
+    _remote(session)
+    counts = _share(session, "pull")
+    code = _report_copy(counts, f"pulled from {session.settings().remote}", session)
+    if counts.missing_entries and not session.options.silent:
+        click.echo("the remote lacks some stages of the closure; a build would run them", err=True)
     ctx.exit(code)

@@ -25,23 +25,32 @@ GLOBAL_OPTIONS: list[Callable[[Any], Any]] = [
     click.option(
         "-C", "--directory", "directory", metavar="DIR", help="Change to DIR before doing anything."
     ),
+    # Cache settings are read from the environment and pyproject.toml by ddbuild.settings
+    # (one place); the flags here default to None so those sources apply when a flag is absent.
     click.option(
         "--cache",
-        metavar="DIR|URL",
-        envvar="DDBUILD_CACHE",
-        help="Local cache location [env DDBUILD_CACHE; default .ddbuild/cache beside the build file].",
+        metavar="DIR",
+        default=None,
+        help="Local cache directory [env DDBUILD_CACHE; [tool.ddbuild] cache; default .ddbuild/cache beside the build file].",
     ),
     click.option(
         "--remote",
-        metavar="URL",
-        envvar="DDBUILD_REMOTE",
-        help="Shared cache read through [env DDBUILD_REMOTE].",
+        metavar="URL|DIR",
+        default=None,
+        help="Shared cache read through (s3://, gs://, http(s)://, or a directory) [env DDBUILD_REMOTE; [tool.ddbuild] remote].",
     ),
     click.option(
         "--remote-upload",
         is_flag=True,
-        envvar="DDBUILD_REMOTE_UPLOAD",
-        help="Also write new entries to --remote [env DDBUILD_REMOTE_UPLOAD=1].",
+        default=None,
+        help="Also write new entries to --remote [env DDBUILD_REMOTE_UPLOAD=1; [tool.ddbuild] remote_upload].",
+    ),
+    click.option(
+        "--require-signed",
+        is_flag=True,
+        default=None,
+        help="Reject unsigned or wrongly signed remote entries instead of rebuilding "
+        "[env DDBUILD_REQUIRE_SIGNED=1; [tool.ddbuild] require_signed; key from DDBUILD_SIGNING_KEY].",
     ),
     click.option("-v", "--verbose", count=True, help="More detail (all reasons, batch logs). Repeatable."),
     click.option("-s", "--silent", is_flag=True, help="Print nothing but errors."),
@@ -148,7 +157,8 @@ class Options:
     directory: str | None = None
     cache: str | None = None
     remote: str | None = None
-    remote_upload: bool = False
+    remote_upload: bool | None = None  # None: not given, env/pyproject/default apply
+    require_signed: bool | None = None
     verbose: int = 0
     silent: bool = False
     json_output: bool = False

@@ -25,6 +25,7 @@ class Session:
     bound: bool = False
     commands: tuple[str, ...] = ()
     _selections: list[Selection] | None = field(default=None, repr=False)
+    _settings: Any = field(default=None, repr=False)
 
     # -- paths ----------------------------------------------------------------------------
     def user_path(self, text: str) -> Path:
@@ -32,11 +33,31 @@ class Session:
         path = Path(text).expanduser()
         return path if path.is_absolute() else (self.base / path).resolve()
 
-    def cache_location(self) -> str:
-        raw = self.options.cache
+    def settings(self) -> Any:
+        """Cache settings: command-line flags > env > [tool.ddbuild] in pyproject.toml > default.
+
+        Resolved by ``ddbuild.settings`` relative to the build file's directory; paths typed on
+        the command line are first made absolute relative to -C DIR."""
+        if self._settings is None:
+            from ddbuild.settings import resolve_settings
+
+            opts = self.options
+            self._settings = resolve_settings(
+                self.build.directory,
+                cache=self._typed_location(opts.cache),
+                remote=self._typed_location(opts.remote),
+                remote_upload=opts.remote_upload,
+                require_signed=opts.require_signed,
+            )
+        return self._settings
+
+    def _typed_location(self, raw: str | None) -> str | None:
         if not raw:
-            return str(self.build.directory / DEFAULT_CACHE)
+            return None
         return raw if "://" in raw else str(self.user_path(raw))
+
+    def cache_location(self) -> str:
+        return str(self.settings().cache)
 
     # -- targets --------------------------------------------------------------------------
     def selections(self, targets: tuple[str, ...] | None = None) -> list[Selection]:
@@ -86,17 +107,10 @@ def open_session(options: Options, commands: tuple[str, ...] = ()) -> Session:
 
 
 def open_cache(session: Session) -> Any:
-    """The Store the build reads and writes: local, with --remote layered behind it."""
-    from ddbuild.store import open_store
+    """The Store the build reads and writes: local, with the remote (if configured) layered behind it."""
+    from ddbuild.settings import open_cache as open_settings_cache
 
-    local = open_store(session.cache_location())
-    if not session.options.remote:
-        return local
-    remote_url = session.options.remote
-    remote = open_store(remote_url if "://" in remote_url else session.user_path(remote_url))
-    from ddbuild.store import LayeredStore
-
-    return LayeredStore(local, remote, upload=session.options.remote_upload)
+    return open_settings_cache(session.settings())
 
 
 def bind(session: Session) -> None:
