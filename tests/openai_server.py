@@ -291,11 +291,13 @@ class _Handler(BaseHTTPRequestHandler):
             if delay:
                 time.sleep(delay)
             status, headers, payload = state.respond(body, record, fault)
+        finally:
+            # Counted before the reply goes out: a client holding its answer always sees it counted.
+            state._leave(status)
+        try:
             self._send(status, headers, payload)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True  # the client gave up (timeout): nothing to answer
-        finally:
-            state._leave(status)
 
 
 def start_server(latency_ms: float = 0.0, port: int = 0, host: str = "127.0.0.1") -> FakeOpenAIServer:
