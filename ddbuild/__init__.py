@@ -80,6 +80,7 @@ _EXPORTS: dict[str, str] = {
     "MemoryStore": "ddbuild.store",
     # errors
     "DDBuildError": "ddbuild.errors",
+    "StagesFailed": "ddbuild.errors",
     "ConfigError": "ddbuild.errors",
     "DataDesignerError": "ddbuild.errors",
     "DataDesignerWorkflowError": "ddbuild.errors",
