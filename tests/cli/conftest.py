@@ -145,7 +145,8 @@ class Project:
 
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("DDBUILD_CACHE", "DDBUILD_REMOTE", "DDBUILD_REMOTE_UPLOAD", "TEST_FAIL_STAGE", "TEST_FAIL_BRANCH",
+    for name in ("DDBUILD_CACHE", "DDBUILD_REMOTE", "DDBUILD_REMOTE_UPLOAD", "DDBUILD_REQUIRE_SIGNED",
+                 "DDBUILD_SIGNING_KEY", "TEST_FAIL_STAGE", "TEST_FAIL_BRANCH",
                  "TEST_ROWS", "TEST_LABEL"):
         monkeypatch.delenv(name, raising=False)
 
