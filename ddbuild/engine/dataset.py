@@ -24,11 +24,11 @@ from ddbuild.engine.batch import Batch
 from ddbuild.engine.identity import config_digest
 from ddbuild.engine.layout import DatasetLayout
 from ddbuild.engine.metadata import BatchRecord, RunRecord, read_record
-from ddbuild.engine.pipeline import LLMBinding, Pipeline, has_llm, plan_steps
+from ddbuild.engine.pipeline import LLMBinding, Pipeline, has_llm, plan_steps, systematic_failure
 from ddbuild.engine.processors import Processors
 from ddbuild.engine.seeds import SeedReader, open_seed
 from ddbuild.engine.writer import write_parquet
-from ddbuild.errors import ConfigError, ResumeError
+from ddbuild.errors import ConfigError, GenerationError, ResumeError
 
 
 class BatchStatus(str, Enum):
@@ -56,6 +56,7 @@ class DatasetRunSummary:
     batches_generated: int
     batches_reused: int
     dropped_rows: dict[str, int] = field(default_factory=dict)
+    first_errors: dict[str, str] = field(default_factory=dict)  # drop reason -> first row's message
     llm_stats: dict[str, Any] = field(default_factory=dict)
 
 
@@ -125,8 +126,12 @@ def generate_dataset(
     model_providers: Any = None,
     on_batch: Callable[[BatchEvent], None] | None = None,
     llm_limits: Any = None,
+    llm_transport: Any = None,
 ) -> DatasetRunSummary:
-    """Generate ``num_records`` rows of ``config`` into ``dataset_dir`` (see the module docstring)."""
+    """Generate ``num_records`` rows of ``config`` into ``dataset_dir`` (see the module docstring).
+
+    ``llm_transport`` replaces the HTTP transport of LLM requests (a fake, or --explain's counter).
+    """
     prepared = _prepare(config, num_records, run_config, Path(base_dir), model_providers)
     layout = DatasetLayout(Path(dataset_dir))
     prior = _reusable(prepared, layout, resume)
@@ -139,14 +144,14 @@ def generate_dataset(
         layout.remove_batch(index, processors.side_names())
         record.forget(index)
     runner = _Runner(prepared, layout, processors, record, on_batch)
-    with _LLMContext(prepared, run_config, response_cache, model_providers, llm_limits) as llm:
+    with _LLMContext(prepared, run_config, response_cache, model_providers, llm_limits, llm_transport) as llm:
         runner.run(keep, llm)
     record.save(layout, processors.side_names())
     return DatasetRunSummary(
         dataset_dir=layout.root, config_digest=prepared.digest, target_num_records=num_records,
         num_records=record.actual_num_records, num_batches=len(prepared.batch_sizes),
         batches_generated=runner.generated, batches_reused=len(keep),
-        dropped_rows=record.dropped_rows, llm_stats=record.to_json(layout, [])["llm_usage"],
+        dropped_rows=record.dropped_rows, first_errors=record.first_errors, llm_stats=record.to_json(layout, [])["llm_usage"],
     )
 
 
@@ -154,11 +159,13 @@ class _LLMContext:
     """One asyncio event loop and one LLMServices per run, only when an LLM column exists."""
 
     def __init__(
-        self, prepared: _Prepared, run_config: RunConfig, cache: Any, providers: Any, limits: Any = None
+        self, prepared: _Prepared, run_config: RunConfig, cache: Any, providers: Any, limits: Any = None,
+        transport: Any = None,
     ) -> None:
         self.enabled = has_llm(prepared.pipeline_steps)
         self.args = (prepared.config, run_config, cache, providers)
         self.limits = limits  # a ModelLimits shared by concurrent stage runs, or None (own budget)
+        self.transport = transport  # None: the real HTTP transport
         self.loop: asyncio.AbstractEventLoop | None = None
         self.binding: LLMBinding | None = None
 
@@ -182,6 +189,7 @@ class _LLMContext:
                     shutdown_error_rate=run_config.shutdown_error_rate,
                     shutdown_error_window=run_config.shutdown_error_window,
                     disable_early_shutdown=run_config.disable_early_shutdown, limits=self.limits,
+                    transport=self.transport,
                 )
 
             self.binding = LLMBinding(self.loop.run_until_complete(create()), RowDropped)
@@ -198,6 +206,19 @@ class _LLMContext:
                 self.loop.run_until_complete(self.binding.services.aclose())
         finally:
             self.loop.close()
+
+
+def _check_first_batch(batch: Batch, size: int) -> None:
+    """Early shutdown: the run's first batch lost every row to one column's error."""
+    failure = systematic_failure(batch, size)
+    if failure is not None:
+        reason, first_error = failure
+        column = reason.partition(":")[2]
+        raise GenerationError(
+            f"Column '{column}' failed for every row of the first batch ({size} of {size}, {reason}); "
+            f"first error: {first_error}",
+            hint="This looks like a bug in the column's config rather than bad rows; fix it and run again.",
+        )
 
 
 class _Runner:
@@ -222,9 +243,12 @@ class _Runner:
                 continue
             batch = self._new_batch(index, index * buffer_size, size)
             pipeline.run(batch, llm.loop)
+            if self.generated == 0:
+                _check_first_batch(batch, size)
             rows, files = self._write(batch)
             self.generated += 1
-            self.record.complete(index, BatchRecord(size, rows, dict(batch.dropped), files), llm.stats())
+            record = BatchRecord(size, rows, dict(batch.dropped), files, dict(batch.first_errors))
+            self.record.complete(index, record, llm.stats())
             self.record.save(self.layout, self.processors.side_names())
             self._report(index, rows, BatchStatus.GENERATED)
 

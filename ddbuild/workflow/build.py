@@ -106,8 +106,28 @@ def _remember(ctx: BuildContext, workflow: str, stage: str, key: str, document: 
     write_json_atomic(ctx.index_dir / workflow / f"{stage}.json", {"key": key, "document": document})
 
 
-def _seed_path(ctx: BuildContext, stage: Stage, partial: Path, parents: dict[str, ParentOutput]) -> Path | None:
-    """Lay the parents' outputs out under partial/<key>/inputs/ and return the seed to read."""
+def prepare_generation(
+    stage: Stage, folder: Path, parents: dict[str, ParentOutput], cwd: Path
+) -> tuple[Any, int]:
+    """(config, num_records) for one run of ``stage``, its seed laid out under ``folder``/inputs/.
+
+    The one preparation shared by a build (folder = partial/<key>/) and the --explain dry run
+    (folder = a temporary directory), so both generate from exactly the same inputs.
+    """
+    seed = seed_path(stage, folder, parents)
+    config = stage_config(stage, seed, cwd)
+    return config, stage_num_records(stage, config, seed, cwd)
+
+
+def entry_output(store: Any, entry: dict[str, Any]) -> ParentOutput:
+    """An entry's selected output as local blob files (fetch remote hits first)."""
+    by_path = {o["path"]: o["digest"] for o in entry["outputs"]}
+    files = [store.blob_path(by_path[p]) for p in entry["selected_output"]["paths"]]
+    return ParentOutput(files, entry["selected_output"]["rows"])
+
+
+def seed_path(stage: Stage, partial: Path, parents: dict[str, ParentOutput]) -> Path | None:
+    """Lay the parents' outputs out under partial/inputs/ and return the seed to read."""
     if not parents:
         return None
     dirs: dict[str, Path] = {}
@@ -134,7 +154,7 @@ def _link(source: Path, dest: Path) -> None:
         shutil.copy2(source, dest)
 
 
-def _config(stage: Stage, seed: Path | None, cwd: Path) -> Any:
+def stage_config(stage: Stage, seed: Path | None, cwd: Path) -> Any:
     builder = stage.builder.copy()
     if seed is not None:
         from ddbuild.config.seeds import LocalFileSeedSource
@@ -147,7 +167,7 @@ def _config(stage: Stage, seed: Path | None, cwd: Path) -> Any:
     return builder.build(base_dir=cwd)
 
 
-def _num_records(stage: Stage, config: Any, seed: Path | None, cwd: Path) -> int:
+def stage_num_records(stage: Stage, config: Any, seed: Path | None, cwd: Path) -> int:
     """Explicit, else the seed's rows after selection (cycling covers larger counts), else 10."""
     if stage.num_records is not None:
         return stage.num_records
@@ -169,9 +189,7 @@ def _generate(
 ) -> dict[str, Any]:
     from ddbuild.engine.dataset import generate_dataset
 
-    seed = _seed_path(ctx, stage, partial, parents)
-    config = _config(stage, seed, ctx.cwd)
-    num_records = _num_records(stage, config, seed, ctx.cwd)
+    config, num_records = prepare_generation(stage, partial, parents, ctx.cwd)
     done = {"rows": 0}
 
     def on_batch(event: Any) -> None:

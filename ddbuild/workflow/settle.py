@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ddbuild.fingerprint import digest_json, stage_key_document
-from ddbuild.workflow.build import ParentOutput, build_stage
+from ddbuild.workflow.build import ParentOutput, build_stage, entry_output
 from ddbuild.workflow.context import BuildContext
 from ddbuild.workflow.events import StageFinished, StageStarted
 from ddbuild.workflow.graph import Graph
@@ -127,6 +127,4 @@ def _parent_output(name: str, facts: Facts, ctx: BuildContext, records: Mapping[
         return ParentOutput(list(override.files), override.rows)
     entry = records[name].entry
     assert entry is not None
-    by_path = {o["path"]: o["digest"] for o in entry["outputs"]}
-    files = [ctx.store.blob_path(by_path[p]) for p in entry["selected_output"]["paths"]]
-    return ParentOutput(files, entry["selected_output"]["rows"])
+    return entry_output(ctx.store, entry)
