@@ -105,31 +105,6 @@ def reachable_keys(session: Any) -> set[str]:
     return keys
 
 
-def closure_hit_keys(session: Any, targets: tuple[str, ...]) -> tuple[list[str], list[str]]:
-    """(keys of hits, names of stages that are not hits) in the targets' closures."""
-    from ddbuild.cli import adapters
-    from ddbuild.cli.session import bind
-    from ddbuild.workflow.plan import Status
-
-    bind(session)
-    keys: list[str] = []
-    missing: list[str] = []
-    for selection in session.selections(targets):
-        plan = adapters.plan(
-            selection.workflow,
-            targets=selection.resolved_stages(),
-            resume="if_possible",
-            rerun_from=None,
-            always_make=False,
-        )
-        for decision in plan.stages:
-            if decision.status is Status.HIT and decision.key:
-                keys.append(decision.key)
-            elif decision.status is not Status.SKIPPED:
-                missing.append(decision.name)
-    return keys, missing
-
-
 # -- click plumbing ------------------------------------------------------------------------------
 
 
