@@ -43,12 +43,14 @@ def _filter(values: Any, mask: Any) -> Any:
 
 @dataclass
 class Batch:
-    """Rows ``row_ids`` (global row numbers) of batch ``index``; ``dropped`` counts rows removed."""
+    """Rows ``row_ids`` (global row numbers) of batch ``index``; ``dropped`` counts rows removed
+    per reason and ``first_errors`` keeps the message of the first (lowest) row dropped for each."""
 
     index: int
     row_ids: Any
     columns: dict[str, Any] = field(default_factory=dict)
     dropped: Counter[str] = field(default_factory=Counter)
+    first_errors: dict[str, str] = field(default_factory=dict)
 
     @property
     def num_rows(self) -> int:

@@ -1,17 +1,45 @@
 """Row-wise column executors: expression, custom cell-by-cell, LLM; and custom full-column.
 
-A cell takes one row dict (plus its global row id) and returns the new column's value. Errors
-from user code are wrapped with the column's name.
+A cell takes one row dict (plus its global row id) and returns the new column's value. A failure
+that belongs to one row (an expression that does not render or cast, a custom generator that
+raises) is a ``CellFailed``: the pipeline drops that row, as Data Designer does. Failures that are
+bugs of the whole config (sandbox violations, a generator returning the wrong type) stay errors.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from enum import Enum
 from typing import Any
 
 from ddbuild.config.columns import CustomColumnConfig, ExpressionColumnConfig
-from ddbuild.errors import DDBuildError, GenerationError
+from ddbuild.errors import DDBuildError, GenerationError, TemplateError
 from ddbuild.templating import compile_template
+
+MAX_ERROR_CHARS = 500  # first error kept per drop reason in metadata.json
+
+
+class DropKind(str, Enum):
+    """Why a row-wise cell dropped its row; the reason recorded is ``<kind>:<column>``."""
+
+    EXPRESSION_ERROR = "expression_error"
+    CUSTOM_ERROR = "custom_error"
+
+
+class CellFailed(GenerationError):
+    """This row gets no value for ``column``: the row is dropped, counted under ``reason``."""
+
+    def __init__(self, kind: DropKind, column: str, message: str) -> None:
+        self.kind = kind
+        self.column = column
+        self.reason = f"{kind.value}:{column}"
+        super().__init__(message[:MAX_ERROR_CHARS])
+
+
+def _is_sandbox_violation(exc: TemplateError) -> bool:
+    from jinja2.sandbox import SecurityError
+
+    return isinstance(exc.__cause__, SecurityError)
 
 _TRUE = frozenset({"true", "1", "yes", "y", "t"})
 _FALSE = frozenset({"false", "0", "no", "n", "f", ""})
@@ -51,14 +79,20 @@ class ExpressionCell:
         self.cast = CASTS[column.dtype]
 
     def __call__(self, row: dict[str, Any], row_id: int) -> Any:
-        text = self.render(row)
+        try:
+            text = self.render(row)
+        except TemplateError as exc:
+            if _is_sandbox_violation(exc):  # build() checks make this unreachable: a bug, not a row
+                raise
+            raise CellFailed(DropKind.EXPRESSION_ERROR, self.name, f"{exc.message} (row {row_id})") from exc
         if self.dtype == "str":
             return text
         try:
             return self.cast(text.strip())
         except ValueError as exc:
-            raise GenerationError(
-                f"Column '{self.name}': cannot cast rendered value {text!r} to {self.dtype} (row {row_id})."
+            raise CellFailed(
+                DropKind.EXPRESSION_ERROR, self.name,
+                f"Column '{self.name}': cannot cast rendered value {text[:200]!r} to {self.dtype} (row {row_id}).",
             ) from exc
 
 
@@ -81,9 +115,10 @@ class CustomCell:
         except DDBuildError:
             raise
         except Exception as exc:
-            raise GenerationError(
+            raise CellFailed(
+                DropKind.CUSTOM_ERROR, self.name,
                 f"Column '{self.name}': custom generator {_describe(self.function)} raised "
-                f"{type(exc).__name__}: {exc} (row {row_id})."
+                f"{type(exc).__name__}: {exc} (row {row_id}).",
             ) from exc
         if not isinstance(result, dict) or self.name not in result:
             raise GenerationError(

@@ -27,6 +27,7 @@ class BatchRecord:
     num_records: int  # rows written (target minus dropped rows)
     dropped_rows: dict[str, int] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)  # relative to the dataset dir
+    first_errors: dict[str, str] = field(default_factory=dict)  # reason -> first row's message
 
 
 def merge_counts(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
@@ -91,6 +92,15 @@ class RunRecord:
         return dict(sorted(total.items()))
 
     @property
+    def first_errors(self) -> dict[str, str]:
+        """Per drop reason, the message of the first dropped row (lowest batch, then lowest row)."""
+        first: dict[str, str] = {}
+        for index in sorted(self.batches):
+            for reason, message in self.batches[index].first_errors.items():
+                first.setdefault(reason, message)
+        return dict(sorted(first.items()))
+
+    @property
     def actual_num_records(self) -> int:
         return sum(b.num_records for b in self.batches.values())
 
@@ -108,6 +118,7 @@ class RunRecord:
             "completed_batches": order,
             "batches": {str(i): asdict(self.batches[i]) for i in order},
             "dropped_rows": self.dropped_rows,
+            "first_errors": self.first_errors,
             "llm_usage": merge_counts(self.prior_llm_usage, self.llm_usage),
             "preserve_dropped_columns": self.preserve_dropped_columns,
             "file_paths": _file_paths(layout, side_names),

@@ -29,9 +29,19 @@ from ddbuild.config.columns import (
 )
 from ddbuild.config.validation import column_references
 from ddbuild.engine.batch import Batch
-from ddbuild.engine.cells import CustomCell, ExpressionCell, LLMCell, run_full_column
+from ddbuild.engine.cells import (
+    MAX_ERROR_CHARS,
+    CellFailed,
+    CustomCell,
+    DropKind,
+    ExpressionCell,
+    LLMCell,
+    run_full_column,
+)
 from ddbuild.engine.samplers import sample_column
 from ddbuild.errors import ConfigError
+
+Failure = tuple[str, str]  # (drop reason, its message) for one dropped row
 
 
 class StepKind(str, Enum):
@@ -127,30 +137,31 @@ class Pipeline:
         ids = batch.row_ids.tolist()
         if any(cell.is_async for cell in cells):
             assert loop is not None, "an LLM segment needs the run's event loop"
-            reasons = loop.run_until_complete(self._run_async(cells, rows, ids))
+            failures = loop.run_until_complete(self._run_async(cells, rows, ids))
         else:
-            for row, row_id in zip(rows, ids, strict=False):
-                for cell in cells:
-                    row[cell.name] = cell(row, row_id)
-            reasons = None
+            failures = [_run_row(cells, row, row_id) for row, row_id in zip(rows, ids, strict=False)]
         for cell in cells:
             batch.columns[cell.name] = [row.get(cell.name) for row in rows]
-        if reasons is not None and any(r is not None for r in reasons):
+        if any(f is not None for f in failures):
             import numpy as np
 
-            batch.dropped.update(r for r in reasons if r is not None)
-            batch.keep(np.array([r is None for r in reasons], dtype=bool))
+            for failure in failures:  # row order: the first error kept is the lowest row's
+                if failure is not None:
+                    reason, message = failure
+                    batch.dropped[reason] += 1
+                    batch.first_errors.setdefault(reason, message[:MAX_ERROR_CHARS])
+            batch.keep(np.array([f is None for f in failures], dtype=bool))
 
-    async def _run_async(self, cells: list[Any], rows: list[dict[str, Any]], ids: list[int]) -> list[str | None]:
-        row_dropped = self.llm.row_dropped if self.llm else ()
+    async def _run_async(self, cells: list[Any], rows: list[dict[str, Any]], ids: list[int]) -> list[Failure | None]:
+        row_dropped = (self.llm.row_dropped, CellFailed) if self.llm else (CellFailed,)
 
-        async def one_row(row: dict[str, Any], row_id: int) -> str | None:
+        async def one_row(row: dict[str, Any], row_id: int) -> Failure | None:
             try:
                 for cell in cells:
                     value = cell(row, row_id)
                     row[cell.name] = (await value) if cell.is_async else value
-            except row_dropped as exc:  # type: ignore[misc]
-                return str(getattr(exc, "reason", None) or type(exc).__name__)
+            except row_dropped as exc:
+                return str(getattr(exc, "reason", None) or type(exc).__name__), str(exc)
             return None
 
         tasks = [asyncio.ensure_future(one_row(row, row_id)) for row, row_id in zip(rows, ids, strict=False)]
@@ -161,3 +172,28 @@ class Pipeline:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             raise
+
+
+def _run_row(cells: list[Any], row: dict[str, Any], row_id: int) -> Failure | None:
+    """Fill one row's cells in order; the failure that drops the row, or None."""
+    try:
+        for cell in cells:
+            row[cell.name] = cell(row, row_id)
+    except CellFailed as exc:
+        return exc.reason, str(exc)
+    return None
+
+
+def systematic_failure(batch: Batch, size: int) -> tuple[str, str] | None:
+    """(reason, first error) when all ``size`` rows of ``batch`` failed in the same row-wise cell.
+
+    Data Designer shuts down early on such a batch rather than dropping everything: it is a bug in
+    the config (a misspelt field, a wrong dtype), not bad luck with some rows.
+    """
+    if size == 0 or batch.num_rows or len(batch.dropped) != 1:
+        return None
+    reason, count = next(iter(batch.dropped.items()))
+    kinds = tuple(f"{kind.value}:" for kind in DropKind)
+    if count != size or not reason.startswith(kinds):
+        return None
+    return reason, batch.first_errors.get(reason, "")
