@@ -1,4 +1,4 @@
-"""DataDesigner: the Data-Designer-style entry point (create one dataset; compose workflows)."""
+"""DataDesigner: the Data-Designer-style entry point (create or preview one dataset; compose workflows)."""
 
 from __future__ import annotations
 
@@ -84,15 +84,37 @@ class DataDesigner:
         resume: ResumeMode | str = ResumeMode.NEVER,
     ) -> Any:
         """Generate ``num_records`` rows into ``<artifact_path>/<dataset_name>``."""
-        from ddbuild.engine.dataset import generate_dataset
         from ddbuild.results import DatasetCreationResults
 
         base_dir = Path.cwd()
-        config = config_builder.build(base_dir=base_dir) if hasattr(config_builder, "build") else config_builder
+        config = _built(config_builder, base_dir)
         target, choice = self._dataset_dir(config, dataset_name, ResumeMode(resume), base_dir)
+        summary = self._generate(config, num_records, target, choice == DatasetDirChoice.RESUME, base_dir)
+        return DatasetCreationResults(target, artifact_path=self.artifact_path, summary=summary)
+
+    def preview(self, config_builder: Any, *, num_records: int = 10) -> Any:
+        """Generate ``num_records`` rows in memory: the rows ``create`` would write first, no artifacts.
+
+        The run goes through a temporary directory (the engine writes batch by batch) that is
+        read back and deleted before this returns.
+        """
+        import tempfile
+
+        from ddbuild.results import PreviewResults
+
+        base_dir = Path.cwd()
+        config = _built(config_builder, base_dir)
+        with tempfile.TemporaryDirectory(prefix="ddbuild-preview-") as temp:
+            summary = self._generate(config, num_records, Path(temp) / "preview", False, base_dir)
+            return PreviewResults.read(summary)
+
+    def _generate(self, config: Any, num_records: int, target: Path, resume: bool, base_dir: Path) -> Any:
+        """One engine run with this designer's settings; a run that kept no rows is an error."""
+        from ddbuild.engine.dataset import generate_dataset
+
         summary = generate_dataset(
             config, num_records=num_records, dataset_dir=target, run_config=self._run_config,
-            resume=choice == DatasetDirChoice.RESUME, base_dir=base_dir,
+            resume=resume, base_dir=base_dir,
             response_cache=self.response_cache() if _has_llm(config) else None,
             model_providers=self.model_providers,
         )
@@ -101,7 +123,7 @@ class DataDesigner:
                 f"Dataset '{target}' has no rows: every row was dropped ({summary.dropped_rows}).",
                 hint="See the dropped-row reasons; check the prompts and the model.",
             )
-        return DatasetCreationResults(target, artifact_path=self.artifact_path, summary=summary)
+        return summary
 
     def _dataset_dir(self, config: Any, name: str, resume: ResumeMode, base_dir: Path) -> tuple[Path, DatasetDirChoice]:
         path = self.artifact_path / name
@@ -120,6 +142,11 @@ class DataDesigner:
         from ddbuild.workflow import Workflow
 
         return Workflow(name=name, designer=self)
+
+
+def _built(config_builder: Any, base_dir: Path) -> Any:
+    """A builder is built (validated) against ``base_dir``; a built config passes through."""
+    return config_builder.build(base_dir=base_dir) if hasattr(config_builder, "build") else config_builder
 
 
 def _has_llm(config: Any) -> bool:

@@ -1,4 +1,4 @@
-"""DatasetCreationResults: what DataDesigner.create returns (load, count, export one dataset)."""
+"""What DataDesigner.create and .preview return: DatasetCreationResults (on disk), PreviewResults (in memory)."""
 
 from __future__ import annotations
 
@@ -70,3 +70,49 @@ class DatasetCreationResults:
 
     def __repr__(self) -> str:
         return f"DatasetCreationResults({str(self.base_dataset_path)!r})"
+
+
+class PreviewResults:
+    """A preview held in memory: ``dataset`` and one DataFrame per schema_transform processor."""
+
+    def __init__(self, dataset: Any, processor_artifacts: dict[str, Any], summary: Any = None) -> None:
+        self.dataset = dataset
+        self.processor_artifacts = processor_artifacts
+        self.dropped_rows: dict[str, int] = dict(summary.dropped_rows) if summary else {}
+        self.first_errors: dict[str, str] = dict(summary.first_errors) if summary else {}
+
+    @classmethod
+    def read(cls, summary: Any) -> PreviewResults:
+        """Read a finished run (``summary.dataset_dir``) into memory, before its directory goes."""
+        layout = DatasetLayout(summary.dataset_dir)
+        sides = sorted(p.name for p in layout.processors_dir.glob("*") if p.is_dir())
+        artifacts = {name: load_dataframe(layout.side_files(name)) for name in sides}
+        return cls(load_dataframe(layout.batch_files()), artifacts, summary)
+
+    def sample_record(self, index: int = 0) -> str:
+        """Record ``index`` (and its processor outputs) as readable text."""
+        count = len(self.dataset)
+        if not 0 <= index < count:
+            raise IndexError(f"Record {index} does not exist: the preview has {count} record(s).")
+        lines = [f"Record {index} of {count}"]
+        lines += _field_lines(self.dataset.iloc[index].to_dict())
+        for name, frame in self.processor_artifacts.items():
+            if index < len(frame):
+                lines += ["", f"Processor '{name}'"] + _field_lines(frame.iloc[index].to_dict())
+        return "\n".join(lines)
+
+    def display_sample_record(self, index: int = 0) -> None:
+        print(self.sample_record(index))
+
+    def __repr__(self) -> str:
+        return f"PreviewResults({len(self.dataset)} records, processors={sorted(self.processor_artifacts)})"
+
+
+def _field_lines(record: dict[str, Any]) -> list[str]:
+    """``name: value`` per field; multi-line values continue on indented lines."""
+    width = max((len(str(k)) for k in record), default=0)
+    lines = []
+    for key, value in record.items():
+        text = str(value).replace("\n", "\n" + " " * (width + 4))
+        lines.append(f"  {str(key).ljust(width)}: {text}")
+    return lines
