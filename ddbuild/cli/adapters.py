@@ -82,14 +82,17 @@ def plan(
     rerun_from: str | None,
     always_make: bool,
     overrides: dict[str, Path] | None = None,
+    estimate_cost: bool = False,
 ) -> Any:
     """``Workflow.plan`` — the dry run, and the same decision ``run`` starts from."""
+    extra = {"estimate_cost": True} if estimate_cost else {}
     return workflow.plan(
         targets=targets,
         resume=resume,
         rerun_from=rerun_from,
         always_make=always_make,
         stage_output_overrides=_overrides(overrides),
+        **extra,
     )
 
 
@@ -102,8 +105,10 @@ def run(
     always_make: bool,
     reporter: Any,
     overrides: dict[str, Path] | None = None,
+    jobs: int = 1,
+    keep_going: bool = False,
 ) -> Any:
-    """``Workflow.run`` with the CLI's names (``-B`` is ``force=``)."""
+    """``Workflow.run`` with the CLI's names (``-B`` is ``force=``, ``-j`` is ``max_parallel_stages``)."""
     return workflow.run(
         targets=targets,
         resume=resume,
@@ -111,6 +116,8 @@ def run(
         force=always_make,
         stage_output_overrides=_overrides(overrides),
         reporter=reporter,
+        max_parallel_stages=jobs,
+        keep_going=keep_going,
     )
 
 

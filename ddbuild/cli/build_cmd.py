@@ -35,14 +35,18 @@ def _plan_args(session: Session, selection: Selection) -> dict[str, Any]:
     }
 
 
-def make_plans(session: Session) -> list[Any]:
-    """One Plan per selected workflow. The same call a build makes before it executes."""
+def make_plans(session: Session, *, estimate_cost: bool = False) -> list[Any]:
+    """One Plan per selected workflow. The same call a build makes before it executes.
+
+    ``estimate_cost`` (--explain only): costs from a dry run of each stage whose inputs are known.
+    """
     bind(session)
-    return [adapters.plan(sel.workflow, **_plan_args(session, sel)) for sel in session.selections()]
+    return [adapters.plan(sel.workflow, **_plan_args(session, sel), estimate_cost=estimate_cost)
+            for sel in session.selections()]
 
 
 def explain(session: Session, streams: Streams) -> int:
-    plans = make_plans(session)
+    plans = make_plans(session, estimate_cost=True)
     if session.options.json_output:
         streams.out.write(render.explain_json(plans, build_file=session.build.path.name))
     elif not session.options.silent:
@@ -75,9 +79,11 @@ def _check_exclusive(session: Session) -> None:
 def _failure_report(
     selection: Selection, tally: TallyReporter, error: DDBuildError, streams: Streams
 ) -> None:
-    failed = tally.failed() or ["?"]
+    failures = getattr(error, "failures", None)  # StagesFailed (-k): every failed stage, by name
+    failed = list(failures) if failures else (tally.failed() or ["?"])
     kept = tally.completed()
-    lines = [f"ddbuild: build of {selection.name} failed at stage '{failed[-1]}': {render_error(error)}"]
+    where = ", ".join(f"'{name}'" for name in failed) if failures else f"'{failed[-1]}'"
+    lines = [f"ddbuild: build of {selection.name} failed at stage {where}: {render_error(error)}"]
     if kept:
         lines.append(f"ddbuild: kept (complete, cached): {', '.join(dict.fromkeys(kept))}")
     rows = tally.rows_done.get(failed[-1], 0)
@@ -97,29 +103,15 @@ def render_error(error: BaseException) -> str:
 def _build_selection(
     session: Session, selection: Selection, reporter: Any, tally: TallyReporter, streams: Streams
 ) -> int:
-    """Run one workflow's targets; with -k, after a failure rebuild the targets that do not need it."""
-    args = _plan_args(session, selection)
-    targets = list(args.pop("targets"))
-    status = 0
-    while targets:
-        try:
-            adapters.run(selection.workflow, targets=targets, reporter=reporter, **args)
-            return status
-        except DDBuildError as error:
-            _failure_report(selection, tally, error, streams)
-            status = status or error.exit_code
-            if not session.options.keep_going:
-                return status
-            failed = tally.failed()[-1:] or []
-            if not failed:
-                return status
-            survivors = [t for t in targets if failed[0] not in adapters.closure(selection.workflow, [t])]
-            if survivors == targets:
-                return status
-            if survivors:
-                streams.err.write(f"ddbuild: -k: continuing with {', '.join(survivors)}\n")
-            targets = survivors
-    return status
+    """Run one workflow's targets (-j stages at once; with -k, every branch that does not need a failure)."""
+    options = session.options
+    try:
+        adapters.run(selection.workflow, reporter=reporter, jobs=options.jobs or 1,
+                     keep_going=options.keep_going, **_plan_args(session, selection))
+    except DDBuildError as error:
+        _failure_report(selection, tally, error, streams)
+        return error.exit_code
+    return 0
 
 
 def fill_usage(tally: TallyReporter, store: Any) -> None:

@@ -91,14 +91,26 @@ class Workflow:
     def plan(
         self, targets: str | Iterable[str] | None = None, resume: ResumeMode | str = ResumeMode.IF_POSSIBLE,
         rerun_from: str | None = None, always_make: bool = False,
-        stage_output_overrides: dict[str, str | Path] | None = None,
+        stage_output_overrides: dict[str, str | Path] | None = None, estimate_cost: bool = False,
     ) -> Plan:
-        """What ``run`` with the same arguments would do, and why (the dry run; nothing is built)."""
+        """What ``run`` with the same arguments would do, and why (the dry run; nothing is built).
+
+        Costs come from row counts and template sizes. ``estimate_cost=True`` (``--explain``) then
+        dry-runs each stage that would run and whose inputs are known, with a transport that
+        counts instead of sending: requests to send vs cached and tokens from rendered prompts.
+        It is a separate pass over the same plan because it needs the same facts (overrides,
+        seeds) and is much slower than planning, which push/pull/-q/status do not want.
+        """
         graph, names, options = self._validate(targets, ResumeMode(resume), rerun_from, always_make)
         cwd = Path.cwd()
         ctx = self._context(cwd, NullReporter())
         facts = self._facts(graph, names, cwd, ctx, stage_output_overrides)
-        return plan(graph, names, CacheView(ctx.store, ctx.index_dir), facts, options)
+        decided = plan(graph, names, CacheView(ctx.store, ctx.index_dir), facts, options)
+        if not estimate_cost:
+            return decided
+        from ddbuild.workflow.costing import estimate_costs
+
+        return estimate_costs(decided, graph, facts, ctx)
 
     # -- building ------------------------------------------------------------------------
     def run(

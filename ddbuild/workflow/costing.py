@@ -1,0 +1,131 @@
+"""Costs from rendered prompts: a post-pass over a Plan that dry-runs stages whose inputs are known.
+
+    plan (pure, template-size costs) ──► estimate_costs ──► Plan with dry-run costs
+                                           │
+                                           └─ per RUN/RESUME stage with LLM columns whose parents
+                                              are hits (blobs local) or overrides, or a root:
+                                              prepare_generation (as a build) → generate_dataset
+                                              into a temp dir with CountingTransport +
+                                              ReadOnlyResponseCache → count, then delete the dir
+
+The planner stays pure; this pass does I/O (reads seeds, parent blobs and the response cache,
+writes only its own temporary directory) and runs the stage's non-LLM columns, custom ones
+included. PENDING stages keep the planner's template-size estimate, which says so.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from ddbuild.workflow.build import ParentOutput, entry_output, prepare_generation
+from ddbuild.workflow.context import BuildContext
+from ddbuild.workflow.drytransport import CountingTransport, ReadOnlyResponseCache
+from ddbuild.workflow.graph import Graph
+from ddbuild.workflow.plan import Cost, Plan, StageDecision, Status
+from ddbuild.workflow.planner import Facts
+from ddbuild.workflow.stage import Stage
+
+DRY_RUN_MAX_ROWS = 2000  # bigger stages are dry-run on their first batches and scaled linearly
+
+
+def estimate_costs(
+    plan: Plan, graph: Graph, facts: Facts, ctx: BuildContext, *, max_rows: int | None = None
+) -> Plan:
+    """A copy of ``plan`` whose costable stages carry costs from rendered prompts (see module doc)."""
+    max_rows = max_rows or DRY_RUN_MAX_ROWS
+    decisions = {d.name: d for d in plan.stages}
+    stages = [_estimate(d, graph, decisions, facts, ctx, max_rows) for d in plan.stages]
+    return replace(plan, stages=stages)
+
+
+def _estimate(
+    decision: StageDecision, graph: Graph, decisions: dict[str, StageDecision], facts: Facts,
+    ctx: BuildContext, max_rows: int,
+) -> StageDecision:
+    if decision.status not in (Status.RUN, Status.RESUME) or decision.cost is None:
+        return decision
+    if not _llm_columns(facts, decision.name):
+        return decision  # no LLM request either way: the planner's numbers are exact
+    stage = graph[decision.name]
+    parents = _known_parents(stage, decisions, facts, ctx.store)
+    if parents is None:
+        note = "a parent's output is not in the local cache, so prompts were not rendered"
+        return replace(decision, cost=replace(decision.cost, estimate_basis=f"{decision.cost.estimate_basis}; {note}"))
+    try:
+        cost = dry_run_cost(stage, parents, ctx, max_rows, resume=decision.status == Status.RESUME)
+    except Exception as exc:  # noqa: BLE001 - a failed estimate must not fail --explain; the build will say why
+        headline = str(getattr(exc, "message", None) or exc).splitlines()[0][:160]
+        note = f"dry run failed ({type(exc).__name__}: {headline})"
+        cost = replace(decision.cost, estimate_basis=f"{decision.cost.estimate_basis}; {note}")
+    return replace(decision, cost=cost)
+
+
+def _llm_columns(facts: Facts, name: str) -> list[Any]:
+    columns = facts.identities.get(name, {}).get("columns", {})
+    return [c for c in columns.values() if str(c.get("column_type", "")).startswith("llm")]
+
+
+def _known_parents(
+    stage: Stage, decisions: dict[str, StageDecision], facts: Facts, store: Any
+) -> dict[str, ParentOutput] | None:
+    """Each parent's selected output as local files, or None when one is not available locally."""
+    local = getattr(store, "local", store)  # a LayeredStore: never download in a dry run
+    if not callable(getattr(local, "blob_path", None)):
+        return None
+    parents: dict[str, ParentOutput] = {}
+    for name in stage.depends_on:
+        override = facts.inputs.overrides.get(name)
+        if override is not None:
+            parents[name] = ParentOutput(list(override.files), override.rows)
+            continue
+        parent = decisions.get(name)
+        entry = local.get_entry(parent.key) if parent and parent.status == Status.HIT and parent.key else None
+        if entry is None:
+            return None
+        digests = {o["path"]: o["digest"] for o in entry["outputs"]}
+        if not all(local.has_blob(digests[p]) for p in entry["selected_output"]["paths"]):
+            return None
+        parents[name] = entry_output(local, entry)
+    return parents
+
+
+def sample_rows(rows: int, buffer_size: int, max_rows: int) -> int:
+    """Rows to dry-run: all, or whole batches up to ``max_rows`` (so each batch matches the build's)."""
+    if rows <= max_rows:
+        return rows
+    return min(rows, max(1, max_rows // buffer_size) * buffer_size)
+
+
+def dry_run_cost(
+    stage: Stage, parents: dict[str, ParentOutput], ctx: BuildContext, max_rows: int, *, resume: bool = False
+) -> Cost:
+    """Generate (a sample of) the stage into a temporary directory, counting what would be sent."""
+    from ddbuild.engine.dataset import generate_dataset
+
+    temp_parent = ctx.cache_dir if ctx.cache_dir.is_dir() else None  # same filesystem: parents hard-link
+    transport = CountingTransport()
+    with tempfile.TemporaryDirectory(prefix=".explain-", dir=temp_parent) as tmp:
+        folder = Path(tmp)
+        config, rows = prepare_generation(stage, folder, parents, ctx.cwd)
+        sample = sample_rows(rows, ctx.run_config.buffer_size, max_rows)
+        summary = generate_dataset(
+            config, num_records=sample, dataset_dir=folder / "dataset", run_config=ctx.run_config,
+            resume=False, base_dir=ctx.cwd, response_cache=ReadOnlyResponseCache(ctx.store),
+            model_providers=ctx.model_providers, llm_transport=transport,
+        )
+    cached = int(summary.llm_stats.get("served_from_cache", 0) or 0)
+    scale = rows / sample
+    which = f"all {rows:,} rows" if sample == rows else f"the first {sample:,} of {rows:,} rows, scaled"
+    basis = f"rendered prompts of {which}; tokens ~ chars/4 of the requests to send"
+    if resume:
+        basis += "; rows of completed batches count as cached"
+    return Cost(
+        rows_to_generate=rows,
+        llm_requests_to_send=round(transport.requests * scale),
+        llm_requests_cached=round(cached * scale),
+        prompt_tokens_estimate=round(transport.prompt_tokens * scale),
+        estimate_basis=basis,
+    )
