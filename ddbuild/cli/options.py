@@ -85,7 +85,7 @@ BUILD_OPTIONS: list[Callable[[Any], Any]] = [
         "--jobs",
         type=click.IntRange(min=1),
         metavar="N",
-        help="Independent stages at once (accepted for make compatibility; stages currently build one at a time).",
+        help="Build up to N independent stages at once (default 1); branches share each model's request budget.",
     ),
     click.option(
         "--override",

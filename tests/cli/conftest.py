@@ -79,8 +79,8 @@ bad = dd.DataDesignerConfigBuilder().add_column(dd.CustomColumnConfig(name="f", 
 
 workflow = dd.DataDesigner().compose_workflow(name="dag")
 workflow.add_stage("base", base, num_records=20)
-workflow.add_stage("good", good, depends_on="base")
 workflow.add_stage("bad", bad, depends_on="base")
+workflow.add_stage("good", good, depends_on="base")
 '''
 
 
