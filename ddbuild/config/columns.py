@@ -127,15 +127,58 @@ GeneratorFunction = Annotated[
 ]
 
 
+def takes_params(function: Callable[..., Any]) -> bool:
+    """True when ``function`` takes a second positional argument (``generator_params``)."""
+    import inspect
+
+    try:
+        parameters = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):  # builtins without a signature: call with the row only
+        return False
+    kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return sum(p.kind in kinds for p in parameters) >= 2
+
+
+def _params_annotation(function: Callable[..., Any]) -> type[BaseModel] | None:
+    """The pydantic model ``function`` declares for its second argument, if any."""
+    import inspect
+    import typing
+
+    try:
+        name = list(inspect.signature(function).parameters)[1]
+        hint = typing.get_type_hints(function).get(name)
+    except Exception:  # unresolvable annotations: pass the dict as it is
+        return None
+    return hint if isinstance(hint, type) and issubclass(hint, BaseModel) else None
+
+
+def _check_params(value: object) -> object:
+    if value is None or isinstance(value, (BaseModel, dict)):
+        return value
+    raise ValueError(f"generator_params must be a pydantic BaseModel (or a dict), not {type(value).__name__}")
+
+
+def _dump_params(value: Any) -> Any:
+    return value.model_dump(mode="json") if isinstance(value, BaseModel) else value
+
+
+GeneratorParams = Annotated[Any, BeforeValidator(_check_params), PlainSerializer(_dump_params)]
+
+
 class GenerationStrategy(str, Enum):
     CELL_BY_CELL = "cell_by_cell"
     FULL_COLUMN = "full_column"
 
 
 class CustomColumnConfig(_Column):
+    """``generator_params`` reach the function as its second argument when it takes one; their
+    dump is part of the config (so of every key): changing a parameter rebuilds the column.
+    A config loaded from JSON/YAML carries them as a plain dict."""
+
     column_type: Literal["custom"] = "custom"
     generator_function: GeneratorFunction
     generation_strategy: GenerationStrategy = GenerationStrategy.CELL_BY_CELL
+    generator_params: GeneratorParams = None
 
     @field_validator("generator_function")
     @classmethod
@@ -148,6 +191,30 @@ class CustomColumnConfig(_Column):
                 "@dd.custom_column_generator(required_columns=[...])"
             )
         return value
+
+    @model_validator(mode="after")
+    def _params_accepted(self) -> CustomColumnConfig:
+        if self.generator_params is not None and not takes_params(self.generator_function):
+            raise ValueError(
+                f"generator_params are set but {getattr(self.generator_function, '__qualname__', '?')} takes "
+                "no second argument; define it as (row, generator_params) or (df, generator_params)"
+            )
+        return self
+
+    def call_arguments(self) -> tuple[Any, ...]:
+        """What follows the row (or DataFrame) in each call of the generator.
+
+        Params loaded from JSON/YAML are a dict; when the function annotates its second argument
+        with a pydantic model, the dict is validated into that model first.
+        """
+        if not takes_params(self.generator_function):
+            return ()
+        params = self.generator_params
+        if isinstance(params, dict):
+            model = _params_annotation(self.generator_function)
+            if model is not None:
+                params = model.model_validate(params)
+        return (params,)
 
     @property
     def required_columns(self) -> list[str]:

@@ -108,10 +108,11 @@ class CustomCell:
     def __init__(self, column: CustomColumnConfig) -> None:
         self.name = column.name
         self.function = column.generator_function
+        self.extra = column.call_arguments()  # (generator_params,) when the function takes them
 
     def __call__(self, row: dict[str, Any], row_id: int) -> Any:
         try:
-            result = self.function(dict(row))
+            result = self.function(dict(row), *self.extra)
         except DDBuildError:
             raise
         except Exception as exc:
@@ -145,7 +146,7 @@ def run_full_column(column: CustomColumnConfig, frame: Any) -> list[Any]:
     """A ``full_column`` custom generator: DataFrame in, DataFrame with the column added out."""
     function = column.generator_function
     try:
-        result = function(frame)
+        result = function(frame, *column.call_arguments())
     except DDBuildError:
         raise
     except Exception as exc:

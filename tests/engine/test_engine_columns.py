@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from engine_helpers import load, run, sampler
+from pydantic import BaseModel
 
 import ddbuild as dd
 from ddbuild.engine.pipeline import StepKind, plan_steps
@@ -90,3 +91,63 @@ def test_steps_group_row_wise_columns_between_barriers():
         (StepKind.FULL_COLUMN, ["rank"]),
         (StepKind.ROW_SEGMENT, ["e2"]),
     ]
+
+
+class Scale(BaseModel):
+    factor: int = 2
+    suffix: str = ""
+
+
+@dd.custom_column_generator(required_columns=["n"])
+def scaled(row, generator_params: Scale):
+    row["scaled"] = f"{row['n'] * generator_params.factor}{generator_params.suffix}"
+    return row
+
+
+@dd.custom_column_generator(required_columns=["n"])
+def scaled_frame(df, generator_params):
+    factor = generator_params["factor"] if isinstance(generator_params, dict) else generator_params.factor
+    df["total"] = df["n"].sum() * factor
+    return df
+
+
+def _params_builder(params, frame_params=None):
+    b = dd.DataDesignerConfigBuilder()
+    sampler(b, "n", "binomial", n=10, p=0.5)
+    b.add_column(dd.CustomColumnConfig(name="scaled", generator_function=scaled, generator_params=params))
+    b.add_column(dd.CustomColumnConfig(name="total", generator_function=scaled_frame,
+                                       generation_strategy="full_column", generator_params=frame_params or params))
+    return b
+
+
+def test_custom_generator_params_reach_both_strategies(tmp_path):
+    run(_params_builder(Scale(factor=3, suffix="x")), tmp_path / "ds", num_records=8)
+    df = load(tmp_path / "ds")
+    assert df["scaled"].tolist() == [f"{n * 3}x" for n in df["n"]]
+    assert set(df["total"]) == {df["n"].sum() * 3}
+
+
+def test_custom_generator_params_enter_the_config_identity(tmp_path):
+    from ddbuild.engine.identity import config_digest
+
+    def digest(params):
+        return config_digest(_params_builder(params).build(), dd.RunConfig(), tmp_path)
+
+    dump = _params_builder(Scale(factor=3)).to_dict()["columns"][1]
+    assert dump["generator_params"] == {"factor": 3, "suffix": ""}
+    assert digest(Scale(factor=3)) == digest(Scale(factor=3))
+    assert digest(Scale(factor=3)) != digest(Scale(factor=4))
+
+
+def test_custom_generator_params_round_trip_as_a_dict(tmp_path):
+    original = _params_builder(Scale(factor=5)).to_dict()
+    loaded = dd.DataDesignerConfigBuilder.from_config(original)
+    assert loaded.to_dict() == original
+    run(loaded, tmp_path / "ds", num_records=4)
+    df = load(tmp_path / "ds")
+    assert set(df["total"]) == {df["n"].sum() * 5}
+
+
+def test_generator_params_need_a_function_that_takes_them():
+    with pytest.raises(ValueError, match=r"generator_params are set but double_it takes no second argument"):
+        dd.CustomColumnConfig(name="double", generator_function=double_it, generator_params=Scale())
