@@ -11,7 +11,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from ddbuild.engine.writer import write_parquet
+from ddbuild.engine.writer import write_parquet_stream
 from ddbuild.errors import ArtifactError
 
 
@@ -21,14 +21,18 @@ class ExportFormat(str, Enum):
     PARQUET = "parquet"
 
 
+def _check_present(paths: Sequence[Path]) -> None:
+    missing = [p for p in paths if not Path(p).is_file()]
+    if missing:
+        raise ArtifactError(f"Dataset file '{missing[0]}' is missing.", hint="Rebuild the dataset.")
+
+
 def read_table(paths: Sequence[Path]) -> Any:
     """All files as one Arrow table (schemas unified: a column all-null in one batch is fine)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    missing = [p for p in paths if not Path(p).is_file()]
-    if missing:
-        raise ArtifactError(f"Dataset file '{missing[0]}' is missing.", hint="Rebuild the dataset.")
+    _check_present(paths)
     tables = [pq.read_table(p) for p in paths]
     if not tables:
         return pa.table({})
@@ -76,12 +80,46 @@ def export_files(paths: Sequence[Path], out: str | Path, format: str | ExportFor
     kind = export_format(out, format)
     out.parent.mkdir(parents=True, exist_ok=True)
     if kind == ExportFormat.PARQUET:
-        write_parquet(read_table(paths), out)
+        _export_parquet(paths, out)
     elif kind == ExportFormat.JSONL:
         _export_jsonl(paths, out)
     else:
         _export_csv(paths, out)
     return out
+
+
+def unified_schema(paths: Sequence[Path]) -> Any:
+    """The schema every file can be cast to, read from footers only (permissive promotion:
+    null -> any type, int -> float, ...)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schemas = [pq.read_schema(p) for p in paths]
+    if not schemas:
+        return pa.schema([])
+    try:
+        return pa.unify_schemas(schemas, promote_options="permissive")
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise ArtifactError(f"The dataset's batch files have incompatible schemas: {exc}.") from exc
+
+
+def _conformed(table: Any, schema: Any) -> Any:
+    """``table`` with exactly ``schema``'s columns and types (absent columns are all null)."""
+    import pyarrow as pa
+
+    columns = [
+        table.column(f.name).cast(f.type) if f.name in table.column_names else pa.nulls(table.num_rows, f.type)
+        for f in schema
+    ]
+    return pa.Table.from_arrays(columns, schema=schema)
+
+
+def _export_parquet(paths: Sequence[Path], out: Path) -> None:
+    import pyarrow.parquet as pq
+
+    _check_present(paths)
+    schema = unified_schema(paths).remove_metadata()
+    write_parquet_stream(schema, (_conformed(pq.read_table(p), schema) for p in paths), out)
 
 
 def _export_jsonl(paths: Sequence[Path], out: Path) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,23 @@ def write_parquet(table: Any, path: Path) -> None:
         table = table.replace_schema_metadata(None)
     temp = _temp_path(path)
     pq.write_table(table, temp, **PARQUET_OPTIONS)
+    os.replace(temp, path)
+
+
+def write_parquet_stream(schema: Any, tables: Iterable[Any], path: Path) -> None:
+    """Write ``tables`` (each already of ``schema``) to one Parquet file, one row group per table,
+    atomically and with the options above: memory is bounded by the largest table, not the sum."""
+    import pyarrow.parquet as pq
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = _temp_path(path)
+    try:
+        with pq.ParquetWriter(temp, schema.remove_metadata(), **PARQUET_OPTIONS) as writer:
+            for table in tables:
+                writer.write_table(table)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
     os.replace(temp, path)
 
 
