@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import CHAIN
+from cli_project import CHAIN
 
 
 def test_loading_builds_nothing(chain):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import CHAIN, Project
+from cli_project import CHAIN, Project
 
 
 @pytest.fixture

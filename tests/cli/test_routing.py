@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from conftest import CHAIN
+from cli_project import CHAIN
 
 
 def test_bare_target_builds_it(chain):
