@@ -136,7 +136,7 @@ def generate_dataset(
     layout = DatasetLayout(Path(dataset_dir))
     prior = _reusable(prepared, layout, resume)
     processors = Processors(config.processors, [c.name for c in prepared.columns if c.drop])
-    record = RunRecord.start(prepared.digest, num_records, run_config, prior, prepared.batch_sizes)
+    record = RunRecord.start(prepared.digest, num_records, run_config, prior)
     if prior is None:
         layout.clear()
     keep = record.reusable_batches(layout, prepared.batch_sizes)
@@ -151,7 +151,7 @@ def generate_dataset(
         dataset_dir=layout.root, config_digest=prepared.digest, target_num_records=num_records,
         num_records=record.actual_num_records, num_batches=len(prepared.batch_sizes),
         batches_generated=runner.generated, batches_reused=len(keep),
-        dropped_rows=record.dropped_rows, first_errors=record.first_errors, llm_stats=record.to_json(layout, [])["llm_usage"],
+        dropped_rows=record.dropped_rows, first_errors=record.first_errors, llm_stats=record.total_llm_usage,
     )
 
 

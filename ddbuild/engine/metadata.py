@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ddbuild.config.run_config import RunConfig
-from ddbuild.engine.layout import DatasetLayout
+from ddbuild.engine.layout import PARQUET_DIR, PROCESSORS_DIR, DatasetLayout
 from ddbuild.engine.writer import write_json
 from ddbuild.errors import ResumeError
 from ddbuild.fingerprint import ENGINE_COMPAT_VERSION
@@ -55,8 +55,7 @@ class RunRecord:
     llm_usage: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def start(cls, digest: str, num_records: int, run_config: RunConfig,
-              prior: RunRecord | None, sizes: list[int]) -> RunRecord:
+    def start(cls, digest: str, num_records: int, run_config: RunConfig, prior: RunRecord | None) -> RunRecord:
         record = cls(digest, num_records, run_config.buffer_size, run_config.preserve_dropped_columns)
         if prior is not None:
             record.batches = dict(prior.batches)
@@ -101,10 +100,25 @@ class RunRecord:
         return dict(sorted(first.items()))
 
     @property
+    def total_llm_usage(self) -> dict[str, Any]:
+        """LLM usage of the whole dataset: earlier (resumed-from) runs plus this one."""
+        return merge_counts(self.prior_llm_usage, self.llm_usage)
+
+    def file_paths(self, side_names: list[str]) -> dict[str, Any]:
+        """The recorded batches' files by kind (the record lists every file it wrote: no disk scan)."""
+        files = sorted(f for batch in self.batches.values() for f in batch.files)
+        paths: dict[str, Any] = {"parquet-files": [f for f in files if f.startswith(f"{PARQUET_DIR}/")]}
+        if side_names:
+            paths["processor-files"] = {
+                name: [f for f in files if f.startswith(f"{PROCESSORS_DIR}/{name}/")] for name in side_names
+            }
+        return paths
+
+    @property
     def actual_num_records(self) -> int:
         return sum(b.num_records for b in self.batches.values())
 
-    def to_json(self, layout: DatasetLayout, side_names: list[str]) -> dict[str, Any]:
+    def to_json(self, side_names: list[str]) -> dict[str, Any]:
         order = sorted(self.batches)
         return {
             "format_version": FORMAT_VERSION,
@@ -119,21 +133,13 @@ class RunRecord:
             "batches": {str(i): asdict(self.batches[i]) for i in order},
             "dropped_rows": self.dropped_rows,
             "first_errors": self.first_errors,
-            "llm_usage": merge_counts(self.prior_llm_usage, self.llm_usage),
+            "llm_usage": self.total_llm_usage,
             "preserve_dropped_columns": self.preserve_dropped_columns,
-            "file_paths": _file_paths(layout, side_names),
+            "file_paths": self.file_paths(side_names),
         }
 
     def save(self, layout: DatasetLayout, side_names: list[str]) -> None:
-        write_json(layout.metadata, self.to_json(layout, side_names))
-
-
-def _file_paths(layout: DatasetLayout, side_names: list[str]) -> dict[str, Any]:
-    paths: dict[str, Any] = {"parquet-files": [p.relative_to(layout.root).as_posix() for p in layout.batch_files()]}
-    sides = {n: [p.relative_to(layout.root).as_posix() for p in layout.side_files(n)] for n in side_names}
-    if sides:
-        paths["processor-files"] = sides
-    return paths
+        write_json(layout.metadata, self.to_json(side_names))
 
 
 def read_record(path: Path) -> RunRecord | None:

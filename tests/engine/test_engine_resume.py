@@ -119,3 +119,22 @@ def test_metadata_records_counts(tmp_path):
     assert (meta["target_num_records"], meta["actual_num_records"], meta["buffer_size"]) == (25, 25, 10)
     assert meta["num_completed_batches"] == 3 and meta["dropped_rows"] == {} and meta["llm_usage"] == {}
     assert meta["file_paths"]["parquet-files"] == [f"parquet-files/batch_0000{i}.parquet" for i in range(3)]
+
+
+def test_metadata_file_paths_match_the_files_on_disk_after_a_resume(tmp_path):
+    import json
+
+    b = _builder()
+    b.add_processor(dd.SchemaTransformProcessorConfig(name="side", template={"v": "x"}))
+    run(b, tmp_path / "ds", num_records=20, buffer_size=10)
+    run(b, tmp_path / "ds", num_records=30, buffer_size=10, resume=True)
+    meta = json.loads((tmp_path / "ds/metadata.json").read_text())
+
+    def on_disk(sub):
+        return sorted(p.relative_to(tmp_path / "ds").as_posix() for p in (tmp_path / "ds" / sub).glob("*.parquet"))
+
+    assert meta["file_paths"] == {
+        "parquet-files": on_disk("parquet-files"),
+        "processor-files": {"side": on_disk("processors-files/side")},
+    }
+    assert len(meta["file_paths"]["parquet-files"]) == 3
