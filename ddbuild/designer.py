@@ -84,12 +84,17 @@ class DataDesigner:
         resume: ResumeMode | str = ResumeMode.NEVER,
     ) -> Any:
         """Generate ``num_records`` rows into ``<artifact_path>/<dataset_name>``."""
+        import functools
+
+        from ddbuild.fingerprint import digest_file
         from ddbuild.results import DatasetCreationResults
 
         base_dir = Path.cwd()
         config = _built(config_builder, base_dir)
-        target, choice = self._dataset_dir(config, dataset_name, ResumeMode(resume), base_dir)
-        summary = self._generate(config, num_records, target, choice == DatasetDirChoice.RESUME, base_dir)
+        file_digest = functools.cache(digest_file)  # IF_POSSIBLE's check and the run share seed digests
+        target, choice = self._dataset_dir(config, dataset_name, ResumeMode(resume), base_dir, file_digest)
+        summary = self._generate(config, num_records, target, choice == DatasetDirChoice.RESUME, base_dir,
+                                 file_digest)
         return DatasetCreationResults(target, artifact_path=self.artifact_path, summary=summary)
 
     def preview(self, config_builder: Any, *, num_records: int = 10) -> Any:
@@ -108,7 +113,8 @@ class DataDesigner:
             summary = self._generate(config, num_records, Path(temp) / "preview", False, base_dir)
             return PreviewResults.read(summary)
 
-    def _generate(self, config: Any, num_records: int, target: Path, resume: bool, base_dir: Path) -> Any:
+    def _generate(self, config: Any, num_records: int, target: Path, resume: bool, base_dir: Path,
+                  file_digest: Any = None) -> Any:
         """One engine run with this designer's settings; a run that kept no rows is an error."""
         from ddbuild.engine.dataset import generate_dataset
 
@@ -116,7 +122,7 @@ class DataDesigner:
             config, num_records=num_records, dataset_dir=target, run_config=self._run_config,
             resume=resume, base_dir=base_dir,
             response_cache=self.response_cache() if _has_llm(config) else None,
-            model_providers=self.model_providers,
+            model_providers=self.model_providers, file_digest=file_digest,
         )
         if summary.num_records == 0:
             raise GenerationError(
@@ -125,7 +131,8 @@ class DataDesigner:
             )
         return summary
 
-    def _dataset_dir(self, config: Any, name: str, resume: ResumeMode, base_dir: Path) -> tuple[Path, DatasetDirChoice]:
+    def _dataset_dir(self, config: Any, name: str, resume: ResumeMode, base_dir: Path,
+                     file_digest: Any = None) -> tuple[Path, DatasetDirChoice]:
         path = self.artifact_path / name
         if not _is_occupied(path):
             if resume == ResumeMode.ALWAYS:
@@ -134,7 +141,7 @@ class DataDesigner:
             return path, DatasetDirChoice.FRESH
         if resume == ResumeMode.NEVER:
             return timestamped_sibling(path), DatasetDirChoice.SIBLING
-        if resume == ResumeMode.IF_POSSIBLE and not _compatible(path, config, self._run_config, base_dir):
+        if resume == ResumeMode.IF_POSSIBLE and not _compatible(path, config, self._run_config, base_dir, file_digest):
             return timestamped_sibling(path), DatasetDirChoice.SIBLING
         return path, DatasetDirChoice.RESUME
 
@@ -153,7 +160,7 @@ def _has_llm(config: Any) -> bool:
     return any(getattr(c, "is_llm", False) for c in config.columns)
 
 
-def _compatible(path: Path, config: Any, run_config: RunConfig, base_dir: Path) -> bool:
+def _compatible(path: Path, config: Any, run_config: RunConfig, base_dir: Path, file_digest: Any = None) -> bool:
     """True when the run recorded at ``path`` has this config's digest (IF_POSSIBLE)."""
     from ddbuild.engine.identity import config_digest
     from ddbuild.engine.layout import METADATA_FILE
@@ -163,4 +170,4 @@ def _compatible(path: Path, config: Any, run_config: RunConfig, base_dir: Path) 
         record = read_record(path / METADATA_FILE)
     except ResumeError:
         return False
-    return record is None or record.config_digest == config_digest(config, run_config, base_dir)
+    return record is None or record.config_digest == config_digest(config, run_config, base_dir, file_digest)

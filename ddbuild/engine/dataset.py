@@ -21,7 +21,7 @@ from ddbuild.config.columns import SeedDatasetColumnConfig
 from ddbuild.config.run_config import RunConfig
 from ddbuild.config.validation import validate_config
 from ddbuild.engine.batch import Batch
-from ddbuild.engine.identity import config_digest
+from ddbuild.engine.identity import FileDigest, config_digest
 from ddbuild.engine.layout import DatasetLayout
 from ddbuild.engine.metadata import BatchRecord, RunRecord, read_record
 from ddbuild.engine.pipeline import LLMBinding, Pipeline, has_llm, plan_steps, systematic_failure
@@ -78,7 +78,8 @@ def batch_sizes(num_records: int, buffer_size: int) -> list[int]:
     return [min(buffer_size, num_records - i * buffer_size) for i in range(count)]
 
 
-def _prepare(config: Any, num_records: int, run_config: RunConfig, base_dir: Path, providers: Any) -> _Prepared:
+def _prepare(config: Any, num_records: int, run_config: RunConfig, base_dir: Path, providers: Any,
+             file_digest: FileDigest | None = None) -> _Prepared:
     if not isinstance(num_records, int) or num_records < 1:
         raise ConfigError(f"num_records must be a positive integer, got {num_records!r}.")
     seed = open_seed(config.seed_config, config.seed, base_dir) if config.seed_config else None
@@ -93,7 +94,7 @@ def _prepare(config: Any, num_records: int, run_config: RunConfig, base_dir: Pat
     return _Prepared(
         config=config, seed=seed, columns=columns,
         output_columns=seed_columns + [c.name for c in columns],
-        pipeline_steps=steps, digest=config_digest(config, run_config, base_dir),
+        pipeline_steps=steps, digest=config_digest(config, run_config, base_dir, file_digest),
         batch_sizes=batch_sizes(num_records, run_config.buffer_size),
     )
 
@@ -127,12 +128,15 @@ def generate_dataset(
     on_batch: Callable[[BatchEvent], None] | None = None,
     llm_limits: Any = None,
     llm_transport: Any = None,
+    file_digest: FileDigest | None = None,
 ) -> DatasetRunSummary:
     """Generate ``num_records`` rows of ``config`` into ``dataset_dir`` (see the module docstring).
 
     ``llm_transport`` replaces the HTTP transport of LLM requests (a fake, or --explain's counter).
+    ``file_digest`` hashes seed files for the config digest; a caller that already knows them (a
+    stat cache, a memo shared with its own checks) passes it so no seed file is hashed twice.
     """
-    prepared = _prepare(config, num_records, run_config, Path(base_dir), model_providers)
+    prepared = _prepare(config, num_records, run_config, Path(base_dir), model_providers, file_digest)
     layout = DatasetLayout(Path(dataset_dir))
     prior = _reusable(prepared, layout, resume)
     processors = Processors(config.processors, [c.name for c in prepared.columns if c.drop])

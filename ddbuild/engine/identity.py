@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +17,10 @@ from ddbuild.fingerprint import (
     strip_excluded,
 )
 
+FileDigest = Callable[[Path], str]  # a seed file's content digest (a caller may memoise or stat-cache it)
 
-def seed_content(config: Any, base_dir: Path | None) -> list[str]:
+
+def seed_content(config: Any, base_dir: Path | None, file_digest: FileDigest | None = None) -> list[str]:
     """Digests of the seed's data: file bytes (in path order) or the DataFrame's rows."""
     if config.seed_config is None:
         return []
@@ -30,20 +33,24 @@ def seed_content(config: Any, base_dir: Path | None) -> list[str]:
         with pa.ipc.new_stream(sink, table.schema) as writer:  # Arrow IPC: same table, same bytes
             writer.write_table(table)
         return [digest_bytes(sink.getvalue())]
-    return [digest_file(path) for path in source.files(base_dir)]
+    return [(file_digest or digest_file)(path) for path in source.files(base_dir)]
 
 
-def config_identity(config: Any, run_config: RunConfig, base_dir: Path | None) -> dict[str, Any]:
+def config_identity(
+    config: Any, run_config: RunConfig, base_dir: Path | None, file_digest: FileDigest | None = None
+) -> dict[str, Any]:
     """Everything that decides the bytes of a batch (the number of records is not part of it)."""
     return {
         "hash_scheme_version": HASH_SCHEME_VERSION,
         "engine_compat_version": ENGINE_COMPAT_VERSION,
         "config": strip_excluded(config.to_dict()),
-        "seed_content": seed_content(config, base_dir),
+        "seed_content": seed_content(config, base_dir, file_digest),
         "buffer_size": run_config.buffer_size,
         "preserve_dropped_columns": run_config.preserve_dropped_columns,
     }
 
 
-def config_digest(config: Any, run_config: RunConfig, base_dir: Path | None) -> str:
-    return digest_json(config_identity(config, run_config, base_dir))
+def config_digest(
+    config: Any, run_config: RunConfig, base_dir: Path | None, file_digest: FileDigest | None = None
+) -> str:
+    return digest_json(config_identity(config, run_config, base_dir, file_digest))

@@ -94,3 +94,17 @@ def test_import_stays_light():
             "print(sorted(m for m in ('pandas', 'pyarrow', 'numpy', 'faker', 'aiohttp') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_if_possible_hashes_each_seed_file_once(designer, tmp_path, monkeypatch):
+    import ddbuild.fingerprint as fingerprint
+
+    pd.DataFrame({"t": ["a", "b", "c"]}).to_parquet(tmp_path / "seed.parquet")
+    b = dd.DataDesignerConfigBuilder().with_seed_dataset(dd.LocalFileSeedSource(path="seed.parquet"))
+    b.add_column(name="e", column_type="expression", expr="{{ t }}!")
+    designer.create(b, num_records=4)
+    hashed = []
+    real = fingerprint.digest_file
+    monkeypatch.setattr(fingerprint, "digest_file", lambda path: hashed.append(path) or real(path))
+    again = designer.create(b, num_records=8, resume=dd.ResumeMode.IF_POSSIBLE)
+    assert again.summary.batches_reused == 1 and len(hashed) == 1
