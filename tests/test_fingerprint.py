@@ -18,7 +18,7 @@ def _stages() -> Graph:
     second = dd.DataDesignerConfigBuilder().add_column(name="n", column_type="expression", expr="{{ answer }}")
     wf = dd.DataDesigner().compose_workflow(name="golden")
     wf.add_stage("drafts", first, num_records=4).add_stage("clean", second)
-    return Graph(tuple(wf._stages))
+    return Graph(tuple(wf.stages))
 
 
 def test_golden_stage_keys() -> None:
@@ -42,7 +42,7 @@ def test_excluded_fields_do_not_change_keys() -> None:
     wf = dd.DataDesigner().compose_workflow(name="other")
     wf.add_stage("x", dd.DataDesignerConfigBuilder().add_column(name="q", column_type="expression", expr="1"))
     wf.add_stage("drafts", builder, num_records=4, depends_on=[])  # another position
-    moved = stage_identity(Graph(tuple(wf._stages))["drafts"], Path("/elsewhere/proj"), dd.RunConfig())
+    moved = stage_identity(Graph(tuple(wf.stages))["drafts"], Path("/elsewhere/proj"), dd.RunConfig())
     assert moved == base
     for field in ("max_parallel_requests", "timeout", "endpoint", "provider", "api_key", "stage_index",
                   "absolute_path"):

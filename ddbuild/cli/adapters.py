@@ -1,73 +1,14 @@
-"""Thin adapters over the workflow API: the one place the CLI touches Workflow internals.
+"""The CLI's names for Workflow.plan/run (-B, -j, --override) and per-stage LLM usage from entries.
 
-TODO(workflow): two things here reach past the public Workflow API and should move there:
-  - ``stages``: reads ``Workflow._stages`` for ``depends_on`` (``stage_names`` is public).
-  - LLM request/token counts per stage are read from the published entry's ``usage``; wants
-    ``llm_requests_sent`` / ``llm_requests_cached`` / ``tokens`` on ``StageFinished``.
+Everything else the CLI needs is public Workflow API (``stages``, ``stage_names``, ``use_store``).
+Usage is read from the published entry because the entry is its record for every stage, including
+one built by another process; ``StageFinished`` carries only what the executor itself timed.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
-
-
-def stages(workflow: Any) -> list[Any]:
-    """The workflow's stages in definition order (objects with ``name`` and ``depends_on``)."""
-    value = getattr(workflow, "stages", None)
-    if callable(value):
-        value = value()
-    if value is None:
-        value = getattr(workflow, "_stages", [])
-    if isinstance(value, dict):
-        value = list(value.values())
-    return list(value)
-
-
-def stage_names(workflow: Any) -> list[str]:
-    names = getattr(workflow, "stage_names", None)
-    if isinstance(names, list):
-        return [str(n) for n in names]
-    return [str(stage.name) for stage in stages(workflow)]
-
-
-def depends_on(stage: Any) -> list[str]:
-    return [str(d) for d in (getattr(stage, "depends_on", None) or ())]
-
-
-def closure(workflow: Any, targets: list[str]) -> set[str]:
-    """Targets and all their ancestors."""
-    parents = {str(s.name): depends_on(s) for s in stages(workflow)}
-    found: set[str] = set()
-    todo = list(targets)
-    while todo:
-        name = todo.pop()
-        if name not in found:
-            found.add(name)
-            todo.extend(parents.get(name, []))
-    return found
-
-
-class _DesignerWithStore:
-    """The user's DataDesigner, except that its cache is the CLI's Store (nothing else changes)."""
-
-    def __init__(self, designer: Any, store: Any) -> None:
-        self._designer = designer
-        self.cache_path = store
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._designer, name)
-
-
-def use_store(workflow: Any, store: Any) -> None:
-    method = getattr(workflow, "use_store", None)
-    if callable(method):
-        method(store)
-        return
-    designer = getattr(workflow, "_designer", None)
-    if isinstance(designer, _DesignerWithStore):
-        designer = designer._designer
-    workflow._designer = _DesignerWithStore(designer, store)
 
 
 def _overrides(overrides: dict[str, Path] | None) -> dict[str, Path] | None:

@@ -24,6 +24,7 @@ class BuildFile:
     path: Path
     workflows: list[Any] = field(default_factory=list)
     module: Any = None
+    load_facts: Any = None  # what loading read (env, files, modules): see ddbuild.cli.loadwatch
 
     @property
     def directory(self) -> Path:
@@ -61,20 +62,12 @@ def locate(file: str | os.PathLike[str] | None, directory: str | os.PathLike[str
 
 
 def is_workflow(value: Any) -> bool:
-    """A module-level object counts as a workflow if it is ddbuild's Workflow (duck-typed as a
-    fallback so that the loader does not force the executor to be imported)."""
-    try:
-        from ddbuild.workflow import Workflow  # type: ignore[attr-defined]
-    except ImportError:
-        Workflow = None  # noqa: N806 - the workflow class lands separately
-    if Workflow is not None and isinstance(value, Workflow):
-        return True
-    return (
-        not isinstance(value, type)
-        and callable(getattr(value, "add_stage", None))
-        and callable(getattr(value, "plan", None))
-        and isinstance(getattr(value, "name", None), str)
-    )
+    """A module-level object counts as a workflow if it is ddbuild's Workflow.
+
+    Looked up in ``sys.modules`` rather than imported: a build file that made no Workflow has not
+    imported the workflow package, and the loader should not pay for importing it."""
+    module = sys.modules.get("ddbuild.workflow.workflow")
+    return module is not None and isinstance(value, module.Workflow)
 
 
 def _module_name(path: Path) -> str:
@@ -153,6 +146,12 @@ def collect_workflows(module: Any, path: Path) -> list[Any]:
 
 
 def load(path: Path) -> BuildFile:
-    """Import the build file (which must not build anything on import) and collect its workflows."""
-    module = _import(path)
-    return BuildFile(path=path, workflows=collect_workflows(module, path), module=module)
+    """Import the build file (which must not build anything on import) and collect its workflows.
+
+    The import is watched (env reads, files opened, modules imported) so that an up-to-date stamp
+    can later tell, without importing it again, that nothing it read has changed."""
+    from ddbuild.cli.loadwatch import watch_load
+
+    with watch_load() as facts:
+        module = _import(path)
+    return BuildFile(path=path, workflows=collect_workflows(module, path), module=module, load_facts=facts)

@@ -89,18 +89,15 @@ def _now() -> datetime:
 
 def reachable_keys(session: Any) -> set[str]:
     """Keys the build file's workflows use now (hits and partial checkpoints of every stage)."""
-    from ddbuild.cli import adapters
     from ddbuild.cli.session import bind
 
     bind(session)
     keys: set[str] = set()
     for workflow in session.build.workflows:
-        names = adapters.stage_names(workflow)
+        names = workflow.stage_names
         if not names:
             continue
-        plan = adapters.plan(
-            workflow, targets=names, resume="if_possible", rerun_from=None, always_make=False
-        )
+        plan = workflow.plan(targets=names)
         keys.update(d.key for d in plan.stages if d.key)
     return keys
 

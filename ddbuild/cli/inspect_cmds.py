@@ -6,7 +6,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from ddbuild.cli import adapters, render
+from ddbuild.cli import render
 from ddbuild.cli.build_cmd import Streams
 from ddbuild.cli.session import Session, bind
 from ddbuild.errors import ArtifactError, UsageError
@@ -32,9 +32,7 @@ def export(session: Session, target: str, raw_path: str, fmt: str | None, stream
     (selection,) = session.selections((target,))
     stage = selection.resolved_stages()[0]
     bind(session)
-    plan = adapters.plan(
-        selection.workflow, targets=[stage], resume="if_possible", rerun_from=None, always_make=False
-    )
+    plan = selection.workflow.plan(targets=[stage])
     decision = plan.stage(stage)
     if decision.status is not Status.HIT or not decision.key:
         why = render.reason_headline(decision.reasons[0]) if decision.reasons else decision.status.value
@@ -90,7 +88,7 @@ def _write(table: Any, path: Path, fmt: str) -> None:
 
 
 def _edges(workflow: Any) -> list[tuple[str, list[str]]]:
-    return [(str(s.name), adapters.depends_on(s)) for s in adapters.stages(workflow)]
+    return [(s.name, list(s.depends_on)) for s in workflow.stages]
 
 
 def graph_text(workflow: Any) -> str:

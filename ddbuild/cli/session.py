@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ddbuild.cli import adapters
 from ddbuild.cli.buildfile import BuildFile, load, locate
 from ddbuild.cli.options import Options
 from ddbuild.cli.targets import Selection, resolve
@@ -56,6 +55,10 @@ class Session:
             return None
         return raw if "://" in raw else str(self.user_path(raw))
 
+    def cache_flag(self) -> str | None:
+        """``--cache`` as typed, made absolute (part of an up-to-date stamp's name)."""
+        return self._typed_location(self.options.cache)
+
     def cache_location(self) -> str:
         return str(self.settings().cache)
 
@@ -70,19 +73,19 @@ class Session:
         if not raw:
             return None
         wf, _, stage = raw.rpartition(":")
-        names = adapters.stage_names(selection.workflow)
+        names = selection.workflow.stage_names
         if (not wf or wf == selection.name) and stage in names:
             return stage
-        if not any(stage in adapters.stage_names(w) for w in self.build.workflows):
+        if not any(stage in w.stage_names for w in self.build.workflows):
             from ddbuild.errors import did_you_mean
 
-            everything = [n for w in self.build.workflows for n in adapters.stage_names(w)]
+            everything = [n for w in self.build.workflows for n in w.stage_names]
             raise TargetError(f"Unknown --rerun-from stage '{raw}'.{did_you_mean(stage, everything)}")
         return None
 
     def overrides_for(self, selection: Selection) -> dict[str, Path]:
         out: dict[str, Path] = {}
-        names = adapters.stage_names(selection.workflow)
+        names = selection.workflow.stage_names
         for item in self.options.overrides:
             target, sep, path = item.partition("=")
             if not sep or not target or not path:
@@ -90,7 +93,7 @@ class Session:
             wf, _, stage = target.rpartition(":")
             if (not wf or wf == selection.name) and stage in names:
                 out[stage] = self.user_path(path)
-            elif not any(stage in adapters.stage_names(w) for w in self.build.workflows):
+            elif not any(stage in w.stage_names for w in self.build.workflows):
                 raise TargetError(f"Unknown --override stage '{target}'.")
         return out
 
@@ -120,5 +123,5 @@ def bind(session: Session) -> None:
     if session.store is None:
         session.store = open_cache(session)
     for workflow in session.build.workflows:
-        adapters.use_store(workflow, session.store)
+        workflow.use_store(session.store)
     session.bound = True

@@ -6,7 +6,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ddbuild.cli.adapters import stage_names
 from ddbuild.cli.buildfile import BuildFile
 from ddbuild.errors import TargetError, closest
 
@@ -26,7 +25,7 @@ class Selection:
         return list(self.stages) or None
 
     def default_stage(self) -> str | None:
-        names = stage_names(self.workflow)
+        names = self.workflow.stage_names
         return names[-1] if names else None
 
     def resolved_stages(self) -> list[str]:
@@ -41,7 +40,7 @@ def all_targets(build: BuildFile) -> list[str]:
     several = len(build.workflows) > 1
     out: list[str] = []
     for wf in build.workflows:
-        out.extend(f"{wf.name}:{s}" if several else s for s in stage_names(wf))
+        out.extend(f"{wf.name}:{s}" if several else s for s in wf.stage_names)
     return out
 
 
@@ -66,10 +65,10 @@ def _resolve_one(name: str, build: BuildFile, commands: Iterable[str]) -> tuple[
             raise _unknown(name, build, commands) from None
         if not stage:
             return wf, None
-        if stage not in stage_names(wf):
+        if stage not in wf.stage_names:
             raise _unknown(name, build, commands)
         return wf, stage
-    owners = [wf for wf in build.workflows if name in stage_names(wf)]
+    owners = [wf for wf in build.workflows if name in wf.stage_names]
     if len(owners) == 1:
         return owners[0], name
     if len(owners) > 1:

@@ -84,6 +84,11 @@ class Workflow:
         return self
 
     @property
+    def stages(self) -> list[Stage]:
+        """The stage specs in add order (frozen: name, index, depends_on, output, ...); a copy."""
+        return list(self._stages)
+
+    @property
     def stage_names(self) -> list[str]:
         return [s.name for s in self._stages]
 

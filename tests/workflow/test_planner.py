@@ -19,7 +19,7 @@ CWD = Path("/nowhere")
 def _graph() -> Graph:
     wf = dd.DataDesigner().compose_workflow(name="p")
     wf.add_stage("a", sampler_builder(), num_records=3).add_stage("b", expr_builder())
-    return Graph(tuple(wf._stages))
+    return Graph(tuple(wf.stages))
 
 
 def _facts(graph: Graph) -> Facts:
