@@ -197,7 +197,8 @@ def _generate(
         ctx.reporter.emit(BatchDone(stage.name, done["rows"], num_records))
 
     common = {"run_config": ctx.run_config, "base_dir": ctx.cwd, "response_cache": cache,
-              "model_providers": ctx.model_providers, "llm_limits": ctx.llm_limits}
+              "model_providers": ctx.model_providers, "llm_limits": ctx.llm_limits,
+              "file_digest": ctx.file_digest()}  # seeds the planner hashed are not read again
     summary = generate_dataset(config, num_records=num_records, dataset_dir=dataset, resume=resume,
                                on_batch=on_batch, **common)
     generated = summary.batches_generated and summary.num_records - _reused_rows(summary)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ddbuild.workflow.events import NullReporter, Reporter
+from ddbuild.workflow.statcache import StatCache
 
 CACHE_ENV = "DDBUILD_CACHE"
 DEFAULT_CACHE = Path(".ddbuild") / "cache"
@@ -43,10 +44,15 @@ class BuildContext:
     reporter: Reporter = field(default_factory=NullReporter)
     clock: Callable[[], float] = time.monotonic
     llm_limits: Any = None  # engine.llm.limits.ModelLimits shared by every stage run of this build
+    stat_cache: StatCache | None = None  # the planner's seed digests, reused by stage builds
 
     @property
     def index_dir(self) -> Path:
         return self.cache_dir / "index"
+
+    def file_digest(self) -> Callable[[Path], str] | None:
+        """Seed-file hashing for the engine: through the stat cache when there is one."""
+        return self.stat_cache.digest if self.stat_cache is not None else None
 
     def stage_view(self, stage: Any) -> Path:
         return self.artifact_root / stage.dir_name

@@ -114,7 +114,7 @@ def dry_run_cost(
         summary = generate_dataset(
             config, num_records=sample, dataset_dir=folder / "dataset", run_config=ctx.run_config,
             resume=False, base_dir=ctx.cwd, response_cache=ReadOnlyResponseCache(ctx.store),
-            model_providers=ctx.model_providers, llm_transport=transport,
+            model_providers=ctx.model_providers, llm_transport=transport, file_digest=ctx.file_digest(),
         )
     cached = int(summary.llm_stats.get("served_from_cache", 0) or 0)
     scale = rows / sample

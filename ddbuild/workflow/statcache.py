@@ -37,8 +37,7 @@ class StatCache:
     def lookup(self, path: Path, count_rows: Callable[[Path], int | None]) -> tuple[str, int | None]:
         """(digest, rows) of ``path``, reading the file only when its stat changed."""
         key = str(path.resolve())
-        st = os.stat(key)
-        stamp = [st.st_size, st.st_mtime_ns, st.st_ino]
+        stamp = _stamp(key)
         known = self._entries.get(key)
         if known and known.get("stat") == stamp:
             return known["digest"], known.get("rows")
@@ -48,6 +47,22 @@ class StatCache:
         self._entries[key] = {"stat": stamp, "digest": digest, "rows": rows}
         self._dirty = True
         return digest, rows
+
+    def digest(self, path: Path) -> str:
+        """The content digest of ``path`` (an engine ``file_digest``): remembered, else read.
+
+        Read-only, so stage builds on worker threads may share it, and a stage's scratch files
+        (its partial/<key>/inputs/) never enter the cache."""
+        known = self._known(path)
+        if known is not None:
+            return known["digest"]
+        self.files_hashed += 1
+        return digest_file(path)
+
+    def _known(self, path: Path) -> dict[str, Any] | None:
+        key = str(path.resolve())
+        known = self._entries.get(key)
+        return known if known and known.get("stat") == _stamp(key) else None
 
     def save(self) -> None:
         """Write atomically (temp + rename); concurrent writers: the last one wins, harmlessly."""
@@ -59,3 +74,9 @@ class StatCache:
             json.dump({"format": FORMAT, "files": self._entries}, handle, sort_keys=True)
         os.replace(temp, self.path)
         self._dirty = False
+
+
+def _stamp(path: str) -> list[int]:
+    """What must be unchanged for a remembered digest to stand: size, mtime and inode."""
+    st = os.stat(path)
+    return [st.st_size, st.st_mtime_ns, st.st_ino]

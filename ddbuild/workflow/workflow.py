@@ -217,7 +217,7 @@ class Workflow:
         return open_cache(settings), settings.cache
 
     def _facts(self, graph: Graph, names: list[str], cwd: Path, ctx: BuildContext, overrides: Any) -> Facts:
-        stats = StatCache(ctx.index_dir / "stat-cache.json")
+        stats = ctx.stat_cache = StatCache(ctx.index_dir / "stat-cache.json")  # builds reuse its digests
         closure = graph.closure(names)
         resolved = {}
         for stage, raw in (overrides or {}).items():
