@@ -190,13 +190,50 @@ def total_line(plans: Sequence[Plan]) -> str:
     return "total: " + "; ".join(parts)
 
 
+def is_linear(plan: Plan) -> bool:
+    """True when every stage's only parent is the stage listed before it (a plain chain)."""
+    previous: list[str] = []
+    for decision in plan.stages:
+        if list(decision.depends_on) != previous:
+            return False
+        previous = [decision.name]
+    return True
+
+
+def stage_label(decision: StageDecision, linear: bool) -> str:
+    """The stage name; in a DAG, followed by ``<- parents`` so branches and joins are visible."""
+    if linear or not decision.depends_on:
+        return decision.name
+    return f"{decision.name} <- {', '.join(decision.depends_on)}"
+
+
+def parallel_groups(plan: Plan) -> list[list[str]]:
+    """Stages with work that are independent of each other, by depth in the DAG.
+
+    Depth = 1 + the deepest parent; stages of one depth never depend on each other, so each
+    group of two or more can build at the same time with ``-j``.
+    """
+    depth: dict[str, int] = {}
+    groups: dict[int, list[str]] = {}
+    for decision in plan.stages:  # plans list stages in topological order
+        depth[decision.name] = 1 + max((depth[p] for p in decision.depends_on if p in depth), default=-1)
+        if decision.status in WORK:
+            groups.setdefault(depth[decision.name], []).append(decision.name)
+    return [groups[level] for level in sorted(groups) if len(groups[level]) > 1]
+
+
 def explain_text(plans: Sequence[Plan], *, verbose: bool = False) -> str:
     """The ``--explain`` report: per stage status, short key, WHY and cost; then a total line."""
     out: list[str] = []
     for plan in plans:
         out.append(plan_header(plan))
-        rows = [(d.name, d.status.value, short_key(d.key), _why_lines(d, verbose)) for d in plan.stages]
+        linear = is_linear(plan)
+        rows = [
+            (stage_label(d, linear), d.status.value, short_key(d.key), _why_lines(d, verbose)) for d in plan.stages
+        ]
         out += _table(rows)
+        for group in parallel_groups(plan):
+            out.append(f"  independent, can build together with -j {len(group)}: {', '.join(group)}")
     out.append(total_line(plans))
     return "\n".join(out) + "\n"
 
@@ -221,7 +258,8 @@ def status_text(plans: Sequence[Plan]) -> str:
     out: list[str] = []
     for plan in plans:
         out.append(plan_header(plan))
-        rows = [(d.name, d.status.value, short_key(d.key), [d.origin or ""]) for d in plan.stages]
+        linear = is_linear(plan)
+        rows = [(stage_label(d, linear), d.status.value, short_key(d.key), [d.origin or ""]) for d in plan.stages]
         out += _table(rows)
     out.append("total: " + _counts_phrase(_merge_summaries(plans)["status_counts"]))
     return "\n".join(out) + "\n"

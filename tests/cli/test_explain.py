@@ -118,3 +118,14 @@ def test_build_executes_exactly_what_explain_said(chain, prefix):
         for stage, key in planned_keys.items():  # keys known at plan time are the keys built/hit
             (done,) = [e for e in events if e["event"] == "stage_finished" and e["stage"] == stage]
             assert done["key"] == key, (name, stage)
+
+
+def test_explain_shows_dag_branches_and_parallel_groups(dag):
+    text = dag.main("-n", "bad", "good").stdout
+    lines = [line.split()[:4] for line in text.splitlines()[1:] if not line.startswith(" " * 6)][:3]
+    assert [line[:2] if line[0] == "base" else line for line in lines] == [
+        ["base", "run"], ["bad", "<-", "base", "pending"], ["good", "<-", "base", "pending"]]
+    assert "  independent, can build together with -j 2: bad, good\n" in text
+    dag.main("base")  # once base is built, both branches are plain runs, still independent
+    assert "independent, can build together with -j 2: bad, good" in dag.main("-n", "bad", "good").stdout
+    assert "<-" not in dag.main("-n", "base").stdout  # a single stage is a chain: no arrows
