@@ -45,8 +45,31 @@ def make_plans(session: Session, *, estimate_cost: bool = False) -> list[Any]:
             for sel in session.selections()]
 
 
+def _plain(options: Any) -> bool:
+    """Options under which a plan is what a plain ``ddbuild [TARGET]...`` would decide."""
+    return not (options.always_make or options.rerun_from or options.overrides) and options.resume == "if_possible"
+
+
+def stamp_plans(session: Session, plans: list[Any]) -> None:
+    """An all-hit plan of plain options leaves an up-to-date stamp for the fast path."""
+    if _plain(session.options):
+        from ddbuild.cli import stampwrite
+
+        stampwrite.record(session, plans)
+
+
+def stamp_build(session: Session, results: list[Any]) -> None:
+    """After a successful build: re-plan with plain options; if that is all hits, stamp it."""
+    from ddbuild.cli import stampwrite
+
+    plain = {"resume": "if_possible", "rerun_from": None, "always_make": False, "overrides": None}
+    plans = [adapters.plan(sel.workflow, targets=sel.resolved_stages(), **plain) for sel in session.selections()]
+    stampwrite.record(session, plans, views=stampwrite.view_files(results))
+
+
 def explain(session: Session, streams: Streams) -> int:
     plans = make_plans(session, estimate_cost=True)
+    stamp_plans(session, plans)
     if session.options.json_output:
         streams.out.write(render.explain_json(plans, build_file=session.build.path.name))
     elif not session.options.silent:
@@ -56,11 +79,16 @@ def explain(session: Session, streams: Streams) -> int:
 
 def question(session: Session) -> int:
     """make -q: 1 when anything would run, 0 when everything is up to date; prints nothing."""
-    return 1 if any(plan.has_work for plan in make_plans(session)) else 0
+    plans = make_plans(session)
+    if any(plan.has_work for plan in plans):
+        return 1
+    stamp_plans(session, plans)
+    return 0
 
 
 def status(session: Session, streams: Streams) -> int:
     plans = make_plans(session)
+    stamp_plans(session, plans)
     if session.options.json_output:
         streams.out.write(render.explain_json(plans, build_file=session.build.path.name))
     else:
@@ -101,16 +129,18 @@ def render_error(error: BaseException) -> str:
 
 
 def _build_selection(
-    session: Session, selection: Selection, reporter: Any, tally: TallyReporter, streams: Streams
+    session: Session, selection: Selection, reporter: Any, tally: TallyReporter, streams: Streams,
+    results: list[Any],
 ) -> int:
     """Run one workflow's targets (-j stages at once; with -k, every branch that does not need a failure)."""
     options = session.options
     try:
-        adapters.run(selection.workflow, reporter=reporter, jobs=options.jobs or 1,
+        done = adapters.run(selection.workflow, reporter=reporter, jobs=options.jobs or 1,
                      keep_going=options.keep_going, **_plan_args(session, selection))
     except DDBuildError as error:
         _failure_report(selection, tally, error, streams)
         return error.exit_code
+    results.append(done)
     return 0
 
 
@@ -145,10 +175,11 @@ def build(session: Session, streams: Streams) -> int:
     tally = TallyReporter()
     reporter = Tee(tally, *([display] if display else []))
     status = 0
+    results: list[Any] = []
     try:
         for selection in selections:
             tally.begin(selection.name)
-            code = _build_selection(session, selection, reporter, tally, streams)
+            code = _build_selection(session, selection, reporter, tally, streams, results)
             tally.end()
             status = status or code
             if code and not options.keep_going:
@@ -166,4 +197,6 @@ def build(session: Session, streams: Streams) -> int:
         streams.out.write(json.dumps(render.summary_document(tally.summaries)) + "\n")
     elif not options.silent and not status:
         streams.out.write(render.summary_text(tally.summaries))
+    if not status:
+        stamp_build(session, results)
     return status

@@ -24,6 +24,7 @@ class BuildFile:
     path: Path
     workflows: list[Any] = field(default_factory=list)
     module: Any = None
+    load_facts: Any = None  # what loading read (env, files, modules): see ddbuild.cli.loadwatch
 
     @property
     def directory(self) -> Path:
@@ -145,6 +146,12 @@ def collect_workflows(module: Any, path: Path) -> list[Any]:
 
 
 def load(path: Path) -> BuildFile:
-    """Import the build file (which must not build anything on import) and collect its workflows."""
-    module = _import(path)
-    return BuildFile(path=path, workflows=collect_workflows(module, path), module=module)
+    """Import the build file (which must not build anything on import) and collect its workflows.
+
+    The import is watched (env reads, files opened, modules imported) so that an up-to-date stamp
+    can later tell, without importing it again, that nothing it read has changed."""
+    from ddbuild.cli.loadwatch import watch_load
+
+    with watch_load() as facts:
+        module = _import(path)
+    return BuildFile(path=path, workflows=collect_workflows(module, path), module=module, load_facts=facts)

@@ -57,6 +57,13 @@ GLOBAL_OPTIONS: list[Callable[[Any], Any]] = [
     click.option(
         "--json", "json_output", is_flag=True, help="Machine-readable output (JSON lines while building)."
     ),
+    click.option(
+        "--no-fast-path",
+        "no_fast_path",
+        is_flag=True,
+        help="Always load the build file, even when an up-to-date stamp says nothing changed "
+        "[env DDBUILD_NO_FASTPATH=1].",
+    ),
 ]
 
 BUILD_OPTIONS: list[Callable[[Any], Any]] = [
@@ -162,6 +169,7 @@ class Options:
     verbose: int = 0
     silent: bool = False
     json_output: bool = False
+    no_fast_path: bool = False  # only read by ddbuild.cli.fastpath, before click; accepted here
     explain: bool = False
     question: bool = False
     always_make: bool = False

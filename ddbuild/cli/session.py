@@ -55,6 +55,10 @@ class Session:
             return None
         return raw if "://" in raw else str(self.user_path(raw))
 
+    def cache_flag(self) -> str | None:
+        """``--cache`` as typed, made absolute (part of an up-to-date stamp's name)."""
+        return self._typed_location(self.options.cache)
+
     def cache_location(self) -> str:
         return str(self.settings().cache)
 

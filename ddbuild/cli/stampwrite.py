@@ -1,0 +1,202 @@
+"""Writing an up-to-date stamp after an all-hit plan: gather every fact the decision depended on.
+
+Called by the normal path (``build_cmd``) after a successful build (re-planned: a stamp is only
+written when a plan of the same targets is all HIT from the local cache) and after an explain,
+status or ``-q`` whose plans were all HIT. Any doubt (a remote, an in-memory seed, a store that is
+not a local directory) means no stamp: the fast path then simply never applies.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from ddbuild.cli import stamp
+
+
+def all_local_hits(plans: list[Any]) -> bool:
+    from ddbuild.workflow.plan import Status
+
+    return bool(plans) and all(
+        d.status is Status.HIT and d.origin == "local" and d.key for p in plans for d in p.stages
+    )
+
+
+def _under(path: str, directory: str) -> bool:
+    return path == directory or path.startswith(directory.rstrip(os.sep) + os.sep)
+
+
+def _module_file(module: Any) -> str | None:
+    file = getattr(module, "__file__", None)
+    if not isinstance(file, str) or not os.path.isfile(file):
+        return None
+    return os.path.realpath(file)
+
+
+def _modules(build_dir: str, new_modules: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Local modules (any under the build file's directory) by digest; the load's other new
+    modules and every ddbuild module (planning code decides keys) by stat."""
+    local: dict[str, Any] = {}
+    other: dict[str, Any] = {}
+    for name, module in list(sys.modules.items()):
+        file = _module_file(module)
+        if file is None:
+            continue
+        if _under(file, build_dir):
+            local[file] = stamp.file_digest(file)
+        elif name in new_modules or name == "ddbuild" or name.startswith("ddbuild."):
+            other[file] = stamp.stat_sig(file)
+    return local, other
+
+
+def _seeds(session: Any, plans: list[Any]) -> tuple[dict[str, Any], set[str]] | None:
+    """Root seed files of the planned stages by stat (with inode), and the directories a glob or
+    directory seed lists; None when a seed is an in-memory frame (its content is not on disk)."""
+    files: dict[str, Any] = {}
+    listed: set[str] = set()
+    planned = {(p.workflow, d.name) for p in plans for d in p.stages}
+    for workflow in session.build.workflows:
+        stages = getattr(workflow, "stages", None)
+        for stage in stages if isinstance(stages, list) else workflow._stages:
+            if (workflow.name, stage.name) not in planned or stage.depends_on:
+                continue
+            seed = stage.builder.get_seed_config()
+            if seed is None:
+                continue
+            source = seed.source
+            if getattr(source, "seed_type", None) == "df" or not hasattr(source, "files"):
+                return None
+            for file in source.files(session.build.directory):
+                path = os.path.realpath(file)
+                files[path] = stamp.stat_sig(path, inode=True)
+                text = str(getattr(source, "path", ""))
+                if any(ch in text for ch in "*?[") or not os.path.isfile(os.path.join(session.build.directory, text)):
+                    listed.add(os.path.dirname(path))
+    return files, listed
+
+
+def _stage_records(store: Any, cache: Path, plans: list[Any]) -> list[dict[str, Any]] | None:
+    stages = []
+    for plan in plans:
+        for decision in plan.stages:
+            entry = store.get_entry(decision.key)
+            if entry is None:
+                return None
+            paths = [cache / "actions" / decision.key[:2] / f"{decision.key}.json"]
+            paths += [cache / "objects" / o["digest"][:2] / o["digest"] for o in entry["outputs"]]
+            stages.append({
+                "workflow": plan.workflow, "name": decision.name, "status": decision.status.value,
+                "key": decision.key, "origin": decision.origin,
+                "rows": (entry.get("selected_output") or {}).get("rows"),
+                "cache_files": {str(p): stamp.stat_sig(p) for p in paths},
+            })
+    return stages
+
+
+def _outputs(session: Any, plans: list[Any], stages: list[dict[str, Any]]) -> dict[str, str]:
+    """What each fast-path mode prints, rendered now by the same code the normal path uses."""
+    from ddbuild.cli import render
+    from ddbuild.workflow.plan import Status
+
+    rows = {(s["workflow"], s["name"]): s["rows"] for s in stages}
+    summaries = [
+        render.BuildSummary(plan.workflow, [
+            render.StageOutcome(d.name, Status.HIT, d.key, rows=rows[(plan.workflow, d.name)])
+            for d in plan.stages
+        ])
+        for plan in plans
+    ]
+    plan_json = render.explain_json(plans, build_file=session.build.path.name)
+    return {
+        "explain": render.explain_text(plans),
+        "explain_verbose": render.explain_text(plans, verbose=True),
+        "explain_json": plan_json,
+        "status": render.status_text(plans),
+        "status_json": plan_json,
+        "summary": render.summary_text(summaries),
+    }
+
+
+def view_files(results: list[Any]) -> dict[str, Any]:
+    """Every file of the views a build materialised (size + mtime_ns), from its WorkflowResults."""
+    out: dict[str, Any] = {}
+    for result in results:
+        views = getattr(result, "views", None) or getattr(result, "_views", None) or {}
+        for view in views.values():
+            for root, _dirs, names in os.walk(view):
+                for name in names:
+                    if not name.startswith("."):
+                        path = os.path.join(root, name)
+                        out[path] = stamp.stat_sig(path)
+    return out
+
+
+def build_stamp(session: Any, plans: list[Any], views: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The stamp document for these all-hit plans, or None when this build cannot have one."""
+    facts = getattr(session.build, "load_facts", None)
+    settings = session.settings()
+    if facts is None or settings.remote or not all_local_hits(plans):
+        return None
+    build_dir = os.path.realpath(session.build.directory)
+    seeds = _seeds(session, plans)
+    stages = _stage_records(session.store, Path(settings.cache), plans)
+    if seeds is None or stages is None:
+        return None
+    local, module_files = _modules(build_dir, facts.new_modules)
+    opened = {p: stamp.stat_sig(p) for p in sorted(facts.opened) if p not in local and p not in module_files}
+    return {
+        "format": stamp.FORMAT,
+        "runtime": stamp.runtime(),
+        "build_file": {"path": str(session.build.path), "digest": stamp.file_digest(session.build.path)},
+        "pyproject": stamp.file_digest(os.path.join(build_dir, "pyproject.toml")),
+        "env": {name: stamp.env_digest(value) for name, value in sorted(facts.env.items())},
+        "env_all": stamp.whole_env(os.environ) if facts.env_enumerated else None,
+        "ddbuild_env": stamp.ddbuild_env(os.environ),
+        "local_modules": local,
+        "module_files": module_files,
+        "opened_files": opened,
+        "seed_files": seeds[0],
+        "listed_dirs": {d: stamp.listing_digest(d) for d in sorted(facts.listed | seeds[1])},
+        "stages": stages,
+        "views": views,
+        "outputs": _outputs(session, plans, stages),
+    }
+
+
+def _write_atomic(path: Path, document: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(prefix=".stamp-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(document, handle, sort_keys=True)
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+def record(session: Any, plans: list[Any], *, views: dict[str, Any] | None = None) -> Path | None:
+    """Write the stamp for this invocation's targets if its plans were all local hits.
+
+    Without ``views`` (explain/status/-q), the views of a still-valid stamp with the same stage
+    keys are kept, so that an explain between two builds does not cost the next build its fast path.
+    """
+    try:
+        document = build_stamp(session, plans, views)
+        if document is None:
+            return None
+        path = stamp.stamp_path(Path(session.settings().cache), session.build.path,
+                                session.options.targets, session.cache_flag())
+        if views is None:
+            old = stamp.read(path)
+            keys = [(s["name"], s["key"]) for s in document["stages"]]
+            if old and old.get("views") and [(s["name"], s["key"]) for s in old["stages"]] == keys:
+                document["views"] = old["views"]
+        _write_atomic(path, document)
+        return path
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None  # a stamp is an optimisation: failing to write one never fails the command
