@@ -64,6 +64,7 @@ _EXPORTS: dict[str, str] = {
     # interface
     "DataDesigner": "ddbuild.designer",
     "DatasetCreationResults": "ddbuild.results",
+    "PreviewResults": "ddbuild.results",
     # workflows
     "Workflow": "ddbuild.workflow",
     "WorkflowResults": "ddbuild.workflow",

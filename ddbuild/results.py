@@ -45,8 +45,8 @@ class DatasetCreationResults:
         return self._layout.batch_files()
 
     def processor_files(self, name: str) -> list[Path]:
-        if not (self._layout.processors_dir / name).is_dir():
-            known = sorted(p.name for p in self._layout.processors_dir.glob("*") if p.is_dir())
+        known = self._layout.side_names()
+        if name not in known:
             raise ArtifactError(
                 f"No processor output named '{name}' in '{self.base_dataset_path}'.{did_you_mean(name, known)}",
                 hint=f"Processor outputs: {', '.join(known) or '(none)'}.",
@@ -85,8 +85,7 @@ class PreviewResults:
     def read(cls, summary: Any) -> PreviewResults:
         """Read a finished run (``summary.dataset_dir``) into memory, before its directory goes."""
         layout = DatasetLayout(summary.dataset_dir)
-        sides = sorted(p.name for p in layout.processors_dir.glob("*") if p.is_dir())
-        artifacts = {name: load_dataframe(layout.side_files(name)) for name in sides}
+        artifacts = {name: load_dataframe(layout.side_files(name)) for name in layout.side_names()}
         return cls(load_dataframe(layout.batch_files()), artifacts, summary)
 
     def sample_record(self, index: int = 0) -> str:

@@ -45,6 +45,10 @@ class DatasetLayout:
     def batch_files(self) -> list[Path]:
         return sorted(self.parquet_dir.glob("batch_*.parquet"))
 
+    def side_names(self) -> list[str]:
+        """Names of the processors that wrote side outputs (one folder each), sorted."""
+        return sorted(p.name for p in self.processors_dir.glob("*") if p.is_dir())
+
     def side_files(self, name: str) -> list[Path]:
         return sorted((self.processors_dir / name).glob("batch_*.parquet"))
 
