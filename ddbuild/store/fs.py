@@ -68,6 +68,43 @@ def dump_json(value: dict[str, Any]) -> bytes:
     return (json.dumps(value, sort_keys=True, indent=1, ensure_ascii=False) + "\n").encode("utf-8")
 
 
+def json_keys(names: Iterator[str]) -> Iterator[str]:
+    """Keys of the ``<key>.json`` files among ``names`` (temp files and strays are skipped)."""
+    return (n[:-5] for n in names if n.endswith(".json") and is_digest(n[:-5]))
+
+
+#: ``warn(key, message)``: log ``message`` the first time ``key`` is found unreadable.
+WarnOnce = Callable[[str, str], None]
+
+
+def decode_entry(data: bytes, key: str, location: str, warn: WarnOnce) -> dict[str, Any] | None:
+    """A stored entry, validated; None (warned) when it is unreadable."""
+    try:
+        return validate_entry(json.loads(data), key=key)
+    except (ValueError, IntegrityError) as exc:
+        warn(key, f"ignoring unreadable cache entry {key} in {location}: {exc}")
+        return None
+
+
+def decode_response(data: bytes, key: str, location: str, warn: WarnOnce) -> dict[str, Any] | None:
+    """A stored LLM response; None (warned) when it is not a JSON object."""
+    try:
+        value = json.loads(data)
+    except ValueError as exc:
+        warn(key, f"ignoring unreadable LLM response {key} in {location}: {exc}")
+        return None
+    if not isinstance(value, dict):
+        warn(key, f"ignoring LLM response {key} in {location}: not a JSON object")
+        return None
+    return value
+
+
+def encode_response(key: str, response: dict[str, Any]) -> bytes:
+    if not isinstance(response, dict):
+        raise TypeError(f"LLM response {key} must be a dict, got {type(response).__name__}")
+    return dump_json(response)
+
+
 def download_verified(
     copy_to: Callable[[Any, xxhash.xxh3_128], bool],
     digest: str,
@@ -173,13 +210,7 @@ class FileSystemStore:
     def get_entry(self, key: str) -> dict[str, Any] | None:
         """The validated entry for ``key``; None when absent or unreadable (warned once per key)."""
         data = self._files.read_bytes(entry_rel(check_name(key, "entry key", self.location)))
-        if data is None:
-            return None
-        try:
-            return validate_entry(json.loads(data), key=key)
-        except (ValueError, IntegrityError) as exc:
-            self._warn_once(key, f"ignoring unreadable cache entry {key} in {self.location}: {exc}")
-            return None
+        return None if data is None else decode_entry(data, key, self.location, self._warn_once)
 
     def put_entry(self, key: str, entry: dict[str, Any]) -> bool:
         """Publish atomically; False when a valid entry already existed (a corrupt one is replaced)."""
@@ -196,30 +227,19 @@ class FileSystemStore:
         self._files.delete(entry_rel(check_name(key, "entry key", self.location)))
 
     def list_entries(self) -> Iterator[str]:
-        return (n[:-5] for n in self._files.names("actions") if n.endswith(".json") and is_digest(n[:-5]))
+        return json_keys(self._files.names("actions"))
 
     # -- LLM responses -------------------------------------------------------------------
     def get_response(self, key: str) -> dict[str, Any] | None:
         data = self._files.read_bytes(response_rel(check_name(key, "response key", self.location)))
-        if data is None:
-            return None
-        try:
-            value = json.loads(data)
-        except ValueError as exc:
-            self._warn_once(key, f"ignoring unreadable LLM response {key} in {self.location}: {exc}")
-            return None
-        if not isinstance(value, dict):
-            self._warn_once(key, f"ignoring LLM response {key} in {self.location}: not a JSON object")
-            return None
-        return value
+        return None if data is None else decode_response(data, key, self.location, self._warn_once)
 
     def put_response(self, key: str, response: dict[str, Any]) -> None:
-        if not isinstance(response, dict):
-            raise TypeError(f"LLM response {key} must be a dict, got {type(response).__name__}")
-        self._files.replace(response_rel(check_name(key, "response key", self.location)), dump_json(response))
+        rel = response_rel(check_name(key, "response key", self.location))
+        self._files.replace(rel, encode_response(key, response))
 
     def list_responses(self) -> Iterator[str]:
-        return (n[:-5] for n in self._files.names("llm") if n.endswith(".json") and is_digest(n[:-5]))
+        return json_keys(self._files.names("llm"))
 
     # -- local extras --------------------------------------------------------------------
     def _local(self, what: str) -> LocalFiles:

@@ -33,7 +33,7 @@ from urllib.parse import quote, urlsplit
 
 import xxhash
 
-from ddbuild.errors import IntegrityError, StoreError
+from ddbuild.errors import StoreError
 from ddbuild.fingerprint import digest_file, is_digest
 from ddbuild.store._files import CHUNK, mismatch
 from ddbuild.store.entry import validate_entry
@@ -41,9 +41,13 @@ from ddbuild.store.fs import (
     OnCorrupt,
     blob_rel,
     check_name,
+    decode_entry,
+    decode_response,
     download_verified,
     dump_json,
+    encode_response,
     entry_rel,
+    json_keys,
     response_rel,
 )
 
@@ -257,13 +261,7 @@ class HttpStore:
     # -- entries -------------------------------------------------------------------------
     def get_entry(self, key: str) -> dict[str, Any] | None:
         data = self._get_bytes(entry_rel(check_name(key, "entry key", self.location)))
-        if data is None:
-            return None
-        try:
-            return validate_entry(json.loads(data), key=key)
-        except (ValueError, IntegrityError) as exc:
-            self._warn_once(key, f"ignoring unreadable cache entry {key} in {self.location}: {exc}")
-            return None
+        return None if data is None else decode_entry(data, key, self.location, self._warn_once)
 
     def put_entry(self, key: str, entry: dict[str, Any]) -> bool:
         """Check-then-put: False when a valid entry exists; a racing writer may still replace it."""
@@ -278,30 +276,19 @@ class HttpStore:
         self._delete(entry_rel(check_name(key, "entry key", self.location)))
 
     def list_entries(self) -> Iterator[str]:
-        return (n[:-5] for n in self._names("actions") if n.endswith(".json") and is_digest(n[:-5]))
+        return json_keys(self._names("actions"))
 
     # -- LLM responses -------------------------------------------------------------------
     def get_response(self, key: str) -> dict[str, Any] | None:
         data = self._get_bytes(response_rel(check_name(key, "response key", self.location)))
-        if data is None:
-            return None
-        try:
-            value = json.loads(data)
-        except ValueError as exc:
-            self._warn_once(key, f"ignoring unreadable LLM response {key} in {self.location}: {exc}")
-            return None
-        if not isinstance(value, dict):
-            self._warn_once(key, f"ignoring LLM response {key} in {self.location}: not a JSON object")
-            return None
-        return value
+        return None if data is None else decode_response(data, key, self.location, self._warn_once)
 
     def put_response(self, key: str, response: dict[str, Any]) -> None:
-        if not isinstance(response, dict):
-            raise TypeError(f"LLM response {key} must be a dict, got {type(response).__name__}")
-        self._put_bytes(response_rel(check_name(key, "response key", self.location)), dump_json(response))
+        rel = response_rel(check_name(key, "response key", self.location))
+        self._put_bytes(rel, encode_response(key, response))
 
     def list_responses(self) -> Iterator[str]:
-        return (n[:-5] for n in self._names("llm") if n.endswith(".json") and is_digest(n[:-5]))
+        return json_keys(self._names("llm"))
 
     # -- listing through the server's JSON directory index ----------------------------------
     def _index(self, rel_dir: str) -> list[dict[str, Any]]:
