@@ -21,9 +21,6 @@ class Selection:
     def name(self) -> str:
         return str(self.workflow.name)
 
-    def plan_targets(self) -> list[str] | None:
-        return list(self.stages) or None
-
     def default_stage(self) -> str | None:
         names = self.workflow.stage_names
         return names[-1] if names else None
