@@ -6,11 +6,13 @@
 Builds a 5-stage sampler/expression workflow once (not timed), then times, each in a fresh
 process and interleaved so that machine noise hits all three alike:
 
-    floor     python -c "import ddbuild"
-    explain   ddbuild --explain        (plan only)
-    noop      ddbuild                  (plan + a no-op build of cached stages)
+    floor        python -c "import ddbuild"
+    explain      ddbuild --explain        (answered from the up-to-date stamp: the fast path)
+    noop         ddbuild                  (the same, for a no-op build)
+    explain_full ddbuild --explain --no-fast-path   (loads the build file and plans)
+    noop_full    ddbuild --no-fast-path             (plan + a no-op build of cached stages)
 
-and prints absolute medians and each ÷ floor. Target: both ratios <= 3. For context it also times
+and prints absolute medians and each ÷ floor. Target: fast-path ratios <= 3. For context it also times
 ``python -c "import ddbuild.workflow, ddbuild.config.builder"`` (what any build file imports: the
 pydantic config models and the workflow layer) and prints the CLI's ratios against that as well.
 
@@ -72,6 +74,8 @@ def measure(repeat: int = 15, rows: int = 200) -> dict[str, float]:
             "config": [sys.executable, "-c", "import ddbuild.workflow, ddbuild.config.builder"],
             "explain": [*_ddbuild(), "--explain"],
             "noop": [*_ddbuild(), "-s"],
+            "explain_full": [*_ddbuild(), "--explain", "--no-fast-path"],
+            "noop_full": [*_ddbuild(), "-s", "--no-fast-path"],
         }
         for cmd in commands.values():  # warm the page cache and write bytecode
             _time(cmd, work, env)
@@ -87,12 +91,14 @@ def measure(repeat: int = 15, rows: int = 200) -> dict[str, float]:
 def report(medians: dict[str, float]) -> str:
     floor, config = medians["floor"], medians["config"]
     lines = [
-        f"floor   python -c 'import ddbuild'        {floor * 1000:7.1f} ms",
-        f"config  import ddbuild.workflow + config  {config * 1000:7.1f} ms   ratio {config / floor:4.2f}",
+        f"floor        python -c 'import ddbuild'        {floor * 1000:7.1f} ms",
+        f"config       import ddbuild.workflow + config  {config * 1000:7.1f} ms   ratio {config / floor:4.2f}",
     ]
-    for name, label in (("explain", "ddbuild --explain"), ("noop", "ddbuild (no-op)")):
+    for name, label in (("explain", "ddbuild --explain (fast path)"), ("noop", "ddbuild (no-op, fast path)"),
+                        ("explain_full", "ddbuild --explain --no-fast-path"),
+                        ("noop_full", "ddbuild --no-fast-path (no-op)")):
         lines.append(
-            f"{name:<7} {label:<33} {medians[name] * 1000:7.1f} ms   ratio {medians[name] / floor:4.2f} "
+            f"{name:<12} {label:<33} {medians[name] * 1000:7.1f} ms   ratio {medians[name] / floor:4.2f} "
             f"(target <= 3); vs config {medians[name] / config:4.2f}"
         )
     return "\n".join(lines)
@@ -102,10 +108,12 @@ def report(medians: dict[str, float]) -> str:
 def test_cli_startup_ratio() -> None:
     medians = measure(repeat=9)
     print("\n" + report(medians))
-    # The <= 3x-of-`import ddbuild` target is printed, not asserted: importing the pydantic config
-    # models a build file needs costs ~5x on its own. What the CLI controls is its cost on top.
-    assert medians["explain"] / medians["config"] <= 1.5
-    assert medians["noop"] / medians["config"] <= 1.5
+    # The fast path (an up-to-date stamp) must meet the target; the full path (build file loaded:
+    # pydantic alone is ~5x `import ddbuild`) is held to its cost on top of the config import.
+    assert medians["explain"] / medians["floor"] <= 3
+    assert medians["noop"] / medians["floor"] <= 3
+    assert medians["explain_full"] / medians["config"] <= 1.5
+    assert medians["noop_full"] / medians["config"] <= 1.5
 
 
 def main() -> None:
