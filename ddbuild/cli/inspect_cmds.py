@@ -30,7 +30,13 @@ def export(session: Session, target: str, raw_path: str, fmt: str | None, stream
     path = session.user_path(raw_path)
     chosen = export_format(path, fmt)
     (selection,) = session.selections((target,))
-    stage = selection.resolved_stages()[0]
+    stages = selection.resolved_stages()
+    if len(stages) != 1:
+        raise UsageError(
+            f"Workflow '{selection.name}' has several final stages: {', '.join(stages)}.",
+            hint=f"Name the one to export: ddbuild export {stages[0]} {raw_path}",
+        )
+    (stage,) = stages
     bind(session)
     plan = selection.workflow.plan(targets=[stage])
     decision = plan.stage(stage)

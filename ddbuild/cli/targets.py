@@ -12,7 +12,7 @@ from ddbuild.errors import TargetError, closest
 
 @dataclass
 class Selection:
-    """Targets of one workflow; ``stages`` empty means its default (last) stage."""
+    """Targets of one workflow; ``stages`` empty means its defaults (every sink; a chain's last stage)."""
 
     workflow: Any
     stages: list[str] = field(default_factory=list)
@@ -21,15 +21,13 @@ class Selection:
     def name(self) -> str:
         return str(self.workflow.name)
 
-    def default_stage(self) -> str | None:
-        names = self.workflow.stage_names
-        return names[-1] if names else None
+    def default_stages(self) -> list[str]:
+        """Every stage nothing depends on, as ``Workflow.run`` builds by default."""
+        used = {parent for stage in self.workflow.stages for parent in stage.depends_on}
+        return [name for name in self.workflow.stage_names if name not in used]
 
     def resolved_stages(self) -> list[str]:
-        if self.stages:
-            return list(self.stages)
-        last = self.default_stage()
-        return [last] if last else []
+        return list(self.stages) or self.default_stages()
 
 
 def all_targets(build: BuildFile) -> list[str]:
@@ -79,17 +77,15 @@ def _resolve_one(name: str, build: BuildFile, commands: Iterable[str]) -> tuple[
 
 
 def resolve(names: Sequence[str], build: BuildFile, commands: Iterable[str] = ()) -> list[Selection]:
-    """Group targets by workflow, in build-file order. No names = the first workflow's last stage."""
+    """Group targets by workflow, in build-file order. No names = the first workflow's sinks."""
     if not names:
         return [Selection(build.workflows[0])]
     chosen: dict[int, Selection] = {}
     for name in names:
         wf, stage = _resolve_one(name, build, commands)
         selection = chosen.setdefault(id(wf), Selection(wf))
-        if stage is None:
-            default = selection.default_stage()
-            stage = default
-        if stage is not None and stage not in selection.stages:
-            selection.stages.append(stage)
+        for target in [stage] if stage is not None else selection.default_stages():
+            if target not in selection.stages:
+                selection.stages.append(target)
     order = {id(wf): i for i, wf in enumerate(build.workflows)}
     return sorted(chosen.values(), key=lambda s: order[id(s.workflow)])

@@ -128,3 +128,13 @@ def test_plain_log_lines_when_not_a_terminal(chain):
     result = chain.main("-v")
     assert "ddbuild: base: running (key " in result.stderr
     assert "ddbuild: base: ran in" in result.stderr
+
+
+def test_default_targets_of_a_dag_are_all_sinks(dag):
+    built = dag.run("--json")
+    assert sorted(started(built)) == ["bad", "base", "good"]
+    assert dag.main("-q").exit_code == 0
+    export = dag.main("export", "dag", "out.jsonl")
+    assert export.exit_code == 2
+    assert "Workflow 'dag' has several final stages: bad, good." in export.stderr
+    assert dag.main("export", "good", "out.jsonl").exit_code == 0
