@@ -22,7 +22,7 @@ message, ``times=None`` means every time): ``429`` (``retry_after=`` seconds), `
 ``invalid_json`` (reply content is not JSON), ``schema_invalid`` (JSON that breaks the schema),
 ``length`` (finish_reason=length), ``refusal``, ``reply`` (``content=`` the reply text).
 
-Stdlib only (ThreadingHTTPServer), with the fixes measured in environment-facts §5: listen
+Stdlib HTTP (ThreadingHTTPServer; only the placeholder values come from ddbuild), with the fixes measured in environment-facts §5: listen
 backlog 128, TCP_NODELAY on responses, daemon threads.
 """
 
@@ -38,6 +38,8 @@ from collections import Counter
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from ddbuild.engine.llm.schema import example_for  # the same placeholder values --explain uses
 
 FAULT_KINDS = (
     "429", "500", "400", "slow", "malformed_body", "invalid_json",
@@ -63,33 +65,6 @@ class RequestRecord:
     last_user: str
     body: dict[str, Any]
     authorization: str | None
-
-
-def example_for(schema: Any, name: str = "value", root: Any = None) -> Any:
-    """A value valid for ``schema`` (the subset ddbuild uses), deterministic."""
-    root = schema if root is None else root
-    if not isinstance(schema, dict):
-        return name
-    if "$ref" in schema:
-        node: Any = root
-        for part in schema["$ref"][2:].split("/"):
-            node = node[part]
-        return example_for(node, name, root)
-    if "enum" in schema:
-        return schema["enum"][0]
-    if "const" in schema:
-        return schema["const"]
-    for key in ("anyOf", "oneOf"):
-        if schema.get(key):
-            return example_for(schema[key][0], name, root)
-    kind = schema.get("type", "object" if "properties" in schema else "string")
-    if isinstance(kind, list):
-        kind = next((k for k in kind if k != "null"), "null")
-    if kind == "object":
-        return {k: example_for(v, k, root) for k, v in schema.get("properties", {}).items()}
-    if kind == "array":
-        return [example_for(schema.get("items", {}), name, root)]
-    return {"string": f"{name} text", "integer": 1, "number": 1.5, "boolean": True, "null": None}.get(kind, name)
 
 
 class FakeOpenAIServer:

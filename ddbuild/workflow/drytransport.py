@@ -12,34 +12,9 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from ddbuild.engine.llm.schema import example_for
+
 CHARS_PER_TOKEN = 4  # the usual rule of thumb for English text with OpenAI-style tokenizers
-
-
-def example_for(schema: Any, name: str = "value", root: Any = None) -> Any:
-    """A value valid for ``schema`` (the JSON-schema subset ddbuild checks), deterministic."""
-    root = schema if root is None else root
-    if not isinstance(schema, dict):
-        return name
-    if "$ref" in schema:
-        node: Any = root
-        for part in schema["$ref"][2:].split("/"):
-            node = node[part]
-        return example_for(node, name, root)
-    if "enum" in schema:
-        return schema["enum"][0]
-    if "const" in schema:
-        return schema["const"]
-    for key in ("anyOf", "oneOf"):
-        if schema.get(key):
-            return example_for(schema[key][0], name, root)
-    kind = schema.get("type", "object" if "properties" in schema else "string")
-    if isinstance(kind, list):
-        kind = next((k for k in kind if k != "null"), "null")
-    if kind == "object":
-        return {k: example_for(v, k, root) for k, v in schema.get("properties", {}).items()}
-    if kind == "array":
-        return [example_for(schema.get("items", {}), name, root)]
-    return {"string": f"{name} text", "integer": 1, "number": 1.5, "boolean": True, "null": None}.get(kind, name)
 
 
 def placeholder_content(body: Mapping[str, Any]) -> str:

@@ -156,3 +156,27 @@ def _json_type(value: Any) -> str:
         if _is_type(value, name):
             return name
     return type(value).__name__
+
+
+def example_for(schema: Any, name: str = "value", root: Any = None) -> Any:
+    """A deterministic value valid for ``schema`` (the subset above): placeholders and test replies."""
+    root = schema if root is None else root
+    if not isinstance(schema, dict):
+        return name
+    if "$ref" in schema:
+        return example_for(_resolve(schema["$ref"], root), name, root)
+    if "enum" in schema:
+        return schema["enum"][0]
+    if "const" in schema:
+        return schema["const"]
+    for key in ("anyOf", "oneOf"):
+        if schema.get(key):
+            return example_for(schema[key][0], name, root)
+    kind = schema.get("type", "object" if "properties" in schema else "string")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), "null")
+    if kind == "object":
+        return {k: example_for(v, k, root) for k, v in schema.get("properties", {}).items()}
+    if kind == "array":
+        return [example_for(schema.get("items", {}), name, root)]
+    return {"string": f"{name} text", "integer": 1, "number": 1.5, "boolean": True, "null": None}.get(kind, name)
