@@ -1,8 +1,9 @@
 """The tiny file-operations interface FileSystemStore is written against, and its local (os) version.
 
 FileSystemStore knows the cache layout and the verification rules; a ``Files`` object only moves
-bytes. Two implementations: ``LocalFiles`` (plain os calls, no pyarrow import, so the CLI starts
-fast) here, and ``ArrowFiles`` (any ``pyarrow.fs`` filesystem) in ``_arrow.py``. All paths are
+bytes. Three implementations: ``LocalFiles`` (plain os calls, no pyarrow import, so the CLI starts
+fast) here, ``ArrowFiles`` (any ``pyarrow.fs`` filesystem) in ``_arrow.py`` and ``HttpFiles``
+(GET/PUT/HEAD/DELETE, WebDAV) in ``http.py``. All paths are
 relative POSIX strings inside the store root, built by the store from validated 32-hex names.
 
 Atomicity on a local (or network-drive) directory::

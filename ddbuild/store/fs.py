@@ -1,4 +1,4 @@
-"""FileSystemStore: the cache layout of DESIGN §4 over a local directory or any pyarrow filesystem.
+"""FileSystemStore: the cache layout of DESIGN §4 over a local directory, any pyarrow filesystem or HTTP.
 
     <root>/objects/ab/<digest>          blobs, verified (streaming xxh3_128) on every read
     <root>/actions/ab/<key>.json        entries, schema-checked on every read, first writer wins
@@ -8,7 +8,7 @@
 
 One class for every filesystem: the layout and the trust rules live here, byte moving lives in a
 ``Files`` object (``LocalFiles`` with plain os calls; ``ArrowFiles`` for S3/GCS, imported lazily so
-a local build never pays for ``import pyarrow``).
+a local build never pays for ``import pyarrow``; ``HttpFiles`` for WebDAV, see ``HttpStore``).
 """
 
 from __future__ import annotations
@@ -73,38 +73,6 @@ def json_keys(names: Iterator[str]) -> Iterator[str]:
     return (n[:-5] for n in names if n.endswith(".json") and is_digest(n[:-5]))
 
 
-#: ``warn(key, message)``: log ``message`` the first time ``key`` is found unreadable.
-WarnOnce = Callable[[str, str], None]
-
-
-def decode_entry(data: bytes, key: str, location: str, warn: WarnOnce) -> dict[str, Any] | None:
-    """A stored entry, validated; None (warned) when it is unreadable."""
-    try:
-        return validate_entry(json.loads(data), key=key)
-    except (ValueError, IntegrityError) as exc:
-        warn(key, f"ignoring unreadable cache entry {key} in {location}: {exc}")
-        return None
-
-
-def decode_response(data: bytes, key: str, location: str, warn: WarnOnce) -> dict[str, Any] | None:
-    """A stored LLM response; None (warned) when it is not a JSON object."""
-    try:
-        value = json.loads(data)
-    except ValueError as exc:
-        warn(key, f"ignoring unreadable LLM response {key} in {location}: {exc}")
-        return None
-    if not isinstance(value, dict):
-        warn(key, f"ignoring LLM response {key} in {location}: not a JSON object")
-        return None
-    return value
-
-
-def encode_response(key: str, response: dict[str, Any]) -> bytes:
-    if not isinstance(response, dict):
-        raise TypeError(f"LLM response {key} must be a dict, got {type(response).__name__}")
-    return dump_json(response)
-
-
 def download_verified(
     copy_to: Callable[[Any, xxhash.xxh3_128], bool],
     digest: str,
@@ -137,19 +105,25 @@ class FileSystemStore:
     """A content-addressed cache below ``root`` on ``filesystem`` (None = the local disk).
 
     ``mode`` (e.g. ``0o664``) forces file permissions on a cache shared through a network drive;
-    directories get the matching ``0o775``. Without it the process umask decides.
+    directories get the matching ``0o775``. Without it the process umask decides. ``files`` is a
+    ready ``Files`` object instead of ``root``/``filesystem`` (``HttpStore`` passes ``HttpFiles``).
     """
 
     def __init__(
         self,
-        root: str | os.PathLike[str],
+        root: str | os.PathLike[str] | None = None,
         filesystem: Any = None,
         *,
         mode: int | None = None,
         location: str | None = None,
+        files: Files | None = None,
     ) -> None:
         self._files: Files
-        if filesystem is None or _is_arrow_local(filesystem):
+        if files is not None:
+            self._files = files
+        elif root is None:
+            raise TypeError("FileSystemStore needs a root directory (or a Files object)")
+        elif filesystem is None or _is_arrow_local(filesystem):
             self._files = LocalFiles(Path(root), mode)
         else:
             from ddbuild.store._arrow import ArrowFiles
@@ -160,7 +134,7 @@ class FileSystemStore:
         self._warned: set[str] = set()
 
     def __repr__(self) -> str:
-        return f"FileSystemStore({self.location!r})"
+        return f"{type(self).__name__}({self.location!r})"
 
     @property
     def is_local(self) -> bool:
@@ -182,7 +156,7 @@ class FileSystemStore:
         A corrupt blob of a *local* store is moved to ``quarantine/`` so the next build rebuilds it.
         """
         rel = blob_rel(check_name(digest, "blob digest", self.location))
-        where = f"cache {self.location}"
+        where = f"{'cache' if self.is_local else 'remote cache'} {self.location}"
         try:
             return download_verified(
                 lambda out, hasher: self._files.copy_to(rel, out, hasher), digest, Path(dest), where, on_corrupt
@@ -210,10 +184,20 @@ class FileSystemStore:
     def get_entry(self, key: str) -> dict[str, Any] | None:
         """The validated entry for ``key``; None when absent or unreadable (warned once per key)."""
         data = self._files.read_bytes(entry_rel(check_name(key, "entry key", self.location)))
-        return None if data is None else decode_entry(data, key, self.location, self._warn_once)
+        if data is None:
+            return None
+        try:
+            return validate_entry(json.loads(data), key=key)
+        except (ValueError, IntegrityError) as exc:
+            self._warn_once(key, f"ignoring unreadable cache entry {key} in {self.location}: {exc}")
+            return None
 
     def put_entry(self, key: str, entry: dict[str, Any]) -> bool:
-        """Publish atomically; False when a valid entry already existed (a corrupt one is replaced)."""
+        """Publish atomically; False when a valid entry already existed (a corrupt one is replaced).
+
+        On a filesystem without atomic create (S3/GCS/HTTP) this is check-then-put: racing writers
+        all publish complete, valid entries and the last one stays.
+        """
         rel = entry_rel(check_name(key, "entry key", self.location))
         data = dump_json(validate_entry(entry, key=key))
         if self._files.create(rel, data):
@@ -232,11 +216,23 @@ class FileSystemStore:
     # -- LLM responses -------------------------------------------------------------------
     def get_response(self, key: str) -> dict[str, Any] | None:
         data = self._files.read_bytes(response_rel(check_name(key, "response key", self.location)))
-        return None if data is None else decode_response(data, key, self.location, self._warn_once)
+        if data is None:
+            return None
+        try:
+            value = json.loads(data)
+        except ValueError as exc:
+            self._warn_once(key, f"ignoring unreadable LLM response {key} in {self.location}: {exc}")
+            return None
+        if not isinstance(value, dict):
+            self._warn_once(key, f"ignoring LLM response {key} in {self.location}: not a JSON object")
+            return None
+        return value
 
     def put_response(self, key: str, response: dict[str, Any]) -> None:
         rel = response_rel(check_name(key, "response key", self.location))
-        self._files.replace(rel, encode_response(key, response))
+        if not isinstance(response, dict):
+            raise TypeError(f"LLM response {key} must be a dict, got {type(response).__name__}")
+        self._files.replace(rel, dump_json(response))
 
     def list_responses(self) -> Iterator[str]:
         return json_keys(self._files.names("llm"))

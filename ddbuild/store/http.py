@@ -1,4 +1,7 @@
-"""HttpStore: the cache layout over plain HTTP GET/PUT/HEAD/DELETE (nginx WebDAV or any such server).
+"""``Files`` over plain HTTP GET/PUT/HEAD/DELETE (nginx WebDAV or any such server), and HttpStore.
+
+``HttpStore(base_url)`` is a ``FileSystemStore`` over ``HttpFiles``: the layout, verification,
+first-writer-wins and listing rules are fs.py's; this module only moves bytes.
 
 Why the stdlib ``http.client``: one persistent connection per thread with 8 MiB reads streams a
 blob straight into the destination file while hashing it (see the benchmark in
@@ -12,8 +15,8 @@ They are never part of ``location``, ``repr`` or any error message.
 
 Server requirements: PUT must be atomic (nginx writes the body to a temp file and renames it) and
 create parent directories (nginx ``create_full_put_path on``). HTTP has no conditional create on
-nginx, so ``put_entry`` is check-then-put (``atomic_create = False``). Listing uses the server's
-JSON directory index (nginx ``autoindex on; autoindex_format json;``); without it ``list_*``
+nginx, so ``create`` is check-then-put (``atomic_create = False``). Listing uses the server's
+JSON directory index (nginx ``autoindex on; autoindex_format json;``); without it ``names``
 raises a StoreError saying so — ``cache push`` and read-through need only HEAD/GET/PUT.
 """
 
@@ -22,7 +25,6 @@ from __future__ import annotations
 import base64
 import http.client
 import json
-import logging
 import os
 import socket
 import threading
@@ -34,24 +36,9 @@ from urllib.parse import quote, urlsplit
 import xxhash
 
 from ddbuild.errors import StoreError
-from ddbuild.fingerprint import digest_file, is_digest
+from ddbuild.fingerprint import digest_file
 from ddbuild.store._files import CHUNK, mismatch
-from ddbuild.store.entry import validate_entry
-from ddbuild.store.fs import (
-    OnCorrupt,
-    blob_rel,
-    check_name,
-    decode_entry,
-    decode_response,
-    download_verified,
-    dump_json,
-    encode_response,
-    entry_rel,
-    json_keys,
-    response_rel,
-)
-
-log = logging.getLogger("ddbuild.store")
+from ddbuild.store.fs import FileSystemStore
 
 TOKEN_ENV = "DDBUILD_REMOTE_TOKEN"
 USER_ENV = "DDBUILD_REMOTE_USER"
@@ -75,11 +62,11 @@ def auth_header(
     return None
 
 
-class HttpStore:
-    """A cache at ``base_url`` (``http(s)://host[:port]/prefix``) spoken to with GET/PUT/HEAD/DELETE."""
+class HttpFiles:
+    """``Files`` below ``base_url`` (``http(s)://host[:port]/prefix``) with GET/PUT/HEAD/DELETE."""
 
-    atomic_create = False
     is_local = False
+    atomic_create = False
 
     def __init__(
         self,
@@ -107,10 +94,6 @@ class HttpStore:
         self.timeout = timeout
         self._auth = auth_header(os.environ if environ is None else environ, token_env, user_env, password_env)
         self._local = threading.local()
-        self._warned: set[str] = set()
-
-    def __repr__(self) -> str:
-        return f"HttpStore({self.location!r})"
 
     # -- transport -----------------------------------------------------------------------
     def _connection(self) -> http.client.HTTPConnection:
@@ -127,9 +110,6 @@ class HttpStore:
         if conn is not None:
             conn.close()
             self._local.conn = None
-
-    def _url(self, rel: str) -> str:
-        return self._prefix + quote(rel)
 
     def _request(
         self,
@@ -152,7 +132,7 @@ class HttpStore:
             try:
                 if hasattr(body, "seek"):
                     body.seek(0)  # type: ignore[union-attr]
-                conn.request(method, self._url(rel), body=body, headers=headers)
+                conn.request(method, self._prefix + quote(rel), body=body, headers=headers)
                 response = conn.getresponse()
                 if response.status < 300 and consume is not None:
                     result = consume(response)
@@ -190,107 +170,74 @@ class HttpStore:
             )
         raise StoreError(f"remote cache {self.location} answered HTTP {status} to {method} {rel}.")
 
-    def _get_bytes(self, rel: str) -> bytes | None:
+    # -- Files ---------------------------------------------------------------------------
+    def read_bytes(self, rel: str) -> bytes | None:
         status, data = self._request("GET", rel)
         if status == 404:
             return None
         self._check(status, "GET", rel, (200,))
         return data
 
-    def _head(self, rel: str) -> bool:
+    def copy_to(self, rel: str, out: BinaryIO, hasher: xxhash.xxh3_128) -> bool:
+        def stream(response: http.client.HTTPResponse) -> None:
+            buffer = bytearray(CHUNK)
+            view = memoryview(buffer)
+            while read := response.readinto(buffer):
+                hasher.update(view[:read])
+                try:
+                    out.write(view[:read])
+                except OSError as exc:  # the local disk, not the network: not "unreachable"
+                    where = getattr(out, "name", "the local file")
+                    raise StoreError(f"cannot write {rel} to {where}: {exc.strerror or exc}.") from exc
+
+        status, _ = self._request("GET", rel, consume=stream)
+        if status == 404:
+            return False
+        self._check(status, "GET", rel, (200,))
+        return True
+
+    def commit_file(self, rel: str, source: Path, digest: str) -> None:
+        """Check the digest, then one PUT of the complete file (atomic on the server)."""
+        got = digest_file(source)
+        if got != digest:
+            raise mismatch(digest, got, f"local file {source}")
+        with open(source, "rb") as handle:
+            status, _ = self._request("PUT", rel, body=handle, length=os.path.getsize(source))
+        self._check(status, "PUT", rel, (200, 201, 204))
+
+    def create(self, rel: str, data: bytes) -> bool:
+        if self.exists(rel):
+            return False
+        self.replace(rel, data)
+        return True
+
+    def replace(self, rel: str, data: bytes) -> None:
+        status, _ = self._request("PUT", rel, body=data, length=len(data))
+        self._check(status, "PUT", rel, (200, 201, 204))
+
+    def exists(self, rel: str) -> bool:
         status, _ = self._request("HEAD", rel)
         if status == 404:
             return False
         self._check(status, "HEAD", rel, (200,))
         return True
 
-    def _put_bytes(self, rel: str, data: bytes) -> None:
-        status, _ = self._request("PUT", rel, body=data, length=len(data))
-        self._check(status, "PUT", rel, (200, 201, 204))
-
-    def _delete(self, rel: str) -> None:
+    def delete(self, rel: str) -> None:
         status, _ = self._request("DELETE", rel)
         self._check(status, "DELETE", rel, (200, 202, 204, 404))
 
-    # -- blobs ---------------------------------------------------------------------------
-    def has_blob(self, digest: str) -> bool:
-        return self._head(blob_rel(check_name(digest, "blob digest", self.location)))
+    def move(self, src: str, dst: str) -> None:
+        # FileSystemStore moves files only to quarantine a local cache; plain PUT/GET has no move.
+        raise StoreError(f"remote cache {self.location} cannot move {src}: HTTP caches support no move.")
 
-    def put_blob(self, digest: str, source: Path) -> None:
-        """Upload the complete file ``source`` after checking its digest (PUT is atomic on the server)."""
-        rel = blob_rel(check_name(digest, "blob digest", self.location))
-        if self._head(rel):
-            return
-        got = digest_file(source)
-        if got != digest:
-            raise mismatch(digest, got, f"local file {source}")
-        size = os.path.getsize(source)
-        with open(source, "rb") as handle:
-            status, _ = self._request("PUT", rel, body=handle, length=size)
-        self._check(status, "PUT", rel, (200, 201, 204))
+    def names(self, prefix: str) -> Iterator[str]:
+        """File names under ``prefix/<2 hex>/`` from the server's JSON directory index."""
+        for shard in sorted(i["name"] for i in self._index(prefix) if i.get("type") == "directory"):
+            if len(shard) == 2 and all(c in "0123456789abcdef" for c in shard):
+                yield from sorted(
+                    str(i["name"]) for i in self._index(f"{prefix}/{shard}") if i.get("type") == "file"
+                )
 
-    def get_blob(self, digest: str, dest: Path, *, on_corrupt: OnCorrupt | None = None) -> bool:
-        """Stream the blob into ``dest`` while hashing; False if absent; IntegrityError if corrupt."""
-        rel = blob_rel(check_name(digest, "blob digest", self.location))
-
-        def copy_to(out: BinaryIO, hasher: xxhash.xxh3_128) -> bool:
-            def stream(response: http.client.HTTPResponse) -> None:
-                buffer = bytearray(CHUNK)
-                view = memoryview(buffer)
-                while read := response.readinto(buffer):
-                    hasher.update(view[:read])
-                    try:
-                        out.write(view[:read])
-                    except OSError as exc:  # local disk, not the network
-                        raise StoreError(f"cannot write blob {digest} to {dest}: {exc.strerror or exc}.") from exc
-
-            status, _ = self._request("GET", rel, consume=stream)
-            if status == 404:
-                return False
-            self._check(status, "GET", rel, (200,))
-            return True
-
-        return download_verified(copy_to, digest, Path(dest), f"remote cache {self.location}", on_corrupt)
-
-    def delete_blob(self, digest: str) -> None:
-        self._delete(blob_rel(check_name(digest, "blob digest", self.location)))
-
-    def list_blobs(self) -> Iterator[str]:
-        return (name for name in self._names("objects") if is_digest(name))
-
-    # -- entries -------------------------------------------------------------------------
-    def get_entry(self, key: str) -> dict[str, Any] | None:
-        data = self._get_bytes(entry_rel(check_name(key, "entry key", self.location)))
-        return None if data is None else decode_entry(data, key, self.location, self._warn_once)
-
-    def put_entry(self, key: str, entry: dict[str, Any]) -> bool:
-        """Check-then-put: False when a valid entry exists; a racing writer may still replace it."""
-        rel = entry_rel(check_name(key, "entry key", self.location))
-        data = dump_json(validate_entry(entry, key=key))
-        if self.get_entry(key) is not None:
-            return False
-        self._put_bytes(rel, data)
-        return True
-
-    def delete_entry(self, key: str) -> None:
-        self._delete(entry_rel(check_name(key, "entry key", self.location)))
-
-    def list_entries(self) -> Iterator[str]:
-        return json_keys(self._names("actions"))
-
-    # -- LLM responses -------------------------------------------------------------------
-    def get_response(self, key: str) -> dict[str, Any] | None:
-        data = self._get_bytes(response_rel(check_name(key, "response key", self.location)))
-        return None if data is None else decode_response(data, key, self.location, self._warn_once)
-
-    def put_response(self, key: str, response: dict[str, Any]) -> None:
-        rel = response_rel(check_name(key, "response key", self.location))
-        self._put_bytes(rel, encode_response(key, response))
-
-    def list_responses(self) -> Iterator[str]:
-        return json_keys(self._names("llm"))
-
-    # -- listing through the server's JSON directory index ----------------------------------
     def _index(self, rel_dir: str) -> list[dict[str, Any]]:
         status, data = self._request("GET", rel_dir + "/")
         if status == 404:
@@ -308,14 +255,14 @@ class HttpStore:
             )
         return [item for item in listing if isinstance(item, dict)]
 
-    def _names(self, prefix: str) -> Iterator[str]:
-        for shard in sorted(i["name"] for i in self._index(prefix) if i.get("type") == "directory"):
-            if len(shard) == 2 and all(c in "0123456789abcdef" for c in shard):
-                yield from sorted(
-                    str(i["name"]) for i in self._index(f"{prefix}/{shard}") if i.get("type") == "file"
-                )
 
-    def _warn_once(self, key: str, message: str) -> None:
-        if key not in self._warned:
-            self._warned.add(key)
-            log.warning("%s", message)
+class HttpStore(FileSystemStore):
+    """The cache at ``base_url``: a ``FileSystemStore`` over ``HttpFiles`` (same keyword arguments)."""
+
+    def __init__(self, base_url: str, **options: Any) -> None:
+        self._http = HttpFiles(base_url, **options)
+        super().__init__(files=self._http)
+
+    def close(self) -> None:
+        """Close this thread's keep-alive connection."""
+        self._http.close()
