@@ -31,6 +31,7 @@ REASON_LABELS: dict[ReasonKind, str] = {
     ReasonKind.OVERRIDDEN: "output overridden",
     ReasonKind.CALLBACK_SOURCE: "on_success identity from its source",
     ReasonKind.NOT_TARGETED: "not targeted",
+    ReasonKind.CONFIG_INVALID: "invalid config",
 }
 
 WORK = (Status.RUN, Status.RESUME, Status.PENDING)

@@ -15,7 +15,7 @@ class Status(str, Enum):
     RESUME = "resume"  # a partial checkpoint for this exact key exists: continue it
     PENDING = "pending"  # key depends on an upstream that runs first; known only after it runs
     SKIPPED = "skipped"  # an upstream completed with an empty output (allow_empty) or failed
-    ERROR = "error"  # the stage cannot be planned (e.g. seed missing); detail in reasons
+    ERROR = "error"  # the stage cannot be planned (seed missing, invalid config); detail in reasons
 
 
 class ReasonKind(str, Enum):
@@ -38,6 +38,7 @@ class ReasonKind(str, Enum):
     OVERRIDDEN = "overridden"  # stage_output_overrides supplies the output
     CALLBACK_SOURCE = "callback_source"  # on_success identity is a digest of its source code
     NOT_TARGETED = "not_targeted"  # outside the targets' closure
+    CONFIG_INVALID = "config_invalid"  # the config cannot run on its seed's columns; detail: the error
 
 
 @dataclass(frozen=True)
@@ -123,6 +124,11 @@ class Plan:
             if decision.name == name:
                 return decision
         raise KeyError(name)
+
+    def invalid(self) -> list[StageDecision]:
+        """Stages whose config cannot run on the columns their seed will have (CONFIG_INVALID)."""
+        return [d for d in self.stages if d.status == Status.ERROR and d.reasons
+                and d.reasons[0].kind == ReasonKind.CONFIG_INVALID]
 
     @property
     def has_work(self) -> bool:

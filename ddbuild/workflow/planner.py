@@ -12,6 +12,10 @@ Stages are decided in topological order. A stage's key needs its parents' OUTPUT
   runs. The executor settles that parent and calls ``plan`` again with the real digest — which
   is how early cutoff happens (same bytes → same child key → HIT).
 
+A stage whose config cannot run on its seed's columns (``Facts.config_errors``, from the pure
+``schema.check_schemas``) is ERROR with a ``CONFIG_INVALID`` reason before anything runs, and its
+descendants are SKIPPED naming it.
+
 A stage that failed in this build (``Settled`` with status ERROR, under keep-going) blocks its
 descendants: they are SKIPPED with an ``UPSTREAM_FAILED`` reason naming it, just as an upstream
 that ended empty (allow_empty) skips them with ``UPSTREAM_EMPTY``.
@@ -51,6 +55,7 @@ class Facts:
 
     identities: dict[str, dict[str, Any]]  # stage name -> identity.stage_identity(...)
     inputs: InputDigests = field(default_factory=InputDigests)
+    config_errors: dict[str, str] = field(default_factory=dict)  # stage -> schema.check_schemas error
 
 
 @dataclass(frozen=True)
@@ -158,7 +163,14 @@ def _decide(
     if seed is not None and seed.error:
         return decision(Status.ERROR, None, [Reason(ReasonKind.NO_ENTRY, seed.error)])
 
-    # 5. A parent still has to run: the key is not known yet.
+    # 5. The config cannot run on the columns its seed will have (schema.py): fail before any
+    #    work, and skip the descendants, naming this stage.
+    error = facts.config_errors.get(name)
+    if error is not None:
+        blocked[name] = Reason(ReasonKind.UPSTREAM_FAILED, f"upstream stage '{name}' has an invalid config")
+        return decision(Status.ERROR, None, [Reason(ReasonKind.CONFIG_INVALID, error)])
+
+    # 6. A parent still has to run: the key is not known yet.
     pending = [p for p in stage.depends_on if p not in known]
     if pending:
         reasons = [Reason(ReasonKind.UPSTREAM_PENDING, f"waits for {', '.join(pending)} to run first")]
@@ -166,7 +178,7 @@ def _decide(
             reasons.insert(0, _forced_reason(options))
         return decision(Status.PENDING, None, reasons, _cost(stage, facts, known, None))
 
-    # 6. Every input is known: compute the key.
+    # 7. Every input is known: compute the key.
     key_inputs: dict[str, Any] = {"parents": {p: known[p].digest for p in sorted(stage.depends_on)}}
     if seed is not None:
         key_inputs.update(seed.key_inputs())
@@ -174,11 +186,11 @@ def _decide(
     key = digest_json(document)
     cost = _cost(stage, facts, known, seed.rows if seed else None)
 
-    # 7. Forced (always_make, resume=NEVER, rerun_from): run from scratch whatever is cached.
+    # 8. Forced (always_make, resume=NEVER, rerun_from): run from scratch whatever is cached.
     if name in forced:
         return decision(Status.RUN, key, [_forced_reason(options)], cost)
 
-    # 8. A complete entry with all its blobs: a hit.
+    # 9. A complete entry with all its blobs: a hit.
     state = view.entry_state(key)
     if state == EntryState.OK:
         entry = view.entry(key) or {}
@@ -187,15 +199,15 @@ def _decide(
         known[name] = _Known(selected.get("digest", ""), rows, rows == 0)
         return decision(Status.HIT, key, [Reason(ReasonKind.CACHED, f"entry {key} is in the cache")])
 
-    # 9. Why it is not a hit: a broken entry, or what changed since the last build of this stage.
+    # 10. Why it is not a hit: a broken entry, or what changed since the last build of this stage.
     reasons = _miss_reasons(state, key)
     reasons += _change_reasons(view, options.workflow, name, key, document)
 
-    # 10. Completed batches for exactly this key: continue them.
+    # 11. Completed batches for exactly this key: continue them.
     if view.has_partial(key):
         return decision(Status.RESUME, key, [Reason(ReasonKind.PARTIAL_FOUND, "completed batches found"), *reasons], cost)
 
-    # 11. Otherwise: run from scratch.
+    # 12. Otherwise: run from scratch.
     return decision(Status.RUN, key, reasons, cost)
 
 

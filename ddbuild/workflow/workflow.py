@@ -21,6 +21,8 @@ from ddbuild.workflow.names import validate_dir_name
 from ddbuild.workflow.plan import Plan, ReasonKind, Status
 from ddbuild.workflow.planner import Facts, Options, plan
 from ddbuild.workflow.results import SkippedStageResult, SkippedStageStatus, StageSummary, WorkflowResults
+from ddbuild.workflow.schema import SchemaCheck, check_schemas
+from ddbuild.workflow.schemaio import observed_columns, read_schema_facts
 from ddbuild.workflow.stage import (
     Stage,
     check_output,
@@ -110,7 +112,9 @@ class Workflow:
         cwd = Path.cwd()
         ctx = self._context(cwd, NullReporter())
         facts = self._facts(graph, names, cwd, ctx, stage_output_overrides)
-        decided = plan(graph, names, CacheView(ctx.store, ctx.index_dir), facts, options)
+        view = CacheView(ctx.store, ctx.index_dir)
+        facts, _ = _check_schemas(graph, names, view, facts, options, ctx)
+        decided = plan(graph, names, view, facts, options)
         if not estimate_cost:
             return decided
         from ddbuild.workflow.costing import estimate_costs
@@ -142,7 +146,10 @@ class Workflow:
         ctx.llm_limits = ModelLimits()  # one budget per model for every stage run of this build
         facts = self._facts(graph, names, cwd, ctx, stage_output_overrides)
         view = FetchingCacheView(ctx.store, ctx.index_dir)  # remote hits are made local before use
+        facts, schemas = _check_schemas(graph, names, view, facts, options, ctx)
         first = plan(graph, names, view, facts, options)
+        for decision in first.invalid():  # knowable now: fail before any stage of the closure runs
+            raise schemas.errors[decision.name]
         ctx.reporter.emit(PlanReady(first))
         if resume == ResumeMode.ALWAYS:
             _check_always(self.name, first)
@@ -278,6 +285,29 @@ class Workflow:
 def _skip_status(decision: Any) -> SkippedStageStatus:
     failed = decision.reasons and decision.reasons[0].kind == ReasonKind.UPSTREAM_FAILED
     return SkippedStageStatus.SKIPPED_UPSTREAM_FAILED if failed else SkippedStageStatus.SKIPPED_EMPTY_UPSTREAM
+
+
+def _check_schemas(
+    graph: Graph, names: list[str], view: Any, facts: Facts, options: Options, ctx: BuildContext
+) -> tuple[Facts, SchemaCheck]:
+    """Check every stage whose seed columns are knowable now; the errors go into the facts.
+
+    Derivation first (no I/O beyond root seed / override schemas). A stage whose output columns
+    derivation cannot know (on_success, join callable) but whose entry is a HIT is read from its
+    cached output's parquet footer; that needs the plan, so only then is the planner called twice.
+    """
+    closure = graph.closure(names)
+    schema_facts = read_schema_facts(graph, closure, facts.inputs, ctx.cwd)
+    check = check_schemas(graph, closure, schema_facts)
+    facts = replace(facts, config_errors=check.messages())
+    wanted = {p for n in closure for p in graph[n].depends_on if check.outputs.get(p) is None}
+    unknown = [n for n in closure if n in wanted and n not in check.errors]
+    if unknown:
+        observed = observed_columns(plan(graph, names, view, facts, options), unknown, view, ctx.store)
+        if any(cols is not None for cols in observed.values()):
+            check = check_schemas(graph, closure, replace(schema_facts, observed=observed))
+            facts = replace(facts, config_errors=check.messages())
+    return facts, check
 
 
 def _default_run_config() -> Any:

@@ -160,6 +160,7 @@ def test_sample_rows():
 
 def test_a_failing_dry_run_keeps_the_template_estimate(project, server):
     write_seed(project / "seed.parquet", rows=5)
-    decision = _cost(_workflow(server, 5, tag="{{ nope("))
+    # A template that parses but fails to render (a parse error is an invalid config, found by the plan).
+    decision = _cost(_workflow(server, 5, tag="{{ id / 0 }}"))
     assert "dry run failed" in decision.cost.estimate_basis
     assert server.total == 0
