@@ -11,7 +11,7 @@ from ddbuild.cli import adapters, render
 from ddbuild.cli.progress import TallyReporter, Tee, make_reporter
 from ddbuild.cli.session import Session, bind
 from ddbuild.cli.targets import Selection
-from ddbuild.errors import DDBuildError, UsageError
+from ddbuild.errors import ConfigError, DDBuildError, UsageError
 
 
 @dataclass
@@ -68,18 +68,31 @@ def stamp_build(session: Session, results: list[Any]) -> None:
 
 
 def explain(session: Session, streams: Streams) -> int:
+    """Print the plan; then an invalid config (a stage shown as error) exits 2, as a build would."""
     plans = make_plans(session, estimate_cost=True)
     stamp_plans(session, plans)
     if session.options.json_output:
         streams.out.write(render.explain_json(plans, build_file=session.build.path.name))
     elif not session.options.silent:
         streams.out.write(render.explain_text(plans, verbose=session.options.verbose > 0))
+    raise_invalid_config(plans)
     return 0
 
 
+def raise_invalid_config(plans: list[Any]) -> None:
+    """A stage whose config cannot run on its seed's columns is a config error (exit 2, docs/cli.md)."""
+    for plan in plans:
+        for decision in plan.invalid():
+            raise ConfigError(decision.reasons[0].detail,
+                              hint="Fix the stage's config; a build would fail before running anything.")
+
+
 def question(session: Session) -> int:
-    """make -q: 1 when anything would run, 0 when everything is up to date; prints nothing."""
+    """make -q: 1 when anything would run, 0 when everything is up to date; prints nothing.
+
+    An invalid config is exit 2 (not "work pending"): building would fail, not bring it up to date."""
     plans = make_plans(session)
+    raise_invalid_config(plans)
     if any(plan.has_work for plan in plans):
         return 1
     stamp_plans(session, plans)
@@ -108,6 +121,9 @@ def _failure_report(
     selection: Selection, tally: TallyReporter, error: DDBuildError, streams: Streams
 ) -> None:
     failures = getattr(error, "failures", None)  # StagesFailed (-k): every failed stage, by name
+    if not failures and not tally.failed():  # raised before any stage ran (invalid config, resume=always)
+        streams.err.write(f"ddbuild: build of {selection.name} not started: {render_error(error)}\n")
+        return
     failed = list(failures) if failures else (tally.failed() or ["?"])
     kept = tally.completed()
     where = ", ".join(f"'{name}'" for name in failed) if failures else f"'{failed[-1]}'"

@@ -129,3 +129,23 @@ def test_explain_shows_dag_branches_and_parallel_groups(dag):
     dag.main("base")  # once base is built, both branches are plain runs, still independent
     assert "independent, can build together with -j 2: bad, good" in dag.main("-n", "bad", "good").stdout
     assert "<-" not in dag.main("-n", "base").stdout  # a single stage is a chain: no arrows
+
+
+def test_a_misspelt_reference_is_an_error_in_explain_and_stops_the_build_before_work(chain):
+    from cli_project import CHAIN
+
+    chain.write(CHAIN.replace("{{ colour }}", "{{ colr }}"))
+    message = "Stage 'middle': Column 'label' references unknown column 'colr'. Did you mean 'colour'?"
+    explained = chain.main("-n")
+    assert explained.exit_code == 2, explained.stderr
+    lines = explained.stdout.splitlines()
+    assert any(line.split()[:3] == ["middle", "error", "-"] and line.endswith(message) for line in lines), lines
+    assert any(line.split()[:2] == ["final", "skipped"] for line in lines)
+    assert f"ddbuild: error: {message}" in explained.stderr
+    assert chain.main("-q").exit_code == 2
+    built = chain.main()
+    assert built.exit_code == 2
+    assert f"ddbuild: build of chain not started: {message}" in built.stderr
+    assert "running" not in built.stderr and not (chain.root / "artifacts").exists()
+    cache = chain.root / ".ddbuild" / "cache" / "actions"
+    assert not cache.exists() or not any(cache.rglob("*.json"))
