@@ -9,14 +9,19 @@ from ddbuild.errors import SeedError
 
 
 def read_schema_names(path: Path) -> list[str]:
-    """Column names of one seed file; parquet reads only the footer."""
+    """Column names of one seed file: parquet reads only the footer, csv only its first block."""
     suffix = path.suffix.lower()
     try:
         if suffix == ".parquet":
             import pyarrow.parquet as pq
 
             return list(pq.read_schema(path).names)
-        return list(read_table(path).column_names)
+        if suffix == ".csv":
+            import pyarrow.csv as pacsv
+
+            with pacsv.open_csv(path) as reader:
+                return list(reader.schema.names)
+        return list(read_table(path).column_names)  # json/jsonl: keys may first appear on any row
     except SeedError:
         raise
     except Exception as exc:  # noqa: BLE001 - any reader failure is a bad seed file
