@@ -161,7 +161,7 @@ def _decide(
     # 4. A root seed that cannot be read: the stage cannot be planned.
     seed = facts.inputs.seeds.get(name)
     if seed is not None and seed.error:
-        return decision(Status.ERROR, None, [Reason(ReasonKind.NO_ENTRY, seed.error)])
+        return decision(Status.ERROR, None, [Reason(ReasonKind.CONFIG_INVALID, seed.error)])
 
     # 5. The config cannot run on the columns its seed will have (schema.py): fail before any
     #    work, and skip the descendants, naming this stage.

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from ddbuild.config.run_config import ResumeMode
 from ddbuild.config.seeds import SamplingStrategy
-from ddbuild.errors import ResumeError, StagesFailed, TargetError, WorkflowError, did_you_mean
+from ddbuild.errors import ResumeError, SeedError, StagesFailed, TargetError, WorkflowError, did_you_mean
 from ddbuild.workflow.context import BuildContext, open_store
 from ddbuild.workflow.events import NullReporter, PlanReady, Reporter
 from ddbuild.workflow.executor import BuildLog, Scheduling, execute
@@ -149,7 +149,7 @@ class Workflow:
         facts, schemas = _check_schemas(graph, names, view, facts, options, ctx)
         first = plan(graph, names, view, facts, options)
         for decision in first.invalid():  # knowable now: fail before any stage of the closure runs
-            raise schemas.errors[decision.name]
+            raise schemas.errors.get(decision.name) or SeedError(decision.reasons[0].detail)
         ctx.reporter.emit(PlanReady(first))
         if resume == ResumeMode.ALWAYS:
             _check_always(self.name, first)

@@ -77,6 +77,11 @@ workflow.add_stage("only", b)
 ''')
     result = project.main()
     assert result.exit_code == 2, result.stderr
+    assert "Seed file 'missing.jsonl' does not exist." in result.stderr
+    explained = project.main("-n")
+    assert explained.exit_code == 2 and "  only   error    -         Seed file 'missing.jsonl' does not exist." in explained.stdout
+    assert project.main("-q").exit_code == 2
+    assert not (project.root / "artifacts").exists()
 
 
 @pytest.mark.parametrize("fmt", ["jsonl", "csv", "parquet"])
