@@ -9,25 +9,9 @@ from pathlib import Path
 import pytest
 
 from tests.openai_server import FakeOpenAIServer, start_server
-from tests.store.store_servers import Moto, Nginx, nginx_binary
+from tests.store.store_servers import Moto, Nginx
 
 ENV = ("DDBUILD_CACHE", "DDBUILD_REMOTE", "DDBUILD_REMOTE_UPLOAD", "DDBUILD_REQUIRE_SIGNED", "DDBUILD_SIGNING_KEY")
-
-
-@pytest.fixture(scope="session")
-def moto() -> Iterator[Moto]:
-    server = Moto()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="session")
-def nginx() -> Iterator[Nginx]:
-    if nginx_binary() is None:
-        pytest.skip("nginx is not installed (CI: `apt-get install -y nginx`)")
-    server = Nginx()
-    yield server
-    server.cleanup()
 
 
 @pytest.fixture

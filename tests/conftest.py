@@ -1,0 +1,29 @@
+"""Fixtures shared by every test folder: the real remote-cache servers, started once per session."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.store.store_servers import Moto, Nginx, nginx_binary
+
+NGINX_MISSING = "nginx is not installed (CI: `apt-get install -y nginx`); HTTP/WebDAV tests skipped"
+
+
+@pytest.fixture(scope="session")
+def moto() -> Iterator[Moto]:
+    """A moto S3 server on 127.0.0.1 (a free port), stopped by its pid at the end of the session."""
+    server = Moto()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def nginx() -> Iterator[Nginx]:
+    """nginx with a WebDAV location on 127.0.0.1, stopped by its pid at the end of the session."""
+    if nginx_binary() is None:
+        pytest.skip(NGINX_MISSING)
+    server = Nginx()
+    yield server
+    server.cleanup()
