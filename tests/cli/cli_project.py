@@ -4,18 +4,11 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
 from click.testing import CliRunner
-
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parents[1]
-for path in (str(HERE), str(ROOT)):
-    if path not in sys.path:
-        sys.path.insert(0, path)
 
 # Three stages, samplers/expressions/custom only: builds in well under a second, no network.
 CHAIN = '''

@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-_ROOT = Path(__file__).resolve().parents[2]
-if str(_ROOT) not in sys.path:  # so ``tests.openai_server`` imports from this folder
-    sys.path.insert(0, str(_ROOT))
-
-from tests.openai_server import FakeOpenAIServer, start_server  # noqa: E402
+from tests.openai_server import FakeOpenAIServer, start_server
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ its counter unchanged, and the build that follows must send exactly what the dry
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,12 +15,7 @@ import ddbuild as dd
 from ddbuild.workflow import costing
 from ddbuild.workflow.costing import sample_rows
 from ddbuild.workflow.plan import Status
-
-_ROOT = Path(__file__).resolve().parents[2]
-if str(_ROOT) not in sys.path:
-    sys.path.insert(0, str(_ROOT))
-
-from tests.openai_server import FakeOpenAIServer, start_server  # noqa: E402
+from tests.openai_server import FakeOpenAIServer, start_server
 
 
 @pytest.fixture
