@@ -114,7 +114,8 @@ class TallyReporter:
                     setattr(outcome, attr, getattr(event, attr))
 
     def completed(self) -> list[str]:
-        ok = (Status.HIT, Status.RUN, Status.RESUME, Status.SKIPPED)
+        """Stages whose output is complete and cached (a skipped stage has none)."""
+        ok = (Status.HIT, Status.RUN, Status.RESUME)
         return [o.name for s in self.summaries for o in s.outcomes if o.status in ok]
 
     def failed(self) -> list[str]:

@@ -52,6 +52,15 @@ def test_tally_knows_the_failing_stage():
     assert tally.completed() == ["a"] and tally.failed() == ["b"] and tally.rows_done["b"] == 20
 
 
+def test_tally_does_not_count_skipped_stages_as_kept():
+    tally = TallyReporter()
+    tally.begin("wf")
+    tally.emit(StageFinished("a", Status.HIT, "k"))
+    tally.emit(StageFinished("b", Status.ERROR, "k2"))
+    tally.emit(StageFinished("c", Status.SKIPPED, None))  # below the failed stage (-k)
+    assert tally.completed() == ["a"] and tally.failed() == ["b"]
+
+
 def test_reporter_choice():
     class Tty(io.StringIO):
         def isatty(self) -> bool:
