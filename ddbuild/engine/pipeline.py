@@ -137,7 +137,11 @@ class Pipeline:
         ids = batch.row_ids.tolist()
         if any(cell.is_async for cell in cells):
             assert loop is not None, "an LLM segment needs the run's event loop"
-            failures = loop.run_until_complete(self._run_async(cells, rows, ids))
+            try:
+                failures = loop.run_until_complete(self._run_async(cells, rows, ids))
+            except KeyboardInterrupt:
+                _cancel_pending(loop)  # Ctrl-C lands outside the coroutine: end its row tasks quietly
+                raise
         else:
             failures = [_run_row(cells, row, row_id) for row, row_id in zip(rows, ids, strict=False)]
         for cell in cells:
@@ -197,3 +201,12 @@ def systematic_failure(batch: Batch, size: int) -> tuple[str, str] | None:
     if count != size or not reason.startswith(kinds):
         return None
     return reason, batch.first_errors.get(reason, "")
+
+
+def _cancel_pending(loop: asyncio.AbstractEventLoop) -> None:
+    """Cancel the loop's unfinished tasks and let them unwind (no "Task was destroyed" warnings)."""
+    pending = [task for task in asyncio.all_tasks(loop) if not task.done()]
+    for task in pending:
+        task.cancel()
+    if pending:
+        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))

@@ -51,3 +51,29 @@ def test_row_dropped_is_counted(tmp_path, openai_server):
     assert "topic2" not in set(load(tmp_path / "ds")["topic"])
     meta = json.loads((tmp_path / "ds/metadata.json").read_text())
     assert meta["actual_num_records"] == 5 and meta["dropped_rows"] == summary.dropped_rows
+
+
+def test_ctrl_c_while_requests_are_in_flight_cancels_the_row_tasks(tmp_path):
+    # A SIGINT arrives outside the coroutine (in the loop's select), like this raising callback:
+    # the rows' tasks must be cancelled and unwound, not left pending on a closed loop.
+    import asyncio
+
+    import pytest
+
+    from ddbuild.engine.llm.transport import FunctionTransport
+
+    in_flight: list[asyncio.Task] = []
+
+    def interrupt() -> None:
+        raise KeyboardInterrupt
+
+    async def handler(url, headers, body):
+        in_flight.append(asyncio.current_task())
+        if len(in_flight) == 1:
+            asyncio.get_running_loop().call_later(0.05, interrupt)
+        await asyncio.sleep(30)
+
+    with pytest.raises(KeyboardInterrupt):
+        run(_builder(), tmp_path / "ds", num_records=6, llm_transport=FunctionTransport(handler),
+            model_providers=[dd.ModelProvider(name="local", endpoint="http://127.0.0.1:9/v1")])
+    assert in_flight and all(task.done() for task in in_flight)
