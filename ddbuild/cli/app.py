@@ -12,11 +12,12 @@ from ddbuild.cli.options import InheritingCommand, InheritingGroup, Options, bui
 HELP = """Build synthetic datasets the way make builds programs.
 
 Reads ./ddfile.py (-f FILE, -C DIR) and builds the TARGETs (stage names; `workflow:stage` when the
-file defines several workflows). No TARGET builds the last stage of the first workflow. A TARGET
-named like a command is built with `ddbuild build TARGET`.
+file defines several workflows). No TARGET builds the final stages (those nothing depends on) of
+the first workflow. A TARGET named like a command is built with `ddbuild build TARGET`.
 
 \b
-Exit status: 0 success; 1 a build failed (or -q: work is pending); 2 usage or config error.
+Exit status: 0 success; 1 a build failed (or -q: work is pending); 2 usage or config error;
+130 interrupted.
 """
 
 
