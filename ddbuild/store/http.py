@@ -35,7 +35,7 @@ from urllib.parse import quote, urlsplit
 
 import xxhash
 
-from ddbuild.errors import StoreError
+from ddbuild.errors import ConfigError, StoreError
 from ddbuild.fingerprint import digest_file
 from ddbuild.store._files import CHUNK, mismatch
 from ddbuild.store.fs import FileSystemStore
@@ -80,9 +80,9 @@ class HttpFiles:
     ) -> None:
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise StoreError(f"remote cache URL {base_url!r} is not http(s)://host/prefix.")
+            raise ConfigError(f"remote cache URL {base_url!r} is not http(s)://host/prefix.")
         if parts.username or parts.password:
-            raise StoreError(
+            raise ConfigError(
                 "remote cache URL must not contain credentials (URLs end up in logs).",
                 hint=f"Put them in {token_env}, or {user_env} and {password_env}.",
             )

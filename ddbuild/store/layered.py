@@ -26,7 +26,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, TypeVar
 
-from ddbuild.errors import IntegrityError, StoreError
+from ddbuild.errors import ConfigError, IntegrityError, StoreError
 from ddbuild.store.base import Store
 from ddbuild.store.closure import ClosureCounts, copy_closure
 from ddbuild.store.entry import SIGNING_KEY_ENV, blob_digests, response_keys, sign_entry, verify_signature
@@ -60,7 +60,7 @@ class LayeredStore:
         require_signed: bool = False,
     ) -> None:
         if require_signed and not signing_key:
-            raise StoreError(
+            raise ConfigError(
                 f"remote cache {remote.location}: signed entries are required but no signing key is set.",
                 hint=f"Set {SIGNING_KEY_ENV} to the team's shared key.",
             )

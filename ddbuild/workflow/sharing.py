@@ -26,7 +26,7 @@ def push(store: Any, decisions: Sequence[StageDecision]) -> ClosureCounts:
     unbuilt = [d.name for d in decisions if d.status in (Status.RUN, Status.RESUME, Status.PENDING, Status.ERROR)]
     if unbuilt:
         raise ArtifactError(f"Cannot push: not built: {', '.join(unbuilt)}.",
-                            hint="Build the targets first (workflow.run(targets=...)).")
+                            hint="Build them first: `ddbuild TARGET` (or workflow.run(targets=...) from Python).")
     hits = [d for d in decisions if d.status == Status.HIT and d.key]
     counts = store.push_closure([d.key for d in hits if d.origin == "local"])
     counts.entries_present += sum(1 for d in hits if d.origin == "remote")  # already there

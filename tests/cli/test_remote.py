@@ -93,7 +93,7 @@ def test_require_signed_with_the_team_key(teammates, monkeypatch):
     assert b.main("--remote", remote, "--require-signed", "-q").exit_code == 0  # signed: B uses them
     monkeypatch.delenv("DDBUILD_SIGNING_KEY")
     result = b.main("--remote", remote, "--require-signed", "-q")
-    assert result.exit_code != 0 and "no signing key is set" in result.stderr
+    assert result.exit_code == 2 and "no signing key is set" in result.stderr
 
 
 def test_require_signed_from_env(teammates, monkeypatch):

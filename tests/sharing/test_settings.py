@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import ddbuild as dd
-from ddbuild.errors import ConfigError, StoreError
+from ddbuild.errors import ConfigError
 from ddbuild.settings import open_cache, resolve_settings
 from ddbuild.store import FileSystemStore, LayeredStore
 
@@ -61,5 +61,5 @@ def test_bad_settings(tmp_path):
     with pytest.raises(ConfigError, match="URL"):
         resolve_settings(tmp_path / "none", cache="s3://b/p", environ={})
     strict = resolve_settings(tmp_path / "none", remote="s3://b/p", require_signed=True, environ={})
-    with pytest.raises(StoreError, match="no signing key"):
+    with pytest.raises(ConfigError, match="no signing key"):
         open_cache(strict)

@@ -9,7 +9,7 @@ import pytest
 from store_helpers import key_of, make_entry, write_blob
 from store_servers import Moto, Nginx, nginx_binary
 
-from ddbuild.errors import StoreError
+from ddbuild.errors import ConfigError, StoreError
 from ddbuild.fingerprint import digest_bytes
 from ddbuild.store.base import Store
 from ddbuild.store.entry import sign_entry
@@ -205,5 +205,5 @@ def test_http_credentials_are_used_and_never_shown(nginx: Nginx, tmp_path: Path)
     for text in (str(refused.value), str(unreachable.value), repr(wrong), repr(down), down.location):
         assert "s3cr3t" not in text
     assert str(unreachable.value).startswith("remote cache http://127.0.0.1:9/ is unreachable (GET actions/")
-    with pytest.raises(StoreError, match="must not contain credentials"):
+    with pytest.raises(ConfigError, match="must not contain credentials"):
         HttpStore("http://user:s3cr3t@127.0.0.1:9/cache/")
