@@ -54,40 +54,28 @@ def export(session: Session, target: str, raw_path: str, fmt: str | None, stream
 
 
 def write_entry_output(store: Any, key: str, path: Path, fmt: str) -> int:
-    """Fetch the entry's selected-output blobs (verified) and write them as one file."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+    """Fetch the entry's selected-output blobs (verified) and export them as one file.
+
+    The writing is the engine's (``engine.io.export_files``): the same JSONL, CSV (nested values
+    as JSON) and streamed Parquet as ``results.export()``. Written beside ``path``, then renamed.
+    """
+    from ddbuild.engine.io import count_rows, export_files
 
     entry = store.get_entry(key)
     if entry is None:
         raise ArtifactError(f"Cache entry {key[:8]} vanished before export.", hint="Build the target again.")
     digest_of = {o["path"]: o["digest"] for o in entry["outputs"]}
-    tables = []
-    with tempfile.TemporaryDirectory(prefix="ddbuild-export-") as scratch:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="ddbuild-export-", dir=path.parent) as scratch:
+        files = []
         for i, rel in enumerate(entry["selected_output"]["paths"]):
             local = Path(scratch) / f"{i:05d}.parquet"
             if not store.get_blob(digest_of[rel], local):
-                raise ArtifactError(
-                    f"Output blob of {rel} is missing from the cache.", hint="Rebuild the target."
-                )
-            tables.append(pq.read_table(local))
-    table = pa.concat_tables(tables, promote_options="permissive") if tables else pa.table({})
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _write(table, path, fmt)
-    return table.num_rows
-
-
-def _write(table: Any, path: Path, fmt: str) -> None:
-    temp = path.with_name(f".{path.name}.tmp")
-    if fmt == "parquet":
-        import pyarrow.parquet as pq
-
-        pq.write_table(table, temp)
-    elif fmt == "csv":
-        table.to_pandas().to_csv(temp, index=False)
-    else:
-        table.to_pandas().to_json(temp, orient="records", lines=True, force_ascii=False, date_format="iso")
-    temp.replace(path)
+                raise ArtifactError(f"Output blob of {rel} is missing from the cache.", hint="Rebuild the target.")
+            files.append(local)
+        written = export_files(files, Path(scratch) / f"export{path.suffix}", fmt)
+        written.replace(path)
+        return count_rows(files)
 
 
 # -- graph -------------------------------------------------------------------------------------

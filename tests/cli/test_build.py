@@ -143,3 +143,29 @@ def test_default_targets_of_a_dag_are_all_sinks(dag):
     assert export.exit_code == 2
     assert "Workflow 'dag' has several final stages: bad, good." in export.stderr
     assert dag.main("export", "good", "out.jsonl").exit_code == 0
+
+
+def test_csv_export_writes_nested_values_as_json(project):
+    project.write('''
+import ddbuild as dd
+base = dd.DataDesignerConfigBuilder(seed=1).add_column(
+    name="n", column_type="sampler", sampler_type="category", params={"values": ["a", "b"]})
+chat = dd.DataDesignerConfigBuilder().add_processor(dd.SchemaTransformProcessorConfig(
+    name="chat", template={"messages": [{"role": "user", "content": "{{ n }}"}]}))
+workflow = dd.DataDesigner().compose_workflow(name="nested")
+workflow.add_stage("base", base, num_records=4)
+workflow.add_stage("chat", chat, output="processor:chat")
+''')
+    assert project.main().exit_code == 0
+    assert project.main("export", "chat", "out.csv").exit_code == 0
+    import csv
+
+    with open(project.root / "out.csv", newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 4
+    (message,) = json.loads(rows[0]["messages"])  # a JSON cell, not a numpy repr
+    assert message["role"] == "user" and message["content"] in {"a", "b"}
+    jsonl = project.main("export", "chat", "out.jsonl")
+    assert jsonl.exit_code == 0
+    records = [json.loads(line) for line in (project.root / "out.jsonl").read_text().splitlines()]
+    assert [r["messages"] for r in records] == [json.loads(r["messages"]) for r in rows]
