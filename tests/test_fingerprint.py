@@ -47,3 +47,14 @@ def test_excluded_fields_do_not_change_keys() -> None:
     for field in ("max_parallel_requests", "timeout", "endpoint", "provider", "api_key", "stage_index",
                   "absolute_path"):
         assert field in EXCLUDED_FIELDS
+
+
+def test_digest_file_equals_the_digest_of_its_bytes(tmp_path):
+    import xxhash
+
+    from ddbuild.fingerprint import digest_file
+
+    for name, data in {"empty": b"", "small": b"ddbuild", "large": bytes(range(256)) * 50_000}.items():
+        path = tmp_path / name
+        path.write_bytes(data)
+        assert digest_file(path) == xxhash.xxh3_128_hexdigest(data), name
