@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -27,3 +28,16 @@ def nginx() -> Iterator[Nginx]:
     server = Nginx()
     yield server
     server.cleanup()
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty project folder, made the working directory (cache: ./.ddbuild/cache).
+
+    tests/cli has its own ``project`` (a build-file runner), which overrides this one there.
+    """
+    root = tmp_path / "project"
+    root.mkdir()
+    monkeypatch.chdir(root)
+    monkeypatch.delenv("DDBUILD_CACHE", raising=False)
+    return root

@@ -4,19 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 import ddbuild as dd
-
-
-@pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """An empty project folder, made the working directory (cache: ./.ddbuild/cache)."""
-    root = tmp_path / "project"
-    root.mkdir()
-    monkeypatch.chdir(root)
-    monkeypatch.delenv("DDBUILD_CACHE", raising=False)
-    return root
 
 
 def write_seed(path: Path, rows: int = 6, offset: int = 0) -> Path:
