@@ -26,14 +26,13 @@ def plan(
     estimate_cost: bool = False,
 ) -> Any:
     """``Workflow.plan`` — the dry run, and the same decision ``run`` starts from."""
-    extra = {"estimate_cost": True} if estimate_cost else {}
     return workflow.plan(
         targets=targets,
         resume=resume,
         rerun_from=rerun_from,
         always_make=always_make,
         stage_output_overrides=_overrides(overrides),
-        **extra,
+        estimate_cost=estimate_cost,
     )
 
 
