@@ -100,12 +100,14 @@ def question(session: Session) -> int:
 
 
 def status(session: Session, streams: Streams) -> int:
+    """Each stage's status; a stage in error prints its reason and exits 2, as --explain does."""
     plans = make_plans(session)
     stamp_plans(session, plans)
     if session.options.json_output:
         streams.out.write(render.explain_json(plans, build_file=session.build.path.name))
     else:
         streams.out.write(render.status_text(plans))
+    raise_invalid_config(plans)
     return 0
 
 

@@ -32,6 +32,7 @@ REASON_LABELS: dict[ReasonKind, str] = {
     ReasonKind.CALLBACK_SOURCE: "on_success identity from its source",
     ReasonKind.NOT_TARGETED: "not targeted",
     ReasonKind.CONFIG_INVALID: "invalid config",
+    ReasonKind.MODEL_INVALID: "model unusable",
 }
 
 WORK = (Status.RUN, Status.RESUME, Status.PENDING)
@@ -103,9 +104,11 @@ def reason_lines(reason: Reason, *, all_changes: bool = False) -> list[str]:
     return lines
 
 
-def cost_line(cost: Cost, status: Status = Status.RUN) -> str:
+def cost_line(cost: Cost, status: Status = Status.RUN, *, key_known: bool = True) -> str:
+    """The cost cell; a stage whose key waits for an upstream (PENDING, or RUN under -B below a
+    stage that runs) has no row count yet, and says so instead of printing zeros."""
     basis = f" ({cost.estimate_basis})" if cost.estimate_basis else ""
-    if status is Status.PENDING and not cost.rows_to_generate:
+    if (status is Status.PENDING or not key_known) and not cost.rows_to_generate:
         return f"cost: {cost.estimate_basis or 'known once upstream has run'}"
     requests = (
         f"{cost.llm_requests_to_send:,} LLM requests to send, {cost.llm_requests_cached:,} cached"
@@ -129,7 +132,7 @@ def _why_lines(decision: StageDecision, verbose: bool) -> list[str]:
                 for i, line in enumerate(reason_lines(extra, all_changes=True))
             ]
     if decision.cost is not None and decision.status in WORK:
-        lines.append(cost_line(decision.cost, decision.status))
+        lines.append(cost_line(decision.cost, decision.status, key_known=decision.key is not None))
     return lines
 
 
@@ -186,8 +189,8 @@ def total_line(plans: Sequence[Plan]) -> str:
         )
     if s["prompt_tokens_estimate"]:
         parts.append(f"~{s['prompt_tokens_estimate']:,} prompt tokens")
-    if any(d.status is Status.PENDING for p in plans for d in p.stages):
-        parts.append("pending stages' costs are known once their upstream has run")
+    if any(d.status in WORK and d.key is None for p in plans for d in p.stages):
+        parts.append("costs of stages that wait for an upstream are known once it has run")
     return "total: " + "; ".join(parts)
 
 
@@ -255,15 +258,21 @@ def explain_json(plans: Sequence[Plan], *, build_file: str) -> str:
 
 
 def status_text(plans: Sequence[Plan]) -> str:
-    """``ddbuild status``: the explain table without reasons or costs."""
+    """``ddbuild status``: the explain table without costs; reasons only for a stage in error."""
     out: list[str] = []
     for plan in plans:
         out.append(plan_header(plan))
         linear = is_linear(plan)
-        rows = [(stage_label(d, linear), d.status.value, short_key(d.key), [d.origin or ""]) for d in plan.stages]
+        rows = [(stage_label(d, linear), d.status.value, short_key(d.key), _status_cell(d)) for d in plan.stages]
         out += _table(rows)
     out.append("total: " + _counts_phrase(_merge_summaries(plans)["status_counts"]))
     return "\n".join(out) + "\n"
+
+
+def _status_cell(decision: StageDecision) -> list[str]:
+    if decision.status is Status.ERROR and decision.reasons:
+        return [reason_headline(decision.reasons[0])]
+    return [decision.origin or ""]
 
 
 # -- build summary ---------------------------------------------------------------------------

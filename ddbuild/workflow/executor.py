@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from ddbuild.errors import SeedError
+from ddbuild.errors import ConfigError, ModelConfigError, SeedError
 from ddbuild.workflow.context import BuildContext
 from ddbuild.workflow.events import StageFinished
 from ddbuild.workflow.graph import Graph
@@ -29,7 +29,7 @@ from ddbuild.workflow.pool import SerialReporter, StagePool
 from ddbuild.workflow.settle import StageRecord, as_settled, hit, key_document, prepare_build, skipped
 from ddbuild.workflow.storeview import StoreView
 
-__all__ = ["BuildLog", "Scheduling", "StageRecord", "execute", "key_document"]
+__all__ = ["BuildLog", "Scheduling", "StageRecord", "execute", "key_document", "planned_error"]
 
 
 @dataclass(frozen=True)
@@ -114,8 +114,16 @@ def _settle_inline(graph: Graph, decision: StageDecision, facts: Facts, ctx: Bui
     if decision.status == Status.SKIPPED:
         return skipped(decision, ctx)
     if decision.status == Status.ERROR:
-        raise SeedError(decision.reasons[0].detail)
+        raise planned_error(decision)
     return hit(graph[decision.name], decision, facts, ctx)
+
+
+def planned_error(decision: StageDecision) -> ConfigError:
+    """The error a stage planned as ERROR raises when the build reaches it (exit 2: a config error)."""
+    detail = decision.reasons[0].detail if decision.reasons else f"stage '{decision.name}' cannot run"
+    if decision.reasons and decision.reasons[0].kind == ReasonKind.MODEL_INVALID:
+        return ModelConfigError(detail)
+    return SeedError(detail)
 
 
 def _fail(

@@ -39,6 +39,7 @@ class ReasonKind(str, Enum):
     CALLBACK_SOURCE = "callback_source"  # on_success identity is a digest of its source code
     NOT_TARGETED = "not_targeted"  # outside the targets' closure
     CONFIG_INVALID = "config_invalid"  # the config cannot run on its seed's columns; detail: the error
+    MODEL_INVALID = "model_invalid"  # an LLM column's alias, provider or API key is unusable; detail: the error
 
 
 @dataclass(frozen=True)
@@ -126,9 +127,10 @@ class Plan:
         raise KeyError(name)
 
     def invalid(self) -> list[StageDecision]:
-        """Stages whose config cannot run on the columns their seed will have (CONFIG_INVALID)."""
-        return [d for d in self.stages if d.status == Status.ERROR and d.reasons
-                and d.reasons[0].kind == ReasonKind.CONFIG_INVALID]
+        """Stages that cannot run: a config that does not fit its seed's columns, a seed that
+        cannot be read (CONFIG_INVALID), or LLM columns that cannot send (MODEL_INVALID)."""
+        kinds = (ReasonKind.CONFIG_INVALID, ReasonKind.MODEL_INVALID)
+        return [d for d in self.stages if d.status == Status.ERROR and d.reasons and d.reasons[0].kind in kinds]
 
     @property
     def has_work(self) -> bool:

@@ -16,6 +16,12 @@ A stage whose config cannot run on its seed's columns (``Facts.config_errors``, 
 ``schema.check_schemas``) is ERROR with a ``CONFIG_INVALID`` reason before anything runs, and its
 descendants are SKIPPED naming it.
 
+A forced stage (``-B``, ``rerun_from``) below one that runs is RUN with its key still unknown:
+it runs whatever the key turns out to be, so ``--explain -B`` says ``run`` for every stage.
+
+A stage that runs or may run but whose LLM columns cannot send (``Facts.model_errors``: unknown
+alias or provider, API key variable unset) is ERROR (``MODEL_INVALID``) before anything runs.
+
 A stage that failed in this build (``Settled`` with status ERROR, under keep-going) blocks its
 descendants: they are SKIPPED with an ``UPSTREAM_FAILED`` reason naming it, just as an upstream
 that ended empty (allow_empty) skips them with ``UPSTREAM_EMPTY``.
@@ -28,7 +34,7 @@ plus the executor.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ddbuild.config.run_config import ResumeMode
@@ -56,6 +62,7 @@ class Facts:
     identities: dict[str, dict[str, Any]]  # stage name -> identity.stage_identity(...)
     inputs: InputDigests = field(default_factory=InputDigests)
     config_errors: dict[str, str] = field(default_factory=dict)  # stage -> schema.check_schemas error
+    model_errors: dict[str, str] = field(default_factory=dict)  # stage -> why its LLM columns cannot send
 
 
 @dataclass(frozen=True)
@@ -170,13 +177,17 @@ def _decide(
         blocked[name] = Reason(ReasonKind.UPSTREAM_FAILED, f"upstream stage '{name}' has an invalid config")
         return decision(Status.ERROR, None, [Reason(ReasonKind.CONFIG_INVALID, error)])
 
-    # 6. A parent still has to run: the key is not known yet.
+    # 6. A parent still has to run: the key is not known yet. A forced stage runs whatever its
+    #    key turns out to be, so it is RUN (key unknown) — what the build will do — not PENDING.
+    #    Either may have to send LLM requests: if it cannot, ERROR now (before the parent runs).
     pending = [p for p in stage.depends_on if p not in known]
     if pending:
-        reasons = [Reason(ReasonKind.UPSTREAM_PENDING, f"waits for {', '.join(pending)} to run first")]
-        if name in forced:  # it will run whatever its key turns out to be: say that first
-            reasons.insert(0, _forced_reason(options))
-        return decision(Status.PENDING, None, reasons, _cost(stage, facts, known, None))
+        waits = Reason(ReasonKind.UPSTREAM_PENDING, f"waits for {', '.join(pending)} to run first")
+        cost = _cost(stage, facts, known, None)
+        if name in forced:
+            return _unless_model_invalid(decision(Status.RUN, None, [_forced_reason(options), waits], cost),
+                                         facts, blocked)
+        return _unless_model_invalid(decision(Status.PENDING, None, [waits], cost), facts, blocked)
 
     # 7. Every input is known: compute the key.
     key_inputs: dict[str, Any] = {"parents": {p: known[p].digest for p in sorted(stage.depends_on)}}
@@ -188,7 +199,7 @@ def _decide(
 
     # 8. Forced (always_make, resume=NEVER, rerun_from): run from scratch whatever is cached.
     if name in forced:
-        return decision(Status.RUN, key, [_forced_reason(options)], cost)
+        return _unless_model_invalid(decision(Status.RUN, key, [_forced_reason(options)], cost), facts, blocked)
 
     # 9. A complete entry with all its blobs: a hit.
     state = view.entry_state(key)
@@ -205,10 +216,26 @@ def _decide(
 
     # 11. Completed batches for exactly this key: continue them.
     if view.has_partial(key):
-        return decision(Status.RESUME, key, [Reason(ReasonKind.PARTIAL_FOUND, "completed batches found"), *reasons], cost)
+        resumed = decision(Status.RESUME, key, [Reason(ReasonKind.PARTIAL_FOUND, "completed batches found"), *reasons],
+                           cost)
+        return _unless_model_invalid(resumed, facts, blocked)
 
     # 12. Otherwise: run from scratch.
-    return decision(Status.RUN, key, reasons, cost)
+    return _unless_model_invalid(decision(Status.RUN, key, reasons, cost), facts, blocked)
+
+
+def _unless_model_invalid(decided: StageDecision, facts: Facts, blocked: dict[str, Reason]) -> StageDecision:
+    """A stage that runs or may run (RUN, RESUME, PENDING) but whose LLM columns cannot send
+    (unknown alias or provider, API key variable unset) is ERROR with that message, so the build
+    refuses before any stage runs; its descendants are skipped, naming it. A hit sends nothing,
+    so it is never checked: a teammate's entry stays usable without an API key."""
+    error = facts.model_errors.get(decided.name)
+    if error is None:
+        return decided
+    blocked[decided.name] = Reason(ReasonKind.UPSTREAM_FAILED, f"upstream stage '{decided.name}' cannot run")
+    notes = [r for r in decided.reasons if r.kind == ReasonKind.CALLBACK_SOURCE]
+    return replace(decided, status=Status.ERROR, reasons=[Reason(ReasonKind.MODEL_INVALID, error), *notes],
+                   cost=None)
 
 
 def _empty_reason(origin: str) -> Reason:

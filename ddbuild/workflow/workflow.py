@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING, Any
 
 from ddbuild.config.run_config import ResumeMode
 from ddbuild.config.seeds import SamplingStrategy
-from ddbuild.errors import ResumeError, SeedError, StagesFailed, TargetError, WorkflowError, did_you_mean
+from ddbuild.errors import ResumeError, StagesFailed, TargetError, WorkflowError, did_you_mean
 from ddbuild.workflow.context import BuildContext, open_store
 from ddbuild.workflow.events import NullReporter, PlanReady, Reporter
-from ddbuild.workflow.executor import BuildLog, Scheduling, execute
+from ddbuild.workflow.executor import BuildLog, Scheduling, execute, planned_error
 from ddbuild.workflow.graph import Graph
 from ddbuild.workflow.identity import stage_identity
 from ddbuild.workflow.inputs import InputDigests, override_input, seed_input
@@ -149,7 +149,7 @@ class Workflow:
         facts, schemas = _check_schemas(graph, names, view, facts, options, ctx)
         first = plan(graph, names, view, facts, options)
         for decision in first.invalid():  # knowable now: fail before any stage of the closure runs
-            raise schemas.errors.get(decision.name) or SeedError(decision.reasons[0].detail)
+            raise schemas.errors.get(decision.name) or planned_error(decision)
         ctx.reporter.emit(PlanReady(first))
         if resume == ResumeMode.ALWAYS:
             _check_always(self.name, first)
@@ -239,7 +239,9 @@ class Workflow:
                 seeds[name] = seed_input(seed_config, cwd, stats)
         stats.save()
         identities = {n: stage_identity(graph[n], cwd, ctx.run_config) for n in closure}
-        return Facts(identities=identities, inputs=InputDigests(seeds=seeds, overrides=resolved))
+        model_errors = {n: e for n in closure if (e := _model_error(graph[n], ctx.model_providers))}
+        return Facts(identities=identities, inputs=InputDigests(seeds=seeds, overrides=resolved),
+                     model_errors=model_errors)
 
     def _results(
         self, graph: Graph, names: list[str], log: BuildLog, facts: Facts, ctx: BuildContext, first: Plan
@@ -308,6 +310,23 @@ def _check_schemas(
             check = check_schemas(graph, closure, replace(schema_facts, observed=observed))
             facts = replace(facts, config_errors=check.messages())
     return facts, check
+
+
+def _model_error(stage: Stage, providers: Any) -> str | None:
+    """Why the stage's LLM columns could not send a request (alias, provider, API key), else None.
+
+    The same check generate_dataset makes before a batch; the planner uses it for stages that run."""
+    columns = stage.builder.get_column_configs()
+    if not any(str(getattr(c, "column_type", "")).replace("_", "-").startswith("llm") for c in columns):
+        return None
+    from ddbuild.engine.llm.columns import LLMServices
+    from ddbuild.errors import ConfigError
+
+    try:
+        LLMServices.validate(columns, stage.builder.model_configs, providers)
+    except ConfigError as exc:
+        return f"Stage '{stage.name}': {exc}"
+    return None
 
 
 def _default_run_config() -> Any:
