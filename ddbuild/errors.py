@@ -11,6 +11,7 @@
     ├── UsageError (exit 2)                  bad command line or build file
     ├── GenerationError (exit 1)             a stage failed while generating data
     │   ├── EarlyShutdownError               too many rows failed; carries one failing request
+    │   ├── RowsLostError                    rows got no reply (5xx, 429, timeouts) after the retries
     │   └── LLMRequestError                  one request failed for good (status, body excerpt)
     ├── StagesFailed (exit 1)                keep-going build: lists every failed stage and what it skipped
     ├── ResumeError (exit 1)                 resume=ALWAYS cannot reuse, digests disagree
@@ -33,6 +34,7 @@ class DDBuildError(Exception):
     """Base class: a headline message, optional hint; ``exit_code`` tells the CLI what to return."""
 
     exit_code = 1
+    stage: str | None = None  # the stage whose build raised it (set by the executor), for reports
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
         self.message = message
@@ -82,6 +84,15 @@ class EarlyShutdownError(GenerationError):
 
 class LLMRequestError(GenerationError):
     pass
+
+
+class RowsLostError(GenerationError):
+    """Rows lost to transient request failures: nothing is stored for the stage; the next build
+    resumes it and asks only for those rows. ``lost`` maps reason -> rows."""
+
+    def __init__(self, message: str, *, lost: dict[str, int], hint: str | None = None) -> None:
+        self.lost = lost
+        super().__init__(message, hint=hint)
 
 
 class StagesFailed(DDBuildError):

@@ -21,6 +21,10 @@ message, ``times=None`` means every time): ``429`` (``retry_after=`` seconds), `
 ``slow`` (``delay=`` seconds, past the client's timeout), ``malformed_body`` (HTTP body not JSON),
 ``invalid_json`` (reply content is not JSON), ``schema_invalid`` (JSON that breaks the schema),
 ``length`` (finish_reason=length), ``refusal``, ``reply`` (``content=`` the reply text).
+``rate=`` (0..1) applies a fault to about that fraction of matching requests, decided by a hash of
+(the last user message, how many times it was seen before): the same prompts fail the same way in
+any order, so ``add_fault("500", times=None, rate=0.6)`` fails the same attempts on every run
+whatever order concurrent requests arrive in.
 
 Stdlib HTTP (ThreadingHTTPServer; only the placeholder values come from ddbuild), with the fixes measured in environment-facts §5: listen
 backlog 128, TCP_NODELAY on responses, daemon threads.
@@ -29,6 +33,7 @@ backlog 128, TCP_NODELAY on responses, daemon threads.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import signal
 import sys
@@ -56,6 +61,7 @@ class Fault:
     delay: float = 0.0
     content: str = ""
     body: str = ""
+    rate: float = 1.0  # fraction of matching requests that get the fault
 
 
 @dataclass
@@ -113,6 +119,7 @@ class FakeOpenAIServer:
             self.in_flight = 0
             self.max_in_flight = 0
             self._faults = []
+            self._seen: Counter[str] = Counter()  # last user message -> requests seen (rate faults)
 
     def count_prompt(self, substring: str) -> int:
         """Requests whose last user message contains ``substring``."""
@@ -143,7 +150,12 @@ class FakeOpenAIServer:
         return record, fault
 
     def _take_fault(self, last_user: str) -> Fault | None:
+        seen = self._seen[last_user]
+        self._seen[last_user] += 1
         for fault in self._faults:
+            draw = int.from_bytes(hashlib.sha256(f"{seen}\0{last_user}".encode()).digest()[:8], "big") / 2**64
+            if fault.rate < 1.0 and draw >= fault.rate:
+                continue
             if fault.match is None or fault.match in last_user:
                 if fault.times is not None:
                     fault.times -= 1

@@ -126,7 +126,7 @@ def _failure_report(
     if not failures and not tally.failed():  # raised before any stage ran (invalid config, resume=always)
         streams.err.write(f"ddbuild: build of {selection.name} not started: {render_error(error)}\n")
         return
-    failed = list(failures) if failures else (tally.failed() or ["?"])
+    failed = list(failures) if failures else ([error.stage] if error.stage else tally.failed()) or ["?"]
     kept = tally.completed()
     where = ", ".join(f"'{name}'" for name in failed) if failures else f"'{failed[-1]}'"
     lines = [f"ddbuild: build of {selection.name} failed at stage {where}: {render_error(error)}"]

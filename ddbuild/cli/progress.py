@@ -112,6 +112,7 @@ class TallyReporter:
             for attr in ("llm_requests_sent", "llm_requests_cached", "tokens"):
                 if getattr(event, attr, None) is not None:
                     setattr(outcome, attr, getattr(event, attr))
+            outcome.dropped_rows = dict(event.dropped_rows)
 
     def completed(self) -> list[str]:
         """Stages whose output is complete and cached (a skipped stage has none)."""

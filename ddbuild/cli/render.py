@@ -7,7 +7,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ddbuild.workflow.plan import Cost, FieldChange, Plan, Reason, ReasonKind, StageDecision, Status
+from ddbuild.workflow.plan import (
+    Cost,
+    FieldChange,
+    Plan,
+    Reason,
+    ReasonKind,
+    StageDecision,
+    Status,
+    sorted_drops,
+)
 
 EXPLAIN_SCHEMA = "ddbuild.explain/1"
 KEY_CHARS = 8
@@ -131,9 +140,18 @@ def _why_lines(decision: StageDecision, verbose: bool) -> list[str]:
                 "also " + line if i == 0 else line
                 for i, line in enumerate(reason_lines(extra, all_changes=True))
             ]
+    if decision.status is Status.HIT and decision.dropped_rows:
+        lines.append(f"built with {drops_text(decision.dropped_rows)}")
     if decision.cost is not None and decision.status in WORK:
         lines.append(cost_line(decision.cost, decision.status, key_known=decision.key is not None))
     return lines
+
+
+def drops_text(dropped: dict[str, int]) -> str:
+    """'3 rows dropped (invalid_structured_output: 2, expression_error:label: 1)'."""
+    total = sum(dropped.values())
+    reasons = ", ".join(f"{reason}: {n:,}" for reason, n in sorted_drops(dropped))
+    return f"{total:,} row{'s' if total != 1 else ''} dropped ({reasons})"
 
 
 def _table(rows: Sequence[tuple[str, str, str, list[str]]], indent: str = "  ") -> list[str]:
@@ -291,6 +309,7 @@ class StageOutcome:
     llm_requests_sent: int | None = None
     llm_requests_cached: int | None = None
     tokens: int | None = None
+    dropped_rows: dict[str, int] = field(default_factory=dict)  # rows dropped for data reasons
 
 
 OUTCOME_WORDS = {
@@ -345,6 +364,7 @@ def summary_text(summaries: Sequence[BuildSummary]) -> str:
                 cell.rjust(widths[i]) for i, cell in enumerate(row[2:], start=2)
             ]
             out.append("  " + "  ".join(cells).rstrip())
+        out += [f"  {o.name}: {drops_text(o.dropped_rows)}" for o in summary.outcomes if o.dropped_rows]
     return "\n".join(out) + "\n"
 
 
@@ -365,6 +385,7 @@ def summary_document(summaries: Sequence[BuildSummary]) -> dict[str, Any]:
                         "llm_requests_sent": o.llm_requests_sent,
                         "llm_requests_cached": o.llm_requests_cached,
                         "tokens": o.tokens,
+                        "dropped_rows": dict(o.dropped_rows),
                         "duration_s": round(o.duration_s, 3),
                     }
                     for o in s.outcomes

@@ -164,6 +164,17 @@ def _check_drops(config: Any, columns: list[Any], seed_columns: list[str]) -> No
     has_side_output = any(isinstance(p, SchemaTransformProcessorConfig) for p in config.processors)
     if all_columns and set(all_columns) <= dropped and not has_side_output:
         raise ConfigError(
-            "Every column is dropped, so the dataset would have no columns.",
+            "Every column is dropped, so the dataset would have no columns: "
+            f"{_drop_sources(config, columns, all_columns)}.",
             hint="Keep at least one column (remove drop=True or a drop processor entry).",
         )
+
+
+def _drop_sources(config: Any, columns: list[Any], all_columns: list[str]) -> str:
+    """'a (drop=True), b (processor 'p')': each column and what drops it, in column order."""
+    by: dict[str, str] = {c.name: "drop=True" for c in columns if c.drop}
+    for processor in config.processors:
+        if isinstance(processor, DropColumnsProcessorConfig):
+            for name in dropped_by_processors([processor], all_columns):
+                by.setdefault(name, f"processor '{processor.name}'")
+    return ", ".join(f"'{name}' ({by[name]})" for name in all_columns)

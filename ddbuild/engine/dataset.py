@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
@@ -28,7 +29,7 @@ from ddbuild.engine.pipeline import LLMBinding, Pipeline, has_llm, plan_steps, s
 from ddbuild.engine.processors import Processors
 from ddbuild.engine.seeds import SeedReader, open_seed
 from ddbuild.engine.writer import write_parquet
-from ddbuild.errors import ConfigError, GenerationError, ResumeError
+from ddbuild.errors import ConfigError, GenerationError, ResumeError, RowsLostError
 
 
 class BatchStatus(str, Enum):
@@ -57,7 +58,8 @@ class DatasetRunSummary:
     batches_reused: int
     dropped_rows: dict[str, int] = field(default_factory=dict)
     first_errors: dict[str, str] = field(default_factory=dict)  # drop reason -> first row's message
-    llm_stats: dict[str, Any] = field(default_factory=dict)
+    llm_stats: dict[str, Any] = field(default_factory=dict)  # the whole dataset: resumed-from runs too
+    llm_stats_this_run: dict[str, Any] = field(default_factory=dict)  # requests this call sent / served
 
 
 @dataclass
@@ -150,12 +152,14 @@ def generate_dataset(
     runner = _Runner(prepared, layout, processors, record, on_batch)
     with _LLMContext(prepared, run_config, response_cache, model_providers, llm_limits, llm_transport) as llm:
         runner.run(keep, llm)
+        this_run = llm.stats()
     record.save(layout, processors.side_names())
     return DatasetRunSummary(
         dataset_dir=layout.root, config_digest=prepared.digest, target_num_records=num_records,
         num_records=record.actual_num_records, num_batches=len(prepared.batch_sizes),
         batches_generated=runner.generated, batches_reused=len(keep),
         dropped_rows=record.dropped_rows, first_errors=record.first_errors, llm_stats=record.total_llm_usage,
+        llm_stats_this_run=this_run,
     )
 
 
@@ -212,6 +216,42 @@ class _LLMContext:
             self.loop.close()
 
 
+@dataclass
+class _LostRows:
+    """Rows of this run lost to transient request failures (5xx, 429, timeouts, connection errors
+    after the retries). Their batches are not checkpointed, so they never become output; the
+    replies that did arrive are in the response cache, so a resumed run asks only for these rows."""
+
+    counts: Counter[str] = field(default_factory=Counter)
+    first_error: str = ""
+    batches: int = 0
+
+    def add(self, batch: Batch) -> bool:
+        """Count ``batch``'s transient drops; True when it had any (then it must not be kept)."""
+        from ddbuild.engine.llm.client import TRANSIENT_REASONS
+
+        lost = {reason: n for reason, n in batch.dropped.items() if reason in TRANSIENT_REASONS}
+        if not lost:
+            return False
+        self.counts.update(lost)
+        self.batches += 1
+        first = next(message for reason, message in batch.first_errors.items() if reason in lost)
+        self.first_error = self.first_error or first
+        return True
+
+    def error(self, num_records: int, batches_kept: int, num_batches: int) -> RowsLostError:
+        total = sum(self.counts.values())
+        reasons = ", ".join(f"{reason}: {n}" for reason, n in sorted(self.counts.items()))
+        return RowsLostError(
+            f"{total} of {num_records} rows got no reply after the retries ({reasons}); "
+            f"first error: {self.first_error}",
+            lost=dict(sorted(self.counts.items())),
+            hint=f"Nothing was stored for this stage. {batches_kept} of {num_batches} batches are kept as "
+            "checkpoints and every reply received is cached: build again to ask only for the rows that "
+            "failed (raise max_retries, or lower max_parallel_requests if the endpoint is overloaded).",
+        )
+
+
 def _check_first_batch(batch: Batch, size: int) -> None:
     """Early shutdown: the run's first batch lost every row to one column's error."""
     failure = systematic_failure(batch, size)
@@ -236,6 +276,7 @@ class _Runner:
         self.record = record
         self.on_batch = on_batch
         self.generated = 0
+        self.lost = _LostRows()
 
     def run(self, keep: set[int], llm: _LLMContext) -> None:
         sizes = self.prepared.batch_sizes
@@ -247,6 +288,10 @@ class _Runner:
                 continue
             batch = self._new_batch(index, index * buffer_size, size)
             pipeline.run(batch, llm.loop)
+            if self.lost.add(batch):  # not kept: the next run regenerates it, replies from the cache
+                self.record.note_usage(llm.stats())
+                self.record.save(self.layout, self.processors.side_names())
+                continue
             if self.generated == 0:
                 _check_first_batch(batch, size)
             rows, files = self._write(batch)
@@ -255,6 +300,8 @@ class _Runner:
             self.record.complete(index, record, llm.stats())
             self.record.save(self.layout, self.processors.side_names())
             self._report(index, rows, BatchStatus.GENERATED)
+        if self.lost.batches:
+            raise self.lost.error(sum(sizes), len(sizes) - self.lost.batches, len(sizes))
 
     def _new_batch(self, index: int, first_row: int, size: int) -> Batch:
         import numpy as np

@@ -83,6 +83,10 @@ class RunRecord:
         self.batches[index] = batch
         self.llm_usage = llm_usage
 
+    def note_usage(self, llm_usage: dict[str, Any]) -> None:
+        """This run's LLM usage so far, for a batch that was not kept (its requests were paid for)."""
+        self.llm_usage = llm_usage
+
     @property
     def dropped_rows(self) -> dict[str, int]:
         total: Counter[str] = Counter()

@@ -164,8 +164,8 @@ class Pipeline:
                 for cell in cells:
                     value = cell(row, row_id)
                     row[cell.name] = (await value) if cell.is_async else value
-            except row_dropped as exc:
-                return str(getattr(exc, "reason", None) or type(exc).__name__), str(exc)
+            except row_dropped as exc:  # the reason is reported beside the message: keep only the detail
+                return str(getattr(exc, "reason", None) or type(exc).__name__), str(getattr(exc, "detail", None) or exc)
             return None
 
         tasks = [asyncio.ensure_future(one_row(row, row_id)) for row, row_id in zip(rows, ids, strict=False)]

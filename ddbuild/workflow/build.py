@@ -24,7 +24,7 @@ from ddbuild.workflow.inputs import parquet_files_at
 from ddbuild.workflow.llmcache import StoreResponseCache
 from ddbuild.workflow.locks import key_lock
 from ddbuild.workflow.outputs import callback_outputs, collect, select, selected_root
-from ddbuild.workflow.plan import Status
+from ddbuild.workflow.plan import Status, sorted_drops
 from ddbuild.workflow.planner import selected_rows
 from ddbuild.workflow.stage import Stage
 from ddbuild.workflow.view import materialise, write_json_atomic
@@ -43,6 +43,17 @@ class Built:
     status: Status  # RUN / RESUME, or HIT when another process published the key meanwhile
     entry: dict[str, Any]
     rows_generated: int
+    llm_this_run: dict[str, Any] | None = None  # LLM stats of requests sent/served by THIS build
+
+
+def llm_counts(stats: dict[str, Any] | None) -> dict[str, int]:
+    """The summary's LLM numbers from engine stats: requests sent, served from cache, tokens."""
+    stats = stats or {}
+    return {
+        "llm_requests_sent": int(stats.get("requests_sent", 0) or 0),
+        "llm_requests_cached": int(stats.get("served_from_cache", 0) or 0),
+        "tokens": int(stats.get("prompt_tokens", 0) or 0) + int(stats.get("completion_tokens", 0) or 0),
+    }
 
 
 def built_by() -> str:
@@ -81,7 +92,7 @@ def build_stage(
         _remember(ctx, workflow, stage.name, key, document)
         shutil.rmtree(partial, ignore_errors=True)
         generated = summary["rows_generated"]
-        return Built(Status.RESUME if resume else Status.RUN, entry, generated)
+        return Built(Status.RESUME if resume else Status.RUN, entry, generated, summary["llm_stats_this_run"])
 
 
 def _usable_entry(store: Any, key: str) -> dict[str, Any] | None:
@@ -206,7 +217,9 @@ def _generate(
         op = _output_processor_config(stage, dataset / "parquet-files", ctx.cwd)
         generate_dataset(op, num_records=summary.num_records, dataset_dir=dataset / "output-processors",
                          resume=False, **common)
-    return {"num_records": summary.num_records, "rows_generated": generated, "llm_stats": summary.llm_stats}
+    return {"num_records": summary.num_records, "rows_generated": generated, "llm_stats": summary.llm_stats,
+            "llm_stats_this_run": summary.llm_stats_this_run, "dropped_rows": summary.dropped_rows,
+            "first_errors": summary.first_errors}
 
 
 def _reused_rows(summary: Any) -> int:
@@ -248,19 +261,36 @@ def _publish(
     selected = select(outputs, root, stage)
     if selected["rows"] == 0 and not stage.allow_empty:
         raise GenerationError(
-            f"Stage '{stage.name}' produced an empty output.",
-            hint="Pass allow_empty=True to add_stage to accept it (downstream stages are then skipped).",
+            f"Stage '{stage.name}' produced an empty output{_drop_cause(summary)}.",
+            hint="If an empty output is expected, pass allow_empty=True to add_stage (downstream stages are "
+            "then skipped).",
         )
     usage = {"response_keys": cache.used, "responses_cached": cache.hits, "responses_new": cache.misses,
-             "llm_stats": summary["llm_stats"]}
+             "llm_stats": summary["llm_stats"], "first_errors": summary["first_errors"]}
     row_counts = {"main": summary["num_records"], "selected": selected["rows"],
-                  "generated": summary["rows_generated"]}
+                  "generated": summary["rows_generated"], "dropped": summary["dropped_rows"]}
     entry = new_entry(key=key, workflow=workflow, stage=stage.name, identity=document,
                       inputs=document["inputs"], outputs=outputs, selected_output=selected,
                       row_counts=row_counts, usage=usage, built_by=built_by())
     if not ctx.store.put_entry(key, entry):
         entry = ctx.store.get_entry(key) or entry  # first writer wins: use theirs
     return entry
+
+
+def drop_phrase(dropped: dict[str, int]) -> str:
+    """'invalid_structured_output: 3, expression_error:label: 1' (most rows first)."""
+    return ", ".join(f"{reason}: {n:,}" for reason, n in sorted_drops(dropped))
+
+
+def _drop_cause(summary: dict[str, Any]) -> str:
+    """': all 12 rows were dropped (reason: n, ...); first error: ...' when rows were dropped."""
+    dropped = summary.get("dropped_rows") or {}
+    if not dropped or summary.get("num_records"):
+        return ""  # rows survived generation: the selection (a processor, on_success) is what is empty
+    total = sum(dropped.values())
+    top = max(dropped, key=lambda r: (dropped[r], r))
+    first = (summary.get("first_errors") or {}).get(top, "")
+    return f": all {total:,} rows were dropped ({drop_phrase(dropped)}); first error ({top}): {first}"
 
 
 def _run_callback(stage: Stage, view_dir: Path, cwd: Path) -> tuple[str, list[tuple[Path, dict[str, Any]]]]:

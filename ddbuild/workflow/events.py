@@ -29,6 +29,10 @@ class StageFinished:
     rows: int | None = None
     rows_generated: int = 0
     duration_s: float = 0.0
+    llm_requests_sent: int | None = None  # RUN/RESUME: requests THIS build sent (not a resumed-from run's)
+    llm_requests_cached: int | None = None  # ... and answered from the response cache
+    tokens: int | None = None  # ... prompt + completion tokens of the requests sent
+    dropped_rows: dict[str, int] = field(default_factory=dict)  # rows dropped for data reasons, per reason
 
 
 @dataclass(frozen=True)

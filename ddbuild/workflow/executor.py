@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from ddbuild.errors import ConfigError, ModelConfigError, SeedError
+from ddbuild.errors import ConfigError, DDBuildError, ModelConfigError, SeedError
 from ddbuild.workflow.context import BuildContext
 from ddbuild.workflow.events import StageFinished
 from ddbuild.workflow.graph import Graph
@@ -74,7 +74,10 @@ def execute(
             log.records[name] = record
             settled[name] = as_settled(record, facts)
     if log.failures and not scheduling.keep_going:
-        raise next(iter(log.failures.values()))
+        name, error = next(iter(log.failures.items()))
+        if isinstance(error, DDBuildError) and error.stage is None:
+            error.stage = name  # the report names this stage, not whichever finished last (-j)
+        raise error
     return log
 
 

@@ -42,6 +42,11 @@ class ReasonKind(str, Enum):
     MODEL_INVALID = "model_invalid"  # an LLM column's alias, provider or API key is unusable; detail: the error
 
 
+def sorted_drops(dropped: dict[str, int]) -> list[tuple[str, int]]:
+    """Drop reasons (reason -> rows), most rows first, then by name: how every report lists them."""
+    return sorted(dropped.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
 @dataclass(frozen=True)
 class FieldChange:
     """One differing field of a stage identity."""
@@ -100,6 +105,7 @@ class StageDecision:
     reasons: list[Reason] = field(default_factory=list)
     cost: Cost | None = None
     origin: Origin | None = None  # where a HIT's entry lives
+    dropped_rows: dict[str, int] = field(default_factory=dict)  # HIT: rows its build dropped, per reason
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -111,6 +117,7 @@ class StageDecision:
             "reasons": [r.to_dict() for r in self.reasons],
             "cost": self.cost.to_dict() if self.cost else None,
             "origin": self.origin,
+            "dropped_rows": dict(self.dropped_rows),
         }
 
 

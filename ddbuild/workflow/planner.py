@@ -208,7 +208,8 @@ def _decide(
         selected = entry.get("selected_output", {})
         rows = int(selected.get("rows", 0))
         known[name] = _Known(selected.get("digest", ""), rows, rows == 0)
-        return decision(Status.HIT, key, [Reason(ReasonKind.CACHED, f"entry {key} is in the cache")])
+        found = decision(Status.HIT, key, [Reason(ReasonKind.CACHED, f"entry {key} is in the cache")])
+        return replace(found, dropped_rows=entry_drops(entry))
 
     # 10. Why it is not a hit: a broken entry, or what changed since the last build of this stage.
     reasons = _miss_reasons(state, key)
@@ -236,6 +237,14 @@ def _unless_model_invalid(decided: StageDecision, facts: Facts, blocked: dict[st
     notes = [r for r in decided.reasons if r.kind == ReasonKind.CALLBACK_SOURCE]
     return replace(decided, status=Status.ERROR, reasons=[Reason(ReasonKind.MODEL_INVALID, error), *notes],
                    cost=None)
+
+
+def entry_drops(entry: Mapping[str, Any]) -> dict[str, int]:
+    """Rows dropped for data reasons when the entry was built (reason -> rows); {} for old entries."""
+    dropped = (entry.get("row_counts") or {}).get("dropped")
+    if not isinstance(dropped, Mapping):
+        return {}
+    return {str(k): v for k, v in dropped.items() if isinstance(v, int) and not isinstance(v, bool) and v > 0}
 
 
 def _empty_reason(origin: str) -> Reason:

@@ -7,12 +7,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ddbuild.fingerprint import digest_json, stage_key_document
-from ddbuild.workflow.build import ParentOutput, build_stage, entry_output
+from ddbuild.workflow.build import ParentOutput, build_stage, entry_output, llm_counts
 from ddbuild.workflow.context import BuildContext
 from ddbuild.workflow.events import StageFinished, StageStarted
 from ddbuild.workflow.graph import Graph
 from ddbuild.workflow.plan import ReasonKind, StageDecision, Status
-from ddbuild.workflow.planner import Facts, Settled
+from ddbuild.workflow.planner import Facts, Settled, entry_drops
 from ddbuild.workflow.stage import Stage
 from ddbuild.workflow.view import materialise
 
@@ -71,7 +71,7 @@ def hit(stage: Stage, decision: StageDecision, facts: Facts, ctx: BuildContext) 
     entry = ctx.store.get_entry(decision.key)
     materialise(ctx.store, entry, ctx.stage_view(stage))
     rows = entry["selected_output"]["rows"]
-    ctx.reporter.emit(StageFinished(stage.name, Status.HIT, decision.key, rows=rows))
+    ctx.reporter.emit(StageFinished(stage.name, Status.HIT, decision.key, rows=rows, dropped_rows=entry_drops(entry)))
     return StageRecord(decision, Status.HIT, entry=entry)
 
 
@@ -94,8 +94,10 @@ class BuildJob:
         materialise(ctx.store, built.entry, ctx.stage_view(stage))
         duration = ctx.clock() - started
         rows = built.entry["selected_output"]["rows"]
+        llm = llm_counts(built.llm_this_run) if built.llm_this_run is not None else {}
         ctx.reporter.emit(StageFinished(stage.name, built.status, key, rows=rows,
-                                        rows_generated=built.rows_generated, duration_s=duration))
+                                        rows_generated=built.rows_generated, duration_s=duration,
+                                        dropped_rows=entry_drops(built.entry), **llm))
         return StageRecord(decision, built.status, built.entry, built.rows_generated, duration)
 
 

@@ -279,6 +279,14 @@ class ChatClient:
         return _classify(status, headers, raw)
 
 
+# Reasons a request fails for good that say nothing about the row: the endpoint was busy, down or
+# garbled (the retryable outcomes of ``_classify`` and ``_attempt``, after the retries ran out).
+# A row lost to one of them is never part of a stored output: the stage fails and the next build
+# asks again (engine/dataset.py). Every other reason (400, a refusal, invalid JSON) is a property
+# of the request and drops the row as data.
+TRANSIENT_REASONS = frozenset({"server_error", "rate_limited", "timeout", "connection_error", "malformed_response"})
+
+
 def _classify(status: int, headers: Mapping[str, str], raw: bytes) -> dict[str, Any] | _Outcome:
     if 200 <= status < 300:
         try:
