@@ -8,10 +8,8 @@ not a local directory) means no stamp: the fast path then simply never applies.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -168,15 +166,10 @@ def build_stamp(session: Any, plans: list[Any], views: dict[str, Any] | None) ->
 
 
 def _write_atomic(path: Path, document: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(prefix=".stamp-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(document, handle, sort_keys=True)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    from ddbuild import atomic
+
+    # durable=False: a stamp lost to a power cut only sends the next build down the full path.
+    atomic.write_json(path, document, indent=None, ensure_ascii=True, durable=False)
 
 
 def record(session: Any, plans: list[Any], *, views: dict[str, Any] | None = None) -> Path | None:

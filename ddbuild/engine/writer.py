@@ -1,17 +1,19 @@
 """Deterministic, atomic file writes: Parquet batches and JSON metadata.
 
 Same table -> same bytes: fixed writer options, no timestamps, schemas built from column data
-(never carrying pandas metadata). Every file is written to a temp name then renamed, so a reader
-(or a resumed run) never sees half a file.
+(never carrying pandas metadata). Every file goes through ``ddbuild.atomic`` (temp name, fsync,
+rename, fsync of the directory), so a reader or a resumed run never sees half a file, even after
+a power cut.
 """
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
+
+from ddbuild import atomic
+from ddbuild.fingerprint import digest_bytes
 
 PARQUET_OPTIONS: dict[str, Any] = {
     "compression": "zstd",
@@ -29,20 +31,22 @@ def batch_file_name(index: int) -> str:
     return BATCH_FILE_FORMAT.format(index)
 
 
-def _temp_path(path: Path) -> Path:
-    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
+def write_parquet(table: Any, path: Path) -> str:
+    """Write ``table`` to ``path`` atomically and durably with the fixed options above.
 
-
-def write_parquet(table: Any, path: Path) -> None:
-    """Write ``table`` to ``path`` atomically with the fixed options above."""
+    Serialised in memory first (a batch is small), so the bytes are hashed on the way: returns
+    their xxh3_128, which a checkpoint records so a resumed run can tell a torn file from a good one.
+    """
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    path.parent.mkdir(parents=True, exist_ok=True)
     if table.schema.metadata:
         table = table.replace_schema_metadata(None)
-    temp = _temp_path(path)
-    pq.write_table(table, temp, **PARQUET_OPTIONS)
-    os.replace(temp, path)
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, **PARQUET_OPTIONS)
+    data = memoryview(sink.getvalue())
+    atomic.write_bytes(path, data)
+    return digest_bytes(data)
 
 
 def write_parquet_stream(schema: Any, tables: Iterable[Any], path: Path) -> None:
@@ -50,8 +54,8 @@ def write_parquet_stream(schema: Any, tables: Iterable[Any], path: Path) -> None
     atomically and with the options above: memory is bounded by the largest table, not the sum."""
     import pyarrow.parquet as pq
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = _temp_path(path)
+    atomic.ensure_dir(path.parent)
+    temp = atomic.temp_path(path)
     try:
         with pq.ParquetWriter(temp, schema.remove_metadata(), **PARQUET_OPTIONS) as writer:
             for table in tables:
@@ -59,16 +63,9 @@ def write_parquet_stream(schema: Any, tables: Iterable[Any], path: Path) -> None
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
-    os.replace(temp, path)
+    atomic.publish_written(temp, path)
 
 
 def write_json(path: Path, data: Any) -> None:
-    """Write ``data`` as indented, key-sorted JSON atomically (temp + fsync + replace)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = _temp_path(path)
-    with open(temp, "w", encoding="utf-8") as handle:
-        json.dump(data, handle, indent=2, sort_keys=True, ensure_ascii=False, default=str)
-        handle.write("\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temp, path)
+    """Write ``data`` as indented, key-sorted JSON atomically and durably (``ddbuild.atomic``)."""
+    atomic.write_json(path, data)

@@ -6,28 +6,28 @@ fast) here, ``ArrowFiles`` (any ``pyarrow.fs`` filesystem) in ``_arrow.py`` and 
 (GET/PUT/HEAD/DELETE, WebDAV) in ``http.py``. All paths are
 relative POSIX strings inside the store root, built by the store from validated 32-hex names.
 
-Atomicity on a local (or network-drive) directory::
+Atomicity on a local (or network-drive) directory (``ddbuild.atomic``)::
 
-    write temp file in the target's own directory  ->  fsync  ->  os.replace (blobs, responses)
-                                                               \\-> os.link   (entries: fails if
-                                                                              the name exists, so
-                                                                              the first writer wins)
+    write temp file in the target's own directory -> fsync -> os.replace (blobs, responses) -> fsync dir
+                                                           \\-> os.link (entries: fails if the name
+                                                                        exists, first writer wins)
 
-A reader therefore sees either no file or a complete one. After a crash only ``.tmp-*`` files
-remain; they never match a 32-hex name, so listings skip them and ``cache gc`` may delete them.
+A reader therefore sees either no file or a complete one, even after a power cut. After a crash
+only ``.tmp-*`` files remain; they never match a 32-hex name, so listings skip them and ``cache
+gc`` deletes them once older than its grace period.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
 import xxhash
 
+from ddbuild import atomic
 from ddbuild.errors import IntegrityError, StoreError
 
 CHUNK = 8 * 1024 * 1024
@@ -62,7 +62,7 @@ class Files(Protocol):
 
 def temp_name(final_name: str) -> str:
     """A unique temp name for ``final_name`` (never 32-hex, so listings ignore it)."""
-    return f".tmp-{os.getpid()}-{secrets.token_hex(4)}-{final_name}"
+    return atomic.temp_path(Path(final_name)).name
 
 
 def mismatch(digest: str, got: str, where: str) -> IntegrityError:
@@ -107,35 +107,14 @@ class LocalFiles:
         if directory in self._known_dirs:
             return
         with os_errors(self.location, f"create directory {directory}"):
-            if not directory.is_dir():
-                missing = [directory, *[p for p in directory.parents if not p.exists()]]
-                directory.mkdir(parents=True, exist_ok=True)
-                if self.dir_mode is not None:
-                    for made in missing:
-                        with contextlib.suppress(OSError):  # another user made it first
-                            os.chmod(made, self.dir_mode)
+            atomic.ensure_dir(directory, self.dir_mode)
         self._known_dirs.add(directory)
 
-    def _open_temp(self, final: Path) -> tuple[Path, int]:
+    def _write(self, final: Path, data: bytes, *, exclusive: bool) -> bool:
         self.ensure_dir(final.parent)
-        temp = final.parent / temp_name(final.name)
-        # os.open with 0o666 lets the umask decide (mkstemp would force 0o600 on a shared cache).
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        if self.mode is not None:
-            os.fchmod(fd, self.mode)
-        return temp, fd
-
-    def _write_temp(self, final: Path, data: bytes) -> Path:
-        temp, fd = self._open_temp(final)
-        try:
-            with open(fd, "wb", closefd=True) as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-        except BaseException:
-            temp.unlink(missing_ok=True)
-            raise
-        return temp
+        with atomic.open_temp(final, mode=self.mode) as (temp, handle):
+            handle.write(data)
+        return atomic.publish(temp, final, exclusive=exclusive)
 
     def read_bytes(self, rel: str) -> bytes | None:
         try:
@@ -160,44 +139,25 @@ class LocalFiles:
     def commit_file(self, rel: str, source: Path, digest: str) -> None:
         final = self.root / rel
         with os_errors(self.location, f"store blob {digest}"):
-            temp, fd = self._open_temp(final)
-            try:
+            self.ensure_dir(final.parent)
+            with atomic.open_temp(final, mode=self.mode) as (temp, out), open(source, "rb", buffering=0) as src:
                 hasher = xxhash.xxh3_128()
-                with open(fd, "wb", closefd=True) as out:
-                    with open(source, "rb", buffering=0) as src:
-                        buffer = bytearray(CHUNK)
-                        view = memoryview(buffer)
-                        while read := src.readinto(buffer):
-                            hasher.update(view[:read])
-                            out.write(view[:read])
-                    out.flush()
-                    os.fsync(out.fileno())
-                if hasher.hexdigest() != digest:
+                buffer = bytearray(CHUNK)
+                view = memoryview(buffer)
+                while read := src.readinto(buffer):
+                    hasher.update(view[:read])
+                    out.write(view[:read])
+                if hasher.hexdigest() != digest:  # raised inside: the temp file is removed
                     raise mismatch(digest, hasher.hexdigest(), f"local file {source}")
-                os.replace(temp, final)
-            finally:
-                temp.unlink(missing_ok=True)
+            atomic.publish(temp, final)
 
     def create(self, rel: str, data: bytes) -> bool:
-        final = self.root / rel
         with os_errors(self.location, f"write {rel}"):
-            temp = self._write_temp(final, data)
-            try:
-                os.link(temp, final)  # atomic create: fails if another writer got there first
-                return True
-            except FileExistsError:
-                return False
-            finally:
-                temp.unlink(missing_ok=True)
+            return self._write(self.root / rel, data, exclusive=True)  # link: the first writer wins
 
     def replace(self, rel: str, data: bytes) -> None:
-        final = self.root / rel
         with os_errors(self.location, f"write {rel}"):
-            temp = self._write_temp(final, data)
-            try:
-                os.replace(temp, final)
-            finally:
-                temp.unlink(missing_ok=True)
+            self._write(self.root / rel, data, exclusive=False)
 
     def exists(self, rel: str) -> bool:
         return os.path.exists(self.root / rel)

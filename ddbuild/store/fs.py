@@ -25,6 +25,7 @@ from typing import Any
 
 import xxhash
 
+from ddbuild import atomic
 from ddbuild.errors import IntegrityError, StoreError
 from ddbuild.fingerprint import is_digest
 from ddbuild.store._files import Files, LocalFiles, mismatch
@@ -80,25 +81,26 @@ def download_verified(
     where: str,
     on_corrupt: OnCorrupt | None,
 ) -> bool:
-    """Stream a blob into a temp file beside ``dest``, verify it, then rename it to ``dest``."""
+    """Stream a blob into a temp file beside ``dest``, verify it, then publish it as ``dest``.
+
+    Not fsynced: ``dest`` is a copy (a view, a download on its way into the local store, which
+    fsyncs when it stores it); the blob itself stays in the store.
+    """
     dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    temp = dest.parent / f".{dest.name}.{os.getpid()}.{time.monotonic_ns()}.part"
+    atomic.ensure_dir(dest.parent)
     hasher = xxhash.xxh3_128()
-    try:
-        with open(temp, "wb") as out:
-            found = copy_to(out, hasher)
-        if not found:
-            return False
+    with atomic.open_temp(dest, durable=False) as (temp, out):
+        found = copy_to(out, hasher)
         got = hasher.hexdigest()
-        if got != digest:
+        if found and got != digest:
+            out.flush()
             if on_corrupt is not None:
                 on_corrupt(temp)
-            raise mismatch(digest, got, where)
-        os.replace(temp, dest)
-        return True
-    finally:
+            raise mismatch(digest, got, where)  # raised inside: the temp file is removed
+    if not found:
         temp.unlink(missing_ok=True)
+        return False
+    return atomic.publish(temp, dest, durable=False)
 
 
 class FileSystemStore:

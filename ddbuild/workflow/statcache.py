@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ddbuild import atomic
 from ddbuild.fingerprint import digest_file
 
 FORMAT = 1
@@ -68,11 +68,8 @@ class StatCache:
         """Write atomically (temp + rename); concurrent writers: the last one wins, harmlessly."""
         if self.path is None or not self._dirty:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, temp = tempfile.mkstemp(prefix=".stat-", dir=self.path.parent)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump({"format": FORMAT, "files": self._entries}, handle, sort_keys=True)
-        os.replace(temp, self.path)
+        atomic.write_json(self.path, {"format": FORMAT, "files": self._entries}, indent=None, ensure_ascii=True,
+                          durable=False)  # a cache of facts: unreadable means rehash
         self._dirty = False
 
 

@@ -8,13 +8,12 @@ only stats files.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from ddbuild import atomic
 from ddbuild.store.entry import safe_join
 
 
@@ -68,9 +67,4 @@ def _prune(stage_dir: Path, wanted: set[Path]) -> None:
 
 
 def write_json_atomic(path: Path, value: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump(value, handle, indent=2, sort_keys=True, default=str)
-        handle.write("\n")
-    os.replace(temp, path)
+    atomic.write_json(path, value, ensure_ascii=True)

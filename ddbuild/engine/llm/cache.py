@@ -24,10 +24,10 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Protocol
 
+from ddbuild import atomic
 from ddbuild.fingerprint import HASH_SCHEME_VERSION, digest_json, is_digest
 
 REQUEST_KEY_VERSION = 1
@@ -104,17 +104,7 @@ class DirectoryResponseCache:
         return entry
 
     def put(self, key: str, response: dict[str, Any]) -> None:
-        path = self.path_for(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        data = json.dumps(response, ensure_ascii=False, sort_keys=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{key}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(data)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic.write_json(self.path_for(key), response, indent=None)
 
     def keys(self) -> list[str]:
         return sorted(p.stem for p in (self.root / "llm").glob("*/*.json"))

@@ -1,0 +1,193 @@
+"""Durable publishing: every file ddbuild publishes is fsynced, renamed, then its directory fsynced.
+
+The order is checked on real files by recording the os calls (fsync, rename, link) each writer
+makes: a name may only point at bytes that were flushed, and the new name itself is flushed
+after. One line per writer in WRITERS.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ddbuild import atomic
+from ddbuild.fingerprint import digest_bytes
+
+
+def _table() -> Any:
+    import pyarrow as pa
+
+    return pa.table({"n": list(range(50)), "s": [f"row {i}" for i in range(50)]})
+
+
+def _put_blob(root: Path) -> Path:
+    from ddbuild.store.fs import FileSystemStore, blob_rel
+
+    source = root.parent / "source.bin"
+    source.write_bytes(b"blob bytes " * 100)
+    digest = digest_bytes(source.read_bytes())
+    FileSystemStore(root).put_blob(digest, source)
+    return root / blob_rel(digest)
+
+
+def _put_entry(root: Path) -> Path:
+    from ddbuild.store.entry import new_entry
+    from ddbuild.store.fs import FileSystemStore, entry_rel
+
+    key = "ab" * 16
+    outputs = [{"path": "parquet-files/batch_00000.parquet", "digest": "cd" * 16, "rows": 1, "size": 1}]
+    entry = new_entry(key=key, workflow="wf", stage="s", identity={}, inputs={}, outputs=outputs,
+                      selected_output={"root": "parquet-files", "paths": [outputs[0]["path"]],
+                                       "digest": "ef" * 16, "rows": 1},
+                      row_counts={}, usage={}, built_by="test")
+    assert FileSystemStore(root).put_entry(key, entry)
+    return root / entry_rel(key)
+
+
+def _put_response(root: Path) -> Path:
+    from ddbuild.store.fs import FileSystemStore, response_rel
+
+    FileSystemStore(root).put_response("12" * 16, {"choices": [{"message": {"content": "hi"}}]})
+    return root / response_rel("12" * 16)
+
+
+def _engine_response(root: Path) -> Path:
+    from ddbuild.engine.llm.cache import DirectoryResponseCache
+
+    cache = DirectoryResponseCache(root)
+    cache.put("34" * 16, {"choices": [{"message": {"content": "hi"}}]})
+    return cache.path_for("34" * 16)
+
+
+def _checkpoint_batch(root: Path) -> Path:
+    from ddbuild.engine.writer import write_parquet
+
+    path = root / "dataset" / "parquet-files" / "batch_00000.parquet"
+    write_parquet(_table(), path)
+    return path
+
+
+def _checkpoint_metadata(root: Path) -> Path:
+    from ddbuild.engine.writer import write_json
+
+    path = root / "dataset" / "metadata.json"
+    write_json(path, {"completed_batches": [0]})
+    return path
+
+
+def _streamed_export(root: Path) -> Path:
+    from ddbuild.engine.writer import write_parquet_stream
+
+    table = _table()
+    path = root / "export" / "out.parquet"
+    write_parquet_stream(table.schema, [table, table], path)
+    return path
+
+
+def _view_metadata(root: Path) -> Path:
+    from ddbuild.workflow.view import write_json_atomic
+
+    path = root / "artifacts" / "wf" / "workflow-metadata.json"
+    write_json_atomic(path, {"name": "wf"})
+    return path
+
+
+# One line per writer: (name, function(root) -> the published file).
+WRITERS: list[tuple[str, Callable[[Path], Path]]] = [
+    ("store blob", _put_blob),
+    ("store entry", _put_entry),
+    ("store LLM response", _put_response),
+    ("engine LLM response cache", _engine_response),
+    ("checkpoint batch", _checkpoint_batch),
+    ("checkpoint metadata", _checkpoint_metadata),
+    ("streamed parquet export", _streamed_export),
+    ("view workflow-metadata.json", _view_metadata),
+]
+
+
+@pytest.fixture
+def syscalls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
+    """Record ('fsync', path), ('name', final path) for every fsync, rename and link."""
+    events: list[tuple[str, str]] = []
+    real_fsync, real_replace, real_link = os.fsync, os.replace, os.link
+
+    def fsync(fd: int) -> None:
+        events.append(("fsync", os.readlink(f"/proc/self/fd/{fd}")))
+        real_fsync(fd)
+
+    def replace(src: Any, dst: Any) -> None:
+        events.append(("name", os.path.realpath(dst)))
+        real_replace(src, dst)
+
+    def link(src: Any, dst: Any, **kw: Any) -> None:
+        events.append(("name", os.path.realpath(dst)))
+        real_link(src, dst, **kw)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    monkeypatch.setattr(os, "link", link)
+    return events
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc to name fsynced files")
+@pytest.mark.parametrize("writer", [w for _, w in WRITERS], ids=[n for n, _ in WRITERS])
+def test_published_file_is_flushed_before_its_name_and_its_directory_after(
+    writer: Callable[[Path], Path], tmp_path: Path, syscalls: list[tuple[str, str]]
+) -> None:
+    root = tmp_path / "cache"
+    final = Path(os.path.realpath(writer(root)))
+    assert final.is_file()
+    named = [i for i, event in enumerate(syscalls) if event == ("name", str(final))]
+    assert named, f"{final} was not published by a rename or link: {syscalls}"
+    at = named[-1]
+    before = [path for kind, path in syscalls[:at] if kind == "fsync"]
+    # the temp file that became ``final`` was fsynced before it got the name (its path in
+    # /proc is the temp name beside ``final``)
+    assert any(Path(p).parent == final.parent and Path(p).name.startswith(atomic.TEMP_PREFIX) for p in before), (
+        f"no fsync of a temp file beside {final.name} before it was named: {syscalls}"
+    )
+    assert ("fsync", str(final.parent)) in syscalls[at + 1:], f"directory not fsynced after the rename: {syscalls}"
+    assert [p.name for p in final.parent.iterdir() if p.name.startswith(".")] == []  # no temp left
+
+
+def test_a_failed_write_publishes_nothing_and_leaves_no_temp(tmp_path: Path) -> None:
+    from ddbuild.engine.writer import write_parquet_stream
+
+    table = _table()
+
+    def tables() -> Any:
+        yield table
+        raise RuntimeError("disk went away")
+
+    target = tmp_path / "out" / "data.parquet"
+    with pytest.raises(RuntimeError, match="disk went away"):
+        write_parquet_stream(table.schema, tables(), target)
+    with pytest.raises(RuntimeError, match="half-way"), atomic.open_temp(tmp_path / "x.json") as (_, handle):
+        handle.write(b"{")
+        raise RuntimeError("half-way")
+    assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == []
+
+
+def test_exclusive_publish_keeps_the_first_writer(tmp_path: Path) -> None:
+    target = tmp_path / "entry.json"
+    assert atomic.write_bytes(target, b"first", exclusive=True) is True
+    assert atomic.write_bytes(target, b"second", exclusive=True) is False
+    assert target.read_bytes() == b"first"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["entry.json"]
+
+
+def test_checkpoint_batch_bytes_equal_a_direct_parquet_write(tmp_path: Path) -> None:
+    """Serialising in memory (to hash on the way) writes the same bytes as pyarrow to a path."""
+    import pyarrow.parquet as pq
+
+    from ddbuild.engine.writer import PARQUET_OPTIONS, write_parquet
+
+    table = _table()
+    digest = write_parquet(table, tmp_path / "a.parquet")
+    pq.write_table(table, tmp_path / "b.parquet", **PARQUET_OPTIONS)
+    assert (tmp_path / "a.parquet").read_bytes() == (tmp_path / "b.parquet").read_bytes()
+    assert digest == digest_bytes((tmp_path / "a.parquet").read_bytes())
