@@ -294,9 +294,10 @@ class _Runner:
                 continue
             if self.generated == 0:
                 _check_first_batch(batch, size)
-            rows, files = self._write(batch)
+            rows, digests = self._write(batch)
             self.generated += 1
-            record = BatchRecord(size, rows, dict(batch.dropped), files, dict(batch.first_errors))
+            record = BatchRecord(size, rows, dict(batch.dropped), list(digests), dict(batch.first_errors),
+                                 digests=digests)
             self.record.complete(index, record, llm.stats())
             self.record.save(self.layout, self.processors.side_names())
             self._report(index, rows, BatchStatus.GENERATED)
@@ -312,8 +313,8 @@ class _Runner:
             batch.columns = {name: table.column(name) for name in table.column_names}
         return batch
 
-    def _write(self, batch: Batch) -> tuple[int, list[str]]:
-        """Side files first, the main batch file last; returns rows and the files written."""
+    def _write(self, batch: Batch) -> tuple[int, dict[str, str]]:
+        """Side files first, the main batch file last; returns rows and the files written -> digests."""
         present = [c for c in self.prepared.output_columns if c in batch.columns]
         processed = self.processors.apply(batch, present)
         outputs = [(table, self.layout.side_batch(name, batch.index))
@@ -322,9 +323,8 @@ class _Runner:
             outputs.append((batch.table(processed.dropped_columns), self.layout.dropped_batch(batch.index)))
         if batch.num_rows and processed.main_columns:
             outputs.append((batch.table(processed.main_columns), self.layout.batch(batch.index)))
-        for table, path in outputs:
-            write_parquet(table, path)
-        return batch.num_rows, [path.relative_to(self.layout.root).as_posix() for _, path in outputs]
+        root = self.layout.root
+        return batch.num_rows, {path.relative_to(root).as_posix(): write_parquet(table, path) for table, path in outputs}
 
     def _report(self, index: int, rows: int, status: BatchStatus) -> None:
         if self.on_batch is not None:

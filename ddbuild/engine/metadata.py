@@ -1,7 +1,8 @@
 """metadata.json: the record of a dataset run, read back to resume it.
 
-The record is rewritten (atomically) after every durable batch. A batch listed in ``batches``
-whose files all exist is complete; anything else on disk is a leftover of a killed run.
+The record is rewritten (atomically, durably) after every durable batch. A batch listed in
+``batches`` whose files all still hash to the digests recorded with it is complete; anything else
+on disk (a leftover of a killed run, a file torn by a power cut or corrupted since) is regenerated.
 """
 
 from __future__ import annotations
@@ -28,6 +29,20 @@ class BatchRecord:
     dropped_rows: dict[str, int] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)  # relative to the dataset dir
     first_errors: dict[str, str] = field(default_factory=dict)  # reason -> first row's message
+    # file -> xxh3_128 of its bytes, taken as it was written; a resumed run reuses the batch only
+    # if every file still has these bytes (a torn or corrupt checkpoint is regenerated, not used).
+    # Empty in records written before digests were recorded: such batches are regenerated.
+    digests: dict[str, str] = field(default_factory=dict)
+
+    def intact(self, root: Path) -> bool:
+        """Every file of the batch exists and has the bytes recorded when it was written."""
+        from ddbuild.fingerprint import digest_file
+
+        for name in self.files:
+            path = root / name
+            if name not in self.digests or not path.is_file() or digest_file(path) != self.digests[name]:
+                return False
+        return True
 
 
 def merge_counts(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
@@ -65,8 +80,7 @@ class RunRecord:
     def reusable_batches(self, layout: DatasetLayout, sizes: list[int]) -> set[int]:
         return {
             index for index, batch in self.batches.items()
-            if index < len(sizes) and batch.target == sizes[index]
-            and all((layout.root / f).is_file() for f in batch.files)
+            if index < len(sizes) and batch.target == sizes[index] and batch.intact(layout.root)
         }
 
     def stale_batches(self, layout: DatasetLayout, keep: set[int]) -> list[int]:

@@ -72,6 +72,63 @@ def test_sigkilled_run_resumes_to_identical_bytes(tmp_path):
         assert resumed_files == file_bytes(tmp_path / "full" / sub) and len(resumed_files) == 5
 
 
+def _flip_middle_byte(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))  # same size, same name: only a digest can tell
+
+
+def _tear(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])  # what a power cut could leave
+
+
+# One line per damage to a checkpoint of a killed run: (file, damage, batches (generated, reused)).
+CHECKPOINT_DAMAGE = [
+    ("parquet-files/batch_00001.parquet", _flip_middle_byte, (4, 1)),
+    ("parquet-files/batch_00000.parquet", _tear, (4, 1)),
+    ("processors-files/side/batch_00001.parquet", _flip_middle_byte, (4, 1)),
+    ("processors-files/side/batch_00000.parquet", lambda p: p.write_bytes(b""), (4, 1)),
+]
+
+
+def _crash_builder() -> dd.DataDesignerConfigBuilder:
+    b = dd.DataDesignerConfigBuilder(seed=11).with_seed_dataset(dd.LocalFileSeedSource(path="seed.parquet"))
+    sampler(b, "u", "uniform", low=0, high=1)
+    b.add_column(name="e", column_type="expression", expr="{{ text }}:{{ u }}")
+    return b.add_processor(dd.SchemaTransformProcessorConfig(name="side", template={"t": "{{ e }}"}))
+
+
+class MachineDown(Exception):
+    pass
+
+
+def _die_after_batch(last: int):
+    def on_batch(event):
+        if event.index == last:
+            raise MachineDown  # the run ends here, after batch ``last`` was made durable
+    return on_batch
+
+
+def test_resume_regenerates_a_corrupt_or_torn_checkpoint_instead_of_using_it(tmp_path):
+    import shutil
+
+    pd.DataFrame({"doc_id": range(50), "text": [f"d{i}" for i in range(50)]}).to_parquet(tmp_path / "seed.parquet")
+    args = {"num_records": 50, "buffer_size": 10, "base_dir": tmp_path}
+    with pytest.raises(MachineDown):
+        run(_crash_builder(), tmp_path / "killed", on_batch=_die_after_batch(1), **args)
+    assert sorted(p.name for p in (tmp_path / "killed/parquet-files").iterdir()) == [
+        "batch_00000.parquet", "batch_00001.parquet"]
+    run(_crash_builder(), tmp_path / "full", **args)
+    for name, damage, batches in CHECKPOINT_DAMAGE:
+        shutil.rmtree(tmp_path / "ds", ignore_errors=True)
+        shutil.copytree(tmp_path / "killed", tmp_path / "ds")
+        damage(tmp_path / "ds" / name)
+        summary = run(_crash_builder(), tmp_path / "ds", resume=True, **args)
+        assert (summary.batches_generated, summary.batches_reused, summary.num_records) == (*batches, 50), name
+        for sub in ("parquet-files", "processors-files"):
+            assert file_bytes(tmp_path / "ds" / sub) == file_bytes(tmp_path / "full" / sub), (name, sub)
+
+
 def _builder(expr: str = "{{ u }}") -> dd.DataDesignerConfigBuilder:
     b = dd.DataDesignerConfigBuilder(seed=2)
     sampler(b, "u", "uniform", low=0, high=1)
