@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -16,49 +14,15 @@ from ddbuild.cli.options import InheritingCommand, InheritingGroup, Options, glo
 from ddbuild.errors import UsageError
 
 
-@dataclass
-class EntryInfo:
-    key: str
-    workflow: str
-    stage: str
-    created: datetime
-    size: int
-    rows: int | None
-    blobs: list[str]
-
-    def age_days(self, now: datetime) -> float:
-        return (now - self.created).total_seconds() / 86400
-
-
 def _local_store(store: Any) -> Any:
     return getattr(store, "local", store)
 
 
-def _parse_created(text: str) -> datetime:
-    created = datetime.fromisoformat(text)
-    return created if created.tzinfo else created.replace(tzinfo=timezone.utc)
+def read_entries(store: Any) -> list[Any]:
+    """Every readable entry of the store as ``store.gc.EntryInfo`` (newest first per stage)."""
+    from ddbuild.store.gc import read_entries as read
 
-
-def read_entries(store: Any) -> list[EntryInfo]:
-    """Every readable entry of the store (unreadable ones are skipped and reported by the store)."""
-    out = []
-    for key in store.list_entries():
-        entry = store.get_entry(key)
-        if entry is None:
-            continue
-        sizes = {o["digest"]: o.get("size", 0) for o in entry["outputs"]}
-        out.append(
-            EntryInfo(
-                key=key,
-                workflow=entry["workflow"],
-                stage=entry["stage"],
-                created=_parse_created(entry["created"]),
-                size=sum(sizes.values()),
-                rows=entry["selected_output"].get("rows"),
-                blobs=list(sizes),
-            )
-        )
-    return sorted(out, key=lambda e: (e.workflow, e.stage, -e.created.timestamp()))
+    return read(store)
 
 
 def human_size(n: float) -> str:
@@ -235,31 +199,22 @@ def cache_verify(ctx: click.Context, **_: Any) -> None:
     ctx.exit(1 if corrupt else 0)
 
 
-def select_garbage(
-    entries: Iterable[EntryInfo],
-    keep: set[str],
-    *,
-    keep_last: int | None,
-    older_than: float | None,
-    now: datetime,
-) -> list[EntryInfo]:
-    """Entries to delete: never one in ``keep``; beyond the newest ``keep_last`` of their stage
-    and/or older than ``older_than`` days (both conditions when both are given)."""
-    if keep_last is None and older_than is None:
-        return []
-    doomed: list[EntryInfo] = []
-    seen: dict[tuple[str, str], int] = {}
-    for e in sorted(entries, key=lambda e: (e.workflow, e.stage, -e.created.timestamp())):
-        group = (e.workflow, e.stage)
-        rank = seen.get(group, 0)
-        seen[group] = rank + 1
-        if e.key in keep:
-            continue
-        beyond = keep_last is None or rank >= keep_last
-        old = older_than is None or e.age_days(now) > older_than
-        if beyond and old:
-            doomed.append(e)
-    return doomed
+def parse_prune(text: str) -> float:
+    """``--prune`` as seconds: ``now`` (0), ``never`` (inf) or a number with s, m, h, d or w."""
+    import math
+
+    value = text.strip().lower()
+    if value in ("now", "never"):
+        return 0.0 if value == "now" else math.inf
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+    number, unit = value[:-1], value[-1:]
+    try:
+        if unit in units and float(number) >= 0:
+            return float(number) * units[unit]
+    except ValueError:
+        pass
+    raise click.BadParameter(f"{text!r} is not a duration: use now, never, or a number with s, m, h, d or w "
+                             "(e.g. 30m, 2h, 14d).", param_hint="'--prune'")
 
 
 @cache_group.command("gc", cls=InheritingCommand)
@@ -270,39 +225,86 @@ def select_garbage(
 @click.option(
     "--older-than", type=click.FloatRange(min=0), metavar="DAYS", help="Only delete entries older than DAYS."
 )
+@click.option(
+    "--prune", "prune", default="2h", show_default=True, metavar="AGE",
+    help="Only delete unreferenced blobs, temp files and abandoned checkpoints older than AGE "
+         "(now, never, or e.g. 30m, 2h, 14d). What a running build holds is never deleted.",
+)
 @click.option("--dry-run", is_flag=True, help="Say what would be deleted; delete nothing.")
 @click.pass_context
 def cache_gc(
-    ctx: click.Context, keep_last: int | None, older_than: float | None, dry_run: bool, **_: Any
+    ctx: click.Context, keep_last: int | None, older_than: float | None, prune: str, dry_run: bool, **_: Any
 ) -> None:
-    """Delete old entries and unreferenced blobs; never what the build file's targets use now."""
+    """Delete old entries and unreferenced blobs; never what the build file's targets use now,
+    nor what a running build holds."""
     from ddbuild.cli.session import open_cache
+    from ddbuild.store.gc import Policy, collect_garbage
 
+    grace = parse_prune(prune)
     session = _session(ctx)
     store = _local_store(open_cache(session))
+    location = session.cache_location()
+    if "://" in location:
+        raise UsageError("cache gc needs a local cache directory.")
     keep = reachable_keys(session)
-    entries = read_entries(store)
-    doomed = select_garbage(entries, keep, keep_last=keep_last, older_than=older_than, now=_now())
-    doomed_keys = {e.key for e in doomed}
-    live_blobs = {d for e in entries if e.key not in doomed_keys for d in e.blobs}
-    orphans = [d for d in store.list_blobs() if d not in live_blobs]
-    freed = sum(e.size for e in doomed)
-    verb = "would delete" if dry_run else "deleted"
-    for e in doomed:
-        if not dry_run:
-            store.delete_entry(e.key)
-        if not session.options.silent:
-            click.echo(f"{verb} {e.workflow}:{e.stage} {e.key[:8]} ({human_age(e.age_days(_now()))} old)")
-    for digest in orphans:
-        if not dry_run:
-            store.delete_blob(digest)
-    if not session.options.silent:
-        click.echo(
-            f"{verb} {len(doomed)} entries and {len(orphans)} unreferenced blobs (~{human_size(freed)}); "
-            f"kept {len(entries) - len(doomed)} entries ({len(keep & {e.key for e in entries})} in use by {session.build.path.name})"
+    policy = Policy(frozenset(keep), keep_last, older_than, grace, dry_run)
+    done = collect_garbage(store, Path(location), policy, _now())
+    if session.options.json_output:
+        click.echo(json.dumps(gc_json(done, policy)))
+    elif not session.options.silent:
+        for line in gc_lines(done, policy, session.build.path.name):
+            click.echo(line)
+
+
+def gc_json(done: Any, policy: Any) -> dict[str, Any]:
+    return {
+        "dry_run": policy.dry_run, "grace_seconds": None if policy.grace_s == float("inf") else policy.grace_s,
+        "entries": [e.key for e in done.entries], "kept_entries": done.kept_entries,
+        "pinned_entries": done.pinned_entries, "blobs": done.blobs, "blob_bytes": done.blob_bytes,
+        "young_blobs": done.young_blobs, "pinned_blobs": done.pinned_blobs, "live_builds": done.live_pins,
+        "dead_pins": done.dead_pins, "temp_files": [str(p) for p in done.temp_files],
+        "partials": done.partials, "busy_partials": done.busy_partials, "young_partials": done.young_partials,
+    }
+
+
+def gc_lines(done: Any, policy: Any, build_file: str) -> list[str]:
+    """What ``cache gc`` tells people: what went, what stayed and why."""
+    verb = "would delete" if policy.dry_run else "deleted"
+    now = _now()
+    lines = [f"{verb} {e.workflow}:{e.stage} {e.key[:8]} ({human_age(e.age_days(now))} old)" for e in done.entries]
+    freed = sum(e.size for e in done.entries)
+    lines.append(
+        f"{verb} {len(done.entries)} entries and {len(done.blobs)} unreferenced blobs (~{human_size(freed)}); "
+        f"kept {done.kept_entries} entries ({done.kept_in_use} in use by {build_file})"
+    )
+    extra = []
+    if done.temp_files:
+        extra.append(f"{len(done.temp_files)} stale temp files")
+    if done.partials:
+        extra.append(f"{len(done.partials)} abandoned checkpoint folders")
+    if extra:
+        lines.append(f"{verb} {' and '.join(extra)}")
+    if done.live_pins or done.pinned_entries or done.pinned_blobs or done.busy_partials:
+        lines.append(
+            f"kept what {done.live_pins} running build(s) hold: {done.pinned_entries} entries, "
+            f"{done.pinned_blobs} blobs, {done.busy_partials} checkpoint folders"
         )
-        if keep_last is None and older_than is None:
-            click.echo("only unreferenced blobs are removed without --keep-last N or --older-than DAYS")
+    young = done.young_blobs + done.young_partials
+    if young:
+        lines.append(
+            f"kept {done.young_blobs} unreferenced blobs and {done.young_partials} checkpoint folders "
+            f"younger than {prune_text(policy.grace_s)} (--prune=now to delete them)"
+        )
+    if policy.keep_last is None and policy.older_than_days is None:
+        lines.append("only unreferenced blobs are removed without --keep-last N or --older-than DAYS")
+    return lines
+
+
+def prune_text(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:g}s"
 
 
 NO_REMOTE = "no remote configured: pass --remote URL or set DDBUILD_REMOTE"

@@ -76,6 +76,7 @@ def build_stage(
     with key_lock(ctx.lock_path(key)):
         existing = _usable_entry(ctx.store, key)
         if existing is not None and not forced:  # another process finished it while we waited
+            ctx.hold(entries=[key], blobs=blob_digests(existing))
             return Built(Status.HIT, existing, 0)
         partial = ctx.store.partial_dir(key)
         resume = status == Status.RESUME and partial.exists()
@@ -246,6 +247,7 @@ def _publish(
 ) -> dict[str, Any]:
     """Hash and store every file, run on_success on the view, then publish the entry."""
     files = collect(dataset)
+    ctx.hold(entries=[key], blobs=[record["digest"] for _, record in files])  # before they exist
     for path, record in files:
         ctx.store.put_blob(record["digest"], path)
     outputs = [record for _, record in files]
@@ -254,6 +256,7 @@ def _publish(
     if stage.on_success is not None:
         materialise(ctx.store, {"outputs": outputs}, view_dir)
         root, extra = _run_callback(stage, view_dir, ctx.cwd)
+        ctx.hold(blobs=[record["digest"] for _, record in extra])
         for path, record in extra:
             ctx.store.put_blob(record["digest"], path)
         taken = {r["path"] for _, r in extra}

@@ -45,6 +45,12 @@ class BuildContext:
     clock: Callable[[], float] = time.monotonic
     llm_limits: Any = None  # engine.llm.limits.ModelLimits shared by every stage run of this build
     stat_cache: StatCache | None = None  # the planner's seed digests, reused by stage builds
+    pin: Any = None  # store.pins.Pin while a build runs: what it holds, cache gc keeps
+
+    def hold(self, *, blobs: Any = (), entries: Any = ()) -> None:
+        """Pin blobs / entries this build is about to store or read (see store/pins.py)."""
+        if self.pin is not None:
+            self.pin.hold(blobs=blobs, entries=entries)
 
     @property
     def index_dir(self) -> Path:
@@ -58,4 +64,6 @@ class BuildContext:
         return self.artifact_root / stage.dir_name
 
     def lock_path(self, key: str) -> Path:
-        return self.cache_dir / "locks" / f"{key}.lock"
+        from ddbuild.store.pins import key_lock_path
+
+        return key_lock_path(self.cache_dir, key)

@@ -6,7 +6,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ddbuild.errors import StoreError
 from ddbuild.fingerprint import digest_json, stage_key_document
+from ddbuild.store.entry import blob_digests
 from ddbuild.workflow.build import ParentOutput, build_stage, entry_output, llm_counts
 from ddbuild.workflow.context import BuildContext
 from ddbuild.workflow.events import StageFinished, StageStarted
@@ -69,10 +71,25 @@ def hit(stage: Stage, decision: StageDecision, facts: Facts, ctx: BuildContext) 
         ctx.reporter.emit(StageFinished(stage.name, Status.HIT, None, rows=override.rows))
         return StageRecord(decision, Status.HIT)
     entry = ctx.store.get_entry(decision.key)
+    held_blobs(ctx, decision.key, entry, stage.name)
     materialise(ctx.store, entry, ctx.stage_view(stage))
     rows = entry["selected_output"]["rows"]
     ctx.reporter.emit(StageFinished(stage.name, Status.HIT, decision.key, rows=rows, dropped_rows=entry_drops(entry)))
     return StageRecord(decision, Status.HIT, entry=entry)
+
+
+def held_blobs(ctx: BuildContext, key: str, entry: dict[str, Any], stage: str) -> None:
+    """Pin a hit's entry and blobs for this build, then check they survived until pinned."""
+    digests = blob_digests(entry)
+    ctx.hold(entries=[key], blobs=digests)
+    local = getattr(ctx.store, "local", ctx.store)  # a remote hit was made local by the plan's view
+    missing = [d for d in digests if not local.has_blob(d)]
+    if missing:  # deleted between the plan and the pin (cache gc --prune=now, by hand)
+        raise StoreError(
+            f"Stage '{stage}': the cached output {key[:8]} lost {len(missing)} blob(s) while this build "
+            f"started (first: {missing[0]}).",
+            hint="Run the build again: the stage is then rebuilt. Was `ddbuild cache gc` running?",
+        )
 
 
 @dataclass

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -153,9 +154,10 @@ class Workflow:
         ctx.reporter.emit(PlanReady(first))
         if resume == ResumeMode.ALWAYS:
             _check_always(self.name, first)
-        log = execute(graph, names, view, facts, options, ctx, Scheduling(max_parallel_stages, keep_going))
-        results = self._results(graph, names, log, facts, ctx, first)
-        self._write_metadata(graph, log, ctx, results)
+        with _pinned(ctx):  # cache gc keeps what this build stores or reads until it ends
+            log = execute(graph, names, view, facts, options, ctx, Scheduling(max_parallel_stages, keep_going))
+            results = self._results(graph, names, log, facts, ctx, first)
+            self._write_metadata(graph, log, ctx, results)
         if log.failures:
             skipped = {n: r.skipped_by for n, r in log.records.items()
                        if r.status == Status.SKIPPED and r.skipped_by in log.failures}
@@ -282,6 +284,21 @@ class Workflow:
             })
         write_json_atomic(ctx.artifact_root / "workflow-metadata.json",
                           {"name": self.name, "ddbuild_version": __version__, "stages": stages})
+
+
+@contextlib.contextmanager
+def _pinned(ctx: BuildContext) -> Iterator[None]:
+    """Hold a pin in the local cache for the build (not for a store without one, e.g. in memory)."""
+    if not hasattr(ctx.store, "partial_dir"):
+        yield
+        return
+    from ddbuild.store.pins import Pin
+
+    with Pin(ctx.cache_dir) as ctx.pin:
+        try:
+            yield
+        finally:
+            ctx.pin = None
 
 
 def _skip_status(decision: Any) -> SkippedStageStatus:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ddbuild.cli.cache_cmds import EntryInfo, select_garbage
+from ddbuild.store.gc import EntryInfo, select_garbage
 
 
 def blobs(root: Path) -> list[Path]:
@@ -59,7 +59,9 @@ def test_gc_without_limits_only_removes_orphan_blobs(chain):
     orphan = chain.root / ".ddbuild" / "cache" / "objects" / "ff" / ("ff" * 16)
     orphan.parent.mkdir(parents=True, exist_ok=True)
     orphan.write_bytes(b"nobody references me")
-    result = chain.main("cache", "gc")
+    kept = chain.main("cache", "gc")  # just written: younger than the default grace period (2h)
+    assert "deleted 0 entries and 0 unreferenced blobs" in kept.stdout and orphan.exists()
+    result = chain.main("cache", "gc", "--prune=now")
     assert "deleted 0 entries and 1 unreferenced blobs" in result.stdout and not orphan.exists()
     assert chain.main("-q").exit_code == 0
 
