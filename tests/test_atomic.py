@@ -88,14 +88,6 @@ def _streamed_export(root: Path) -> Path:
     return path
 
 
-def _view_metadata(root: Path) -> Path:
-    from ddbuild.workflow.view import write_json_atomic
-
-    path = root / "artifacts" / "wf" / "workflow-metadata.json"
-    write_json_atomic(path, {"name": "wf"})
-    return path
-
-
 # One line per writer: (name, function(root) -> the published file).
 WRITERS: list[tuple[str, Callable[[Path], Path]]] = [
     ("store blob", _put_blob),
@@ -105,7 +97,6 @@ WRITERS: list[tuple[str, Callable[[Path], Path]]] = [
     ("checkpoint batch", _checkpoint_batch),
     ("checkpoint metadata", _checkpoint_metadata),
     ("streamed parquet export", _streamed_export),
-    ("view workflow-metadata.json", _view_metadata),
 ]
 
 

@@ -67,4 +67,5 @@ def _prune(stage_dir: Path, wanted: set[Path]) -> None:
 
 
 def write_json_atomic(path: Path, value: Any) -> None:
-    atomic.write_json(path, value, ensure_ascii=True)
+    """Derived JSON (workflow-metadata.json, index/): atomic, not fsynced (rebuilt when lost)."""
+    atomic.write_json(path, value, ensure_ascii=True, durable=False)
