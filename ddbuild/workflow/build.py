@@ -9,6 +9,7 @@ The entry is published only when the stage is complete; the partial folder is re
 from __future__ import annotations
 
 import getpass
+import logging
 import os
 import shutil
 import socket
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ddbuild.errors import GenerationError
+from ddbuild.errors import GenerationError, ResumeError
 from ddbuild.store.entry import blob_digests, new_entry
 from ddbuild.workflow.context import BuildContext
 from ddbuild.workflow.events import BatchDone
@@ -28,6 +29,8 @@ from ddbuild.workflow.plan import Status, sorted_drops
 from ddbuild.workflow.planner import selected_rows
 from ddbuild.workflow.stage import Stage
 from ddbuild.workflow.view import materialise, write_json_atomic
+
+log = logging.getLogger("ddbuild.workflow")
 
 
 @dataclass(frozen=True)
@@ -211,8 +214,16 @@ def _generate(
     common = {"run_config": ctx.run_config, "base_dir": ctx.cwd, "response_cache": cache,
               "model_providers": ctx.model_providers, "llm_limits": ctx.llm_limits,
               "file_digest": ctx.file_digest()}  # seeds the planner hashed are not read again
-    summary = generate_dataset(config, num_records=num_records, dataset_dir=dataset, resume=resume,
-                               on_batch=on_batch, **common)
+    try:
+        summary = generate_dataset(config, num_records=num_records, dataset_dir=dataset, resume=resume,
+                                   on_batch=on_batch, **common)
+    except ResumeError as exc:  # checkpoints that cannot be read back (a torn metadata.json): they
+        if not resume:          # are a cache, so the stage starts over instead of failing the build
+            raise
+        log.warning("stage '%s': its checkpoints cannot be resumed (%s); starting the stage over",
+                    stage.name, exc.message)
+        summary = generate_dataset(config, num_records=num_records, dataset_dir=dataset, resume=False,
+                                   on_batch=on_batch, **common)
     generated = summary.batches_generated and summary.num_records - _reused_rows(summary)
     if stage.output_processors and summary.num_records > 0:
         op = _output_processor_config(stage, dataset / "parquet-files", ctx.cwd)
