@@ -26,6 +26,7 @@ of ``cache gc`` has passed since it was last written.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import threading
 import time
@@ -40,6 +41,8 @@ try:
     import fcntl
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
+
+log = logging.getLogger("ddbuild.store")
 
 PINS_DIR = "pins"
 LOCKS_DIR = "locks"
@@ -103,12 +106,20 @@ class Pin:
 
     def __enter__(self) -> Pin:
         directory = self.cache_dir / PINS_DIR
-        with guard(self.cache_dir, exclusive=False):  # gc never sees a pin before it is locked
-            atomic.ensure_dir(directory)
-            self.path = directory / f"{os.getpid()}-{os.urandom(4).hex()}.pin"
-            self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o666)
-            if fcntl is not None:
-                fcntl.flock(self._fd, fcntl.LOCK_EX)
+        try:
+            with guard(self.cache_dir, exclusive=False):  # gc never sees a pin before it is locked
+                atomic.ensure_dir(directory)
+                self.path = directory / f"{os.getpid()}-{os.urandom(4).hex()}.pin"
+                self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o666)
+                if fcntl is not None:
+                    fcntl.flock(self._fd, fcntl.LOCK_EX)
+        except OSError as exc:  # a cache we may read but not write: build unpinned rather than fail
+            log.debug("cannot pin in %s (%s); this build is not protected from cache gc", self.cache_dir, exc)
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
+            if self.path is not None:
+                self.path.unlink(missing_ok=True)
         return self
 
     def hold(self, *, blobs: Iterable[str] = (), entries: Iterable[str] = ()) -> None:
@@ -126,8 +137,8 @@ class Pin:
         with self._lock:
             if self._fd is None:
                 return
-            assert self.path is not None
-            self.path.unlink(missing_ok=True)  # first the name, then the lock: gc never sees it dead
+            if self.path is not None:
+                self.path.unlink(missing_ok=True)  # first the name, then the lock: gc never sees it dead
             os.close(self._fd)
             self._fd = None
 
