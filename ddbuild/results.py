@@ -2,22 +2,54 @@
 
 from __future__ import annotations
 
+import fnmatch
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from ddbuild.engine.io import count_rows, export_files, load_dataframe
-from ddbuild.engine.layout import DatasetLayout
+from ddbuild.engine.layout import METADATA_FILE, PARQUET_DIR, PROCESSORS_DIR, DatasetLayout
 from ddbuild.errors import ArtifactError, did_you_mean
 
 
-class DatasetCreationResults:
-    """One generated dataset on disk: ``<artifact_path>/<dataset_name>/``."""
+class StoredFiles:
+    """A dataset's files by content: path relative to the dataset folder -> blob digest.
 
-    def __init__(self, base_dataset_path: Path, *, artifact_path: Path | None = None, summary: Any = None) -> None:
+    What a workflow stage's results read, so they keep returning that run's data after a later
+    run rewrote the view. ``open_blob(digest, rel)`` gives the blob's verified local file or raises.
+    """
+
+    def __init__(self, digests: dict[str, str], open_blob: Callable[[str, str], Path]) -> None:
+        self.digests = digests
+        self._open = open_blob
+
+    def files(self, folder: str, pattern: str = "batch_*.parquet") -> list[Path]:
+        """The files directly in ``folder`` whose names match ``pattern``, sorted by name."""
+        prefix = folder.rstrip("/") + "/"
+        rels = sorted(r for r in self.digests if r.startswith(prefix) and "/" not in r[len(prefix):]
+                      and fnmatch.fnmatch(r[len(prefix):], pattern))
+        return [self._open(self.digests[r], r) for r in rels]
+
+    def folders(self, folder: str) -> list[str]:
+        prefix = folder.rstrip("/") + "/"
+        return sorted({r[len(prefix):].split("/", 1)[0] for r in self.digests
+                       if r.startswith(prefix) and "/" in r[len(prefix):]})
+
+    def file(self, rel: str) -> Path | None:
+        return self._open(self.digests[rel], rel) if rel in self.digests else None
+
+
+class DatasetCreationResults:
+    """One generated dataset: ``<artifact_path>/<dataset_name>/`` on disk, or (``stored``) the
+    blobs of a workflow stage's output, read back by digest whatever the view holds now."""
+
+    def __init__(self, base_dataset_path: Path, *, artifact_path: Path | None = None, summary: Any = None,
+                 stored: StoredFiles | None = None) -> None:
         self._layout = DatasetLayout(Path(base_dataset_path))
         self.artifact_path = Path(artifact_path) if artifact_path else self._layout.root.parent
         self.summary = summary  # the engine's DatasetRunSummary when this run produced it
+        self._stored = stored
 
     @property
     def base_dataset_path(self) -> Path:
@@ -34,6 +66,8 @@ class DatasetCreationResults:
     @property
     def metadata(self) -> dict[str, Any]:
         path = self._layout.metadata
+        if self._stored is not None:
+            path = self._stored.file(METADATA_FILE) or path
         try:
             return json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
@@ -42,15 +76,25 @@ class DatasetCreationResults:
             raise ArtifactError(f"'{path}' is not valid JSON: {exc}.") from exc
 
     def dataset_files(self) -> list[Path]:
-        return self._layout.batch_files()
+        if self._stored is not None:
+            return self._stored.files(PARQUET_DIR)
+        files = self._layout.batch_files()
+        if not files:  # a finished dataset always has a batch: its files are gone, not empty
+            raise ArtifactError(
+                f"The dataset's files are gone: '{self._layout.parquet_dir}' holds no batch_*.parquet file.",
+                hint="Generate the dataset again (it was deleted or moved).",
+            )
+        return files
 
     def processor_files(self, name: str) -> list[Path]:
-        known = self._layout.side_names()
+        known = self._stored.folders(PROCESSORS_DIR) if self._stored is not None else self._layout.side_names()
         if name not in known:
             raise ArtifactError(
                 f"No processor output named '{name}' in '{self.base_dataset_path}'.{did_you_mean(name, known)}",
                 hint=f"Processor outputs: {', '.join(known) or '(none)'}.",
             )
+        if self._stored is not None:
+            return self._stored.files(f"{PROCESSORS_DIR}/{name}")
         return self._layout.side_files(name)
 
     def load_dataset(self) -> Any:

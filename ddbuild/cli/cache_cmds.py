@@ -171,32 +171,22 @@ def cache_du(ctx: click.Context, **_: Any) -> None:
 @global_options
 @click.pass_context
 def cache_verify(ctx: click.Context, **_: Any) -> None:
-    """Rehash every blob; quarantine corrupt ones (exit 1 if any were found)."""
+    """Rehash every blob (quarantine corrupt ones); check entries' blobs, inputs and LLM responses.
+
+    Exit 1 when anything was found."""
     from ddbuild.cli.session import open_cache
-    from ddbuild.store import BlobState
+    from ddbuild.store.audit import audit
 
     session = _session(ctx)
     store = _local_store(open_cache(session))
-    checked = 0
-    corrupt: list[str] = []
-    for digest in list(store.list_blobs()):
-        checked += 1
-        if store.check_blob(digest) is BlobState.CORRUPT:
-            corrupt.append(digest)
-            store.quarantine(digest, "content does not match its digest (ddbuild cache verify)")
-    entries = read_entries(store)
-    broken = [e for e in entries if any(not store.has_blob(d) for d in e.blobs)]
-    quiet = session.options.silent
-    if not quiet:
-        click.echo(f"checked {checked:,} blobs and {len(entries):,} entries in {store.location}")
-        for digest in corrupt:
-            click.echo(f"  corrupt blob {digest} (moved to quarantine/)")
-        for e in broken:
-            click.echo(
-                f"  entry {e.key[:8]} ({e.workflow}:{e.stage}) lacks a blob; that stage rebuilds next time"
-            )
-        click.echo("ok" if not corrupt else f"{len(corrupt)} corrupt blob(s) quarantined")
-    ctx.exit(1 if corrupt else 0)
+    found = audit(store)
+    if not session.options.silent:
+        click.echo(f"checked {found.blobs_checked:,} blobs, {found.entries_checked:,} entries and "
+                   f"{found.responses_checked:,} LLM responses in {store.location}")
+        for finding in found.findings:
+            click.echo(f"  {finding.message}")
+        click.echo("ok" if not found.findings else f"{len(found.findings)} problem(s) found")
+    ctx.exit(1 if found.findings else 0)
 
 
 def parse_prune(text: str) -> float:

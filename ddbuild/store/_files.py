@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO, Protocol
@@ -149,6 +150,8 @@ class LocalFiles:
                     out.write(view[:read])
                 if hasher.hexdigest() != digest:  # raised inside: the temp file is removed
                     raise mismatch(digest, hasher.hexdigest(), f"local file {source}")
+                # Blobs are read-only (0444 under the default umask): a stray write fails loudly.
+                os.fchmod(out.fileno(), stat.S_IMODE(os.fstat(out.fileno()).st_mode) & ~0o222)
             atomic.publish(temp, final)
 
     def create(self, rel: str, data: bytes) -> bool:

@@ -27,7 +27,7 @@ import xxhash
 
 from ddbuild import atomic
 from ddbuild.errors import IntegrityError, StoreError
-from ddbuild.fingerprint import is_digest
+from ddbuild.fingerprint import digest_file, is_digest
 from ddbuild.store._files import Files, LocalFiles, mismatch
 from ddbuild.store.entry import validate_entry
 
@@ -149,8 +149,19 @@ class FileSystemStore:
     def put_blob(self, digest: str, source: Path) -> None:
         """Store the complete file ``source``; its bytes are hashed on the way and must match."""
         rel = blob_rel(check_name(digest, "blob digest", self.location))
-        if not self._files.exists(rel):
-            self._files.commit_file(rel, Path(source), digest)
+        if self._files.exists(rel) and self._intact(rel, digest):
+            return
+        self._files.commit_file(rel, Path(source), digest)  # absent, or corrupt: (re)place it
+
+    def _intact(self, rel: str, digest: str) -> bool:
+        """An existing local blob is rehashed before it is kept (a corrupt one is replaced, so
+        ``-B`` repairs it); a remote one is trusted to exist (reads verify it on download)."""
+        if not isinstance(self._files, LocalFiles):
+            return True
+        try:
+            return digest_file(self._files.path(rel)) == digest
+        except FileNotFoundError:
+            return False
 
     def get_blob(self, digest: str, dest: Path, *, on_corrupt: OnCorrupt | None = None) -> bool:
         """Copy the verified blob to ``dest``; False if absent; IntegrityError (nothing written) if corrupt.

@@ -19,6 +19,8 @@ from typing import Any
 
 from ddbuild.errors import GenerationError, ResumeError
 from ddbuild.store.entry import blob_digests, new_entry
+from ddbuild.store.fs import BlobState
+from ddbuild.store.verify import BlobVerifier
 from ddbuild.workflow.context import BuildContext
 from ddbuild.workflow.events import BatchDone
 from ddbuild.workflow.inputs import parquet_files_at
@@ -77,7 +79,7 @@ def build_stage(
     replaces that entry; otherwise the first writer wins.
     """
     with key_lock(ctx.lock_path(key)):
-        existing = _usable_entry(ctx.store, key)
+        existing = _usable_entry(ctx, key)
         if existing is not None and not forced:  # another process finished it while we waited
             ctx.hold(entries=[key], blobs=blob_digests(existing))
             return Built(Status.HIT, existing, 0)
@@ -99,14 +101,16 @@ def build_stage(
         return Built(Status.RESUME if resume else Status.RUN, entry, generated, summary["llm_stats_this_run"])
 
 
-def _usable_entry(store: Any, key: str) -> dict[str, Any] | None:
-    """The entry for ``key`` if all its output blobs are (or can be made) local; else None."""
+def _usable_entry(ctx: BuildContext, key: str) -> dict[str, Any] | None:
+    """The entry for ``key`` if all its output blobs are (or can be made) local and verify; else None."""
+    store = ctx.store
     fetch = getattr(store, "fetch", None)
     if callable(fetch) and not fetch(key):
         return None  # absent, untrusted, or its remote blobs are missing/corrupt: build it here
     entry = store.get_entry(key)
-    if entry is not None and not all(store.has_blob(d) for d in blob_digests(entry)):
-        return None  # a blob was quarantined or deleted: rebuild rather than reuse
+    stage = f"{entry['workflow']}:{entry['stage']}" if entry is not None else None
+    if entry is not None and not all(ctx.verifier.verify(d, stage) is BlobState.OK for d in blob_digests(entry)):
+        return None  # a blob was quarantined, deleted or is corrupt: rebuild rather than reuse
     return entry
 
 
@@ -134,10 +138,12 @@ def prepare_generation(
     return config, stage_num_records(stage, config, seed, cwd)
 
 
-def entry_output(store: Any, entry: dict[str, Any]) -> ParentOutput:
-    """An entry's selected output as local blob files (fetch remote hits first)."""
+def entry_output(verifier: BlobVerifier, entry: dict[str, Any]) -> ParentOutput:
+    """An entry's selected output as local blob files, each checked against its digest before a
+    child reads it (IntegrityError, the blob quarantined, when one fails). Fetch remote hits first."""
     by_path = {o["path"]: o["digest"] for o in entry["outputs"]}
-    files = [store.blob_path(by_path[p]) for p in entry["selected_output"]["paths"]]
+    stage = f"{entry['workflow']}:{entry['stage']}"
+    files = [verifier.path(by_path[p], stage) for p in entry["selected_output"]["paths"]]
     return ParentOutput(files, entry["selected_output"]["rows"])
 
 
@@ -260,16 +266,16 @@ def _publish(
     files = collect(dataset)
     ctx.hold(entries=[key], blobs=[record["digest"] for _, record in files])  # before they exist
     for path, record in files:
-        ctx.store.put_blob(record["digest"], path)
+        _store_blob(ctx, record["digest"], path)
     outputs = [record for _, record in files]
     view_dir = ctx.stage_view(stage)
     root = selected_root(stage)
     if stage.on_success is not None:
-        materialise(ctx.store, {"outputs": outputs}, view_dir)
+        materialise(ctx.verifier, {"outputs": outputs}, view_dir, f"{workflow}:{stage.name}")
         root, extra = _run_callback(stage, view_dir, ctx.cwd)
         ctx.hold(blobs=[record["digest"] for _, record in extra])
         for path, record in extra:
-            ctx.store.put_blob(record["digest"], path)
+            _store_blob(ctx, record["digest"], path)
         taken = {r["path"] for _, r in extra}
         outputs = [o for o in outputs if o["path"] not in taken] + [r for _, r in extra]
     selected = select(outputs, root, stage)
@@ -279,7 +285,8 @@ def _publish(
             hint="If an empty output is expected, pass allow_empty=True to add_stage (downstream stages are "
             "then skipped).",
         )
-    usage = {"response_keys": cache.used, "responses_cached": cache.hits, "responses_new": cache.misses,
+    usage = {"response_keys": cache.used, "response_digests": dict(cache.digests),
+             "responses_cached": cache.hits, "responses_new": cache.misses,
              "llm_stats": summary["llm_stats"], "first_errors": summary["first_errors"]}
     row_counts = {"main": summary["num_records"], "selected": selected["rows"],
                   "generated": summary["rows_generated"], "dropped": summary["dropped_rows"]}
@@ -305,6 +312,14 @@ def _drop_cause(summary: dict[str, Any]) -> str:
     top = max(dropped, key=lambda r: (dropped[r], r))
     first = (summary.get("first_errors") or {}).get(top, "")
     return f": all {total:,} rows were dropped ({drop_phrase(dropped)}); first error ({top}): {first}"
+
+
+def _store_blob(ctx: BuildContext, digest: str, path: Path) -> None:
+    """put_blob hashes what it stores (and replaces a corrupt file): remember the stored file as verified."""
+    ctx.store.put_blob(digest, path)
+    blob = ctx.verifier.local_path(digest)
+    if blob is not None:
+        ctx.verifier.stats.remember(blob, digest)
 
 
 def _run_callback(stage: Stage, view_dir: Path, cwd: Path) -> tuple[str, list[tuple[Path, dict[str, Any]]]]:

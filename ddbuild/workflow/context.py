@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ddbuild.store.verify import BlobVerifier, verifier_for
 from ddbuild.workflow.events import NullReporter, Reporter
 from ddbuild.workflow.statcache import StatCache
 
@@ -46,11 +47,16 @@ class BuildContext:
     llm_limits: Any = None  # engine.llm.limits.ModelLimits shared by every stage run of this build
     stat_cache: StatCache | None = None  # the planner's seed digests, reused by stage builds
     pin: Any = None  # store.pins.Pin while a build runs: what it holds, cache gc keeps
+    verifier: BlobVerifier = None  # type: ignore[assignment]  # set in __post_init__ when not given
 
     def hold(self, *, blobs: Any = (), entries: Any = ()) -> None:
         """Pin blobs / entries this build is about to store or read (see store/pins.py)."""
         if self.pin is not None:
             self.pin.hold(blobs=blobs, entries=entries)
+
+    def __post_init__(self) -> None:
+        if self.verifier is None:
+            self.verifier = verifier_for(self.store, self.cache_dir)
 
     @property
     def index_dir(self) -> Path:

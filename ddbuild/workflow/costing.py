@@ -50,7 +50,7 @@ def _estimate(
     if not _llm_columns(facts, decision.name):
         return decision  # no LLM request either way: the planner's numbers are exact
     stage = graph[decision.name]
-    parents = _known_parents(stage, decisions, facts, ctx.store)
+    parents = _known_parents(stage, decisions, facts, ctx)
     if parents is None:
         note = "a parent's output is not in the local cache, so prompts were not rendered"
         return replace(decision, cost=replace(decision.cost, estimate_basis=f"{decision.cost.estimate_basis}; {note}"))
@@ -69,10 +69,10 @@ def _llm_columns(facts: Facts, name: str) -> list[Any]:
 
 
 def _known_parents(
-    stage: Stage, decisions: dict[str, StageDecision], facts: Facts, store: Any
+    stage: Stage, decisions: dict[str, StageDecision], facts: Facts, ctx: BuildContext
 ) -> dict[str, ParentOutput] | None:
     """Each parent's selected output as local files, or None when one is not available locally."""
-    local = getattr(store, "local", store)  # a LayeredStore: never download in a dry run
+    local = getattr(ctx.store, "local", ctx.store)  # a LayeredStore: never download in a dry run
     if not callable(getattr(local, "blob_path", None)):
         return None
     parents: dict[str, ParentOutput] = {}
@@ -88,7 +88,7 @@ def _known_parents(
         digests = {o["path"]: o["digest"] for o in entry["outputs"]}
         if not all(local.has_blob(digests[p]) for p in entry["selected_output"]["paths"]):
             return None
-        parents[name] = entry_output(local, entry)
+        parents[name] = entry_output(ctx.verifier, entry)
     return parents
 
 

@@ -40,6 +40,7 @@ class ReasonKind(str, Enum):
     NOT_TARGETED = "not_targeted"  # outside the targets' closure
     CONFIG_INVALID = "config_invalid"  # the config cannot run on its seed's columns; detail: the error
     MODEL_INVALID = "model_invalid"  # an LLM column's alias, provider or API key is unusable; detail: the error
+    VIEW_EDITED = "view_edited"  # a HIT whose view files were edited by hand: restored, the edits kept aside
 
 
 def sorted_drops(dropped: dict[str, int]) -> list[tuple[str, int]]:

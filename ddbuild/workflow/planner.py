@@ -264,6 +264,8 @@ def _miss_reasons(state: EntryState, key: str) -> list[Reason]:
         return [Reason(ReasonKind.ENTRY_CORRUPT, f"entry {key} is unreadable; it will be rebuilt")]
     if state == EntryState.BLOBS_MISSING:
         return [Reason(ReasonKind.OUTPUT_MISSING, f"entry {key} exists but an output blob is missing")]
+    if state == EntryState.BLOBS_CORRUPT:
+        return [Reason(ReasonKind.OUTPUT_MISSING, f"entry {key} exists but an output blob fails its digest check")]
     return []
 
 

@@ -8,7 +8,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from ddbuild.errors import WorkflowError
+from ddbuild.errors import ArtifactError, WorkflowError
 from ddbuild.workflow.plan import Status
 
 
@@ -40,12 +40,50 @@ class StageSummary:
         return self.status in (Status.RUN, Status.RESUME)
 
 
+class StageOutputs:
+    """One stage's output as this run produced it: its entry's files by digest, read from the store.
+
+    Results are values: they read these blobs (verified), not the view, which a later run of
+    another config may rewrite. A blob removed since (``cache gc``) is an ArtifactError naming it.
+    """
+
+    def __init__(self, entry: dict[str, Any], verifier: Any) -> None:
+        self.entry = entry
+        self.verifier = verifier
+        self.label = f"{entry['workflow']}:{entry['stage']}"
+
+    def open_blob(self, digest: str, rel: str) -> Path:
+        from ddbuild.errors import IntegrityError
+
+        try:
+            return Path(self.verifier.path(digest, self.label))
+        except IntegrityError as exc:
+            where = self.verifier.local_path(digest) or digest
+            raise ArtifactError(
+                f"The output of stage '{self.label}' from this run is gone: {rel} (blob {where}) "
+                f"is not in the cache any more ({exc.message}).",
+                hint="Run the workflow again to rebuild it (a `ddbuild cache gc` or a corrupt blob removed it).",
+            ) from exc
+
+    def under(self, prefix: str) -> Any:
+        """The entry's files below ``prefix`` ("" or "output-processors/") as StoredFiles."""
+        from ddbuild.results import StoredFiles
+
+        digests = {o["path"][len(prefix):]: o["digest"] for o in self.entry["outputs"] if o["path"].startswith(prefix)}
+        return StoredFiles(digests, lambda digest, rel: self.open_blob(digest, prefix + rel))
+
+    def selected(self) -> list[Path]:
+        by_path = {o["path"]: o["digest"] for o in self.entry["outputs"]}
+        return [self.open_blob(by_path[p], p) for p in self.entry["selected_output"]["paths"]]
+
+
 class WorkflowResults:
     """What ``workflow.run()`` returns (Data Designer's CompositeWorkflowResults, plus summaries)."""
 
     def __init__(self, name: str, stages: dict[str, StageSummary], final_stage_name: str,
                  views: dict[str, Path], skipped: dict[str, SkippedStageResult], has_output_processors: set[str],
-                 plan: Any = None, targets: list[str] | None = None) -> None:
+                 plan: Any = None, targets: list[str] | None = None,
+                 outputs: dict[str, StageOutputs] | None = None) -> None:
         self.name = name
         self.targets = list(targets or [final_stage_name])  # several: no single "final" dataset
         self.stages = stages  # stage name -> StageSummary, in stage order
@@ -54,6 +92,7 @@ class WorkflowResults:
         self._views = views
         self._skipped = skipped
         self._with_ops = has_output_processors
+        self._outputs = dict(outputs or {})  # stage -> its entry's blobs (what loading reads)
 
     # -- counting ------------------------------------------------------------------------
     @property
@@ -80,7 +119,9 @@ class WorkflowResults:
 
         view = self._views[stage]
         base = view / "output-processors" if stage in self._with_ops else view
-        return DatasetCreationResults(base, artifact_path=view.parent)
+        outputs = self._outputs.get(stage)
+        stored = outputs.under("output-processors/" if stage in self._with_ops else "") if outputs else None
+        return DatasetCreationResults(base, artifact_path=view.parent, stored=stored)
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.stages)
@@ -108,7 +149,14 @@ class WorkflowResults:
     def _files(self, stage: str) -> list[Path]:
         from ddbuild.workflow.inputs import parquet_files_at
 
-        return parquet_files_at(self.get_stage_output_path(stage))
+        path = self.get_stage_output_path(stage)
+        if stage in self._outputs:
+            return self._outputs[stage].selected()
+        files = parquet_files_at(path)
+        if not files:  # an override whose files were removed since
+            raise ArtifactError(f"The output of stage '{stage}' is gone: no parquet files at '{path}'.",
+                                hint="Restore the files or run the workflow again.")
+        return files
 
     def load_stage_output(self, stage: str) -> Any:
         from ddbuild.engine.io import load_dataframe

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ddbuild.errors import StoreError
@@ -11,12 +11,12 @@ from ddbuild.fingerprint import digest_json, stage_key_document
 from ddbuild.store.entry import blob_digests
 from ddbuild.workflow.build import ParentOutput, build_stage, entry_output, llm_counts
 from ddbuild.workflow.context import BuildContext
-from ddbuild.workflow.events import StageFinished, StageStarted
+from ddbuild.workflow.events import StageFinished, StageStarted, WarningEvent
 from ddbuild.workflow.graph import Graph
 from ddbuild.workflow.plan import ReasonKind, StageDecision, Status
 from ddbuild.workflow.planner import Facts, Settled, entry_drops
 from ddbuild.workflow.stage import Stage
-from ddbuild.workflow.view import materialise
+from ddbuild.workflow.view import materialise, view_edited_reason
 
 
 @dataclass
@@ -72,7 +72,7 @@ def hit(stage: Stage, decision: StageDecision, facts: Facts, ctx: BuildContext) 
         return StageRecord(decision, Status.HIT)
     entry = ctx.store.get_entry(decision.key)
     held_blobs(ctx, decision.key, entry, stage.name)
-    materialise(ctx.store, entry, ctx.stage_view(stage))
+    decision = show_view(ctx, stage, entry, decision)
     rows = entry["selected_output"]["rows"]
     ctx.reporter.emit(StageFinished(stage.name, Status.HIT, decision.key, rows=rows, dropped_rows=entry_drops(entry)))
     return StageRecord(decision, Status.HIT, entry=entry)
@@ -92,6 +92,20 @@ def held_blobs(ctx: BuildContext, key: str, entry: dict[str, Any], stage: str) -
         )
 
 
+def show_view(ctx: BuildContext, stage: Stage, entry: dict[str, Any], decision: StageDecision) -> StageDecision:
+    """Materialise the stage's view; files edited by hand are restored, kept aside and reported."""
+    changes = materialise(ctx.verifier, entry, ctx.stage_view(stage), f"{entry['workflow']}:{stage.name}")
+    if not changes.edited:
+        return decision
+    shown = ", ".join(changes.edited[:3]) + (" ..." if len(changes.edited) > 3 else "")
+    ctx.reporter.emit(WarningEvent(
+        f"view edited by hand: restored {shown} from the cache; your version was moved to {changes.aside}",
+        stage=stage.name))
+    if any(r.kind == ReasonKind.VIEW_EDITED for r in decision.reasons):
+        return decision
+    return replace(decision, reasons=[view_edited_reason(changes.edited), *decision.reasons])
+
+
 @dataclass
 class BuildJob:
     """A RUN/RESUME stage with its inputs resolved; ``run`` may execute on a worker thread."""
@@ -108,7 +122,7 @@ class BuildJob:
         started = ctx.clock()
         forced = any(r.kind == ReasonKind.FORCED for r in decision.reasons)
         built = build_stage(ctx, workflow, stage, key, self.document, decision.status, self.parents, forced=forced)
-        materialise(ctx.store, built.entry, ctx.stage_view(stage))
+        decision = show_view(ctx, stage, built.entry, decision)
         duration = ctx.clock() - started
         rows = built.entry["selected_output"]["rows"]
         llm = llm_counts(built.llm_this_run) if built.llm_this_run is not None else {}
@@ -146,4 +160,4 @@ def _parent_output(name: str, facts: Facts, ctx: BuildContext, records: Mapping[
         return ParentOutput(list(override.files), override.rows)
     entry = records[name].entry
     assert entry is not None
-    return entry_output(ctx.store, entry)
+    return entry_output(ctx.verifier, entry)

@@ -5,6 +5,10 @@ so ``--explain`` downloads nothing). ``FetchingCacheView`` is what ``run`` injec
 it calls a remote hit OK it pulls the entry, its blobs (verified) and its LLM responses into the
 local store, so a tampered or vanished remote blob becomes BLOBS_MISSING (rebuilt) instead of a
 failure while the view is materialised.
+
+Local blobs are checked against their digests (``store.verify.BlobVerifier``: a stat record, a
+rehash when the file changed): a corrupt one makes the entry BLOBS_CORRUPT, a miss. The plan
+only reads; the build's view also quarantines it (reported once) so the stage is rebuilt.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ddbuild.store.entry import blob_digests
+from ddbuild.store.fs import BlobState
+from ddbuild.store.verify import BlobVerifier
 
 
 class EntryState(str, Enum):
@@ -23,6 +29,7 @@ class EntryState(str, Enum):
     OK = "ok"
     CORRUPT = "corrupt"  # the entry file exists but does not validate
     BLOBS_MISSING = "blobs_missing"  # the entry is fine but an output blob is gone
+    BLOBS_CORRUPT = "blobs_corrupt"  # the entry is fine but an output blob fails its digest check
 
 
 @dataclass(frozen=True)
@@ -49,9 +56,10 @@ class StoreView(Protocol):
 class CacheView:
     """StoreView over a FileSystemStore plus the cache's ``index/`` of last builds."""
 
-    def __init__(self, store: Any, index_dir: Path | None) -> None:
+    def __init__(self, store: Any, index_dir: Path | None, verifier: BlobVerifier | None = None) -> None:
         self.store = store
         self.index_dir = index_dir
+        self.verifier = verifier or BlobVerifier(store)
         self._entries: dict[str, dict[str, Any] | None] = {}
 
     def entry(self, key: str) -> dict[str, Any] | None:
@@ -63,9 +71,15 @@ class CacheView:
         entry = self.entry(key)
         if entry is None:
             return EntryState.CORRUPT if self._entry_file_exists(key) else EntryState.ABSENT
-        if not all(self.store.has_blob(d) for d in blob_digests(entry)):
+        states = {self._blob_state(d, f"{entry['workflow']}:{entry['stage']}") for d in blob_digests(entry)}
+        if BlobState.CORRUPT in states:
+            return EntryState.BLOBS_CORRUPT
+        if BlobState.MISSING in states:
             return EntryState.BLOBS_MISSING
         return EntryState.OK
+
+    def _blob_state(self, digest: str, stage: str) -> BlobState:
+        return self.verifier.state(digest)  # a plan only reads: nothing is moved
 
     def _entry_file_exists(self, key: str) -> bool:
         location = Path(getattr(self.store, "location", ""))
@@ -103,6 +117,9 @@ class FetchingCacheView(CacheView):
             if not fetch(key):
                 return EntryState.BLOBS_MISSING  # tampered or missing on the remote: rebuild
         return super().entry_state(key)
+
+    def _blob_state(self, digest: str, stage: str) -> BlobState:
+        return self.verifier.verify(digest, stage)  # a corrupt blob is quarantined: it is rebuilt
 
 
 @dataclass

@@ -1,69 +1,185 @@
 """The workflow view: ``<artifact_path>/<workflow>/stage-<i>-<name>/`` materialised from the store.
 
-The view is derived: hard links to blobs (copies where links fail), plus workflow-metadata.json.
-Deleting it loses nothing; the next run restores it without executing any stage. A file that
-is already the blob (same inode) or matches the recorded size is left alone, so a no-op run
-only stats files.
+The view is derived: COPIES of blobs (a reflink where the filesystem can, else an in-kernel copy),
+never hard links, so nothing done to a view file can change a stored blob. Every copy is hashed
+before it is put in place, so a view never shows bytes that fail their digest.
+
+A view file whose stat is unchanged since it was placed (the verified-stat record) is left alone,
+so a no-op run only stats files. A file that changed is hashed: the right bytes stay, the bytes of
+another cached blob (a previous build of the stage) are replaced, and anything else was edited
+by hand: it is moved to ``<artifact_path>/<workflow>/edited/<time>/<stage dir>/`` and the stage's
+file is restored from the store. Nothing a user wrote there is deleted.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import secrets
 import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from ddbuild import atomic
+from ddbuild.fingerprint import digest_file
 from ddbuild.store.entry import safe_join
+from ddbuild.store.verify import BlobVerifier, stat_of
+from ddbuild.workflow.plan import Plan, Reason, ReasonKind, Status
+
+EDITED_DIR = "edited"  # beside the stage folders: <artifact_path>/<workflow>/edited/
+FICLONE = 0x40049409  # linux/fs.h: share the source's extents (btrfs, XFS, ...), copy-on-write
 
 
-def _same_file(dest: Path, blob: Path, size: int) -> bool:
-    try:
-        d, b = dest.stat(), blob.stat()
-    except OSError:
-        return False
-    if d.st_size != size:
-        return False
-    linked = d.st_ino == b.st_ino and d.st_dev == b.st_dev
-    return linked or d.st_mtime_ns == b.st_mtime_ns  # a copy made by ``place`` keeps the mtime
+@dataclass
+class ViewChanges:
+    """What materialising a view did."""
+
+    placed: int = 0  # files copied in from the store
+    edited: list[str] = field(default_factory=list)  # view-relative paths edited by hand, kept aside
+    aside: Path | None = None  # where the edited files went
 
 
-def place(blob: Path, dest: Path) -> None:
-    """Put ``blob`` at ``dest`` atomically: hard link, or copy when linking is impossible."""
+def copy_bytes(source: Path, dest: Path) -> None:
+    """Copy ``source`` to a new file ``dest``: reflink, else copy_file_range, else a plain copy."""
+    with open(source, "rb") as src, open(dest, "wb") as out:
+        try:
+            import fcntl
+
+            fcntl.ioctl(out.fileno(), FICLONE, src.fileno())
+            return
+        except (ImportError, OSError):
+            pass
+        left = os.fstat(src.fileno()).st_size
+        try:
+            while left > 0:
+                sent = os.copy_file_range(src.fileno(), out.fileno(), left)
+                if sent == 0:
+                    break
+                left -= sent
+            if left == 0:
+                return
+        except (AttributeError, OSError):
+            pass
+        src.seek(0)
+        out.seek(0)
+        out.truncate()
+        shutil.copyfileobj(src, out, 8 << 20)
+
+
+def place(verifier: BlobVerifier, digest: str, dest: Path, stage: str | None = None) -> None:
+    """Put a verified copy of blob ``digest`` at ``dest`` atomically (IntegrityError if corrupt)."""
+    blob = verifier.path(digest, stage)  # missing: IntegrityError; stat-known or hashed otherwise
+    before = stat_of(blob)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    temp = dest.parent / f".{dest.name}.{os.getpid()}.tmp"
-    temp.unlink(missing_ok=True)
+    temp = dest.parent / f".{dest.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
     try:
-        os.link(blob, temp)
-    except OSError:
-        shutil.copy2(blob, temp)
-    os.replace(temp, dest)
+        copy_bytes(blob, temp)  # a new file: the user's umask decides its mode (writable: it is theirs)
+        if digest_file(temp) != digest:  # the blob changed after it was checked: never show it
+            verifier.corrupt(digest, stage, "its bytes changed while they were copied into the view")
+            verifier.path(digest, stage)  # raises: the blob is now quarantined
+        os.replace(temp, dest)
+    finally:
+        temp.unlink(missing_ok=True)
+    verifier.stats.remember(dest, digest)
+    if before is not None and stat_of(blob) == before:
+        verifier.stats.remember(blob, digest, before)
 
 
-def materialise(store: Any, entry: dict[str, Any], stage_dir: Path) -> int:
-    """Make ``stage_dir`` hold exactly the entry's outputs; returns how many files were placed."""
-    placed = 0
+def materialise(verifier: BlobVerifier, entry: dict[str, Any], stage_dir: Path, stage: str | None = None) -> ViewChanges:
+    """Make ``stage_dir`` hold exactly the entry's outputs (verified copies); see the module docstring."""
+    changes = ViewChanges()
     stage_dir.mkdir(parents=True, exist_ok=True)
     stage_dir = stage_dir.resolve()
     wanted: set[Path] = set()
     for output in entry["outputs"]:
         dest = safe_join(stage_dir, output["path"])
         wanted.add(dest)
-        blob = store.blob_path(output["digest"])
-        if not _same_file(dest, blob, output["size"]):
-            place(blob, dest)
-            placed += 1
-    _prune(stage_dir, wanted)
-    return placed
+        digest = output["digest"]
+        found = _content(verifier, dest)
+        if found == digest:
+            continue
+        if found is not None and not verifier.store.has_blob(found):
+            _keep_aside(dest, stage_dir, changes)
+        place(verifier, digest, dest, stage)
+        changes.placed += 1
+    for path in _others(stage_dir, wanted):
+        found = _content(verifier, path)
+        if found is not None and verifier.store.has_blob(found):
+            path.unlink(missing_ok=True)  # a copy of another build's blob: ours to remove
+            verifier.stats.forget(path)
+        elif found is not None:
+            _keep_aside(path, stage_dir, changes)
+    return changes
 
 
-def _prune(stage_dir: Path, wanted: set[Path]) -> None:
-    """Remove files a previous build of this stage left behind (another key's batches)."""
+def edited_files(verifier: BlobVerifier, entry: dict[str, Any], stage_dir: Path) -> list[str]:
+    """View-relative paths that ``materialise`` would keep aside as edited by hand (reads only)."""
+    if not stage_dir.is_dir():
+        return []
+    stage_dir = stage_dir.resolve()
+    edited, wanted = [], set()
+    for output in entry["outputs"]:
+        dest = safe_join(stage_dir, output["path"])
+        wanted.add(dest)
+        found = _content(verifier, dest)
+        if found is not None and found != output["digest"] and not verifier.store.has_blob(found):
+            edited.append(output["path"])
+    for path in _others(stage_dir, wanted):
+        found = _content(verifier, path)
+        if found is not None and not verifier.store.has_blob(found):
+            edited.append(path.relative_to(stage_dir).as_posix())
+    return edited
+
+
+def view_edited_reason(edited: list[str]) -> Reason:
+    """The reason a HIT carries when its view was edited by hand (explain and build say the same)."""
+    shown = ", ".join(edited[:3]) + (" ..." if len(edited) > 3 else "")
+    return Reason(ReasonKind.VIEW_EDITED, f"view edited by hand: restored {shown} (your version is kept aside)")
+
+
+def note_edited_views(plan: Plan, views: dict[str, Path], entry_of: Callable[[str], Any],
+                      verifier: BlobVerifier) -> Plan:
+    """``plan`` with a VIEW_EDITED reason first on each HIT whose view ``materialise`` will restore."""
+    stages = []
+    for decision in plan.stages:
+        entry = entry_of(decision.key) if decision.status == Status.HIT and decision.key else None
+        edited = edited_files(verifier, entry, views[decision.name]) if entry else []
+        if edited:
+            decision = replace(decision, reasons=[view_edited_reason(edited), *decision.reasons])
+        stages.append(decision)
+    return replace(plan, stages=stages)
+
+
+def _content(verifier: BlobVerifier, path: Path) -> str | None:
+    """The digest of the file at ``path`` (remembered when its stat is unchanged); None if absent."""
+    return verifier.stats.digest(path) if path.is_file() else None
+
+
+def _others(stage_dir: Path, wanted: set[Path]) -> list[Path]:
+    """Files in the stage folder that are not outputs of the entry (hidden and temp files skipped)."""
+    found = []
     for root, _dirs, files in os.walk(stage_dir):
         for name in files:
             path = Path(root) / name
             if path not in wanted and not name.startswith("."):
-                path.unlink(missing_ok=True)
+                found.append(path)
+    return sorted(found)
+
+
+def _keep_aside(path: Path, stage_dir: Path, changes: ViewChanges) -> None:
+    """Move a file edited by hand to ``<workflow view>/edited/<time>/<stage dir>/<same path>``."""
+    if changes.aside is None:
+        stamp = time.strftime("%Y%m%dT%H%M%S")
+        changes.aside = stage_dir.parent / EDITED_DIR / stamp / stage_dir.name
+    rel = path.relative_to(stage_dir)
+    target = changes.aside / rel
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(FileNotFoundError):
+        os.replace(path, target)
+        changes.edited.append(rel.as_posix())
 
 
 def write_json_atomic(path: Path, value: Any) -> None:

@@ -21,7 +21,13 @@ from ddbuild.workflow.inputs import InputDigests, override_input, seed_input
 from ddbuild.workflow.names import validate_dir_name
 from ddbuild.workflow.plan import Plan, ReasonKind, Status
 from ddbuild.workflow.planner import Facts, Options, plan
-from ddbuild.workflow.results import SkippedStageResult, SkippedStageStatus, StageSummary, WorkflowResults
+from ddbuild.workflow.results import (
+    SkippedStageResult,
+    SkippedStageStatus,
+    StageOutputs,
+    StageSummary,
+    WorkflowResults,
+)
 from ddbuild.workflow.schema import SchemaCheck, check_schemas
 from ddbuild.workflow.schemaio import observed_columns, read_schema_facts
 from ddbuild.workflow.stage import (
@@ -33,7 +39,7 @@ from ddbuild.workflow.stage import (
 )
 from ddbuild.workflow.statcache import StatCache
 from ddbuild.workflow.storeview import CacheView, FetchingCacheView
-from ddbuild.workflow.view import write_json_atomic
+from ddbuild.workflow.view import note_edited_views, write_json_atomic
 
 if TYPE_CHECKING:
     from ddbuild.store.closure import ClosureCounts
@@ -113,14 +119,21 @@ class Workflow:
         cwd = Path.cwd()
         ctx = self._context(cwd, NullReporter())
         facts = self._facts(graph, names, cwd, ctx, stage_output_overrides)
-        view = CacheView(ctx.store, ctx.index_dir)
+        view = CacheView(ctx.store, ctx.index_dir, ctx.verifier)
         facts, _ = _check_schemas(graph, names, view, facts, options, ctx)
-        decided = plan(graph, names, view, facts, options)
-        if not estimate_cost:
-            return decided
-        from ddbuild.workflow.costing import estimate_costs
+        decided = self._with_view_notes(plan(graph, names, view, facts, options), graph, view, ctx)
+        if estimate_cost:
+            from ddbuild.workflow.costing import estimate_costs
 
-        return estimate_costs(decided, graph, facts, ctx)
+            decided = estimate_costs(decided, graph, facts, ctx)
+        ctx.verifier.save()
+        return decided
+
+    @staticmethod
+    def _with_view_notes(decided: Plan, graph: Graph, view: CacheView, ctx: BuildContext) -> Plan:
+        """Say which HITs have a view edited by hand (the build restores them and says the same)."""
+        views = {d.name: ctx.stage_view(graph[d.name]) for d in decided.stages}
+        return note_edited_views(decided, views, view.entry, ctx.verifier)
 
     # -- building ------------------------------------------------------------------------
     def run(
@@ -146,16 +159,19 @@ class Workflow:
         ctx = self._context(cwd, reporter or NullReporter())
         ctx.llm_limits = ModelLimits()  # one budget per model for every stage run of this build
         facts = self._facts(graph, names, cwd, ctx, stage_output_overrides)
-        view = FetchingCacheView(ctx.store, ctx.index_dir)  # remote hits are made local before use
+        view = FetchingCacheView(ctx.store, ctx.index_dir, ctx.verifier)  # remote hits are made local first
         facts, schemas = _check_schemas(graph, names, view, facts, options, ctx)
-        first = plan(graph, names, view, facts, options)
+        first = self._with_view_notes(plan(graph, names, view, facts, options), graph, view, ctx)
         for decision in first.invalid():  # knowable now: fail before any stage of the closure runs
             raise schemas.errors.get(decision.name) or planned_error(decision)
         ctx.reporter.emit(PlanReady(first))
         if resume == ResumeMode.ALWAYS:
             _check_always(self.name, first)
         with _pinned(ctx):  # cache gc keeps what this build stores or reads until it ends
-            log = execute(graph, names, view, facts, options, ctx, Scheduling(max_parallel_stages, keep_going))
+            try:
+                log = execute(graph, names, view, facts, options, ctx, Scheduling(max_parallel_stages, keep_going))
+            finally:
+                ctx.verifier.save()
             results = self._results(graph, names, log, facts, ctx, first)
             self._write_metadata(graph, log, ctx, results)
         if log.failures:
@@ -248,7 +264,7 @@ class Workflow:
     def _results(
         self, graph: Graph, names: list[str], log: BuildLog, facts: Facts, ctx: BuildContext, first: Plan
     ) -> WorkflowResults:
-        stages, views, skipped = {}, {}, {}
+        stages, views, skipped, outputs = {}, {}, {}, {}
         for name, record in log.records.items():
             view = ctx.stage_view(graph[name])
             output_path = None
@@ -258,6 +274,8 @@ class Workflow:
                 output_path = facts.inputs.overrides[name].path
             if record.entry is not None:
                 views[name] = view
+                if name not in facts.inputs.overrides:
+                    outputs[name] = StageOutputs(record.entry, ctx.verifier)
                 output_path = output_path or view / record.entry["selected_output"]["root"]
             rows = record.entry["selected_output"]["rows"] if record.entry else None
             stages[name] = StageSummary(name, record.status, record.decision.key if not record.entry
@@ -265,7 +283,8 @@ class Workflow:
                                         record.duration_s, output_path)
         final = [n for n in graph.names if n in names][-1]
         with_ops = {s.name for s in graph.stages if s.output_processors}
-        return WorkflowResults(self.name, stages, final, views, skipped, with_ops, plan=first, targets=names)
+        return WorkflowResults(self.name, stages, final, views, skipped, with_ops, plan=first, targets=names,
+                               outputs=outputs)
 
     def _write_metadata(self, graph: Graph, log: BuildLog, ctx: BuildContext, results: WorkflowResults) -> None:
         from ddbuild._version import __version__

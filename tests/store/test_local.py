@@ -51,7 +51,7 @@ def test_group_writable_mode_for_shared_caches(tmp_path: Path) -> None:
         store.put_entry(key, make_entry(key))
     finally:
         os.umask(old)
-    assert stat.S_IMODE(store.blob_path(digest).stat().st_mode) == 0o664
+    assert stat.S_IMODE(store.blob_path(digest).stat().st_mode) == 0o444  # blobs: readable by all, never written
     assert stat.S_IMODE(store.blob_path(digest).parent.stat().st_mode) == 0o775
     assert stat.S_IMODE((tmp_path / "shared" / "objects").stat().st_mode) == 0o775
     entry_file = tmp_path / "shared" / "actions" / key[:2] / f"{key}.json"
@@ -66,7 +66,7 @@ def test_default_permissions_follow_the_umask(tmp_path: Path) -> None:
         store.put_blob(digest, source)
     finally:
         os.umask(old)
-    assert stat.S_IMODE(store.blob_path(digest).stat().st_mode) == 0o644
+    assert stat.S_IMODE(store.blob_path(digest).stat().st_mode) == 0o444  # the umask, without write bits
 
 
 def test_corrupt_local_blob_is_quarantined_so_the_next_build_rebuilds(tmp_path: Path) -> None:
