@@ -112,3 +112,32 @@ def test_local_store_never_imports_pyarrow(tmp_path: Path) -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]
+
+
+def test_storing_a_blob_whose_file_is_corrupt_replaces_it(tmp_path: Path) -> None:
+    store = FileSystemStore(tmp_path / "cache")
+    digest, source = write_blob(tmp_path, b"the right bytes")
+    store.put_blob(digest, source)
+    path = store.blob_path(digest)
+    path.chmod(0o644)
+    path.write_bytes(b"the wrong bytes")
+    store.put_blob(digest, source)  # used to keep the corrupt file and drop the good bytes
+    assert path.read_bytes() == b"the right bytes"
+    assert store.check_blob(digest) is BlobState.OK
+
+
+def test_pushing_a_corrupt_local_blob_quarantines_it(tmp_path: Path) -> None:
+    from ddbuild.store.closure import copy_closure
+
+    local = FileSystemStore(tmp_path / "local")
+    remote = FileSystemStore(tmp_path / "remote")
+    digest, source = write_blob(tmp_path, b"pushed bytes")
+    local.put_blob(digest, source)
+    key = key_of("pushed")
+    local.put_entry(key, make_entry(key, blobs={"parquet-files/batch_00000.parquet": b"pushed bytes"}))
+    local.blob_path(digest).chmod(0o644)
+    local.blob_path(digest).write_bytes(b"rotten bytes")
+    counts = copy_closure(local, remote, [key])
+    assert counts.corrupt_blobs == [digest] and not remote.has_blob(digest) and remote.get_entry(key) is None
+    assert not local.has_blob(digest)  # moved to quarantine/: the stage rebuilds next time
+    assert any(p.name.startswith(digest) for p in (tmp_path / "local" / "quarantine").iterdir())
