@@ -127,3 +127,13 @@ def test_create_results_whose_files_are_gone_raise(project: Path) -> None:
     shutil.rmtree(created.base_dataset_path)
     with pytest.raises(ArtifactError, match=r"files are gone: '.*parquet-files'"):
         created.load_dataset()
+
+
+def test_a_hard_linked_view_from_an_older_ddbuild_becomes_a_copy(project: Path) -> None:
+    three_stage().run()
+    view = project / VIEW / "stage-0-a" / "parquet-files" / "batch_00000.parquet"
+    blob = next(b for b in blobs(project / ".ddbuild" / "cache") if b.name == digest_file(view))
+    view.unlink()
+    os.link(blob, view)  # what views were before
+    assert three_stage().run().executions == 0
+    assert view.stat().st_nlink == 1 and blob.stat().st_nlink == 1
