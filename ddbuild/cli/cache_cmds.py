@@ -254,6 +254,7 @@ def gc_json(done: Any, policy: Any) -> dict[str, Any]:
         "young_blobs": done.young_blobs, "pinned_blobs": done.pinned_blobs, "live_builds": done.live_pins,
         "dead_pins": done.dead_pins, "temp_files": [str(p) for p in done.temp_files],
         "partials": done.partials, "busy_partials": done.busy_partials, "young_partials": done.young_partials,
+        "locks": done.locks,
     }
 
 
@@ -272,8 +273,10 @@ def gc_lines(done: Any, policy: Any, build_file: str) -> list[str]:
         extra.append(f"{len(done.temp_files)} stale temp files")
     if done.partials:
         extra.append(f"{len(done.partials)} abandoned checkpoint folders")
+    if done.locks:
+        extra.append(f"{done.locks} unused lock files")
     if extra:
-        lines.append(f"{verb} {' and '.join(extra)}")
+        lines.append(f"{verb} {', '.join(extra[:-1])}{' and ' if len(extra) > 1 else ''}{extra[-1]}")
     if done.live_pins or done.pinned_entries or done.pinned_blobs or done.busy_partials:
         lines.append(
             f"kept what {done.live_pins} running build(s) hold: {done.pinned_entries} entries, "

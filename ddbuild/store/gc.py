@@ -11,7 +11,10 @@
       6. stale temp files             ``.tmp-*`` (and older writers' dot files) past the grace
                                       period, and never younger than 10 minutes (in flight)
       7. orphaned checkpoints         partial/<key>/ of a key not kept, whose lock no build holds,
-                                      untouched for the grace period
+                                      untouched for the grace period (with its lock file)
+      8. unused lock files            locks/<key>.lock of a key without checkpoints, held by no
+                                      build, created longer ago than the grace period (deleted
+                                      while gc holds them; workflow/locks.py re-checks the name)
 
 The grace period (``--prune``, 2 hours by default, as git's ``gc --prune``) is the second line
 of defence: it also covers writers that hold no pin (``cache pull``, a read-through download,
@@ -30,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from ddbuild.fingerprint import is_digest
-from ddbuild.store.pins import guard, key_lock_path, read_pins, try_lock
+from ddbuild.store.pins import LOCKS_DIR, guard, key_lock_path, read_pins, try_lock
 
 DEFAULT_GRACE_S = 2 * 3600.0
 #: Temp files are kept this long even with --prune=now: one being written was modified seconds
@@ -137,6 +140,7 @@ class Collected:
     partials: list[str] = field(default_factory=list)
     busy_partials: int = 0  # a build holds their key's lock
     young_partials: int = 0  # touched within the grace period
+    locks: int = 0  # unused lock files deleted
 
 
 def collect_garbage(store: Any, cache_dir: Path, policy: Policy, now: datetime) -> Collected:
@@ -164,6 +168,7 @@ def collect_garbage(store: Any, cache_dir: Path, policy: Policy, now: datetime) 
                 path.unlink(missing_ok=True)
     out.temp_files = _stale_temp_files(Path(cache_dir), policy, stamp)  # 6
     _collect_partials(Path(cache_dir), policy, stamp, out)  # 7
+    _collect_locks(Path(cache_dir), policy, stamp, out)  # 8
     return out
 
 
@@ -240,3 +245,19 @@ def _collect_partials(cache_dir: Path, policy: Policy, now: float, out: Collecte
                 out.partials.append(key)
                 if not policy.dry_run:
                     shutil.rmtree(folder, ignore_errors=True)
+                    key_lock_path(cache_dir, key).unlink(missing_ok=True)  # still held: safe
+
+
+def _collect_locks(cache_dir: Path, policy: Policy, now: float, out: Collected) -> None:
+    try:
+        paths = sorted(p for p in (cache_dir / LOCKS_DIR).iterdir() if p.suffix == ".lock" and is_digest(p.stem))
+    except FileNotFoundError:
+        return
+    for path in paths:
+        if (cache_dir / "partial" / path.stem).exists() or _age_s(path, now) < policy.grace_s:
+            continue
+        with try_lock(path) as free:
+            if free:
+                out.locks += 1
+                if not policy.dry_run:
+                    path.unlink(missing_ok=True)

@@ -186,3 +186,43 @@ def test_a_pin_keeps_old_unreferenced_blobs_until_its_build_ends_or_dies(tmp_pat
     second = collect_garbage(store, tmp_path, Policy(grace_s=0), now)
     assert (second.blobs, second.live_pins, second.dead_pins) == ([digests[0]], 0, 0)
     assert list((tmp_path / "pins").iterdir()) == []
+
+
+def test_gc_deletes_unused_lock_files_and_a_waiting_builder_keeps_mutual_exclusion(chain, tmp_path):
+    import fcntl
+    import threading
+
+    from ddbuild.workflow.locks import key_lock
+
+    chain.run()
+    locks = chain.root / ".ddbuild" / "cache" / "locks"
+    keys = sorted(p.name for p in locks.glob("*.lock") if p.name != "gc.lock")
+    assert len(keys) == 3
+    assert json.loads(chain.main("cache", "gc", "--json").stdout)["locks"] == 0  # younger than 2h
+    assert json.loads(chain.main("cache", "gc", "--prune=now", "--json").stdout)["locks"] == 3
+    assert not [p for p in locks.glob("*.lock") if p.name != "gc.lock"]
+    assert chain.main("-B", "-s").exit_code == 0  # builds make them again
+
+    # gc deletes a lock file while holding it; a builder already waiting on it must not then
+    # share the lock with one that opened the new file
+    path = tmp_path / "k.lock"
+    path.touch()
+    gc_fd = os.open(path, os.O_RDWR)
+    fcntl.flock(gc_fd, fcntl.LOCK_EX)
+    entered = threading.Event()
+
+    def builder() -> None:
+        with key_lock(path):
+            entered.set()
+
+    waiting = threading.Thread(target=builder)
+    waiting.start()
+    time.sleep(0.3)  # the builder opened the old file and waits for its lock
+    path.unlink()
+    other_fd = os.open(path, os.O_RDWR | os.O_CREAT)  # a second builder takes the new file
+    fcntl.flock(other_fd, fcntl.LOCK_EX)
+    os.close(gc_fd)
+    assert not entered.wait(0.5)  # the first builder noticed the old file lost its name
+    os.close(other_fd)
+    assert entered.wait(10)
+    waiting.join()
