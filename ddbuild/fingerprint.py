@@ -9,7 +9,6 @@ means bumping it (golden tests in tests/test_fingerprint.py pin literal keys).
 from __future__ import annotations
 
 import json
-import math
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -17,28 +16,131 @@ from typing import Any
 
 import xxhash
 
-HASH_SCHEME_VERSION = 1
+HASH_SCHEME_VERSION = 2
+# 2: exclusion by (model, field) instead of by key name at any depth; 1 and 1.0, NaN and "nan"
+#    are told apart; run settings and the model's provider request fields enter the key.
 # Bumped whenever the engine would generate different bytes for the same config.
 ENGINE_COMPAT_VERSION = 1
 
 DIGEST_HEX_LEN = 32  # xxh3_128 as lowercase hex
 
-# Fields that never enter an identity, each with the reason. Matched on the last path
-# component of a config dump (e.g. ``models.fast.inference_parameters.max_parallel_requests``).
-EXCLUDED_FIELDS: dict[str, str] = {
-    "max_parallel_requests": "concurrency changes speed, never the data",
-    "timeout": "a timeout changes when we give up, never a successful reply",
-    "max_retries": "retries change how hard we try, never a successful reply",
-    "retry_max_wait": "retries change how hard we try, never a successful reply",
-    "endpoint": "two teammates with different endpoints for the same model share entries",
-    "provider": "the provider name is local wiring; the model id identifies the model",
-    "api_key": "secrets never enter keys, artifacts or logs",
-    "extra_headers": "transport headers (auth, tracing) do not change the model",
-    "skip_health_check": "a start-up probe setting, not part of what is generated",
-    "progress_interval": "progress reporting does not change the data",
-    "stage_index": "stage position: inserting an unrelated stage must not invalidate others",
-    "absolute_path": "absolute paths differ per machine; seeds are keyed by relative path and content",
+_MODELS = "ddbuild.config.models"
+INFERENCE_PARAMS = f"{_MODELS}.ChatCompletionInferenceParams"
+MODEL_CONFIG = f"{_MODELS}.ModelConfig"
+MODEL_PROVIDER = f"{_MODELS}.ModelProvider"
+RUN_CONFIG = "ddbuild.config.run_config.RunConfig"
+STAGE = "ddbuild.workflow.stage.Stage"
+SEED_SOURCE = "ddbuild.config.seeds.LocalFileSeedSource"
+
+# The fields that never enter an identity, each with the reason: (model class, field name).
+# Exclusion is by field of a known model, never by a name found in a dump: a template, prompt,
+# schema, custom parameter, expression or seed option that says ``timeout`` or ``provider`` is
+# user data and enters the key (tests/test_keys_property.py checks both directions).
+EXCLUDED_FIELDS: dict[tuple[str, str], str] = {
+    (INFERENCE_PARAMS, "max_parallel_requests"): "concurrency changes speed, never the data",
+    (INFERENCE_PARAMS, "timeout"): "a timeout changes when we give up, never a successful reply",
+    (MODEL_CONFIG, "provider"): "the provider name is local wiring; the model id identifies the model "
+    "(the provider's request fields enter the key through the model, see ModelProvider)",
+    (MODEL_CONFIG, "skip_health_check"): "a start-up probe setting, not part of what is generated",
+    (MODEL_PROVIDER, "name"): "the provider name is local wiring; the model id identifies the model",
+    (MODEL_PROVIDER, "endpoint"): "two teammates with different endpoints for the same model share entries",
+    (MODEL_PROVIDER, "api_key"): "secrets never enter keys, artifacts or logs",
+    (MODEL_PROVIDER, "extra_headers"): "transport headers (auth, tracing) do not change the model",
+    (RUN_CONFIG, "max_retries"): "retries change how hard we try, never a successful reply",
+    (RUN_CONFIG, "retry_max_wait"): "retries change how hard we try, never a successful reply",
+    (RUN_CONFIG, "disable_early_shutdown"): "decides whether a failing run stops, never the rows of "
+    "a finished one (a stopped run is never stored)",
+    (RUN_CONFIG, "shutdown_error_rate"): "decides whether a failing run stops, never the rows of a finished one",
+    (RUN_CONFIG, "shutdown_error_window"): "decides whether a failing run stops, never the rows of a finished one",
+    (STAGE, "index"): "stage position: inserting an unrelated stage must not invalidate others",
+    (STAGE, "name"): "entries are shared by content; a parent's name enters its child's key with its digest",
 }
+
+# Fields that enter an identity in a normal form rather than as written (workflow/identity.py).
+NORMALISED_FIELDS: dict[tuple[str, str], str] = {
+    (SEED_SOURCE, "path"): "relative to the working directory, POSIX separators: absolute paths "
+    "differ per machine; the files' bytes enter through inputs.seed_files",
+    (STAGE, "builder"): "its config models, field by field (model_identity)",
+    (STAGE, "on_success"): "on_success_version when given, else a digest of the callback's source",
+    (STAGE, "join"): "the join's identity (kind, columns, how; a callable's version or source digest)",
+}
+
+
+def class_path(cls: type) -> str:
+    """``module.QualName``: how EXCLUDED_FIELDS names a model (a user's class never matches)."""
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def model_identity(model: Any) -> Any:
+    """The JSON a ddbuild config model contributes to a key: its fields, minus EXCLUDED_FIELDS.
+
+    Walks ddbuild's own config models (pydantic) field by field; every other value (a template,
+    prompt, schema, custom column's params, expression, seed option, a user's pydantic model) is
+    user data and enters whole, as ``model_dump(mode="json")`` gives it.
+    """
+    return _walk(model, model.model_dump(mode="json"))
+
+
+def _is_known_model(value: Any) -> bool:
+    return hasattr(type(value), "model_fields") and type(value).__module__.startswith("ddbuild.")
+
+
+def _contains_known_model(value: Any) -> bool:
+    if _is_known_model(value):
+        return True
+    if isinstance(value, (list, tuple)):
+        return any(_contains_known_model(v) for v in value)
+    if isinstance(value, dict):
+        return any(_contains_known_model(v) for v in value.values())
+    return False
+
+
+def _walk(raw: Any, dumped: Any) -> Any:
+    if _is_known_model(raw) and isinstance(dumped, dict):
+        return _model_fields(raw, dumped)
+    if isinstance(raw, (list, tuple)) and isinstance(dumped, list) and len(raw) == len(dumped):
+        return [_walk(r, d) for r, d in zip(raw, dumped, strict=True)]
+    if isinstance(raw, dict) and isinstance(dumped, dict) and len(raw) == len(dumped):
+        return {k: _walk(r, d) for (k, d), r in zip(dumped.items(), raw.values(), strict=True)}
+    if type(raw) in (str, int, float, bool) or raw is None:
+        return raw  # as written: the json dump turns NaN into None
+    return dumped
+
+
+def _model_fields(model: Any, dumped: dict[str, Any]) -> dict[str, Any]:
+    owner = class_path(type(model))
+    out: dict[str, Any] = {}
+    for name in type(model).model_fields:
+        if name not in dumped or (owner, name) in EXCLUDED_FIELDS:  # not in dumped: exclude=True
+            continue
+        value = getattr(model, name)
+        out[name] = _walk(value, dumped[name])
+        if not _contains_known_model(value):
+            order = _key_orders(dumped[name])
+            if order is not None:  # ":" cannot be in a field name: no clash with a real field
+                out[f"{name}:key_order"] = order
+    return out
+
+
+def _key_orders(value: Any) -> list[list[str]] | None:
+    """The key order of every mapping in user data (depth first), when one is not sorted.
+
+    canonical_json sorts keys, but in user data the order can be data: a schema_transform
+    template's key order is its output's column order. None when every mapping is sorted.
+    """
+    orders: list[list[str]] = []
+
+    def visit(item: Any) -> None:
+        if isinstance(item, dict):
+            orders.append([str(k) for k in item])
+            for child in item.values():
+                visit(child)
+        elif isinstance(item, list):
+            for child in item:
+                visit(child)
+
+    visit(value)
+    return orders if any(keys != sorted(keys) for keys in orders) else None
 
 
 def _normalise(value: Any) -> Any:
@@ -46,13 +148,6 @@ def _normalise(value: Any) -> Any:
         return {str(k): _normalise(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_normalise(v) for v in value]
-    if isinstance(value, float):
-        if math.isnan(value) or math.isinf(value):
-            return repr(value)
-        if value.is_integer() and abs(value) < 2**53:
-            # 1.0 and 1 are the same parameter to a user; keep one spelling.
-            return int(value)
-        return value
     if isinstance(value, Path):
         return value.as_posix()
     if isinstance(value, (set, frozenset)):
@@ -61,7 +156,12 @@ def _normalise(value: Any) -> Any:
 
 
 def canonical_json(value: Any) -> str:
-    """Sorted-key, whitespace-free JSON of ``value`` with numbers in one spelling."""
+    """Sorted-key, whitespace-free JSON of ``value``.
+
+    Numbers keep their type: ``1`` and ``1.0`` differ (a category sampler over ``[1, 2]`` writes an
+    int64 column, over ``[1.0, 2.0]`` a float64 one), and NaN / infinities are the JSON tokens
+    ``NaN`` / ``Infinity``, never the string ``"nan"``. Typed float fields are already floats.
+    """
     return json.dumps(_normalise(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
@@ -72,16 +172,6 @@ def digest_bytes(data: bytes | memoryview) -> str:
 def digest_json(value: Any) -> str:
     """xxh3_128 (hex) of the canonical JSON of ``value``."""
     return digest_bytes(canonical_json(value).encode("utf-8"))
-
-
-def strip_excluded(value: Any, excluded: Iterable[str] = EXCLUDED_FIELDS) -> Any:
-    """A copy of a config dump without the excluded fields (at any depth)."""
-    excluded = set(excluded)
-    if isinstance(value, Mapping):
-        return {k: strip_excluded(v, excluded) for k, v in value.items() if k not in excluded}
-    if isinstance(value, (list, tuple)):
-        return [strip_excluded(v, excluded) for v in value]
-    return value
 
 
 _CHUNK = 8 * 1024 * 1024
@@ -131,16 +221,13 @@ def is_digest(text: object) -> bool:
 
 
 # -- workflow stages -------------------------------------------------------------------------
-# EXCLUDED_FIELDS above also covers what a stage identity never contains: stage position
-# ("stage_index"), absolute seed/artifact paths ("absolute_path"), and all transport settings.
-
 
 def stage_key_document(identity: Mapping[str, Any], inputs: Mapping[str, Any]) -> dict[str, Any]:
     """The JSON whose digest is a stage key (kept in entries so a later plan can diff it)."""
     return {
         "scheme": HASH_SCHEME_VERSION,
         "engine": ENGINE_COMPAT_VERSION,
-        "stage": dict(identity),  # already stripped of EXCLUDED_FIELDS by the caller
+        "stage": dict(identity),  # workflow/identity.py: built from model_identity(...)
         "inputs": dict(inputs),
     }
 

@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import dataclasses
+import importlib
+import math
 from pathlib import Path
 
 import ddbuild as dd
-from ddbuild.fingerprint import EXCLUDED_FIELDS, output_digest, stage_key
+from ddbuild.fingerprint import (
+    EXCLUDED_FIELDS,
+    HASH_SCHEME_VERSION,
+    NORMALISED_FIELDS,
+    canonical_json,
+    output_digest,
+    stage_key,
+)
 from ddbuild.workflow.graph import Graph
 from ddbuild.workflow.identity import stage_identity
+
+PROVIDERS = [dd.ModelProvider(name="local", endpoint="http://localhost:8000/v1")]
 
 
 def _stages() -> Graph:
@@ -23,30 +35,52 @@ def _stages() -> Graph:
 
 def test_golden_stage_keys() -> None:
     graph = _stages()
-    ident = {s.name: stage_identity(s, Path("/proj"), dd.RunConfig()) for s in graph.stages}
+    ident = {s.name: stage_identity(s, Path("/proj"), dd.RunConfig(), PROVIDERS) for s in graph.stages}
     assert ident["drafts"]["seed"]["source"]["path"] == "data/docs.parquet"  # relative to the project
     drafts = stage_key(ident["drafts"], {"parents": {}, "seed_files": {"data/docs.parquet": "1" * 32}})
     clean = stage_key(ident["clean"], {"parents": {"drafts": "2" * 32}})
-    assert drafts == "b2448a1c6d51f9548d0aa4be204928f0"
-    assert clean == "2f61a52edfc0710157071885b59b9bcf"
+    assert HASH_SCHEME_VERSION == 2
+    assert drafts == "5074d9bc4ffaf745db66192869fc9952"
+    assert clean == "1ff116c3af02fa615b9b4f587b957478"
     assert output_digest(["1" * 32, "2" * 32]) == "5f0757065ebddf297d00c2b1f7dcc3d3"
 
 
 def test_excluded_fields_do_not_change_keys() -> None:
-    base = stage_identity(_stages()["drafts"], Path("/proj"), dd.RunConfig())
-    fast = dd.ModelConfig(alias="fast", model="llama-3-8b", provider="other",
+    base = stage_identity(_stages()["drafts"], Path("/proj"), dd.RunConfig(), PROVIDERS)
+    other = [dd.ModelProvider(name="other", endpoint="https://elsewhere.example/v1", api_key="sk-secret",
+                              extra_headers={"X-Trace": "1"})]
+    fast = dd.ModelConfig(alias="fast", model="llama-3-8b", provider="other", skip_health_check=True,
                           inference_parameters=dd.ChatCompletionInferenceParams(max_parallel_requests=64, timeout=5))
     builder = dd.DataDesignerConfigBuilder(model_configs=[fast]).with_seed_dataset(
         dd.LocalFileSeedSource(path="/elsewhere/proj/data/docs.parquet"))
     builder.add_column(name="answer", column_type="llm_text", model_alias="fast", prompt="Answer: {{ text }}")
     wf = dd.DataDesigner().compose_workflow(name="other")
     wf.add_stage("x", dd.DataDesignerConfigBuilder().add_column(name="q", column_type="expression", expr="1"))
-    wf.add_stage("drafts", builder, num_records=4, depends_on=[])  # another position
-    moved = stage_identity(Graph(tuple(wf.stages))["drafts"], Path("/elsewhere/proj"), dd.RunConfig())
+    wf.add_stage("renamed", builder, num_records=4, depends_on=[])  # another position and name
+    run = dd.RunConfig(max_retries=0, retry_max_wait=1, disable_early_shutdown=True, shutdown_error_rate=1,
+                       shutdown_error_window=3)
+    moved = stage_identity(Graph(tuple(wf.stages))["renamed"], Path("/elsewhere/proj"), run, other)
     assert moved == base
-    for field in ("max_parallel_requests", "timeout", "endpoint", "provider", "api_key", "stage_index",
-                  "absolute_path"):
-        assert field in EXCLUDED_FIELDS
+
+
+def _resolve(location: str) -> type:
+    module, _, name = location.rpartition(".")
+    return getattr(importlib.import_module(module), name)
+
+
+def test_every_table_entry_names_a_real_field_of_a_real_model() -> None:
+    """A renamed field would silently start entering keys (or the table would lie): pin both."""
+    for (location, field), reason in {**EXCLUDED_FIELDS, **NORMALISED_FIELDS}.items():
+        cls = _resolve(location)
+        fields = cls.model_fields if hasattr(cls, "model_fields") else {f.name for f in dataclasses.fields(cls)}
+        assert field in fields, (location, field)
+        assert reason.strip(), (location, field)
+
+
+def test_canonical_json_keeps_number_types_and_nan_apart() -> None:
+    assert canonical_json([1]) != canonical_json([1.0])
+    assert canonical_json([math.nan]) != canonical_json(["nan"])
+    assert canonical_json({"b": 1, "a": 2}) == '{"a":2,"b":1}'
 
 
 def test_digest_file_equals_the_digest_of_its_bytes(tmp_path):

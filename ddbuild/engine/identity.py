@@ -14,7 +14,7 @@ from ddbuild.fingerprint import (
     digest_bytes,
     digest_file,
     digest_json,
-    strip_excluded,
+    model_identity,
 )
 
 FileDigest = Callable[[Path], str]  # a seed file's content digest (a caller may memoise or stat-cache it)
@@ -43,10 +43,9 @@ def config_identity(
     return {
         "hash_scheme_version": HASH_SCHEME_VERSION,
         "engine_compat_version": ENGINE_COMPAT_VERSION,
-        "config": strip_excluded(config.to_dict()),
+        "config": model_identity(config),  # its fields minus fingerprint.EXCLUDED_FIELDS
         "seed_content": seed_content(config, base_dir, file_digest),
-        "buffer_size": run_config.buffer_size,
-        "preserve_dropped_columns": run_config.preserve_dropped_columns,
+        "run_config": model_identity(run_config),
     }
 
 

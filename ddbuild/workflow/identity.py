@@ -2,7 +2,10 @@
 
 Lists whose order does not matter to a reader are turned into name-keyed maps so that a diff can
 name ``columns.answer.prompt``; where order matters to generation, it is kept in ``*_order``.
-Excluded fields (fingerprint.EXCLUDED_FIELDS) are stripped from each config dump before that.
+Config models enter through ``fingerprint.model_identity`` (their fields minus EXCLUDED_FIELDS;
+user data inside them whole). The Stage's own fields are read one by one here: ``name`` and
+``index`` never (EXCLUDED_FIELDS), the seed path relative to the working directory
+(NORMALISED_FIELDS); tests/test_keys_property.py checks every field of every model either way.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ddbuild.fingerprint import strip_excluded
+from ddbuild.fingerprint import model_identity
 from ddbuild.workflow.callbacks import callable_identity, source_digest
 from ddbuild.workflow.joins import join_identity
 from ddbuild.workflow.stage import Stage
@@ -32,24 +35,49 @@ def relative_path(path: str | Path, cwd: Path) -> str:
     return Path(text).as_posix()
 
 
-def seed_identity(stage: Stage, seed: dict[str, Any] | None, cwd: Path) -> dict[str, Any] | None:
+def seed_identity(stage: Stage, cwd: Path) -> dict[str, Any] | None:
     """The seed spec: the upstream hand-off for a child, the builder's own seed for a root."""
     strategies = {
         "sampling_strategy": stage.sampling_strategy.value,
-        "selection_strategy": _dump(stage.selection_strategy),
+        "selection_strategy": _identity(stage.selection_strategy),
     }
     if stage.depends_on:
         return {"source": "upstream", "parents": list(stage.depends_on), **strategies}
-    if seed is None:
+    seed_config = stage.builder.get_seed_config()
+    if seed_config is None:
         return None
+    seed = model_identity(seed_config)
     source = dict(seed["source"])
     if source.get("seed_type") == "local":
-        source["path"] = relative_path(source["path"], cwd)
+        source["path"] = relative_path(source["path"], cwd)  # fingerprint.NORMALISED_FIELDS
     return {**seed, "source": source, "stage_strategies": strategies}
 
 
-def _dump(value: Any) -> Any:
-    return value.model_dump(mode="json") if hasattr(value, "model_dump") else value
+def _identity(value: Any) -> Any:
+    return model_identity(value) if hasattr(value, "model_dump") else value
+
+
+def model_entries(builder: Any, providers: list[Any] | None) -> dict[str, Any]:
+    """Model alias -> its identity, plus the request fields of the provider it is sent through.
+
+    A provider's ``extra_body`` is merged into every request body, so it changes replies as the
+    model's own ``extra_body`` does; its name, endpoint, key and headers are EXCLUDED_FIELDS.
+    """
+    configured = list(providers) if providers else _default_providers()
+    by_name = {p.name: p for p in configured}
+    entries = {}
+    for model in builder.model_configs:
+        provider = by_name.get(model.provider) if model.provider else (configured[0] if configured else None)
+        body = model_identity(model)
+        alias = str(body.pop("alias"))
+        entries[alias] = {**body, "via_provider": _identity(provider)}
+    return entries
+
+
+def _default_providers() -> list[Any]:
+    from ddbuild.engine.llm.client import default_providers
+
+    return default_providers()
 
 
 def custom_function_digests(builder: Any) -> dict[str, str]:
@@ -62,29 +90,39 @@ def custom_function_digests(builder: Any) -> dict[str, str]:
     return found
 
 
-def stage_identity(stage: Stage, cwd: Path, run_config: Any) -> dict[str, Any]:
-    """Everything about the stage's config that determines its output (see DESIGN §3)."""
-    config = strip_excluded(stage.builder.to_dict())
-    output_processors = [strip_excluded(p.model_dump(mode="json")) for p in stage.output_processors]
+def stage_identity(stage: Stage, cwd: Path, run_config: Any, providers: list[Any] | None = None) -> dict[str, Any]:
+    """Everything about the stage's config that determines its output (see DESIGN §3).
+
+    Every field of ``Stage`` but ``name`` and ``index`` (fingerprint.EXCLUDED_FIELDS) is read here.
+    """
+    builder = stage.builder
+    columns = [model_identity(c) for c in builder.get_column_configs()]
+    processors = [model_identity(p) for p in builder.get_processor_configs()]
+    output_processors = [model_identity(p) for p in stage.output_processors]
     return {
-        "columns": _by_name(config["columns"]),
-        "column_order": [c["name"] for c in config["columns"]],
-        "custom_functions": custom_function_digests(stage.builder),
-        "processors": _by_name(config["processors"]),
-        "processor_order": [p["name"] for p in config["processors"]],
-        "models": _by_name(config["model_configs"], "alias"),
-        "seed": seed_identity(stage, config.get("seed_config"), cwd),
-        "num_records": default_num_records(stage, config.get("seed_config") is not None),
+        "columns": _by_name(columns),
+        "column_order": [c["name"] for c in columns],
+        "custom_functions": custom_function_digests(builder),
+        "processors": _by_name(processors),
+        "processor_order": [p["name"] for p in processors],
+        "models": model_entries(builder, providers),
+        "seed": seed_identity(stage, cwd),
+        "num_records": default_num_records(stage, builder.get_seed_config() is not None),
         "output": stage.output,
         "output_processors": _by_name(output_processors),
         "output_processor_order": [p["name"] for p in output_processors],
         "allow_empty": stage.allow_empty,
         "on_success": callable_identity(stage.on_success, stage.on_success_version),
         "join": join_identity(stage.join, stage.join_version),
-        "random_seed": config.get("seed", 0),
-        "buffer_size": getattr(run_config, "buffer_size", 1000),
-        "preserve_dropped_columns": getattr(run_config, "preserve_dropped_columns", True),
+        "random_seed": builder.seed,
+        "run_config": model_identity(run_config if run_config is not None else _default_run_config()),
     }
+
+
+def _default_run_config() -> Any:
+    from ddbuild.config.run_config import RunConfig
+
+    return RunConfig()
 
 
 def default_num_records(stage: Stage, has_seed: bool) -> int | str:

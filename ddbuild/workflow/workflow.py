@@ -256,7 +256,7 @@ class Workflow:
             if not graph[name].depends_on and seed_config is not None and name not in resolved:
                 seeds[name] = seed_input(seed_config, cwd, stats)
         stats.save()
-        identities = {n: stage_identity(graph[n], cwd, ctx.run_config) for n in closure}
+        identities = {n: stage_identity(graph[n], cwd, ctx.run_config, ctx.model_providers) for n in closure}
         model_errors = {n: e for n in closure if (e := _model_error(graph[n], ctx.model_providers))}
         return Facts(identities=identities, inputs=InputDigests(seeds=seeds, overrides=resolved),
                      model_errors=model_errors)
