@@ -78,69 +78,56 @@ def model_identity(model: Any) -> Any:
     prompt, schema, custom column's params, expression, seed option, a user's pydantic model) is
     user data and enters whole, as ``model_dump(mode="json")`` gives it.
     """
-    return _walk(model, model.model_dump(mode="json"))
+    return _walk(model, model.model_dump(mode="json"), [])
 
 
-def _is_known_model(value: Any) -> bool:
-    return hasattr(type(value), "model_fields") and type(value).__module__.startswith("ddbuild.")
+_SCALARS = (str, int, float, bool, type(None))
+_KNOWN_FIELDS: dict[type, tuple[str, ...] | None] = {}  # class -> fields that enter; None: not ours
 
 
-def _contains_known_model(value: Any) -> bool:
-    if _is_known_model(value):
-        return True
-    if isinstance(value, (list, tuple)):
-        return any(_contains_known_model(v) for v in value)
-    if isinstance(value, dict):
-        return any(_contains_known_model(v) for v in value.values())
-    return False
+def _fields_that_enter(cls: type) -> tuple[str, ...] | None:
+    """The fields of one of ddbuild's config models that enter keys; None for any other class."""
+    if cls not in _KNOWN_FIELDS:
+        known = hasattr(cls, "model_fields") and cls.__module__.startswith("ddbuild.")
+        owner = class_path(cls)
+        _KNOWN_FIELDS[cls] = (
+            tuple(f for f in cls.model_fields if (owner, f) not in EXCLUDED_FIELDS) if known else None
+        )
+    return _KNOWN_FIELDS[cls]
 
 
-def _walk(raw: Any, dumped: Any) -> Any:
-    if _is_known_model(raw) and isinstance(dumped, dict):
-        return _model_fields(raw, dumped)
-    if isinstance(raw, (list, tuple)) and isinstance(dumped, list) and len(raw) == len(dumped):
-        return [_walk(r, d) for r, d in zip(raw, dumped, strict=True)]
-    if isinstance(raw, dict) and isinstance(dumped, dict) and len(raw) == len(dumped):
-        return {k: _walk(r, d) for (k, d), r in zip(dumped.items(), raw.values(), strict=True)}
-    if type(raw) in (str, int, float, bool) or raw is None:
+def _walk(raw: Any, dumped: Any, orders: list[list[str]]) -> Any:
+    """``raw``'s identity, ``dumped`` its JSON dump; user mappings' key orders go to ``orders``."""
+    if type(raw) in _SCALARS:
         return raw  # as written: the json dump turns NaN into None
+    fields = _fields_that_enter(type(raw))
+    if fields is not None and isinstance(dumped, dict):
+        return _model_fields(raw, dumped, fields)
+    if isinstance(raw, (list, tuple)) and isinstance(dumped, list) and len(raw) == len(dumped):
+        return [_walk(r, d, orders) for r, d in zip(raw, dumped, strict=True)]
+    if isinstance(raw, dict) and isinstance(dumped, dict) and len(raw) == len(dumped):
+        orders.append(list(dumped))
+        return {k: _walk(r, d, orders) for (k, d), r in zip(dumped.items(), raw.values(), strict=True)}
     return dumped
 
 
-def _model_fields(model: Any, dumped: dict[str, Any]) -> dict[str, Any]:
-    owner = class_path(type(model))
+def _model_fields(model: Any, dumped: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for name in type(model).model_fields:
-        if name not in dumped or (owner, name) in EXCLUDED_FIELDS:  # not in dumped: exclude=True
+    for name in fields:
+        if name not in dumped:  # Field(exclude=True), e.g. ModelProvider.api_key
             continue
         value = getattr(model, name)
-        out[name] = _walk(value, dumped[name])
-        if not _contains_known_model(value):
-            order = _key_orders(dumped[name])
-            if order is not None:  # ":" cannot be in a field name: no clash with a real field
-                out[f"{name}:key_order"] = order
+        if type(value) in _SCALARS:
+            out[name] = value
+            continue
+        orders: list[list[str]] = []
+        out[name] = _walk(value, dumped[name], orders)
+        if any(keys != sorted(keys) for keys in orders):
+            # canonical_json sorts keys, but in user data the order can be data: a schema_transform
+            # template's key order is its output's column order, a judge's options its prompt.
+            # ":" cannot be in a field name, so this never clashes with a real field.
+            out[f"{name}:key_order"] = orders
     return out
-
-
-def _key_orders(value: Any) -> list[list[str]] | None:
-    """The key order of every mapping in user data (depth first), when one is not sorted.
-
-    canonical_json sorts keys, but in user data the order can be data: a schema_transform
-    template's key order is its output's column order. None when every mapping is sorted.
-    """
-    orders: list[list[str]] = []
-
-    def visit(item: Any) -> None:
-        if isinstance(item, dict):
-            orders.append([str(k) for k in item])
-            for child in item.values():
-                visit(child)
-        elif isinstance(item, list):
-            for child in item:
-                visit(child)
-
-    visit(value)
-    return orders if any(keys != sorted(keys) for keys in orders) else None
 
 
 def _normalise(value: Any) -> Any:

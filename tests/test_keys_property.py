@@ -39,11 +39,12 @@ from ddbuild.workflow.identity import relative_path, stage_identity
 from ddbuild.workflow.joins import Concat, JoinOn
 from ddbuild.workflow.stage import Stage
 
-EXAMPLES = int(os.environ.get("DDBUILD_HYPOTHESIS_EXAMPLES", "600"))
+EXAMPLES = int(os.environ.get("DDBUILD_HYPOTHESIS_EXAMPLES", "400"))
 CWD = Path("/proj")
-# Excluded field names and other words users put in templates, schemas and params.
-WORDS = sorted({f for _, f in EXCLUDED_FIELDS} | {"stage_index", "absolute_path", "progress_interval",
-                                                 "model", "seed", "a", "b", "{{ x }}", ""})
+# Every excluded field's name (and the names version 1 matched at any depth).
+EXCLUDED_NAMES = sorted({f for _, f in EXCLUDED_FIELDS} | {"stage_index", "absolute_path", "progress_interval"})
+# ... and other words users put in templates, schemas and params.
+WORDS = [*EXCLUDED_NAMES, "model", "seed", "a", "b", "{{ x }}", ""]
 
 
 @dd.custom_column_generator(required_columns=["text"])
@@ -154,6 +155,14 @@ def _key(universe: dict[str, Any]) -> str:
 
 def _is_model(value: Any) -> bool:
     return isinstance(value, BaseModel)
+
+
+def _contains_model(value: Any) -> bool:
+    if isinstance(value, (list, tuple)):
+        return any(_contains_model(v) for v in value)
+    if isinstance(value, dict):
+        return any(_contains_model(v) for v in value.values())
+    return _is_model(value)
 
 
 def _sites(value: Any, path: tuple[Any, ...]) -> list[tuple[tuple[Any, ...], str]]:
@@ -272,6 +281,50 @@ STAGE_OPTIONS: dict[str, st.SearchStrategy[Any]] = {
 }
 
 
+def _positions(value: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    found = [path]
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found += _positions(item, (*path, key))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            found += _positions(item, (*path, i))
+    return found
+
+
+def _replace(value: Any, path: tuple[Any, ...], new: Any) -> Any:
+    if not path:
+        return new
+    if isinstance(value, dict):
+        return {k: _replace(v, path[1:], new) if k == path[0] else v for k, v in value.items()}
+    return [_replace(v, path[1:], new) if i == path[0] else v for i, v in enumerate(value)]
+
+
+@st.composite
+def tweaks(draw: st.DrawFn, value: Any) -> Any:
+    """A small edit of user data as it is: keys reordered or renamed, 1 <-> 1.0, a word changed."""
+    path = draw(st.sampled_from(_positions(value)))
+    node = value
+    for step in path:
+        node = node[step]
+    ops = []
+    if isinstance(node, dict) and len(node) > 1:
+        ops.append(lambda d: dict(reversed(list(d.items()))))
+    if isinstance(node, dict) and node:
+        word = draw(WORD)
+        ops.append(lambda d: {(word if i == 0 else k): v for i, (k, v) in enumerate(d.items())})
+    if type(node) is int:
+        ops.append(float)
+    if type(node) is float and node.is_integer():
+        ops.append(int)
+    if isinstance(node, str):
+        word = draw(WORD)
+        ops.append(lambda _: word)
+    if not ops:
+        reject()
+    return _replace(value, path, draw(st.sampled_from(ops))(node))
+
+
 def _field_annotation(model: BaseModel, field: str) -> Any:
     return type(model).model_fields[field].annotation
 
@@ -354,14 +407,22 @@ def _expect_change(before: dict[str, Any], after: dict[str, Any], path: tuple[An
 # -- the property --------------------------------------------------------------------------------
 
 BASES = {"root": _universe(), "child": _child(_universe())}
+BASE_KEYS = {name: _key(u) for name, u in BASES.items()}
 SITES = {name: _all_sites(u) for name, u in BASES.items()}
+# Fields holding user data (templates, schemas, params, values, extra_body...): drawn half the time.
+DATA_SITES = {
+    name: [(path, field) for path, field in sites if path != ("stage",)
+           and isinstance(getattr(_get(BASES[name], path), field), (dict, list))
+           and not _contains_model(getattr(_get(BASES[name], path), field))]
+    for name, sites in SITES.items()
+}
 
 
 @st.composite
 def edits(draw: st.DrawFn) -> tuple[str, tuple[Any, ...], str, dict[str, Any]]:
     base = draw(st.sampled_from(sorted(BASES)))
     universe = BASES[base]
-    path, field = draw(st.sampled_from(SITES[base]))
+    path, field = draw(st.one_of(st.sampled_from(SITES[base]), st.sampled_from(DATA_SITES[base])))
     if path == ("stage",):
         value = draw(STAGE_OPTIONS[field])
         return base, path, field, _set(universe, ("stage", field), value)
@@ -370,7 +431,10 @@ def edits(draw: st.DrawFn) -> tuple[str, tuple[Any, ...], str, dict[str, Any]]:
     location = class_path(type(model))
     if (location, field) not in OVERRIDES and (_mentions_excluding_model(annotation) or field == "params"):
         reject()  # inference_parameters, a sampler's params: edited field by field at their own site
-    value = draw(OVERRIDES[(location, field)] if (location, field) in OVERRIDES else strategy_for(annotation))
+    fresh = OVERRIDES[(location, field)] if (location, field) in OVERRIDES else strategy_for(annotation)
+    current = getattr(model, field)
+    plain = isinstance(current, (dict, list, str, int, float)) and not _contains_model(current)
+    value = draw(st.one_of(fresh, tweaks(current)) if plain else fresh)
     return base, path, field, _set(universe, path, _with_field(model, field, value))
 
 
@@ -383,7 +447,7 @@ def test_key_changes_exactly_when_a_field_that_enters_it_changes(edit) -> None:
     expected = _expect_change(before, after, path, field)
     owner = "Stage" if path == ("stage",) else type(_get(before, path)).__name__
     event(f"{owner}.{field}: {'changes' if expected else 'same'}")  # --hypothesis-show-statistics
-    changed = _key(before) != _key(after)
+    changed = BASE_KEYS[base] != _key(after)
     assert changed == expected, f"{base}: {'.'.join(map(str, path))}.{field}: key changed={changed}"
 
 
@@ -403,3 +467,38 @@ def test_every_field_of_every_config_model_is_edited() -> None:
 @pytest.mark.parametrize("base", sorted(BASES))
 def test_a_copy_of_the_base_has_the_same_key(base) -> None:
     assert _key(BASES[base]) == _key(_universe() if base == "root" else _child(_universe()))
+
+
+# -- an excluded field's name used as user data still enters the key ---------------------------
+
+def _column(name: str) -> tuple[str, int]:
+    return ("columns", next(i for i, c in enumerate(BASES["root"]["columns"]) if c.name == name))
+
+
+# Where users write words: (path to a model, field, value built from (word, variant)). One line each.
+PLACEMENTS: dict[str, tuple[tuple[Any, ...], str, Any]] = {
+    "schema_transform template key": (("processors", 1), "template", lambda w, v: {w: "{{ answer }}" + v}),
+    "output processor template key": (("output_processors", 0), "template", lambda w, v: {w: v}),
+    "llm_structured schema property": (_column("facts"), "output_format",
+                                       lambda w, v: {"type": "object", "properties": {w: {"type": v}}}),
+    "custom column param": (_column("custom"), "generator_params", lambda w, v: {w: v}),
+    "expression text": (_column("expr"), "expr", lambda w, v: "{{ " + w + " }}" + v),
+    "llm prompt": (_column("answer"), "prompt", lambda w, v: f"{w}: {{{{ text }}}} {v}"),
+    "judge option": (("columns", _column("judge")[1], "scores", 0), "options", lambda w, v: {w: v}),
+    "category value": (("columns", 0, "params"), "values", lambda w, v: [w, v, "c"]),
+    "subcategory key": (("columns", 1, "params"), "values", lambda w, v: {w: [v]}),
+    "model extra_body": (("models", 0, "inference_parameters"), "extra_body", lambda w, v: {w: v}),
+    "provider extra_body": (("providers", 1), "extra_body", lambda w, v: {w: v}),
+    "seed path": (("seed", "source"), "path", lambda w, v: f"data/{w}/{v}.parquet"),
+    "drop_columns pattern": (("processors", 0), "column_names", lambda w, v: [w + v]),
+}
+
+
+@pytest.mark.parametrize("placement", sorted(PLACEMENTS))
+def test_an_excluded_fields_name_as_user_data_enters_the_key(placement) -> None:
+    path, field, build = PLACEMENTS[placement]
+    universe = BASES["root"]
+    model = _get(universe, path)
+    for word in EXCLUDED_NAMES:
+        keys = {_key(_set(universe, path, _with_field(model, field, build(word, v)))) for v in ("a", "b")}
+        assert len(keys) == 2, f"{placement}: {word!r} as user data did not change the key"

@@ -1,7 +1,7 @@
 """Model configs and providers (Data Designer's names): validated configuration only, no I/O.
 
-Identity: ``ModelConfig.model_dump()`` is what enters a stage key (after
-``fingerprint.strip_excluded`` removes concurrency, timeout, provider wiring). Secrets never do:
+Identity: every field of these models enters a stage key (``fingerprint.model_identity``) except
+the ones ``fingerprint.EXCLUDED_FIELDS`` names (concurrency, timeout, provider wiring). Secrets never do:
 ``ModelProvider.api_key`` is a ``SecretStr`` excluded from ``model_dump`` and from ``repr``.
 Resolving ``"env:VAR"`` keys and building URLs happens in ``ddbuild.engine.llm.client``.
 """
@@ -99,7 +99,7 @@ class ChatCompletionInferenceParams(BaseModel):
     temperature: Union[float, Distribution, None] = None
     top_p: Union[float, Distribution, None] = None
     max_tokens: int | None = Field(default=None, ge=1)
-    # Not identity (fingerprint.EXCLUDED_FIELDS): they change speed / give-up time, never a reply.
+    # max_parallel_requests, timeout: not identity (fingerprint.EXCLUDED_FIELDS), never change a reply.
     max_parallel_requests: int = Field(default=4, ge=1)
     timeout: float | None = Field(default=None, ge=1)
     extra_body: dict[str, Any] | None = None

@@ -10,7 +10,9 @@
         seed:    the sampling seed (DataDesignerConfigBuilder(seed=…)) }))
 
 Not in the key: endpoint URL, provider name, API key, extra_headers, max_parallel_requests,
-timeout, retry settings (fingerprint.EXCLUDED_FIELDS) — they change how we ask, not the answer.
+timeout, retry settings (fingerprint.EXCLUDED_FIELDS) — they change how we ask, not the answer. They
+are simply not in the body; the body itself enters whole (an ``extra_body`` key named ``timeout`` is
+data).
 
 Only successful responses are stored (the caller decides); errors, refusals, truncated replies and
 invalid structured outputs never are. Entries are JSON, never pickle: the response object itself,
