@@ -3,7 +3,7 @@
 Every file ddbuild publishes (blobs, entries, LLM responses, checkpoint batches, metadata, views'
 JSON, stamps) goes through here, in this order::
 
-    open  <dir>/.tmp-<pid>-<random>-<name>   O_EXCL, in the target's own directory
+    open  <dir>/.tmp-<pid>-<random>-<name>.tmp  O_EXCL, in the target's own directory
     write, flush, fsync(file)                 the bytes are on disk before any name points at them
     rename onto <name>                        (or link: fails if <name> exists, first writer wins)
     fsync(<dir>)                              the new name itself survives a power cut
@@ -28,8 +28,9 @@ TEMP_PREFIX = ".tmp-"
 
 
 def temp_path(final: Path) -> Path:
-    """A fresh temp name in ``final``'s directory (never a 32-hex or published name)."""
-    return final.parent / f"{TEMP_PREFIX}{os.getpid()}-{os.urandom(4).hex()}-{final.name}"
+    """A fresh temp name in ``final``'s directory: a dot file ending in ``.tmp``, so neither
+    listings of 32-hex names nor readers of ``*.parquet`` / ``*.json`` in a directory take it."""
+    return final.parent / f"{TEMP_PREFIX}{os.getpid()}-{os.urandom(4).hex()}-{final.name}.tmp"
 
 
 def fsync_dir(directory: Path) -> None:

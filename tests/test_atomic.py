@@ -182,3 +182,18 @@ def test_checkpoint_batch_bytes_equal_a_direct_parquet_write(tmp_path: Path) -> 
     pq.write_table(table, tmp_path / "b.parquet", **PARQUET_OPTIONS)
     assert (tmp_path / "a.parquet").read_bytes() == (tmp_path / "b.parquet").read_bytes()
     assert digest == digest_bytes((tmp_path / "a.parquet").read_bytes())
+
+
+def test_a_leftover_temp_file_is_not_read_as_data(tmp_path: Path) -> None:
+    """A write killed before its rename leaves a temp file; a directory seed must not read it."""
+    from ddbuild.config.seeds import resolve_seed_files
+    from ddbuild.engine.llm.cache import DirectoryResponseCache
+    from ddbuild.engine.writer import write_parquet
+
+    write_parquet(_table(), tmp_path / "parquet-files" / "batch_00000.parquet")
+    leftover = atomic.temp_path(tmp_path / "parquet-files" / "batch_00001.parquet")
+    leftover.write_bytes(b"PAR1 half a batch")
+    assert [p.name for p in resolve_seed_files(tmp_path / "parquet-files")] == ["batch_00000.parquet"]
+    atomic.temp_path(tmp_path / "llm" / "ab" / f"{'ab' * 16}.json").parent.mkdir(parents=True)
+    atomic.temp_path(tmp_path / "llm" / "ab" / f"{'ab' * 16}.json").write_text("{")
+    assert DirectoryResponseCache(tmp_path).keys() == []

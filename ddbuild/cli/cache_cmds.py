@@ -232,10 +232,8 @@ def cache_gc(
 
     grace = parse_prune(prune)
     session = _session(ctx)
-    store = _local_store(open_cache(session))
+    store = _local_store(open_cache(session))  # the local cache: a remote is never collected
     location = session.cache_location()
-    if "://" in location:
-        raise UsageError("cache gc needs a local cache directory.")
     keep = reachable_keys(session)
     policy = Policy(frozenset(keep), keep_last, older_than, grace, dry_run)
     done = collect_garbage(store, Path(location), policy, _now())

@@ -226,3 +226,4 @@ def test_gc_deletes_unused_lock_files_and_a_waiting_builder_keeps_mutual_exclusi
     os.close(other_fd)
     assert entered.wait(10)
     waiting.join()
+

@@ -109,7 +109,8 @@ class DirectoryResponseCache:
         atomic.write_json(self.path_for(key), response, indent=None)
 
     def keys(self) -> list[str]:
-        return sorted(p.stem for p in (self.root / "llm").glob("*/*.json"))
+        # is_digest: a write in flight is a ``.tmp-*-<key>.json`` beside the entries (ddbuild.atomic)
+        return sorted(p.stem for p in (self.root / "llm").glob("*/*.json") if is_digest(p.stem))
 
     def _warn(self, message: str) -> None:
         if not self._warned:
