@@ -141,7 +141,8 @@ class DataDesigner:
             return path, DatasetDirChoice.FRESH
         if resume == ResumeMode.NEVER:
             return timestamped_sibling(path), DatasetDirChoice.SIBLING
-        if resume == ResumeMode.IF_POSSIBLE and not _compatible(path, config, self._run_config, base_dir, file_digest):
+        if resume == ResumeMode.IF_POSSIBLE and not _compatible(path, config, self._run_config, base_dir, file_digest,
+                                                                   self.model_providers):
             return timestamped_sibling(path), DatasetDirChoice.SIBLING
         return path, DatasetDirChoice.RESUME
 
@@ -160,7 +161,8 @@ def _has_llm(config: Any) -> bool:
     return any(getattr(c, "is_llm", False) for c in config.columns)
 
 
-def _compatible(path: Path, config: Any, run_config: RunConfig, base_dir: Path, file_digest: Any = None) -> bool:
+def _compatible(path: Path, config: Any, run_config: RunConfig, base_dir: Path, file_digest: Any = None,
+                providers: Any = None) -> bool:
     """True when the run recorded at ``path`` has this config's digest (IF_POSSIBLE)."""
     from ddbuild.engine.identity import config_digest
     from ddbuild.engine.layout import METADATA_FILE
@@ -170,4 +172,4 @@ def _compatible(path: Path, config: Any, run_config: RunConfig, base_dir: Path, 
         record = read_record(path / METADATA_FILE)
     except ResumeError:
         return False
-    return record is None or record.config_digest == config_digest(config, run_config, base_dir, file_digest)
+    return record is None or record.config_digest == config_digest(config, run_config, base_dir, file_digest, providers)

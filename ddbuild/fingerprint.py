@@ -106,9 +106,14 @@ def _walk(raw: Any, dumped: Any, orders: list[list[str]]) -> Any:
     if isinstance(raw, (list, tuple)) and isinstance(dumped, list) and len(raw) == len(dumped):
         return [_walk(r, d, orders) for r, d in zip(raw, dumped, strict=True)]
     if isinstance(raw, dict) and isinstance(dumped, dict) and len(raw) == len(dumped):
-        orders.append(list(dumped))
+        orders.append(list(raw))  # as written: {1: ...} and {"1": ...} dump alike but differ
         return {k: _walk(r, d, orders) for (k, d), r in zip(dumped.items(), raw.values(), strict=True)}
     return dumped
+
+
+def _plain_keys(keys: list[Any]) -> bool:
+    """True when canonical JSON says all there is to say about these keys: sorted strings."""
+    return all(type(k) is str for k in keys) and keys == sorted(keys)
 
 
 def _model_fields(model: Any, dumped: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
@@ -122,9 +127,10 @@ def _model_fields(model: Any, dumped: dict[str, Any], fields: tuple[str, ...]) -
             continue
         orders: list[list[str]] = []
         out[name] = _walk(value, dumped[name], orders)
-        if any(keys != sorted(keys) for keys in orders):
-            # canonical_json sorts keys, but in user data the order can be data: a schema_transform
-            # template's key order is its output's column order, a judge's options its prompt.
+        if not all(_plain_keys(keys) for keys in orders):
+            # canonical_json sorts keys and writes them as strings, but in user data both can be
+            # data: a schema_transform template's key order is its output's column order, a
+            # judge's option order is its prompt and its option keys' type the type of its scores.
             # ":" cannot be in a field name, so this never clashes with a real field.
             out[f"{name}:key_order"] = orders
     return out

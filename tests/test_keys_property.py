@@ -313,6 +313,8 @@ def tweaks(draw: st.DrawFn, value: Any) -> Any:
     if isinstance(node, dict) and node:
         word = draw(WORD)
         ops.append(lambda d: {(word if i == 0 else k): v for i, (k, v) in enumerate(d.items())})
+    if isinstance(node, dict) and any(type(k) is int for k in node):
+        ops.append(lambda d: {str(k): v for k, v in d.items()})
     if type(node) is int:
         ops.append(float)
     if type(node) is float and node.is_integer():
@@ -344,7 +346,7 @@ def _dump(value: Any) -> str:
 
     def plain(item: Any) -> Any:
         if isinstance(item, BaseModel):
-            return {"__model__": class_path(type(item)), **item.model_dump(mode="json")}
+            return {"__model__": class_path(type(item)), **{f: plain(getattr(item, f)) for f in type(item).model_fields}}
         if dataclasses.is_dataclass(item):
             return {"__class__": type(item).__name__, **dataclasses.asdict(item)}
         if callable(item):
@@ -353,8 +355,8 @@ def _dump(value: Any) -> str:
             return item.value
         if isinstance(item, (list, tuple)):
             return [plain(i) for i in item]
-        if isinstance(item, dict):
-            return {str(k): plain(v) for k, v in item.items()}
+        if isinstance(item, dict):  # {1: ...} and {"1": ...} differ
+            return {(k if isinstance(k, str) else f"<{type(k).__name__}>{k}"): plain(v) for k, v in item.items()}
         return item
 
     return json.dumps(plain(value), ensure_ascii=False)

@@ -96,7 +96,7 @@ def _prepare(config: Any, num_records: int, run_config: RunConfig, base_dir: Pat
     return _Prepared(
         config=config, seed=seed, columns=columns,
         output_columns=seed_columns + [c.name for c in columns],
-        pipeline_steps=steps, digest=config_digest(config, run_config, base_dir, file_digest),
+        pipeline_steps=steps, digest=config_digest(config, run_config, base_dir, file_digest, providers),
         batch_sizes=batch_sizes(num_records, run_config.buffer_size),
     )
 

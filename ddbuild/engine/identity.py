@@ -36,20 +36,42 @@ def seed_content(config: Any, base_dir: Path | None, file_digest: FileDigest | N
     return [(file_digest or digest_file)(path) for path in source.files(base_dir)]
 
 
+def provider_identities(model_configs: list[Any], providers: list[Any] | None) -> dict[str, Any]:
+    """Model alias -> the identity of the provider its requests go through (None: not configured).
+
+    A provider's ``extra_body`` is merged into every request body, so it changes replies as the
+    model's own ``extra_body`` does; its name, endpoint, key and headers are EXCLUDED_FIELDS.
+    Resolved as ``ChatClient.provider_for`` does: the named provider, else the first one.
+    """
+    if not providers:
+        from ddbuild.engine.llm.client import default_providers
+
+        providers = default_providers()
+    by_name = {p.name: p for p in providers}
+    found = {}
+    for model in model_configs:
+        provider = by_name.get(model.provider) if model.provider else providers[0]
+        found[model.alias] = model_identity(provider) if provider is not None else None
+    return found
+
+
 def config_identity(
-    config: Any, run_config: RunConfig, base_dir: Path | None, file_digest: FileDigest | None = None
+    config: Any, run_config: RunConfig, base_dir: Path | None, file_digest: FileDigest | None = None,
+    providers: list[Any] | None = None,
 ) -> dict[str, Any]:
     """Everything that decides the bytes of a batch (the number of records is not part of it)."""
     return {
         "hash_scheme_version": HASH_SCHEME_VERSION,
         "engine_compat_version": ENGINE_COMPAT_VERSION,
         "config": model_identity(config),  # its fields minus fingerprint.EXCLUDED_FIELDS
+        "providers": provider_identities(config.model_configs, providers),
         "seed_content": seed_content(config, base_dir, file_digest),
         "run_config": model_identity(run_config),
     }
 
 
 def config_digest(
-    config: Any, run_config: RunConfig, base_dir: Path | None, file_digest: FileDigest | None = None
+    config: Any, run_config: RunConfig, base_dir: Path | None, file_digest: FileDigest | None = None,
+    providers: list[Any] | None = None,
 ) -> str:
-    return digest_json(config_identity(config, run_config, base_dir, file_digest))
+    return digest_json(config_identity(config, run_config, base_dir, file_digest, providers))

@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from ddbuild.engine.identity import provider_identities
 from ddbuild.fingerprint import model_identity
 from ddbuild.workflow.callbacks import callable_identity, source_digest
 from ddbuild.workflow.joins import join_identity
@@ -58,26 +59,14 @@ def _identity(value: Any) -> Any:
 
 
 def model_entries(builder: Any, providers: list[Any] | None) -> dict[str, Any]:
-    """Model alias -> its identity, plus the request fields of the provider it is sent through.
-
-    A provider's ``extra_body`` is merged into every request body, so it changes replies as the
-    model's own ``extra_body`` does; its name, endpoint, key and headers are EXCLUDED_FIELDS.
-    """
-    configured = list(providers) if providers else _default_providers()
-    by_name = {p.name: p for p in configured}
+    """Model alias -> its identity, plus the request fields of the provider it is sent through."""
+    via = provider_identities(builder.model_configs, providers)
     entries = {}
     for model in builder.model_configs:
-        provider = by_name.get(model.provider) if model.provider else (configured[0] if configured else None)
         body = model_identity(model)
         alias = str(body.pop("alias"))
-        entries[alias] = {**body, "via_provider": _identity(provider)}
+        entries[alias] = {**body, "via_provider": via[model.alias]}
     return entries
-
-
-def _default_providers() -> list[Any]:
-    from ddbuild.engine.llm.client import default_providers
-
-    return default_providers()
 
 
 def custom_function_digests(builder: Any) -> dict[str, str]:

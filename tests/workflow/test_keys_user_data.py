@@ -84,6 +84,7 @@ BASE = {
 CASES = [
     ("category values 1 -> 1.0 (int64 column -> float64)", {"values": [1.0, 2.0]}, True),
     ("judge options reordered (the rubric lists them in order)", {"options": {2: "good", 1: "bad"}}, True),
+    ("judge option keys 1 -> '1' (the scores' type)", {"options": {"1": "bad", "2": "good"}}, True),
     ("template keys reordered (the output's column order)", {"template": {"b": "{{ judged }}", "a": "{{ x }}"}}, True),
     ("inference extra_body key named timeout", {"inference": {"temperature": 0.5, "extra_body": {"timeout": 2}}}, True),
     ("provider extra_body (merged into every request)",
@@ -121,3 +122,19 @@ def _planned_key(edit: dict) -> str:
 @pytest.mark.parametrize(("case", "edit", "changes"), CASES, ids=[c[0] for c in CASES])
 def test_what_changes_the_data_changes_the_key(project, case, edit, changes) -> None:
     assert (_planned_key(edit) != _planned_key({})) == changes, case
+
+
+def test_a_runs_resume_digest_holds_the_providers_request_fields_not_its_endpoint(tmp_path) -> None:
+    """DataDesigner.create resumes a run only when this digest matches (engine/identity.py)."""
+    from ddbuild.engine.identity import config_digest
+
+    model = dd.ModelConfig(alias="m", model="test-model", provider="local")
+    config = dd.DataDesignerConfigBuilder(model_configs=[model]).add_column(
+        name="a", column_type="llm_text", model_alias="m", prompt="Say {{ 1 }}").build()
+
+    def digest(**provider: object) -> str:
+        spec = {"endpoint": "http://localhost:1/v1", "extra_body": {"reasoning": "low"}, **provider}
+        return config_digest(config, dd.RunConfig(), tmp_path, providers=[dd.ModelProvider(name="local", **spec)])
+
+    assert digest(extra_body={"reasoning": "high"}) != digest()
+    assert digest(endpoint="https://other.example/v1", api_key="sk-x", extra_headers={"X": "1"}) == digest()
