@@ -8,6 +8,7 @@ on disk (a leftover of a killed run, a file torn by a power cut or corrupted sin
 from __future__ import annotations
 
 import json
+import logging
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -18,6 +19,8 @@ from ddbuild.engine.layout import PARQUET_DIR, PROCESSORS_DIR, DatasetLayout
 from ddbuild.engine.writer import write_json
 from ddbuild.errors import ResumeError
 from ddbuild.fingerprint import ENGINE_COMPAT_VERSION
+
+log = logging.getLogger("ddbuild.engine")
 
 FORMAT_VERSION = 1
 
@@ -78,10 +81,16 @@ class RunRecord:
         return record
 
     def reusable_batches(self, layout: DatasetLayout, sizes: list[int]) -> set[int]:
-        return {
-            index for index, batch in self.batches.items()
-            if index < len(sizes) and batch.target == sizes[index] and batch.intact(layout.root)
-        }
+        keep = set()
+        for index, batch in sorted(self.batches.items()):
+            if index >= len(sizes) or batch.target != sizes[index]:
+                continue  # another batch plan (more records): regenerated silently
+            if batch.intact(layout.root):
+                keep.add(index)
+            else:
+                log.warning("checkpoint batch %d in %s is missing or no longer has the bytes recorded when it "
+                            "was written; it is generated again", index, layout.root)
+        return keep
 
     def stale_batches(self, layout: DatasetLayout, keep: set[int]) -> list[int]:
         on_disk = {int(p.stem.split("_")[1]) for p in layout.batch_files()}

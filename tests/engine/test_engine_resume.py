@@ -109,7 +109,7 @@ def _die_after_batch(last: int):
     return on_batch
 
 
-def test_resume_regenerates_a_corrupt_or_torn_checkpoint_instead_of_using_it(tmp_path):
+def test_resume_regenerates_a_corrupt_or_torn_checkpoint_instead_of_using_it(tmp_path, caplog):
     import shutil
 
     pd.DataFrame({"doc_id": range(50), "text": [f"d{i}" for i in range(50)]}).to_parquet(tmp_path / "seed.parquet")
@@ -123,8 +123,12 @@ def test_resume_regenerates_a_corrupt_or_torn_checkpoint_instead_of_using_it(tmp
         shutil.rmtree(tmp_path / "ds", ignore_errors=True)
         shutil.copytree(tmp_path / "killed", tmp_path / "ds")
         damage(tmp_path / "ds" / name)
+        caplog.clear()
         summary = run(_crash_builder(), tmp_path / "ds", resume=True, **args)
         assert (summary.batches_generated, summary.batches_reused, summary.num_records) == (*batches, 50), name
+        index = int(name[-13:-8])
+        assert f"checkpoint batch {index} in {tmp_path / 'ds'} is missing or no longer has the bytes" \
+            in caplog.text, name
         for sub in ("parquet-files", "processors-files"):
             assert file_bytes(tmp_path / "ds" / sub) == file_bytes(tmp_path / "full" / sub), (name, sub)
 
