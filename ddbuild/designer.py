@@ -87,8 +87,10 @@ class DataDesigner:
         import functools
 
         from ddbuild.fingerprint import digest_file
+        from ddbuild.loading import refuse_build
         from ddbuild.results import DatasetCreationResults
 
+        refuse_build("DataDesigner.create()")
         base_dir = Path.cwd()
         config = _built(config_builder, base_dir)
         file_digest = functools.cache(digest_file)  # IF_POSSIBLE's check and the run share seed digests
@@ -105,8 +107,10 @@ class DataDesigner:
         """
         import tempfile
 
+        from ddbuild.loading import refuse_build
         from ddbuild.results import PreviewResults
 
+        refuse_build("DataDesigner.preview()")
         base_dir = Path.cwd()
         config = _built(config_builder, base_dir)
         with tempfile.TemporaryDirectory(prefix="ddbuild-preview-") as temp:

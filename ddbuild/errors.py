@@ -9,6 +9,7 @@
     │       └── TargetError                  unknown target / rerun_from / override stage
     ├── TemplateError (exit 2)               a Jinja2 template fails to parse or escapes the sandbox
     ├── UsageError (exit 2)                  bad command line or build file
+    │   └── BuildOnLoadError                 a build file runs/creates/previews while ddbuild loads it
     ├── GenerationError (exit 1)             a stage failed while generating data
     │   ├── EarlyShutdownError               too many rows failed; carries one failing request
     │   ├── RowsLostError                    rows got no reply (5xx, 429, timeouts) after the retries
@@ -72,6 +73,10 @@ class TemplateError(DDBuildError):
 
 class UsageError(DDBuildError):
     exit_code = 2
+
+
+class BuildOnLoadError(UsageError):
+    pass
 
 
 class GenerationError(DDBuildError):

@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ddbuild.errors import UsageError
+from ddbuild.errors import BuildOnLoadError, UsageError
+from ddbuild.loading import loading
 
 BUILD_FILE_NAME = "ddfile.py"
 # A build file of this name would shadow the ddbuild package for every script run beside it.
@@ -101,9 +102,13 @@ def _import(path: Path) -> Any:
     if str(path.parent) not in sys.path:
         sys.path.insert(0, str(path.parent))
     try:
-        spec.loader.exec_module(module)
+        with loading(path):
+            spec.loader.exec_module(module)
     except (KeyboardInterrupt, SystemExit):
         raise
+    except BuildOnLoadError:
+        sys.modules.pop(name, None)
+        raise  # already names the file, the line and the fix
     except BaseException as exc:
         sys.modules.pop(name, None)
         line, snippet = _location(path, exc)

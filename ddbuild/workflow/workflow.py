@@ -150,7 +150,9 @@ class Workflow:
         dependents, then raise ``StagesFailed`` listing failures (``.results`` holds the rest).
         """
         from ddbuild.engine.llm.limits import ModelLimits
+        from ddbuild.loading import refuse_build
 
+        refuse_build(f"workflow.run() (workflow '{self.name}')")
         resume = ResumeMode(resume)
         graph, names, options = self._validate(targets, resume, rerun_from, force)
         if max_parallel_stages < 1:

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
 from cli_project import CHAIN
 
 
@@ -73,3 +79,55 @@ def test_workflows_list_must_hold_workflows(project):
     project.write(CHAIN + "\nWORKFLOWS = [workflow, 42]\n")
     result = project.main("-n")
     assert result.exit_code == 2 and "WORKFLOWS must list Workflow objects" in result.stderr
+
+
+LLM_FILE = '''
+import os
+import ddbuild as dd
+
+provider = dd.ModelProvider(name="stub", endpoint=os.environ["STUB_URL"], api_key="env:STUB_KEY")
+model = dd.ModelConfig(alias="m", model="stub-model", provider="stub")
+designer = dd.DataDesigner(model_providers=[provider])
+builder = dd.DataDesignerConfigBuilder(model_configs=[model]).add_column(
+    name="n", column_type="sampler", sampler_type="uniform", params={"low": 0, "high": 9, "decimal_places": 0},
+    convert_to="int").add_column(name="said", column_type="llm_text", model_alias="m", prompt="Say {{ n }}")
+workflow = designer.compose_workflow(name="talk")
+workflow.add_stage("talk", builder, num_records=4)
+'''
+
+
+@pytest.mark.parametrize("call", ["workflow.run()", "designer.create(builder, num_records=4)",
+                                  "designer.preview(builder, num_records=4)"])
+def test_a_build_file_that_builds_on_import_is_refused_before_any_request(project, call):
+    """Issue 10 §5: `ddbuild --explain` on a file that calls run()/create()/preview() at module level
+    used to run the whole build (every request sent). Now: exit 2, 0 requests, the file:line and the fix."""
+    from tests.openai_server import start_server
+
+    project.write(LLM_FILE + call + "\n")
+    line = len(textwrap.dedent(LLM_FILE).splitlines()) + 1
+    server = start_server()
+    try:
+        env = {**os.environ, "STUB_URL": server.url, "STUB_KEY": "k", "DDBUILD_NO_FASTPATH": "1"}
+        for args in (["--explain"], ["-q"], []):
+            proc = subprocess.run([sys.executable, "-m", "ddbuild.cli", *args], cwd=project.root,
+                                  capture_output=True, text=True, timeout=120, env=env)
+            assert proc.returncode == 2, proc.stderr
+            assert server.total == 0
+            name = call.split("(")[0].split(".")[1]
+            what = {"run": "workflow.run() (workflow 'talk')", "create": "DataDesigner.create()",
+                    "preview": "DataDesigner.preview()"}[name]
+            assert proc.stderr.splitlines() == [
+                f"ddbuild: error: {project.root / 'ddfile.py'}:{line}: the build file calls {what} while "
+                "ddbuild loads it; nothing was built, no request sent.",
+                '  hint: Put the call under `if __name__ == "__main__":` (ddfile.py then still builds with '
+                "`python ddfile.py`); ddbuild loads the file only to find its workflows and builds the targets "
+                "itself.",
+            ]
+        assert not (project.root / "artifacts").exists()
+        # The fix works: guarded, the file loads and plans (still nothing sent by --explain).
+        project.write(LLM_FILE + 'if __name__ == "__main__":\n    ' + call + "\n")
+        proc = subprocess.run([sys.executable, "-m", "ddbuild.cli", "--explain"], cwd=project.root,
+                              capture_output=True, text=True, timeout=120, env=env)
+        assert proc.returncode == 0 and "talk" in proc.stdout and server.total == 0, proc.stderr
+    finally:
+        server.stop()
