@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import click
+from click.shell_completion import CompletionItem
 
 from ddbuild._version import __version__
+from ddbuild.cli.complete import complete_targets
 from ddbuild.cli.options import InheritingCommand, InheritingGroup, Options, build_options, global_options
 
 HELP = """Build synthetic datasets the way make builds programs.
@@ -21,15 +23,37 @@ Exit status: 0 success; 1 a build failed (or -q: work is pending); 2 usage or co
 """
 
 
+# Subcommands imported only when used (or listed): the no-op fast path parses with this tree.
+LAZY_COMMANDS = {"cache": ("ddbuild.cli.cache_cmds", "cache_group")}
+
+
 class TargetGroup(InheritingGroup):
     """A group whose first free argument is a subcommand if it names one, else a build target."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*self.commands, *LAZY_COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in LAZY_COMMANDS:
+            import importlib
+
+            module, attribute = LAZY_COMMANDS[cmd_name]
+            self.add_command(getattr(importlib.import_module(module), attribute), cmd_name)
+        return self.commands.get(cmd_name)
 
     def resolve_command(
         self, ctx: click.Context, args: list[str]
     ) -> tuple[str | None, click.Command | None, list[str]]:
-        if args and args[0] not in self.commands and not args[0].startswith("-"):
+        if args and args[0] not in self.list_commands(ctx) and not args[0].startswith("-"):
             return "build", self.commands["build"], args
         return super().resolve_command(ctx, args)
+
+    def shell_complete(self, ctx: click.Context, incomplete: str) -> list[CompletionItem]:
+        """Subcommands and options as click completes them, and the build file's targets."""
+        items = super().shell_complete(ctx, incomplete)
+        if incomplete.startswith("-"):
+            return items
+        return items + complete_targets(ctx, self, incomplete)
 
     def format_usage(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         formatter.write_usage(ctx.command_path, "[OPTIONS] [TARGET]... | COMMAND [ARGS]...")
@@ -42,8 +66,8 @@ def _options(ctx: click.Context, **params: Any) -> Options:
 def _session(ctx: click.Context, options: Options) -> Any:
     from ddbuild.cli.session import open_session
 
-    root = ctx.find_root().command
-    commands = tuple(getattr(root, "commands", {}))
+    root = ctx.find_root()
+    commands = tuple(root.command.list_commands(root)) if isinstance(root.command, click.Group) else ()
     return open_session(options, commands)
 
 
@@ -73,7 +97,7 @@ def cli(ctx: click.Context, **_: Any) -> None:
 @cli.command("build", cls=InheritingCommand)
 @global_options
 @build_options
-@click.argument("targets", nargs=-1, metavar="[TARGET]...")
+@click.argument("targets", nargs=-1, metavar="[TARGET]...", shell_complete=complete_targets)
 @click.pass_context
 def build_command(ctx: click.Context, **_: Any) -> int:
     """Build TARGETs (the explicit form, for a stage named like a command)."""
@@ -90,7 +114,7 @@ def build_command(ctx: click.Context, **_: Any) -> int:
 @click.option(
     "--resume", type=click.Choice(("if_possible", "always", "never")), default="if_possible", hidden=True
 )
-@click.argument("targets", nargs=-1, metavar="[TARGET]...")
+@click.argument("targets", nargs=-1, metavar="[TARGET]...", shell_complete=complete_targets)
 @click.pass_context
 def status_command(ctx: click.Context, **_: Any) -> None:
     """Each stage's status and key (the --explain table without reasons)."""
@@ -127,12 +151,3 @@ def graph_command(ctx: click.Context, fmt: str, **_: Any) -> None:
     from ddbuild.cli import inspect_cmds
 
     ctx.exit(inspect_cmds.graph(_session(ctx, _options(ctx)), fmt, _streams()))
-
-
-def _register_cache() -> None:
-    from ddbuild.cli.cache_cmds import cache_group
-
-    cli.add_command(cache_group)
-
-
-_register_cache()

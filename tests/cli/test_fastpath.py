@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-HEAVY = ("pydantic", "jinja2", "pandas", "pyarrow", "click")
+HEAVY = ("pydantic", "jinja2", "pandas", "pyarrow")  # click is imported: argv is parsed by its tree
 PROBE = f"""
 import json, sys
 from ddbuild.cli import main
@@ -205,3 +205,32 @@ def test_a_corrupt_stamp_falls_back(built):
     proc = dd(built)
     assert proc.returncode == 0 and not fast(proc) and "hit" in proc.stdout
     assert fast(dd(built))
+
+
+# argv -> eligible for the fast path (parsed by the real click tree; None = not eligible), one line each.
+PARSE_CASES = [
+    ([], ("build", ())),
+    (["-Cproj", "-n"], ("build", ())),           # attached short value: click's parser, not a hand table
+    (["--cache=c", "-q", "final"], ("build", ("final",))),
+    (["final", "-sk"], ("build", ("final",))),    # flags after the target and clustered
+    (["status", "--json", "a", "b"], ("status", ("a", "b"))),
+    (["-v", "build", "-vn", "x"], ("build", ("x",))),
+    (["--", "-n"], None),                        # click refuses it too (no such command): the normal path says so
+    (["-B"], None), (["--rerun-from", "x"], None), (["-j", "2"], None), (["--jobs=1"], None),
+    (["--resume=never"], None), (["--override", "a=b"], None), (["--remote", "r"], None),
+    (["--remote-upload"], None), (["--require-signed"], None),
+    (["-n", "-q"], None), (["-s", "-v"], None), (["--json"], None),  # usage errors / JSON-lines build
+    (["status", "-n"], None),                    # status has no -n: click's usage error, reported by the normal path
+    (["--bogus"], None), (["-f"], None), (["--resume", "sometimes"], None),
+    (["-h"], None), (["-sh"], None), (["build", "--help"], None), (["--version"], None),
+    (["export", "final", "out.jsonl"], None), (["graph"], None), (["cache", "ls"], None),
+]
+
+
+@pytest.mark.parametrize(("argv", "expected"), PARSE_CASES)
+def test_fast_path_parses_argv_with_the_click_tree(argv, expected, capsys):
+    from ddbuild.cli.fastpath import parse
+
+    request = parse(argv)
+    assert (None if request is None else (request.command, request.options.targets)) == expected
+    assert capsys.readouterr() == ("", "")  # parsing never prints (no help, no version, no usage error)
