@@ -158,6 +158,37 @@ def canonical_json(value: Any) -> str:
     return json.dumps(_normalise(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
+# -- request keys: JSON-number semantics --------------------------------------------------------
+# A request body is JSON read by a server, where 1 and 1.0 are the same number: request keys keep
+# version 1's spelling (integer-valued floats as ints), so their documents, and every cached LLM
+# response, outlive stage-key scheme changes that do not touch the request recipe.
+REQUEST_KEY_SCHEME = 1  # the "scheme" inside request keys; bump only when their recipe changes
+
+
+def _normalise_json_numbers(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _normalise_json_numbers(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_normalise_json_numbers(v) for v in value]
+    if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            return repr(value)
+        if value.is_integer() and abs(value) < 2**53:
+            return int(value)
+        return value
+    if isinstance(value, Path):
+        return value.as_posix()
+    if isinstance(value, (set, frozenset)):
+        return sorted(_normalise_json_numbers(v) for v in value)
+    return value
+
+
+def digest_request(value: Any) -> str:
+    """xxh3_128 of a request document: canonical JSON with numbers as a JSON reader sees them."""
+    text = json.dumps(_normalise_json_numbers(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return digest_bytes(text.encode("utf-8"))
+
+
 def digest_bytes(data: bytes | memoryview) -> str:
     return xxhash.xxh3_128_hexdigest(data)
 

@@ -92,3 +92,19 @@ def test_digest_file_equals_the_digest_of_its_bytes(tmp_path):
         path = tmp_path / name
         path.write_bytes(data)
         assert digest_file(path) == xxhash.xxh3_128_hexdigest(data), name
+
+
+def test_request_keys_outlive_the_stage_key_scheme() -> None:
+    """Literals computed by HASH_SCHEME_VERSION 1: a stage-key change must not re-ask every LLM request."""
+    from ddbuild.engine.llm.cache import request_key
+
+    schema = {"type": "object", "properties": {"score": {"enum": [1, 2]}}}
+    body = {"messages": [{"role": "user", "content": "Say hi {1}"}], "temperature": 1.0, "top_p": 0.9,
+            "max_tokens": 5, "response_format": {"type": "json_schema", "json_schema": {"name": "response",
+                                                                                          "schema": schema}},
+            "chat_template_kwargs": {"thinking": False, "budget": 2.0}}
+    assert request_key("test-model", body, 3, 7) == "78fee4f88de77ea7981606a64eac6686"
+    assert request_key("test-model", {"messages": [{"role": "user", "content": "x"}]}, 0, 0) == (
+        "ec0e1e176a1e5124d91da9961ac4a055")
+    # 1 and 1.0 are one JSON number to the server: one request
+    assert request_key("m", {"temperature": 1}, 0, 0) == request_key("m", {"temperature": 1.0}, 0, 0)

@@ -1,7 +1,7 @@
 """Request keys and the request-level LLM response cache (memory and directory backends).
 
-    request_key = xxh3_128(canonical_json({
-        scheme:  HASH_SCHEME_VERSION, request_scheme: REQUEST_KEY_VERSION,
+    request_key = xxh3_128(canonical_json({   # fingerprint.digest_request: 1.0 is spelt 1
+        scheme:  fingerprint.REQUEST_KEY_SCHEME, request_scheme: REQUEST_KEY_VERSION,
         model:   model id (not the alias, endpoint, provider name or API key),
         request: the body sent minus "model" — messages as rendered, temperature / top_p as drawn,
                  max_tokens, response_format (the JSON schema), extra_body fields (provider's, then
@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ddbuild import atomic
-from ddbuild.fingerprint import HASH_SCHEME_VERSION, digest_json, is_digest
+from ddbuild.fingerprint import REQUEST_KEY_SCHEME, digest_request, is_digest
 
 REQUEST_KEY_VERSION = 1
 
@@ -39,9 +39,9 @@ log = logging.getLogger(__name__)
 
 def request_key(model: str, request: dict[str, Any], draw: int, seed: int) -> str:
     """The cache key of one logical request (``request`` = body without ``model``)."""
-    return digest_json(
+    return digest_request(
         {
-            "scheme": HASH_SCHEME_VERSION,
+            "scheme": REQUEST_KEY_SCHEME,  # not HASH_SCHEME_VERSION: stage-key changes keep responses
             "request_scheme": REQUEST_KEY_VERSION,
             "model": model,
             "request": request,
