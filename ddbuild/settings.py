@@ -5,8 +5,8 @@
     ./pyproject.toml           [tool.ddbuild] cache = "...", remote = "...", remote_upload = true, require_signed = true
     default                    .ddbuild/cache in the working directory; no remote
 
-The signing key comes only from ``DDBUILD_SIGNING_KEY`` (a secret never belongs in a project file)
-and is kept out of ``repr``. Relative paths are relative to the working directory.
+The signing key comes only from ``DDBUILD_SIGNING_KEY`` and further accepted keys (rotation) only
+from ``DDBUILD_TRUSTED_KEYS`` (secrets never belong in a project file); both are kept out of ``repr``. Relative paths are relative to the working directory.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ class CacheSettings:
     remote_upload: bool = False
     require_signed: bool = False
     signing_key: bytes | None = field(default=None, repr=False)
+    trusted_keys: tuple[bytes, ...] = field(default=(), repr=False)  # accepted besides signing_key
     sources: dict[str, str] = field(default_factory=dict, compare=False)  # "argument"/"env"/"pyproject"/"default"
 
 
@@ -84,7 +85,7 @@ def resolve_settings(
     environ: Mapping[str, str] | None = None,
 ) -> CacheSettings:
     """Resolve every cache setting once; ``None`` arguments fall through to env, pyproject, default."""
-    from ddbuild.store.entry import signing_key_from_env
+    from ddbuild.store.entry import signing_key_from_env, trusted_keys_from_env
 
     cwd = (cwd or Path.cwd()).absolute()
     env = os.environ if environ is None else environ
@@ -114,7 +115,8 @@ def resolve_settings(
     cache_path = Path(_location(os.fspath(cache_value).removeprefix("file://"), cwd))
     return CacheSettings(
         cache=cache_path, remote=_location(remote_value, cwd) if remote_value else None,
-        remote_upload=upload, require_signed=signed, signing_key=signing_key_from_env(env), sources=sources,
+        remote_upload=upload, require_signed=signed, signing_key=signing_key_from_env(env),
+        trusted_keys=trusted_keys_from_env(env), sources=sources,
     )
 
 
@@ -128,5 +130,6 @@ def open_cache(settings: CacheSettings) -> Any:
     from ddbuild.store.layered import LayeredStore
     from ddbuild.store.url import open_store
 
-    return LayeredStore(local, open_store(settings.remote), upload=settings.remote_upload,
-                        signing_key=settings.signing_key, require_signed=settings.require_signed)
+    return LayeredStore(local, open_store(settings.remote, remote=True), upload=settings.remote_upload,
+                        signing_key=settings.signing_key, require_signed=settings.require_signed,
+                        trusted_keys=settings.trusted_keys)

@@ -22,7 +22,7 @@ from typing import Any, BinaryIO
 import xxhash
 
 from ddbuild.errors import StoreError
-from ddbuild.store._files import CHUNK, mismatch, temp_name
+from ddbuild.store._files import CHUNK, mismatch, over_limit, temp_name
 
 WHOLE_READ_LIMIT = 256 * 1024 * 1024
 RANGE_READ = 64 * 1024 * 1024
@@ -56,17 +56,21 @@ class ArrowFiles:
     def _p(self, rel: str) -> str:
         return f"{self.root}/{rel}" if self.root else rel
 
-    def read_bytes(self, rel: str) -> bytes | None:
+    def read_bytes(self, rel: str, limit: int) -> bytes | None:
         try:
             with arrow_errors(self.location, f"read {rel}"), self.fs.open_input_file(self._p(rel)) as f:
+                if f.size() > limit:  # the object's size is known before any byte is fetched
+                    raise over_limit(f"{rel} in remote cache {self.location}", limit)
                 return f.read()
         except FileNotFoundError:
             return None
 
-    def copy_to(self, rel: str, out: BinaryIO, hasher: xxhash.xxh3_128) -> bool:
+    def copy_to(self, rel: str, out: BinaryIO, hasher: xxhash.xxh3_128, limit: int | None = None) -> bool:
         try:
             with arrow_errors(self.location, f"read {rel}"), self.fs.open_input_file(self._p(rel)) as f:
                 size = f.size()
+                if limit is not None and size > limit:
+                    raise over_limit(f"{rel} in remote cache {self.location}", limit)
                 step = size if size <= WHOLE_READ_LIMIT else RANGE_READ
                 while True:
                     buffer = f.read_buffer(step)  # a pyarrow Buffer: no copy into a bytes object

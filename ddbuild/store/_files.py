@@ -20,6 +20,7 @@ gc`` deletes them once older than its grace period.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import stat
 from collections.abc import Iterator
@@ -42,9 +43,11 @@ class Files(Protocol):
     #: True when ``create`` is atomic (exactly one concurrent creator wins); False = check-then-put.
     atomic_create: bool
 
-    def read_bytes(self, rel: str) -> bytes | None: ...
+    def read_bytes(self, rel: str, limit: int) -> bytes | None:
+        """The whole file, or None when absent; IntegrityError when it is over ``limit`` bytes."""
 
-    def copy_to(self, rel: str, out: BinaryIO, hasher: xxhash.xxh3_128) -> bool: ...
+    def copy_to(self, rel: str, out: BinaryIO, hasher: xxhash.xxh3_128, limit: int | None = None) -> bool:
+        """Stream the file into ``out`` and ``hasher``; False when absent; IntegrityError over ``limit``."""
 
     def commit_file(self, rel: str, source: Path, digest: str) -> None: ...
 
@@ -70,6 +73,53 @@ def mismatch(digest: str, got: str, where: str) -> IntegrityError:
     return IntegrityError(
         f"blob {digest} from {where} has digest {got}: the bytes are corrupt or were tampered with.",
         hint="It was not used; the stage that needs it will be rebuilt. `ddbuild cache verify` checks the rest.",
+    )
+
+
+def over_limit(what: str, limit: int) -> IntegrityError:
+    return IntegrityError(
+        f"{what} is larger than the {limit}-byte limit for this kind of cache object.",
+        hint="It was not used (a cache miss); see docs/sharing.md for the DDBUILD_MAX_* limits.",
+    )
+
+
+def open_regular(root: Path, rel: str) -> int | None:
+    """A read-only fd of ``root/rel`` that followed no symlink below ``root``; None when absent.
+
+    Every directory component is opened with O_NOFOLLOW relative to its parent, so a planted
+    ``objects/ab`` -> ``/`` link is refused, and the file must be a regular file: a link to
+    ``/dev/zero`` or a FIFO is an IntegrityError (a miss), never read. O_NONBLOCK keeps opening a
+    FIFO from blocking; it has no effect on reads of a regular file.
+    """
+    try:
+        dirfd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    try:
+        *dirs, name = rel.split("/")
+        for part in dirs:
+            step = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dirfd)
+            os.close(dirfd)
+            dirfd = step
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dirfd)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        if exc.errno not in (errno.ELOOP, errno.ENOTDIR, errno.EMLINK):
+            raise
+        raise _not_regular(root, rel, "goes through a symbolic link") from None
+    finally:
+        os.close(dirfd)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise _not_regular(root, rel, "is not a regular file")
+    return fd
+
+
+def _not_regular(root: Path, rel: str, problem: str) -> IntegrityError:
+    return IntegrityError(
+        f"{rel} in cache {root} {problem}; links and special files in a cache are never followed.",
+        hint="It was not used (a cache miss). Remove it, or run `ddbuild cache verify`.",
     )
 
 
@@ -117,22 +167,30 @@ class LocalFiles:
             handle.write(data)
         return atomic.publish(temp, final, exclusive=exclusive)
 
-    def read_bytes(self, rel: str) -> bytes | None:
-        try:
-            with open(self.root / rel, "rb") as handle:
-                return handle.read()
-        except FileNotFoundError:
-            return None
+    def read_bytes(self, rel: str, limit: int) -> bytes | None:
+        with os_errors(self.location, f"read {rel}"):
+            fd = open_regular(self.root, rel)
+            if fd is None:
+                return None
+            with open(fd, "rb", closefd=True) as handle:
+                data = handle.read(limit + 1)
+        if len(data) > limit:
+            raise over_limit(f"{rel} in cache {self.location}", limit)
+        return data
 
-    def copy_to(self, rel: str, out: BinaryIO, hasher: xxhash.xxh3_128) -> bool:
-        try:
-            source = open(self.root / rel, "rb", buffering=0)  # noqa: SIM115 - closed below
-        except FileNotFoundError:
+    def copy_to(self, rel: str, out: BinaryIO, hasher: xxhash.xxh3_128, limit: int | None = None) -> bool:
+        with os_errors(self.location, f"read {rel}"):
+            fd = open_regular(self.root, rel)
+        if fd is None:
             return False
-        with source, os_errors(self.location, f"read {rel}"):
+        with open(fd, "rb", buffering=0, closefd=True) as source, os_errors(self.location, f"read {rel}"):
             buffer = bytearray(CHUNK)
             view = memoryview(buffer)
+            total = 0
             while read := source.readinto(buffer):
+                total += read
+                if limit is not None and total > limit:
+                    raise over_limit(f"{rel} in cache {self.location}", limit)
                 hasher.update(view[:read])
                 out.write(view[:read])
         return True
@@ -178,9 +236,9 @@ class LocalFiles:
     def names(self, prefix: str) -> Iterator[str]:
         """File names under ``prefix/<2 hex>/`` (temp files included; the store filters)."""
         try:
-            shards = sorted(e.name for e in os.scandir(self.root / prefix) if e.is_dir())
+            shards = sorted(e.name for e in os.scandir(self.root / prefix) if e.is_dir(follow_symlinks=False))
         except FileNotFoundError:
             return
         for shard in shards:
             with contextlib.suppress(FileNotFoundError), os.scandir(self.root / prefix / shard) as it:
-                yield from sorted(e.name for e in it if e.is_file())
+                yield from sorted(e.name for e in it if e.is_file(follow_symlinks=False))

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from ddbuild.fingerprint import digest_json, output_digest
-from ddbuild.store.entry import blob_digests
+from ddbuild.fingerprint import output_digest
+from ddbuild.store.entry import blob_digests, response_digest
 from ddbuild.store.fs import BlobState
 
 
@@ -119,6 +119,6 @@ def _check_responses(store: Any, entry: dict[str, Any], result: Audit) -> None:
         response = store.get_response(key)
         if response is None:
             result.add(FindingKind.RESPONSE_MISSING, f"{_name(entry)}: LLM response {key} is gone")
-        elif digest_json(response) != digest:
+        elif response_digest(response) != digest:
             result.add(FindingKind.RESPONSE_CHANGED,
                        f"{_name(entry)}: LLM response {key} changed since the stage was built")

@@ -26,6 +26,8 @@ log = logging.getLogger("ddbuild.store")
 Accept = Callable[[str, dict[str, Any]], bool]
 #: Turns an entry into what is published in ``dst`` (LayeredStore signs entries it pushes).
 Prepare = Callable[[dict[str, Any]], dict[str, Any]]
+#: Turns an LLM response (request key, response) into what is published, or None to skip it.
+PrepareResponse = Callable[[str, dict[str, Any]], "dict[str, Any] | None"]
 
 
 @dataclass
@@ -112,6 +114,7 @@ def copy_closure(
     *,
     accept: Accept | None = None,
     prepare: Prepare | None = None,
+    prepare_response: PrepareResponse | None = None,
     workers: int = 4,
 ) -> ClosureCounts:
     """Copy the entries ``keys`` with all their blobs and LLM responses from ``src`` to ``dst``."""
@@ -129,6 +132,8 @@ def copy_closure(
         for response_key in response_keys(entry):
             if dst.get_response(response_key) is None:
                 response = src.get_response(response_key)
+                if response is not None and prepare_response is not None:
+                    response = prepare_response(response_key, response)
                 if response is not None:
                     dst.put_response(response_key, response)
                     counts.responses_copied += 1

@@ -9,10 +9,17 @@ not a content-addressed blob, so it is never trusted: every entry read from any 
   path component without escaping anything;
 - every output path is relative, POSIX, without ``..``/``.``/empty components, so a hostile entry
   can never make a view builder write outside its directory (use ``safe_join`` to place them);
-- ``selected_output.paths`` name outputs of the same entry (every selected byte has a blob).
+- ``selected_output.root`` is a safe relative path (or ``.``) and every selected path lies under it,
+  so ``load_dataset()`` can never read outside the stage's view;
+- counts (output rows and sizes, ``row_counts``, LLM usage numbers) are non-negative integers.
 
-A signature is HMAC-SHA256 over the canonical JSON of the entry without its ``signature`` field.
-Blob digests are inside that JSON, so a valid signature vouches for the blobs too.
+A signature is HMAC-SHA256 over the canonical JSON of the entry without its ``signature`` and
+``unverified`` fields. Blob digests are inside that JSON, so a valid signature vouches for the
+blobs too. LLM responses are signed the same way (``sign_response``), bound to their request key.
+
+``unverified`` is local bookkeeping, never signed: set on an entry pulled from a remote without a
+trusted signature, and on any entry built from such data (a parent, an LLM response). A holder of
+the key never signs an entry that carries it (docs/sharing.md, "Trust").
 """
 
 from __future__ import annotations
@@ -21,6 +28,8 @@ import hashlib
 import hmac
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass
+from dataclasses import field as dc_field
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -31,7 +40,13 @@ from ddbuild.fingerprint import canonical_json, is_digest
 
 FORMAT_VERSION = 1
 SIGNING_KEY_ENV = "DDBUILD_SIGNING_KEY"
+TRUSTED_KEYS_ENV = "DDBUILD_TRUSTED_KEYS"
 SIGNATURE_PREFIX = "hmac-sha256:"
+#: Fields that are not covered by an entry's signature (the signature itself, local bookkeeping).
+UNSIGNED_FIELDS = ("signature", "unverified")
+#: Reserved top-level fields of a stored LLM response (a chat completion has none of these).
+RESPONSE_SIGNATURE = "ddbuild_signature"
+RESPONSE_UNVERIFIED = "ddbuild_unverified"
 
 # field -> required type (checked in this order so messages name the first problem)
 _FIELDS: dict[str, type | tuple[type, ...]] = {
@@ -120,6 +135,15 @@ def _check_selected(entry: dict[str, Any], output_paths: set[str]) -> None:
             raise _fail(entry, f"selected_output: {exc}") from None
         if path not in output_paths:
             raise _fail(entry, f"selected_output path {path!r} is not one of the entry's outputs")
+    root = selected.get("root")
+    if root is not None and root != ".":
+        try:
+            safe_relpath(root)
+        except ValueError as exc:
+            raise _fail(entry, f"selected_output.root: {exc}") from None
+        outside = [p for p in paths if p != root and not p.startswith(root + "/")]
+        if outside:
+            raise _fail(entry, f"selected_output path {outside[0]!r} is not under root {root!r}")
     if not is_digest(selected.get("digest")):
         raise _fail(entry, f"selected_output.digest {selected.get('digest')!r} is not 32 lowercase hex")
     _check_count(entry, selected.get("rows"), "selected_output.rows")
@@ -149,13 +173,21 @@ def validate_entry(obj: object, *, key: str | None = None) -> dict[str, Any]:
     for name in response_keys(obj, validate=False):
         if not is_digest(name):
             raise _fail(obj, f"usage.response_keys contains {name!r}, not 32 lowercase hex")
+    digests = obj["usage"].get("response_digests", {})
+    if not isinstance(digests, dict) or not all(is_digest(k) and is_digest(v) for k, v in digests.items()):
+        raise _fail(obj, "usage.response_digests must map 32-hex response keys to 32-hex digests")
+    for name, value in obj["row_counts"].items():
+        _check_count(obj, value, f"row_counts.{name}")
+    for name in ("responses_cached", "responses_new"):
+        if name in obj["usage"]:
+            _check_count(obj, obj["usage"][name], f"usage.{name}")
+    for name in UNSIGNED_FIELDS:
+        if obj.get(name) is not None and not isinstance(obj[name], str):
+            raise _fail(obj, f"{name} must be a string")
     try:
         datetime.fromisoformat(obj["created"])
     except ValueError:
         raise _fail(obj, f"created {obj['created']!r} is not an ISO 8601 timestamp") from None
-    signature = obj.get("signature")
-    if signature is not None and not isinstance(signature, str):
-        raise _fail(obj, "signature must be a string")
     return obj
 
 
@@ -208,17 +240,33 @@ def new_entry(
     return validate_entry(entry)
 
 
+def response_digest(response: Mapping[str, Any]) -> str:
+    """Digest of an LLM response as the model gave it: signature and local marks excluded, so
+    signing or marking a response never makes it look changed (``usage.response_digests``)."""
+    from ddbuild.fingerprint import digest_json
+
+    return digest_json({k: v for k, v in response.items() if k not in (RESPONSE_SIGNATURE, RESPONSE_UNVERIFIED)})
+
+
+def _hmac(payload: Any, key: bytes) -> str:
+    data = canonical_json(payload).encode("utf-8")
+    return SIGNATURE_PREFIX + hmac.new(key, data, hashlib.sha256).hexdigest()
+
+
 def _mac(entry: Mapping[str, Any], key: bytes) -> str:
-    unsigned = {k: v for k, v in entry.items() if k != "signature"}
-    payload = canonical_json(unsigned).encode("utf-8")
-    return SIGNATURE_PREFIX + hmac.new(key, payload, hashlib.sha256).hexdigest()
+    return _hmac({k: v for k, v in entry.items() if k not in UNSIGNED_FIELDS}, key)
+
+
+def _response_mac(request_key: str, response: Mapping[str, Any], key: bytes) -> str:
+    body = {k: v for k, v in response.items() if k not in (RESPONSE_SIGNATURE, RESPONSE_UNVERIFIED)}
+    return _hmac({"kind": "llm-response", "request_key": request_key, "response": body}, key)
 
 
 def sign_entry(entry: Mapping[str, Any], key: bytes) -> dict[str, Any]:
-    """A copy of ``entry`` with ``signature`` = HMAC-SHA256 of its canonical JSON (minus signature)."""
+    """A copy of ``entry`` with ``signature`` = HMAC-SHA256 of its canonical JSON (signed fields only)."""
     if not key:
         raise ValueError("signing key is empty")
-    signed = dict(entry)
+    signed = {k: v for k, v in entry.items() if k != "unverified"}
     signed["signature"] = _mac(entry, key)
     return signed
 
@@ -231,7 +279,55 @@ def verify_signature(entry: Mapping[str, Any], key: bytes) -> bool:
     return hmac.compare_digest(signature, _mac(entry, key))
 
 
+def sign_response(request_key: str, response: Mapping[str, Any], key: bytes) -> dict[str, Any]:
+    """A copy of an LLM ``response`` signed for ``request_key`` (a signature cannot move to another key)."""
+    if not key:
+        raise ValueError("signing key is empty")
+    signed = {k: v for k, v in response.items() if k != RESPONSE_UNVERIFIED}
+    signed[RESPONSE_SIGNATURE] = _response_mac(request_key, response, key)
+    return signed
+
+
+def verify_response(request_key: str, response: Mapping[str, Any], key: bytes) -> bool:
+    """True when ``response`` carries a signature made with ``key`` for ``request_key``."""
+    signature = response.get(RESPONSE_SIGNATURE)
+    if not isinstance(signature, str) or not key:
+        return False
+    return hmac.compare_digest(signature, _response_mac(request_key, response, key))
+
+
+@dataclass(frozen=True)
+class Keyring:
+    """The key this process signs with (may be None) and every key whose signatures it accepts.
+
+    Rotation: sign with the new key (DDBUILD_SIGNING_KEY) and keep the old one in
+    DDBUILD_TRUSTED_KEYS until nothing signed with it is still needed.
+    """
+
+    signing: bytes | None = dc_field(default=None, repr=False)
+    trusted: tuple[bytes, ...] = dc_field(default=(), repr=False)
+
+    def __post_init__(self) -> None:
+        keys = ([self.signing] if self.signing else []) + [k for k in self.trusted if k]
+        object.__setattr__(self, "trusted", tuple(dict.fromkeys(keys)))
+
+    def __bool__(self) -> bool:
+        return bool(self.trusted)
+
+    def entry_ok(self, entry: Mapping[str, Any]) -> bool:
+        return any(verify_signature(entry, key) for key in self.trusted)
+
+    def response_ok(self, request_key: str, response: Mapping[str, Any]) -> bool:
+        return any(verify_response(request_key, response, key) for key in self.trusted)
+
+
 def signing_key_from_env(environ: Mapping[str, str] | None = None) -> bytes | None:
     """The signing key from ``DDBUILD_SIGNING_KEY`` (UTF-8 bytes), or None when unset/empty."""
     value = (os.environ if environ is None else environ).get(SIGNING_KEY_ENV, "")
     return value.encode("utf-8") if value else None
+
+
+def trusted_keys_from_env(environ: Mapping[str, str] | None = None) -> tuple[bytes, ...]:
+    """Extra accepted keys from ``DDBUILD_TRUSTED_KEYS`` (comma-separated; keys hold no comma)."""
+    value = (os.environ if environ is None else environ).get(TRUSTED_KEYS_ENV, "")
+    return tuple(part.strip().encode("utf-8") for part in value.split(",") if part.strip())

@@ -26,6 +26,7 @@ from typing import Any
 import xxhash
 
 from ddbuild import atomic
+from ddbuild.bounds import Limits, ObjectKind, limits_from_env, parse_json
 from ddbuild.errors import IntegrityError, StoreError
 from ddbuild.fingerprint import digest_file, is_digest
 from ddbuild.store._files import Files, LocalFiles, mismatch
@@ -109,6 +110,8 @@ class FileSystemStore:
     ``mode`` (e.g. ``0o664``) forces file permissions on a cache shared through a network drive;
     directories get the matching ``0o775``. Without it the process umask decides. ``files`` is a
     ready ``Files`` object instead of ``root``/``filesystem`` (``HttpStore`` passes ``HttpFiles``).
+    ``remote=True`` marks a teammate's remote: reading it never writes to it (a corrupt blob is
+    reported and left where it is; quarantine happens in the reader's own local cache).
     """
 
     def __init__(
@@ -119,7 +122,11 @@ class FileSystemStore:
         mode: int | None = None,
         location: str | None = None,
         files: Files | None = None,
+        remote: bool = False,
+        limits: Limits | None = None,
     ) -> None:
+        self.remote = remote
+        self.limits = limits or limits_from_env()
         self._files: Files
         if files is not None:
             self._files = files
@@ -169,20 +176,24 @@ class FileSystemStore:
         A corrupt blob of a *local* store is moved to ``quarantine/`` so the next build rebuilds it.
         """
         rel = blob_rel(check_name(digest, "blob digest", self.location))
-        where = f"{'cache' if self.is_local else 'remote cache'} {self.location}"
+        where = f"{'cache' if self.is_local and not self.remote else 'remote cache'} {self.location}"
+        limit = self.limits.bytes_for(ObjectKind.BLOB)
         try:
             return download_verified(
-                lambda out, hasher: self._files.copy_to(rel, out, hasher), digest, Path(dest), where, on_corrupt
+                lambda out, hasher: self._files.copy_to(rel, out, hasher, limit), digest, Path(dest), where, on_corrupt
             )
         except IntegrityError as exc:
-            if self.is_local:
+            if self.is_local and not self.remote:  # reads never write to a remote
                 self.quarantine(digest, str(exc))
             raise
 
     def check_blob(self, digest: str) -> BlobState:
         """Hash a stored blob in place: OK, MISSING or CORRUPT (nothing is moved)."""
         hasher = xxhash.xxh3_128()
-        found = self._files.copy_to(blob_rel(check_name(digest, "blob digest", self.location)), _Sink(), hasher)
+        try:
+            found = self._files.copy_to(blob_rel(check_name(digest, "blob digest", self.location)), _Sink(), hasher)
+        except IntegrityError:  # a link or special file where a blob should be
+            return BlobState.CORRUPT
         if not found:
             return BlobState.MISSING
         return BlobState.OK if hasher.hexdigest() == digest else BlobState.CORRUPT
@@ -196,12 +207,13 @@ class FileSystemStore:
     # -- entries -------------------------------------------------------------------------
     def get_entry(self, key: str) -> dict[str, Any] | None:
         """The validated entry for ``key``; None when absent or unreadable (warned once per key)."""
-        data = self._files.read_bytes(entry_rel(check_name(key, "entry key", self.location)))
-        if data is None:
-            return None
         try:
-            return validate_entry(json.loads(data), key=key)
-        except (ValueError, IntegrityError) as exc:
+            data = self._files.read_bytes(entry_rel(check_name(key, "entry key", self.location)),
+                                          self.limits.bytes_for(ObjectKind.ENTRY))
+            if data is None:
+                return None
+            return validate_entry(parse_json(data, ObjectKind.ENTRY, f"entry {key}", self.limits), key=key)
+        except IntegrityError as exc:
             self._warn_once(key, f"ignoring unreadable cache entry {key} in {self.location}: {exc}")
             return None
 
@@ -228,12 +240,13 @@ class FileSystemStore:
 
     # -- LLM responses -------------------------------------------------------------------
     def get_response(self, key: str) -> dict[str, Any] | None:
-        data = self._files.read_bytes(response_rel(check_name(key, "response key", self.location)))
-        if data is None:
-            return None
         try:
-            value = json.loads(data)
-        except ValueError as exc:
+            data = self._files.read_bytes(response_rel(check_name(key, "response key", self.location)),
+                                          self.limits.bytes_for(ObjectKind.RESPONSE))
+            if data is None:
+                return None
+            value = parse_json(data, ObjectKind.RESPONSE, f"LLM response {key}", self.limits)
+        except IntegrityError as exc:
             self._warn_once(key, f"ignoring unreadable LLM response {key} in {self.location}: {exc}")
             return None
         if not isinstance(value, dict):
@@ -271,10 +284,12 @@ class FileSystemStore:
         beside them says why. Only ever called with bytes that failed verification.
         """
         files = self._local("quarantine")
+        if self.remote:
+            raise StoreError(f"refusing to quarantine inside remote cache {self.location}: reads never write to a remote.")
         check_name(digest, "blob digest", self.location)
         stem = f"quarantine/{digest}.{time.strftime('%Y%m%dT%H%M%S')}.{os.getpid()}"
         target = files.path(stem)
-        files.ensure_dir(target.parent)
+        _real_directory(target.parent)
         try:
             if source is not None:
                 shutil.move(source, target)  # source may be on another filesystem
@@ -290,6 +305,16 @@ class FileSystemStore:
         if key not in self._warned:
             self._warned.add(key)
             log.warning("%s", message)
+
+
+def _real_directory(path: Path) -> None:
+    """Make ``path`` a real directory: a symlink planted in its place is removed, never followed."""
+    try:
+        if path.is_symlink() or (path.exists() and not path.is_dir()):
+            path.unlink()
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(f"cannot create the quarantine directory {path}: {exc.strerror or exc}.") from exc
 
 
 class _Sink:

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import base64
 import http.client
-import json
 import os
 import socket
 import threading
@@ -35,14 +34,18 @@ from urllib.parse import quote, urlsplit
 
 import xxhash
 
-from ddbuild.errors import ConfigError, StoreError
+from ddbuild.bounds import ObjectKind, limits_from_env, parse_json
+from ddbuild.errors import ConfigError, IntegrityError, StoreError
 from ddbuild.fingerprint import digest_file
-from ddbuild.store._files import CHUNK, mismatch
+from ddbuild.store._files import CHUNK, mismatch, over_limit
 from ddbuild.store.fs import FileSystemStore
 
 TOKEN_ENV = "DDBUILD_REMOTE_TOKEN"
 USER_ENV = "DDBUILD_REMOTE_USER"
 PASSWORD_ENV = "DDBUILD_REMOTE_PASSWORD"
+
+#: At most this much of an error response's body is read (the rest is dropped with the connection).
+ERROR_BODY_LIMIT = 64 * 1024
 
 # A reused keep-alive connection the server already closed fails with one of these; retry once.
 _STALE = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError, http.client.BadStatusLine)
@@ -76,6 +79,7 @@ class HttpFiles:
         user_env: str = USER_ENV,
         password_env: str = PASSWORD_ENV,
         timeout: float = 30.0,
+        deadline: float | None = None,
         environ: Mapping[str, str] | None = None,
     ) -> None:
         parts = urlsplit(base_url)
@@ -91,7 +95,10 @@ class HttpFiles:
         self._port = parts.port
         self._prefix = "/" + parts.path.strip("/") + "/" if parts.path.strip("/") else "/"
         self.location = f"{parts.scheme}://{parts.netloc}{self._prefix}"
-        self.timeout = timeout
+        self.timeout = timeout  # per socket operation
+        # Per transfer (request to last byte): a server dribbling a byte every few seconds never
+        # trips the per-read timeout, so a watchdog closes the socket when the deadline passes.
+        self.deadline = deadline if deadline is not None else limits_from_env(environ).transfer_seconds
         self._auth = auth_header(os.environ if environ is None else environ, token_env, user_env, password_env)
         self._local = threading.local()
 
@@ -129,6 +136,7 @@ class HttpFiles:
         for attempt in (1, 2):
             conn = self._connection()
             reused = conn.sock is not None
+            watchdog = _Watchdog(conn, self.deadline)
             try:
                 if hasattr(body, "seek"):
                     body.seek(0)  # type: ignore[union-attr]
@@ -137,24 +145,37 @@ class HttpFiles:
                 if response.status < 300 and consume is not None:
                     result = consume(response)
                 else:
-                    result = response.read()
+                    result = response.read(ERROR_BODY_LIMIT)
+                    if not response.isclosed():
+                        response.will_close = True  # unread bytes: the connection cannot be reused
                 if response.will_close:
                     self.close()
                 return response.status, result
             except _STALE as exc:
                 self.close()
+                if watchdog.fired:
+                    raise self._unreachable(method, rel, exc, watchdog) from exc
                 if attempt == 2 or not reused:
                     raise self._unreachable(method, rel, exc) from exc
             except (OSError, http.client.HTTPException) as exc:
                 self.close()
-                raise self._unreachable(method, rel, exc) from exc
+                raise self._unreachable(method, rel, exc, watchdog) from exc
             except BaseException:
                 self.close()  # the response was not read to its end: the connection is unusable
                 raise
+            finally:
+                watchdog.cancel()
         raise AssertionError("unreachable")
 
-    def _unreachable(self, method: str, rel: str, exc: BaseException) -> StoreError:
-        reason = "timed out" if isinstance(exc, socket.timeout) else (type(exc).__name__ + f": {exc}")
+    def _unreachable(
+        self, method: str, rel: str, exc: BaseException, watchdog: _Watchdog | None = None
+    ) -> StoreError:
+        if watchdog is not None and watchdog.fired:
+            reason = f"the transfer took longer than {self.deadline:g} s (DDBUILD_TRANSFER_TIMEOUT)"
+        elif isinstance(exc, socket.timeout):
+            reason = "timed out"
+        else:
+            reason = type(exc).__name__ + f": {exc}"
         return StoreError(
             f"remote cache {self.location} is unreachable ({method} {rel}: {reason}).",
             hint="Check the URL and that the server is running; builds continue with the local cache.",
@@ -171,18 +192,32 @@ class HttpFiles:
         raise StoreError(f"remote cache {self.location} answered HTTP {status} to {method} {rel}.")
 
     # -- Files ---------------------------------------------------------------------------
-    def read_bytes(self, rel: str) -> bytes | None:
-        status, data = self._request("GET", rel)
+    def read_bytes(self, rel: str, limit: int) -> bytes | None:
+        def bounded(response: http.client.HTTPResponse) -> bytes:
+            if response.length is not None and response.length > limit:
+                raise over_limit(f"{rel} in remote cache {self.location}", limit)
+            data = response.read(limit + 1)
+            if len(data) > limit:
+                raise over_limit(f"{rel} in remote cache {self.location}", limit)
+            return data
+
+        status, data = self._request("GET", rel, consume=bounded)
         if status == 404:
             return None
         self._check(status, "GET", rel, (200,))
-        return data
+        return data  # type: ignore[no-any-return]
 
-    def copy_to(self, rel: str, out: BinaryIO, hasher: xxhash.xxh3_128) -> bool:
+    def copy_to(self, rel: str, out: BinaryIO, hasher: xxhash.xxh3_128, limit: int | None = None) -> bool:
         def stream(response: http.client.HTTPResponse) -> None:
+            if limit is not None and response.length is not None and response.length > limit:
+                raise over_limit(f"{rel} in remote cache {self.location}", limit)
             buffer = bytearray(CHUNK)
             view = memoryview(buffer)
+            total = 0
             while read := response.readinto(buffer):
+                total += read
+                if limit is not None and total > limit:
+                    raise over_limit(f"{rel} in remote cache {self.location}", limit)
                 hasher.update(view[:read])
                 try:
                     out.write(view[:read])
@@ -239,13 +274,13 @@ class HttpFiles:
                 )
 
     def _index(self, rel_dir: str) -> list[dict[str, Any]]:
-        status, data = self._request("GET", rel_dir + "/")
-        if status == 404:
+        limits = limits_from_env()
+        data = self.read_bytes(rel_dir + "/", limits.bytes_for(ObjectKind.LISTING))
+        if data is None:
             return []
-        self._check(status, "GET", rel_dir + "/", (200,))
         try:
-            listing = json.loads(data)
-        except ValueError:
+            listing = parse_json(data, ObjectKind.LISTING, f"directory index {rel_dir}/", limits)
+        except IntegrityError:
             listing = None
         if not isinstance(listing, list):
             raise StoreError(
@@ -254,6 +289,29 @@ class HttpFiles:
                 "(docs/sharing.md); `cache push` and read-through work without it.",
             )
         return [item for item in listing if isinstance(item, dict)]
+
+
+class _Watchdog:
+    """Shuts a connection's socket down when a transfer outlives its deadline (then ``fired``)."""
+
+    def __init__(self, conn: http.client.HTTPConnection, seconds: float) -> None:
+        self.fired = False
+        self._conn = conn
+        self._timer = threading.Timer(seconds, self._fire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _fire(self) -> None:
+        self.fired = True
+        sock = self._conn.sock
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)  # the blocked read returns at once
+            except OSError:
+                pass
+
+    def cancel(self) -> None:
+        self._timer.cancel()
 
 
 class HttpStore(FileSystemStore):

@@ -1,12 +1,18 @@
 """LayeredStore: the local cache first, a shared remote read through (and written back when allowed).
 
-Trust and failure rules:
+Trust and failure rules (docs/sharing.md, "Trust"):
 
-- The local store is trusted. Everything from the remote is checked: entries are schema-validated
-  by the remote store and, when a signing key is configured, must carry a valid HMAC signature
-  (otherwise: warning + miss, or StoreError with ``require_signed``); blobs are verified against
-  their digest while they stream in. A tampered blob is quarantined locally, reported with the
-  remote URL, and counts as a miss.
+- Everything from the remote is checked: entries are schema-validated (with size and depth
+  bounds) by the remote store; blobs are verified against their digest while they stream in, and
+  blobs an entry names as ``.parquet`` must be Parquet (magic bytes and footer). A tampered blob is
+  quarantined locally (never on the remote), reported with the remote URL, and counts as a miss.
+- With keys (``Keyring``: a signing key and/or accepted keys), every object used from the remote
+  — entries, and LLM responses — must carry a signature of an accepted key; otherwise it is a
+  miss, reported once. Blobs are covered by the signed entry that names their digest.
+- Without keys, remote objects are used but copied into the local store marked ``unverified``
+  (entries) / ``ddbuild_unverified`` (responses). Entries built from marked data are marked too
+  (workflow/build.py), and no marked entry is ever signed: trust is transitive or it is nothing.
+  Once keys are set, a marked local object counts only if it carries an accepted signature.
 - The remote is an optimisation, never a reason to fail a build: the first connection, server or
   auth failure is logged once and the store carries on local-only (``remote_error`` says why).
 - Invariant: a remote entry is copied into the local store only once all its blobs are local, so
@@ -29,7 +35,18 @@ from typing import Any, TypeVar
 from ddbuild.errors import ConfigError, IntegrityError, StoreError
 from ddbuild.store.base import Store
 from ddbuild.store.closure import ClosureCounts, copy_closure
-from ddbuild.store.entry import SIGNING_KEY_ENV, blob_digests, response_keys, sign_entry, verify_signature
+from ddbuild.store.entry import (
+    RESPONSE_SIGNATURE,
+    RESPONSE_UNVERIFIED,
+    SIGNING_KEY_ENV,
+    TRUSTED_KEYS_ENV,
+    Keyring,
+    blob_digests,
+    response_keys,
+    sign_entry,
+    sign_response,
+)
+from ddbuild.store.parquet import parquet_problem
 
 log = logging.getLogger("ddbuild.store")
 
@@ -58,16 +75,18 @@ class LayeredStore:
         upload: bool = False,
         signing_key: bytes | None = None,
         require_signed: bool = False,
+        trusted_keys: tuple[bytes, ...] = (),
     ) -> None:
-        if require_signed and not signing_key:
+        self.keys = Keyring(signing_key, trusted_keys)
+        if require_signed and not self.keys:
             raise ConfigError(
                 f"remote cache {remote.location}: signed entries are required but no signing key is set.",
-                hint=f"Set {SIGNING_KEY_ENV} to the team's shared key.",
+                hint=f"Set {SIGNING_KEY_ENV} to the team's shared key (or {TRUSTED_KEYS_ENV} to verify only).",
             )
         self.local = local
         self.remote = remote
         self.upload = upload
-        self.signing_key = signing_key
+        self.signing_key = signing_key  # kept for callers; policy uses self.keys
         self.require_signed = require_signed
         self.location = local.location
         self.atomic_create = local.atomic_create
@@ -106,19 +125,33 @@ class LayeredStore:
             log.warning("%s", message)
 
     def trusted(self, key: str, entry: dict[str, Any]) -> bool:
-        """Signature policy for an entry that came from the remote."""
-        if self.signing_key is None or verify_signature(entry, self.signing_key):
+        """Signature policy for an entry that came from the remote (no keys: used, but marked)."""
+        if not self.keys or self.keys.entry_ok(entry):
             return True
-        state = "is unsigned" if entry.get("signature") is None else "has a signature that does not match"
-        message = f"remote cache {self.remote.location}: entry {key} {state} the configured signing key"
-        if self.require_signed:
-            raise StoreError(message + ".", hint="Ask whoever pushed it to re-push with the team key, or rebuild.")
-        self._warn_once(f"sig:{key}", message + "; ignoring it (treated as a miss).")
+        state = "is unsigned" if entry.get("signature") is None else "has a signature that matches no accepted key"
+        self._warn_once(f"sig:{key}", f"remote cache {self.remote.location}: entry {key} {state}; "
+                        "ignoring it (treated as a miss).")
         return False
+
+    def _local_entry_usable(self, key: str, entry: dict[str, Any]) -> bool:
+        """A local entry marked unverified counts, once keys are set, only with an accepted signature."""
+        if not self.keys or not entry.get("unverified") or self.keys.entry_ok(entry):
+            return True
+        self._warn_once(f"taint:{key}", f"local cache entry {key} is not verified ({entry['unverified']}) "
+                        "and carries no accepted signature; ignoring it (it will be rebuilt).")
+        return False
+
+    def _mark(self, entry: dict[str, Any]) -> dict[str, Any]:
+        """A remote entry as it is kept locally: marked unverified unless an accepted key signed it."""
+        if entry.get("unverified") or self.keys.entry_ok(entry):
+            return entry
+        return {**entry, "unverified": f"pulled from {self.remote.location} without an accepted signature"}
 
     # -- entries -------------------------------------------------------------------------
     def get_entry(self, key: str) -> dict[str, Any] | None:
         entry = self.local.get_entry(key)
+        if entry is not None and not self._local_entry_usable(key, entry):
+            entry = None
         if entry is not None:
             self._origins[key] = Origin.LOCAL
             return entry
@@ -131,6 +164,7 @@ class LayeredStore:
         if entry is None or not self.trusted(key, entry):
             self._origins.pop(key, None)
             return None
+        entry = self._mark(entry)
         self._origins[key] = Origin.REMOTE
         self._pending[key] = entry
         self._publish_complete()
@@ -143,9 +177,9 @@ class LayeredStore:
         return self._origins.get(key)
 
     def put_entry(self, key: str, entry: dict[str, Any]) -> bool:
-        """Publish locally (signed when a key is set); with ``upload``, push blobs then the entry."""
-        if self.signing_key is not None:
-            entry = sign_entry(entry, self.signing_key)
+        """Publish locally (signed when a key is set and the entry is not marked unverified);
+        with ``upload``, push blobs then the entry."""
+        entry = self._signed(entry)
         won = self.local.put_entry(key, entry)
         self._origins[key] = Origin.LOCAL
         if self.upload:
@@ -166,7 +200,10 @@ class LayeredStore:
     def _publish_complete(self) -> None:
         for key, entry in list(self._pending.items()):
             if all(self.local.has_blob(d) for d in blob_digests(entry)):
-                self.local.put_entry(key, entry)
+                stale = self.local.get_entry(key)
+                if stale is not None and not self._local_entry_usable(key, stale):
+                    self.local.delete_entry(key)  # an unverified copy must not win the publish
+                self.local.put_entry(key, self._mark(entry))
                 self._pending.pop(key, None)  # pop: parallel stages may race here
 
     # -- blobs ---------------------------------------------------------------------------
@@ -230,10 +267,29 @@ class LayeredStore:
             return True
         if not all(self.fetch_blob(d) for d in blob_digests(entry)):
             return False
+        if not self._all_parquet(key, entry):
+            return False
         for response_key in response_keys(entry):
             self.get_response(response_key)  # read through: copied locally when the remote has it
         self._publish_complete()
         return self.local.get_entry(key) is not None
+
+    def _all_parquet(self, key: str, entry: dict[str, Any]) -> bool:
+        """Every ``.parquet`` output of a remote entry is Parquet; else quarantine it locally: a miss."""
+        blob_path = getattr(self.local, "blob_path", None)
+        if not callable(blob_path):
+            return True
+        for output in entry["outputs"]:
+            if not output["path"].endswith(".parquet"):
+                continue
+            problem = parquet_problem(blob_path(output["digest"]))
+            if problem is not None:
+                self._bad_blobs.add(output["digest"])
+                self.local.quarantine(output["digest"], f"entry {key} from remote cache {self.remote.location} "  # type: ignore[attr-defined]
+                                      f"names it as {output['path']}, but {problem}")
+                self._pending.pop(key, None)
+                return False
+        return True
 
     def _quarantine_hook(self, digest: str) -> Callable[[Path], None]:
         def hook(path: Path) -> None:
@@ -272,22 +328,48 @@ class LayeredStore:
     def get_response(self, key: str) -> dict[str, Any] | None:
         response = self.local.get_response(key)
         if response is not None:
-            return response
+            if not self.keys or not response.get(RESPONSE_UNVERIFIED) or self.keys.response_ok(key, response):
+                return response
+            self._warn_once("taint:responses", f"local cache {self.local.location} holds LLM responses pulled "
+                            "without an accepted signature; ignoring them (they are requested again).")
+            return None
         try:
             response = self._remote(self.remote.get_response, key)
         except _RemoteDown:
             return None
-        if response is not None:
-            self.local.put_response(key, response)
+        if response is None:
+            return None
+        if self.keys and not self.keys.response_ok(key, response):
+            self._warn_once("sig:responses", f"remote cache {self.remote.location}: LLM responses without a "
+                            "signature of an accepted key are ignored (treated as misses).")
+            return None
+        if not self.keys:
+            response = {**response, RESPONSE_UNVERIFIED: f"pulled from {self.remote.location}"}
+        self.local.put_response(key, response)
         return response
 
     def put_response(self, key: str, response: dict[str, Any]) -> None:
+        """Store a response we received from the endpoint: signed when a key is set."""
+        response = self._signed_response(key, response)
         self.local.put_response(key, response)
         if self.upload:
             try:
                 self._remote(self.remote.put_response, key, response)
             except _RemoteDown:
                 pass
+
+    def _signed_response(self, key: str, response: dict[str, Any]) -> dict[str, Any]:
+        if response.get(RESPONSE_UNVERIFIED) or self.keys.signing is None:
+            return response
+        if isinstance(response.get(RESPONSE_SIGNATURE), str) and self.keys.response_ok(key, response):
+            return response
+        return sign_response(key, response, self.keys.signing)
+
+    def _pulled_response(self, key: str, response: dict[str, Any]) -> dict[str, Any] | None:
+        """Pull policy for one response: accepted signature, or (no keys) marked unverified."""
+        if not self.keys:
+            return {**response, RESPONSE_UNVERIFIED: f"pulled from {self.remote.location}"}
+        return response if self.keys.response_ok(key, response) else None
 
     def list_responses(self) -> Iterator[str]:
         return self._union(self.local.list_responses, self.remote.list_responses)
@@ -299,17 +381,25 @@ class LayeredStore:
         With a signing key, entries without a valid signature (built before the key was set, or
         pulled unsigned) are signed on the way out: pushing is the key holder vouching for them.
         """
-        return copy_closure(self.local, self.remote, keys, prepare=self._signed)
+        return copy_closure(self.local, self.remote, keys, prepare=self._signed,
+                            prepare_response=self._signed_response)
 
     def _signed(self, entry: dict[str, Any]) -> dict[str, Any]:
-        if self.signing_key is None or verify_signature(entry, self.signing_key):
+        """What we publish: signed with our key, unless it is marked unverified (never laundered)."""
+        if entry.get("unverified"):
+            if self.keys.signing is not None and not self.keys.entry_ok(entry):
+                self._warn_once(f"nosign:{entry['key']}", f"not signing entry {entry['key']}: it is not verified "
+                                f"({entry['unverified']}); rebuild it with the key set to share it signed.")
             return entry
-        return sign_entry(entry, self.signing_key)
+        if self.keys.signing is None or self.keys.entry_ok(entry):
+            return entry
+        return sign_entry(entry, self.keys.signing)
 
     def pull_closure(self, keys: Iterable[str]) -> ClosureCounts:
         """Copy entries + blobs + responses remote -> local, enforcing the signature policy."""
         keys = list(keys)
-        counts = copy_closure(self.remote, self.local, keys, accept=self.trusted)
+        counts = copy_closure(self.remote, self.local, keys, accept=self.trusted, prepare=self._mark,
+                              prepare_response=self._pulled_response)
         for key in keys:
             if self.local.get_entry(key) is not None:
                 self._origins[key] = Origin.LOCAL

@@ -43,15 +43,18 @@ def _s3(bucket: str, prefix: str, options: dict[str, str]) -> Any:
     )
 
 
-def open_store(location: str | os.PathLike[str], *, mode: int | None = None) -> Store:
-    """The Store for a local path or an ``s3://``, ``gs://``, ``http(s)://`` or ``file://`` URL."""
+def open_store(location: str | os.PathLike[str], *, mode: int | None = None, remote: bool = False) -> Store:
+    """The Store for a local path or an ``s3://``, ``gs://``, ``http(s)://`` or ``file://`` URL.
+
+    ``remote=True`` opens a teammate's remote: reading it never writes to it (see FileSystemStore).
+    """
     text = os.fspath(location)
     parts = urlsplit(text)
     scheme = parts.scheme.lower()
     if scheme in ("", "file") or (len(scheme) == 1 and text[1:2] == ":"):  # plain path / C:\...
         from ddbuild.store.fs import FileSystemStore
 
-        return FileSystemStore(Path(parts.path if scheme == "file" else text), mode=mode)
+        return FileSystemStore(Path(parts.path if scheme == "file" else text), mode=mode, remote=remote)
     if scheme in ("http", "https"):
         from ddbuild.store.http import HttpStore
 

@@ -41,6 +41,7 @@ class ParentOutput:
 
     files: list[Path]
     rows: int
+    unverified: str | None = None  # the entry's "unverified" mark: a child built from it inherits it
 
 
 @dataclass(frozen=True)
@@ -94,7 +95,9 @@ def build_stage(
             # A forced rebuild replaces the entry for its own key; so does a rebuild of an entry
             # whose blobs are gone (quarantined or deleted), which would otherwise win the publish.
             _drop_local_entry(ctx.store, key)
-        entry = _publish(ctx, workflow, stage, key, document, dataset, summary, cache)
+        taint = next((f"built from {name}, which is not verified" for name, p in parents.items() if p.unverified),
+                     cache.unverified)
+        entry = _publish(ctx, workflow, stage, key, document, dataset, summary, cache, taint)
         _remember(ctx, workflow, stage.name, key, document)
         shutil.rmtree(partial, ignore_errors=True)
         generated = summary["rows_generated"]
@@ -144,7 +147,7 @@ def entry_output(verifier: BlobVerifier, entry: dict[str, Any]) -> ParentOutput:
     by_path = {o["path"]: o["digest"] for o in entry["outputs"]}
     stage = f"{entry['workflow']}:{entry['stage']}"
     files = [verifier.path(by_path[p], stage) for p in entry["selected_output"]["paths"]]
-    return ParentOutput(files, entry["selected_output"]["rows"])
+    return ParentOutput(files, entry["selected_output"]["rows"], entry.get("unverified"))
 
 
 def seed_path(stage: Stage, partial: Path, parents: dict[str, ParentOutput]) -> Path | None:
@@ -260,9 +263,13 @@ def _output_processor_config(stage: Stage, main_output: Path, cwd: Path) -> Any:
 
 def _publish(
     ctx: BuildContext, workflow: str, stage: Stage, key: str, document: dict[str, Any], dataset: Path,
-    summary: dict[str, Any], cache: StoreResponseCache,
+    summary: dict[str, Any], cache: StoreResponseCache, unverified: str | None = None,
 ) -> dict[str, Any]:
-    """Hash and store every file, run on_success on the view, then publish the entry."""
+    """Hash and store every file, run on_success on the view, then publish the entry.
+
+    ``unverified`` (a parent or an LLM response was not verified) marks the entry so that no key
+    holder ever signs it (docs/sharing.md, "Trust").
+    """
     files = collect(dataset)
     ctx.hold(entries=[key], blobs=[record["digest"] for _, record in files])  # before they exist
     for path, record in files:
@@ -293,6 +300,8 @@ def _publish(
     entry = new_entry(key=key, workflow=workflow, stage=stage.name, identity=document,
                       inputs=document["inputs"], outputs=outputs, selected_output=selected,
                       row_counts=row_counts, usage=usage, built_by=built_by())
+    if unverified:
+        entry["unverified"] = unverified
     if not ctx.store.put_entry(key, entry):
         entry = ctx.store.get_entry(key) or entry  # first writer wins: use theirs
     return entry

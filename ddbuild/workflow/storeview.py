@@ -109,14 +109,41 @@ class CacheView:
 
 
 class FetchingCacheView(CacheView):
-    """CacheView for a build: a remote hit is made local (and verified) before it counts as OK."""
+    """CacheView for a build: a remote hit is made local (and verified) before it counts as OK,
+    and a hit whose ``.parquet`` outputs are not Parquet is quarantined and rebuilt (never used)."""
+
+    def __init__(self, store: Any, index_dir: Path | None) -> None:
+        super().__init__(store, index_dir)
+        self._parquet_ok: set[str] = set()
 
     def entry_state(self, key: str) -> EntryState:
         fetch = getattr(self.store, "fetch", None)
         if callable(fetch) and self.entry(key) is not None and self.origin(key) != "local":
             if not fetch(key):
                 return EntryState.BLOBS_MISSING  # tampered or missing on the remote: rebuild
-        return super().entry_state(key)
+        state = super().entry_state(key)
+        if state is EntryState.OK and key not in self._parquet_ok:
+            if not self._outputs_are_parquet(key):
+                return EntryState.BLOBS_MISSING
+            self._parquet_ok.add(key)
+        return state
+
+    def _outputs_are_parquet(self, key: str) -> bool:
+        """Cheap Parquet check (magic bytes, footer length) of a hit's blobs; quarantine failures."""
+        from ddbuild.store.parquet import parquet_problem
+
+        blob_path, quarantine = getattr(self.store, "blob_path", None), getattr(self.store, "quarantine", None)
+        entry = self.entry(key)
+        if entry is None or not callable(blob_path) or not callable(quarantine):
+            return True
+        for output in entry["outputs"]:
+            if output["path"].endswith(".parquet"):
+                problem = parquet_problem(blob_path(output["digest"]), footer=False)
+                if problem is not None:
+                    quarantine(output["digest"], f"entry {key} names it as {output['path']}, but {problem}")
+                    self._entries.pop(key, None)
+                    return False
+        return True
 
     def _blob_state(self, digest: str, stage: str) -> BlobState:
         return self.verifier.verify(digest, stage)  # a corrupt blob is quarantined: it is rebuilt

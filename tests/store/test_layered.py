@@ -18,7 +18,20 @@ from ddbuild.store.layered import LayeredStore, Origin
 from ddbuild.store.url import open_store
 
 KEY = b"team-secret"
-BLOBS = {"parquet-files/batch_00000.parquet": b"batch zero" * 100, "parquet-files/batch_00001.parquet": b"one" * 70}
+
+
+def _parquet(values: list[int]) -> bytes:
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    sink = io.BytesIO()
+    pq.write_table(pa.table({"x": values}), sink)
+    return sink.getvalue()
+
+
+BLOBS = {"parquet-files/batch_00000.parquet": _parquet([0, 1, 2]), "parquet-files/batch_00001.parquet": _parquet([3])}
 
 
 def publish(store, tmp_path: Path, name: str, *, signing_key: bytes | None = None, responses: int = 0) -> str:
@@ -47,13 +60,14 @@ def test_remote_hit_is_read_through_and_copied_locally(tmp_path: Path) -> None:
     assert isinstance(layered, Store)
 
     assert layered.entry_origin(key) is Origin.REMOTE
-    assert layered.get_entry(key) == remote.get_entry(key)
+    unverified = f"pulled from {remote.location} without an accepted signature"  # no keys: used, but marked
+    assert layered.get_entry(key) == remote.get_entry(key) | {"unverified": unverified}
     assert local.get_entry(key) is None  # not local until its blobs are
     for path, data in BLOBS.items():
         dest = tmp_path / "view" / path
         assert layered.get_blob(digest_bytes(data), dest) is True
         assert dest.read_bytes() == data
-    assert local.get_entry(key) == remote.get_entry(key)
+    assert local.get_entry(key) == remote.get_entry(key) | {"unverified": unverified}
     assert sorted(local.list_blobs()) == sorted(digest_bytes(d) for d in BLOBS.values())
     assert LayeredStore(local, remote).entry_origin(key) is Origin.LOCAL
     assert LayeredStore(local, remote).entry_origin(key_of("never built")) is None
@@ -109,14 +123,16 @@ def test_signing_policy_for_remote_entries(tmp_path: Path, caplog: pytest.LogCap
         assert layered.get_entry(foreign) is None
     assert layered.get_entry(signed) == remote.get_entry(signed)
     assert store_messages(caplog) == [
-        f"remote cache {remote.location}: entry {unsigned} is unsigned the configured signing key; "
+        f"remote cache {remote.location}: entry {unsigned} is unsigned; ignoring it (treated as a miss).",
+        f"remote cache {remote.location}: entry {foreign} has a signature that matches no accepted key; "
         "ignoring it (treated as a miss).",
-        f"remote cache {remote.location}: entry {foreign} has a signature that does not match the configured "
-        "signing key; ignoring it (treated as a miss).",
     ]
     strict = LayeredStore(FileSystemStore(tmp_path / "strict"), remote, signing_key=KEY, require_signed=True)
-    with pytest.raises(StoreError, match=f"entry {unsigned} is unsigned"):
-        strict.get_entry(unsigned)
+    assert strict.get_entry(unsigned) is None  # a miss, not a failed build
+    rotated = LayeredStore(FileSystemStore(tmp_path / "rotated"), remote, signing_key=b"new key",
+                           trusted_keys=(b"someone else", KEY), require_signed=True)
+    assert rotated.get_entry(signed) is not None and rotated.get_entry(foreign) is not None
+    assert rotated.get_entry(unsigned) is None
     # A signed entry edited after signing (e.g. a row count) fails too.
     doctored = remote.get_entry(signed) | {"row_counts": {"final": 10**6}}
     remote.delete_entry(signed)

@@ -18,7 +18,9 @@ Only successful responses are stored (the caller decides); errors, refusals, tru
 invalid structured outputs never are. Entries are JSON, never pickle: the response object itself,
 in the same layout and format as ``Store.put_response`` (so a ``DirectoryResponseCache`` over a
 cache directory and the store see the same entries). A directory entry is written to a temp name
-and renamed; a corrupt entry, or one that is not a chat completion, reads as a miss (warned once).
+and renamed. Reading is bounded like every cache read (``ddbuild.bounds``: size and depth caps,
+no symlink followed) and checked by ``replies.completion_problem``, the same check a live reply
+passes; a corrupt entry, or one that is not a chat completion, reads as a miss (warned once).
 """
 
 from __future__ import annotations
@@ -26,10 +28,14 @@ from __future__ import annotations
 import json
 import logging
 import os
+import stat
 from pathlib import Path
 from typing import Any, Protocol
 
 from ddbuild import atomic
+from ddbuild.bounds import ObjectKind, limits_from_env, parse_json
+from ddbuild.engine.llm.replies import completion_problem
+from ddbuild.errors import IntegrityError
 from ddbuild.fingerprint import REQUEST_KEY_SCHEME, digest_request, is_digest
 
 REQUEST_KEY_VERSION = 1
@@ -92,18 +98,25 @@ class DirectoryResponseCache:
 
     def get(self, key: str) -> dict[str, Any] | None:
         path = self.path_for(key)
+        limits = limits_from_env()
+        limit = limits.bytes_for(ObjectKind.RESPONSE)
         try:
-            with open(path, encoding="utf-8") as handle:
-                entry = json.load(handle)
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+            with open(fd, "rb", closefd=True) as handle:
+                if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                    raise OSError(f"{path} is not a regular file")
+                data = handle.read(limit + 1)
+            entry = parse_json(data, ObjectKind.RESPONSE, f"LLM cache entry {path}", limits)
         except FileNotFoundError:
             return None
-        except (OSError, ValueError) as exc:
+        except (OSError, IntegrityError) as exc:
             self._warn(f"unreadable LLM cache entry {path} ({exc}); treating it as a miss")
             return None
-        if not (isinstance(entry, dict) and isinstance(entry.get("choices"), list)):
-            self._warn(f"LLM cache entry {path} is not a chat completion; treating it as a miss")
+        problem = completion_problem(entry)
+        if problem is not None:
+            self._warn(f"LLM cache entry {path} is not a chat completion ({problem}); treating it as a miss")
             return None
-        return entry
+        return entry  # type: ignore[no-any-return]
 
     def put(self, key: str, response: dict[str, Any]) -> None:
         atomic.write_json(self.path_for(key), response, indent=None)

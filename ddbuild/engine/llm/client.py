@@ -34,6 +34,7 @@ from typing import Any
 
 from ddbuild.config.models import ModelConfig, ModelProvider
 from ddbuild.engine.llm.limits import ModelLimits, Slot
+from ddbuild.engine.llm.replies import completion_problem
 from ddbuild.engine.llm.transport import ChatTransport, TransportError, TransportTimeout
 from ddbuild.errors import LLMRequestError, ModelConfigError
 
@@ -293,8 +294,8 @@ def _classify(status: int, headers: Mapping[str, str], raw: bytes) -> dict[str, 
             payload = json.loads(raw)
         except ValueError:
             payload = None
-        if isinstance(payload, dict) and isinstance(payload.get("choices"), list) and payload["choices"]:
-            return payload
+        if completion_problem(payload) is None:
+            return payload  # type: ignore[no-any-return]
         return _Outcome("malformed_response", retryable=True, status=status, body=raw)
     if status == 429:
         return _Outcome("rate_limited", True, status, raw, _retry_after(headers))

@@ -401,8 +401,8 @@ class LLMColumnGenerator:
                 requests_sent=sent.attempts,
                 retries=sent.attempts - 1,
                 correction_turns=1 if turn else 0,
-                prompt_tokens=int(usage.get("prompt_tokens") or 0),
-                completion_tokens=int(usage.get("completion_tokens") or 0),
+                prompt_tokens=_tokens(usage.get("prompt_tokens")),
+                completion_tokens=_tokens(usage.get("completion_tokens")),
             )
             try:
                 content = _content(sent.response)
@@ -436,6 +436,13 @@ class LLMColumnGenerator:
         self.services._stats.add(self.alias, self.column.name, **counts)
 
 
+def _tokens(value: Any) -> int:
+    """A token count from a reply's usage block; anything but a non-negative number counts as 0."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 2**53:
+        return 0
+    return int(value)
+
+
 class _Unusable(Exception):
     """A 200 reply that no correction can fix (refusal, truncation, no content)."""
 
@@ -445,8 +452,12 @@ class _Unusable(Exception):
 
 
 def _content(response: dict[str, Any]) -> str:
-    choice = response["choices"][0] if response.get("choices") else {}
-    message = choice.get("message") or {}
+    """The reply text of a chat completion (checked by ``replies.completion_problem``, live or cached)."""
+    problem = replies.completion_problem(response)
+    if problem is not None:
+        raise _Unusable("malformed_response", problem)
+    choice = response["choices"][0]
+    message = choice["message"]
     finish = choice.get("finish_reason")
     if message.get("refusal"):
         raise _Unusable("refusal", f"the model refused: {str(message['refusal'])[:200]}")

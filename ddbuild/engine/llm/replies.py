@@ -43,6 +43,36 @@ def _tags_for(code_lang: str) -> set[str]:
     return {family}
 
 
+def completion_problem(payload: Any) -> str | None:
+    """Why ``payload`` is not a usable chat completion, or None.
+
+    The one check for a reply, whether it came from the endpoint or from a cache: a JSON object
+    with a non-empty ``choices`` list whose first item is an object with a ``message`` object
+    (``content`` a string or null, ``refusal`` a string or null) and a string-or-null
+    ``finish_reason``. Anything else is a malformed reply (retried live, a miss from a cache).
+    """
+    if not isinstance(payload, dict):
+        return f"the reply is a JSON {type(payload).__name__}, not an object"
+    choices = payload.get("choices")
+    if not isinstance(choices, list) or not choices:
+        return "the reply has no 'choices' list"
+    choice = choices[0]
+    if not isinstance(choice, dict):
+        return "choices[0] is not an object"
+    message = choice.get("message")
+    if not isinstance(message, dict):
+        return "choices[0].message is not an object"
+    for name in ("content", "refusal"):
+        if message.get(name) is not None and not isinstance(message[name], str):
+            return f"choices[0].message.{name} is not a string"
+    if choice.get("finish_reason") is not None and not isinstance(choice["finish_reason"], str):
+        return "choices[0].finish_reason is not a string"
+    usage = payload.get("usage")
+    if usage is not None and not isinstance(usage, dict):
+        return "usage is not an object"
+    return None
+
+
 def extract_code(reply: str, code_lang: str) -> str:
     """The first fenced block tagged with ``code_lang`` (or an alias), else the first untagged
     block, else the whole reply stripped."""
