@@ -1,7 +1,9 @@
 """What ``ddbuild cache verify`` checks: every blob rehashed, and every entry's blobs, inputs and LLM responses.
 
     blobs        each file under objects/ hashed; a corrupt one is moved to quarantine/
-    entries      each output blob is present (after the quarantine above)
+    parquet      each blob an entry names as ``.parquet`` is Parquet (magic bytes, readable footer);
+                 one that is not is quarantined too (the stage rebuilds)
+    entries      each output blob is present (after the quarantines above)
                  selected_output.digest is the digest of the selected blobs' digests
     inputs       each parent output an entry was built from (inputs.parents) still verifies:
                  every entry of this cache that produced that digest has its blobs and a
@@ -25,6 +27,7 @@ from ddbuild.store.fs import BlobState
 
 class FindingKind(str, Enum):
     CORRUPT_BLOB = "corrupt_blob"  # quarantined
+    NOT_PARQUET = "not_parquet"  # an entry names it as a .parquet output but it is not Parquet: quarantined
     MISSING_BLOB = "missing_blob"  # an entry lists a blob that is not in the cache
     BAD_SELECTED_DIGEST = "bad_selected_digest"  # selected_output.digest does not match its blobs
     INPUT_UNVERIFIED = "input_unverified"  # a parent output this entry was built from fails
@@ -69,6 +72,7 @@ def audit(store: Any) -> Audit:
         if entry is not None:
             entries[key] = entry
     result.entries_checked = len(entries)
+    _check_parquet(store, entries, result)
     sound = {key: _check_entry(store, entry, result) for key, entry in sorted(entries.items())}
     producers: dict[str, list[str]] = {}
     for key, entry in entries.items():
@@ -77,6 +81,23 @@ def audit(store: Any) -> Audit:
         _check_inputs(entry, producers, sound, result)
         _check_responses(store, entry, result)
     return result
+
+
+def _check_parquet(store: Any, entries: dict[str, dict[str, Any]], result: Audit) -> None:
+    from ddbuild.store.parquet import parquet_problem
+
+    checked: set[str] = set()
+    for _key, entry in sorted(entries.items()):
+        for output in entry["outputs"]:
+            digest = output["digest"]
+            if not output["path"].endswith(".parquet") or digest in checked or not store.has_blob(digest):
+                continue
+            checked.add(digest)
+            problem = parquet_problem(store.blob_path(digest))
+            if problem is not None:
+                why = f"{_name(entry)} names it {output['path']}, but {problem}"
+                store.quarantine(digest, f"{why} (ddbuild cache verify)")
+                result.add(FindingKind.NOT_PARQUET, f"blob {digest} is not Parquet: {why} (moved to quarantine/)")
 
 
 def _name(entry: dict[str, Any]) -> str:

@@ -141,6 +141,7 @@ class HttpFiles:
                 if hasattr(body, "seek"):
                     body.seek(0)  # type: ignore[union-attr]
                 conn.request(method, self._prefix + quote(rel), body=body, headers=headers)
+                watchdog.watch(conn.sock)  # getresponse() may drop conn.sock (Connection: close)
                 response = conn.getresponse()
                 if response.status < 300 and consume is not None:
                     result = consume(response)
@@ -148,6 +149,8 @@ class HttpFiles:
                     result = response.read(ERROR_BODY_LIMIT)
                     if not response.isclosed():
                         response.will_close = True  # unread bytes: the connection cannot be reused
+                if watchdog.fired:  # the body was cut short: never hand out part of an object
+                    raise TimeoutError
                 if response.will_close:
                     self.close()
                 return response.status, result
@@ -157,7 +160,7 @@ class HttpFiles:
                     raise self._unreachable(method, rel, exc, watchdog) from exc
                 if attempt == 2 or not reused:
                     raise self._unreachable(method, rel, exc) from exc
-            except (OSError, http.client.HTTPException) as exc:
+            except (OSError, http.client.HTTPException) as exc:  # TimeoutError is an OSError
                 self.close()
                 raise self._unreachable(method, rel, exc, watchdog) from exc
             except BaseException:
@@ -297,13 +300,20 @@ class _Watchdog:
     def __init__(self, conn: http.client.HTTPConnection, seconds: float) -> None:
         self.fired = False
         self._conn = conn
+        self._sock: socket.socket | None = None
         self._timer = threading.Timer(seconds, self._fire)
         self._timer.daemon = True
         self._timer.start()
 
+    def watch(self, sock: socket.socket | None) -> None:
+        """The socket of this transfer (the response keeps reading it after the connection lets go)."""
+        self._sock = sock
+        if self.fired:
+            self._fire()
+
     def _fire(self) -> None:
         self.fired = True
-        sock = self._conn.sock
+        sock = self._sock or self._conn.sock
         if sock is not None:
             try:
                 sock.shutdown(socket.SHUT_RDWR)  # the blocked read returns at once
