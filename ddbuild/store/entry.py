@@ -176,8 +176,9 @@ def validate_entry(obj: object, *, key: str | None = None) -> dict[str, Any]:
     digests = obj["usage"].get("response_digests", {})
     if not isinstance(digests, dict) or not all(is_digest(k) and is_digest(v) for k, v in digests.items()):
         raise _fail(obj, "usage.response_digests must map 32-hex response keys to 32-hex digests")
-    for name, value in obj["row_counts"].items():
-        _check_count(obj, value, f"row_counts.{name}")
+    for name, value in obj["row_counts"].items():  # a count, or counts by reason ("dropped")
+        for part, count in (value.items() if isinstance(value, dict) else [("", value)]):
+            _check_count(obj, count, f"row_counts.{name}" + (f".{part}" if part else ""))
     for name in ("responses_cached", "responses_new"):
         if name in obj["usage"]:
             _check_count(obj, obj["usage"][name], f"usage.{name}")

@@ -112,8 +112,8 @@ class FetchingCacheView(CacheView):
     """CacheView for a build: a remote hit is made local (and verified) before it counts as OK,
     and a hit whose ``.parquet`` outputs are not Parquet is quarantined and rebuilt (never used)."""
 
-    def __init__(self, store: Any, index_dir: Path | None) -> None:
-        super().__init__(store, index_dir)
+    def __init__(self, store: Any, index_dir: Path | None, verifier: BlobVerifier | None = None) -> None:
+        super().__init__(store, index_dir, verifier)
         self._parquet_ok: set[str] = set()
 
     def entry_state(self, key: str) -> EntryState:
@@ -124,7 +124,7 @@ class FetchingCacheView(CacheView):
         state = super().entry_state(key)
         if state is EntryState.OK and key not in self._parquet_ok:
             if not self._outputs_are_parquet(key):
-                return EntryState.BLOBS_MISSING
+                return EntryState.BLOBS_CORRUPT
             self._parquet_ok.add(key)
         return state
 
