@@ -1,0 +1,161 @@
+"""Differential: what ``--explain`` says about each stage is what the build then does, for every
+option the CLI accepts, over project states kept as data (one line per state, one per option).
+
+For each (state, options) case, the state's project is copied, ``--explain --json`` is asked, then
+the same command line builds (``--json`` events) and each stage's outcome is compared:
+
+    explain says   the build must             explain says   the build must
+    hit            reuse it (hit)             pending        run, resume or hit it (early cutoff)
+    run            run it (or fail in it)     skipped        skip it
+    resume         resume it (or fail in it)  error          exit 2 before any stage starts
+
+and no stage outside the plan is touched; every key explain knew is the key the build used. A
+stage that ``-B`` or ``--rerun-from`` forces runs whatever its upstream produces, so for it
+"pending" would hide a certainty: explain must say run.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from cli_project import Project
+
+# base ─┬─► left ─► final       (final selects a processor output)
+#       └─► right               (fails on purpose when TEST_FAIL_BRANCH=1)
+DIFF = '''
+import os
+import ddbuild as dd
+
+LABEL = os.environ.get("TEST_LABEL", "v1")
+
+
+@dd.custom_column_generator(required_columns=["n"])
+def fragile(row):
+    if os.environ.get("TEST_FAIL_BRANCH") == "1":
+        raise RuntimeError("right is broken on purpose")
+    row["r"] = row["n"] + 1
+    return row
+
+
+base = (
+    dd.DataDesignerConfigBuilder(seed=3)
+    .add_column(name="n", column_type="sampler", sampler_type="uniform",
+                params={"low": 0, "high": 100, "decimal_places": 0}, convert_to="int")
+    .add_column(name="colour", column_type="sampler", sampler_type="category",
+                params={"values": ["red", "green", "blue"]})
+)
+if os.environ.get("TEST_BASE_SCRATCH") == "1":  # a new key for base, the same selected bytes
+    base.add_column(name="scratch", column_type="expression", expr="{{ n }}", drop=True)
+left = dd.DataDesignerConfigBuilder().add_column(
+    name="label", column_type="expression", expr="{{ colour }}-{{ n }}-" + LABEL)
+final = dd.DataDesignerConfigBuilder().add_processor(
+    dd.SchemaTransformProcessorConfig(name="chat", template={"text": "{{ label }}"}))
+right = dd.DataDesignerConfigBuilder().add_column(dd.CustomColumnConfig(name="r", generator_function=fragile))
+
+workflow = dd.DataDesigner().compose_workflow(name="diff")
+workflow.add_stage("base", base, num_records=int(os.environ.get("TEST_ROWS", "30")))
+workflow.add_stage("left", left, depends_on="base")
+workflow.add_stage("final", final, depends_on="left", output="processor:chat")
+workflow.add_stage("right", right, depends_on="base")
+'''
+
+# state -> (builds that made it: (args, env) each, the environment of the case's own commands)
+STATES: dict[str, tuple[list[tuple[list[str], dict[str, str]]], dict[str, str]]] = {
+    "fresh": ([], {}),
+    "built": ([([], {})], {}),
+    "partly-built": ([(["left"], {})], {}),
+    "edited-left": ([([], {})], {"TEST_LABEL": "v2"}),
+    "edited-base-rows": ([([], {})], {"TEST_ROWS": "20"}),
+    "base-new-key-same-bytes": ([([], {})], {"TEST_BASE_SCRATCH": "1"}),
+    "broken-branch": ([(["left"], {})], {"TEST_FAIL_BRANCH": "1"}),
+    "broken-branch-fresh": ([], {"TEST_FAIL_BRANCH": "1"}),
+}
+
+OPTIONS: list[list[str]] = [
+    [],
+    ["-B"],
+    ["left"],
+    ["right"],
+    ["-B", "left"],
+    ["--rerun-from", "left"],
+    ["--rerun-from", "base", "final"],
+    ["-j", "2"],
+    ["-k"],
+    ["-k", "-j", "2", "-B"],
+]
+
+CASES = [(state, options) for state in STATES for options in OPTIONS
+         if not STATES[state][1].get("TEST_FAIL_BRANCH") or "-k" in options or options in (["left"],)]
+
+DESCENDANTS = {"base": {"base", "left", "final", "right"}, "left": {"left", "final"}}  # --rerun-from X
+
+
+def forced(options: list[str], plan: dict[str, dict]) -> set[str]:
+    """Stages the options rebuild whatever their inputs (make -B; Data Designer's rerun_from)."""
+    if "-B" in options:
+        return set(plan)
+    if "--rerun-from" in options:
+        return DESCENDANTS[options[options.index("--rerun-from") + 1]] & set(plan)
+    return set()
+
+
+MAY_BECOME = {  # explain's status -> what the build may do with the stage
+    "hit": {"hit"},
+    "run": {"run"},
+    "resume": {"resume"},
+    "pending": {"run", "resume", "hit"},
+    "skipped": {"skipped"},
+}
+
+
+@pytest.fixture(scope="module")
+def states(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Each state built once; a case works on a copy."""
+    roots = {}
+    for name, (setup, _) in STATES.items():
+        project = Project(tmp_path_factory.mktemp(name))
+        project.write(DIFF)
+        for args, env in setup:
+            assert project.run(*args, env=env).exit_code == 0
+        roots[name] = project.root
+    return roots
+
+
+def _stages(document: dict) -> dict[str, dict]:
+    return {s["name"]: s for w in document["workflows"] for s in w["stages"]}
+
+
+@pytest.mark.parametrize(("state", "options"), CASES, ids=[f"{s}:{' '.join(o) or '-'}" for s, o in CASES])
+def test_explain_equals_build(states, tmp_path, state, options):
+    shutil.copytree(states[state], tmp_path / "p", symlinks=True)
+    project = Project(tmp_path / "p")
+    env = STATES[state][1]
+    explained = project.run("--explain", "--json", *options, env=env)
+    assert explained.exit_code in (0, 2), explained.stderr
+    plan = _stages(json.loads(explained.stdout))
+    built = project.run("--json", *options, env=env)
+    events = built.json_lines()
+    started = {e["stage"]: e["status"] for e in events if e["event"] == "stage_started"}
+    finished = {e["stage"]: e for e in events if e["event"] == "stage_finished"}
+
+    if any(s["status"] == "error" for s in plan.values()):  # refused before anything runs
+        assert explained.exit_code == 2 and built.exit_code == 2 and not started
+        return
+    failed = {name for name, e in finished.items() if e["status"] == "error"}
+    assert built.exit_code == (1 if failed else 0), built.stderr
+    assert set(finished) == set(plan), (sorted(finished), sorted(plan))  # no stage outside the plan
+    for name in forced(options, plan):
+        assert plan[name]["status"] == "run", (name, plan[name]["status"])
+    for name, said in plan.items():
+        did = finished[name]["status"]
+        if did == "error":  # a stage that fails was one explain said would run (it cannot know more)
+            assert said["status"] in ("run", "resume", "pending"), name
+            continue
+        assert did in MAY_BECOME[said["status"]], (name, said["status"], did)
+        if did in ("run", "resume"):
+            assert started[name] == did, name
+        if said["key"]:
+            assert finished[name]["key"] == said["key"], name
