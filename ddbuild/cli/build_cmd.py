@@ -80,11 +80,17 @@ def explain(session: Session, streams: Streams) -> int:
 
 
 def raise_invalid_config(plans: list[Any]) -> None:
-    """A stage whose config cannot run on its seed's columns is a config error (exit 2, docs/cli.md)."""
+    """A stage the build would refuse before running anything raises what the build raises: an
+    invalid config or unusable model is a config error (exit 2), resume=always that cannot reuse
+    a stage a ResumeError (exit 1); see docs/cli.md."""
+    from ddbuild.workflow.executor import planned_error
+
     for plan in plans:
         for decision in plan.invalid():
-            raise ConfigError(decision.reasons[0].detail,
-                              hint="Fix the stage's config; a build would fail before running anything.")
+            error = planned_error(decision)
+            if isinstance(error, ConfigError):
+                error.hint = "Fix the stage's config; a build would fail before running anything."
+            raise error
 
 
 def question(session: Session) -> int:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from ddbuild.errors import ConfigError, DDBuildError, ModelConfigError, SeedError
+from ddbuild.errors import DDBuildError, ModelConfigError, ResumeError, SeedError
 from ddbuild.workflow.context import BuildContext
 from ddbuild.workflow.events import StageFinished
 from ddbuild.workflow.graph import Graph
@@ -121,10 +121,14 @@ def _settle_inline(graph: Graph, decision: StageDecision, facts: Facts, ctx: Bui
     return hit(graph[decision.name], decision, facts, ctx)
 
 
-def planned_error(decision: StageDecision) -> ConfigError:
-    """The error a stage planned as ERROR raises when the build reaches it (exit 2: a config error)."""
+def planned_error(decision: StageDecision) -> DDBuildError:
+    """The error of a stage planned as ERROR: what the build raises before any stage runs, and
+    what --explain/status exit with after printing the plan (the exit code is the class's)."""
     detail = decision.reasons[0].detail if decision.reasons else f"stage '{decision.name}' cannot run"
-    if decision.reasons and decision.reasons[0].kind == ReasonKind.MODEL_INVALID:
+    kind = decision.reasons[0].kind if decision.reasons else None
+    if kind == ReasonKind.NOT_RESUMABLE:
+        return ResumeError(detail, hint="Use resume=IF_POSSIBLE (--resume if_possible) to rebuild what changed.")
+    if kind == ReasonKind.MODEL_INVALID:
         return ModelConfigError(detail)
     return SeedError(detail)
 

@@ -41,6 +41,7 @@ class ReasonKind(str, Enum):
     CONFIG_INVALID = "config_invalid"  # the config cannot run on its seed's columns; detail: the error
     MODEL_INVALID = "model_invalid"  # an LLM column's alias, provider or API key is unusable; detail: the error
     VIEW_EDITED = "view_edited"  # a HIT whose view files were edited by hand: restored, the edits kept aside
+    NOT_RESUMABLE = "not_resumable"  # resume=ALWAYS but the stage would start fresh; detail: the refusal
 
 
 def sorted_drops(dropped: dict[str, int]) -> list[tuple[str, int]]:
@@ -135,9 +136,10 @@ class Plan:
         raise KeyError(name)
 
     def invalid(self) -> list[StageDecision]:
-        """Stages that cannot run: a config that does not fit its seed's columns, a seed that
-        cannot be read (CONFIG_INVALID), or LLM columns that cannot send (MODEL_INVALID)."""
-        kinds = (ReasonKind.CONFIG_INVALID, ReasonKind.MODEL_INVALID)
+        """Stages that stop the build before anything runs: a config that does not fit its seed's
+        columns or a seed that cannot be read (CONFIG_INVALID), LLM columns that cannot send
+        (MODEL_INVALID), a stage that resume=ALWAYS cannot reuse (NOT_RESUMABLE)."""
+        kinds = (ReasonKind.CONFIG_INVALID, ReasonKind.MODEL_INVALID, ReasonKind.NOT_RESUMABLE)
         return [d for d in self.stages if d.status == Status.ERROR and d.reasons and d.reasons[0].kind in kinds]
 
     @property

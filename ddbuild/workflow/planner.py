@@ -82,6 +82,7 @@ class _Known:
     digest: str
     rows: int
     empty: bool  # completed with 0 rows under allow_empty: children are skipped
+    ran: bool = False  # generated in this build (RUN/RESUME): its children may run under resume=ALWAYS
 
 
 def forced_stages(graph: Graph, closure: list[str], options: Options) -> set[str]:
@@ -149,7 +150,8 @@ def _decide(
         elif done.status == Status.ERROR:
             blocked[name] = Reason(ReasonKind.UPSTREAM_FAILED, f"upstream stage '{name}' failed")
         elif done.output_digest is not None:
-            known[name] = _Known(done.output_digest, done.rows or 0, done.rows == 0)
+            known[name] = _Known(done.output_digest, done.rows or 0, done.rows == 0,
+                                 ran=done.status in (Status.RUN, Status.RESUME))
         return decision(done.status, done.key, list(done.reasons))
 
     # 2. An upstream failed, ended empty (allow_empty) or was skipped: skip, naming the origin.
@@ -221,7 +223,16 @@ def _decide(
                            cost)
         return _unless_model_invalid(resumed, facts, blocked)
 
-    # 12. Otherwise: run from scratch.
+    # 12. resume=ALWAYS insists on reuse: a stage that would start fresh stops the build before
+    #     anything runs (ResumeError), so it is ERROR here too, and --explain says so. Below a
+    #     stage that ran in this build (forced), running is expected (Data Designer's meaning).
+    if options.resume == ResumeMode.ALWAYS and not any(known[p].ran for p in stage.depends_on):
+        why = "; ".join(r.detail for r in reasons)
+        refusal = f"Cannot resume workflow '{options.workflow}': stage '{name}' is not reusable ({why})."
+        blocked[name] = Reason(ReasonKind.UPSTREAM_FAILED, f"upstream stage '{name}' cannot be resumed")
+        return decision(Status.ERROR, key, [Reason(ReasonKind.NOT_RESUMABLE, refusal), *reasons])
+
+    # 13. Otherwise: run from scratch.
     return _unless_model_invalid(decision(Status.RUN, key, reasons, cost), facts, blocked)
 
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from ddbuild.config.run_config import ResumeMode
 from ddbuild.config.seeds import SamplingStrategy
-from ddbuild.errors import ResumeError, StagesFailed, TargetError, WorkflowError, did_you_mean
+from ddbuild.errors import StagesFailed, TargetError, WorkflowError, did_you_mean
 from ddbuild.workflow.context import BuildContext, open_store
 from ddbuild.workflow.events import NullReporter, PlanReady, Reporter
 from ddbuild.workflow.executor import BuildLog, Scheduling, execute, planned_error
@@ -167,8 +167,6 @@ class Workflow:
         for decision in first.invalid():  # knowable now: fail before any stage of the closure runs
             raise schemas.errors.get(decision.name) or planned_error(decision)
         ctx.reporter.emit(PlanReady(first))
-        if resume == ResumeMode.ALWAYS:
-            _check_always(self.name, first)
         with _pinned(ctx):  # cache gc keeps what this build stores or reads until it ends
             try:
                 log = execute(graph, names, view, facts, options, ctx, Scheduling(max_parallel_stages, keep_going))
@@ -398,17 +396,3 @@ def _check_join(name: str, parents: tuple[str, ...], join: Any, join_version: st
         )
     if join is not None and len(parents) < 2:
         raise WorkflowError(f"Stage '{name}' has join= but fewer than two parents in depends_on.")
-
-
-def _check_always(workflow: str, first: Plan) -> None:
-    """resume=ALWAYS: every stage must be a hit, resumable, forced, or downstream of one that runs."""
-    for decision in first.stages:
-        forced = any(r.kind == ReasonKind.FORCED for r in decision.reasons)
-        if decision.status == Status.RUN and not forced:
-            why = "; ".join(r.detail for r in decision.reasons)
-            raise ResumeError(
-                f"Cannot resume workflow '{workflow}': stage '{decision.name}' is not reusable ({why}).",
-                hint="Use resume=ResumeMode.IF_POSSIBLE to rebuild what changed.",
-            )
-        if decision.status == Status.ERROR:
-            raise ResumeError(f"Cannot resume workflow '{workflow}': stage '{decision.name}' is not reusable.")
