@@ -63,6 +63,19 @@ def test_identical_second_pass_sends_no_requests(openai_server, tmp_path):
     assert svc.stats["served_from_cache"] == 5 and svc.stats["requests_sent"] == 0
 
 
+HOSTILE_CACHED = [b'{"choices":[1]}', b'{"choices":[{"message":"x"}]}', b"[" * 200_000, b"[1, 2]", b"not json"]
+
+
+@pytest.mark.parametrize("planted", HOSTILE_CACHED, ids=["choices-int", "message-str", "deep", "list", "garbage"])
+def test_a_hostile_cached_response_is_a_miss_and_asked_again(planted, openai_server, tmp_path):
+    first = run_column(services(openai_server.url, cache=DirectoryResponseCache(tmp_path)), text_column(), rows(2))
+    for path in (tmp_path / "llm").rglob("*.json"):
+        path.write_bytes(planted)  # checked by the same code as a live reply
+    svc = services(openai_server.url, cache=DirectoryResponseCache(tmp_path))
+    assert run_column(svc, text_column(), rows(2)) == first
+    assert svc.stats["requests_sent"] == 2 and openai_server.total == 4
+
+
 def test_ten_identical_prompts_get_ten_draws_and_reruns_are_hits(openai_server):
     cache = MemoryResponseCache()
     same = [{"topic": "the sea"}] * 10

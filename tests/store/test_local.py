@@ -141,3 +141,48 @@ def test_pushing_a_corrupt_local_blob_quarantines_it(tmp_path: Path) -> None:
     assert counts.corrupt_blobs == [digest] and not remote.has_blob(digest) and remote.get_entry(key) is None
     assert not local.has_blob(digest)  # moved to quarantine/: the stage rebuilds next time
     assert any(p.name.startswith(digest) for p in (tmp_path / "local" / "quarantine").iterdir())
+
+
+def test_quarantine_never_follows_a_planted_link(tmp_path: Path) -> None:
+    store = FileSystemStore(tmp_path / "cache")
+    digest, source = write_blob(tmp_path, b"good bytes")
+    store.put_blob(digest, source)
+    store.blob_path(digest).write_bytes(b"evil bytes")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (tmp_path / "cache" / "quarantine").symlink_to(outside)
+    with pytest.raises(IntegrityError):
+        store.get_blob(digest, tmp_path / "dest")
+    assert list(outside.iterdir()) == []
+    quarantine = tmp_path / "cache" / "quarantine"
+    assert quarantine.is_dir() and not quarantine.is_symlink() and len(list(quarantine.iterdir())) == 2
+
+
+def test_reads_never_follow_links_or_open_special_files(tmp_path: Path) -> None:
+    store = FileSystemStore(tmp_path / "cache")
+    key = key_of("linked")
+    (tmp_path / "cache" / "actions" / key[:2]).mkdir(parents=True)
+    (tmp_path / "cache" / "actions" / key[:2] / f"{key}.json").symlink_to("/dev/zero")
+    assert store.get_entry(key) is None  # a miss (warned), not a read until memory runs out
+    fifo_key = key_of("fifo")
+    (tmp_path / "cache" / "llm" / fifo_key[:2]).mkdir(parents=True)
+    os.mkfifo(tmp_path / "cache" / "llm" / fifo_key[:2] / f"{fifo_key}.json")
+    assert store.get_response(fifo_key) is None  # never blocks on the FIFO
+    digest, source = write_blob(tmp_path, b"blob")
+    store.put_blob(digest, source)
+    real_shard = tmp_path / "elsewhere"
+    store.blob_path(digest).parent.rename(real_shard)
+    store.blob_path(digest).parent.symlink_to(real_shard)  # objects/ab -> elsewhere
+    assert store.check_blob(digest) is BlobState.CORRUPT
+
+
+def test_a_directory_remote_is_never_written_by_a_reader(tmp_path: Path) -> None:
+    remote = open_store(tmp_path / "remote", remote=True)
+    digest, source = write_blob(tmp_path, b"good bytes")
+    remote.put_blob(digest, source)
+    remote.blob_path(digest).write_bytes(b"evil bytes")
+    with pytest.raises(IntegrityError):
+        remote.get_blob(digest, tmp_path / "dest")
+    assert not (tmp_path / "remote" / "quarantine").exists()
+    with pytest.raises(StoreError, match="reads never write to a remote"):
+        remote.quarantine(digest, "test")
