@@ -49,8 +49,9 @@ GLOBAL_OPTIONS: list[Callable[[Any], Any]] = [
         "--require-signed",
         is_flag=True,
         default=None,
-        help="Reject unsigned or wrongly signed remote entries instead of rebuilding "
-        "[env DDBUILD_REQUIRE_SIGNED=1; [tool.ddbuild] require_signed; key from DDBUILD_SIGNING_KEY].",
+        help="Refuse to start without a key; with one, remote entries and LLM responses not signed by an "
+        "accepted key are misses [env DDBUILD_REQUIRE_SIGNED=1; [tool.ddbuild] require_signed; keys from "
+        "DDBUILD_SIGNING_KEY, DDBUILD_TRUSTED_KEYS].",
     ),
     click.option("-v", "--verbose", count=True, help="More detail (all reasons, batch logs). Repeatable."),
     click.option("-s", "--silent", is_flag=True, help="Print nothing but errors."),
