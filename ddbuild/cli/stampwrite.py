@@ -120,12 +120,14 @@ def _outputs(session: Any, plans: list[Any], stages: list[dict[str, Any]]) -> di
 
 
 def view_files(results: list[Any]) -> dict[str, Any]:
-    """Every file of the views a build materialised (size + mtime_ns), from its WorkflowResults."""
+    """Every file of the views a build materialised (size + mtime_ns), from its WorkflowResults,
+    and every folder of them (its mtime changes when a file is added: the build keeps that aside)."""
     out: dict[str, Any] = {}
     for result in results:
         views = getattr(result, "views", None) or getattr(result, "_views", None) or {}
         for view in views.values():
             for root, _dirs, names in os.walk(view):
+                out[root] = stamp.stat_sig(root)
                 for name in names:
                     if not name.startswith("."):
                         path = os.path.join(root, name)

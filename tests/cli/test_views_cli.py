@@ -57,3 +57,13 @@ def test_verify_reports_entries_whose_inputs_no_longer_verify(chain):
     assert any(f"corrupt blob {victim.name}" in line for line in lines)
     assert any("(chain:base) lacks blob" in line for line in lines)
     assert any("(chain:middle): its input from 'base'" in line and "no longer verifies" in line for line in lines)
+
+
+def test_the_fast_path_steps_aside_for_a_file_added_to_a_view(chain):
+    assert chain.main("-s").exit_code == 0
+    assert chain.main("-s").exit_code == 0  # a stamp now answers no-op builds
+    notes = chain.root / "artifacts" / "chain" / "stage-1-middle" / "notes.txt"
+    notes.write_text("mine")
+    assert chain.main("-s").exit_code == 0  # the full path runs: it keeps the file aside
+    assert not notes.exists()
+    assert [p.read_text() for p in (chain.root / "artifacts" / "chain" / "edited").rglob("notes.txt")] == ["mine"]

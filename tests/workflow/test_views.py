@@ -107,6 +107,18 @@ def test_results_keep_their_runs_data_after_another_config_rewrites_the_view(pro
     assert reverted["c"].load_dataset().equals(rows)
     assert reverted["a"].load_dataset().equals(a_rows)
     assert reverted.count_records() == 5
+    assert not (project / VIEW / "edited").exists()  # the other config's files were cache copies: replaced
+
+
+def test_a_file_added_to_a_stage_folder_is_kept_aside_not_deleted(project: Path) -> None:
+    three_stage().run()
+    notes = project / VIEW / "stage-1-b" / "notes.txt"
+    notes.write_text("my review notes")
+    assert three_stage().plan().stage("b").reasons[0].detail.startswith("view edited by hand: restored notes.txt")
+    three_stage().run()
+    assert not notes.exists()
+    kept = list((project / VIEW / "edited").rglob("notes.txt"))
+    assert [k.read_text() for k in kept] == ["my review notes"]
 
 
 def test_results_whose_data_is_gone_raise_naming_the_path(project: Path) -> None:
