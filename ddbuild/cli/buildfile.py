@@ -157,6 +157,6 @@ def load(path: Path) -> BuildFile:
     can later tell, without importing it again, that nothing it read has changed."""
     from ddbuild.cli.loadwatch import watch_load
 
-    with watch_load() as facts:
+    with watch_load(path) as facts:
         module = _import(path)
     return BuildFile(path=path, workflows=collect_workflows(module, path), module=module, load_facts=facts)

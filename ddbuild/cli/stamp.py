@@ -6,17 +6,22 @@ plan of exactly those targets was all HIT from the local cache, and read by the 
 (``ddbuild.cli.fastpath``) before anything heavy is imported. ``check`` is an ordered checklist,
 cheapest first; the first fact that differs is the reason the fast path steps aside:
 
-    1. format, ddbuild version, Python          -> "ddbuild or Python changed"
+    0. the load did something unobservable       -> "ddfile.py imports pyarrow (...): it is always loaded"
+    1. format, ddbuild version, Python, sys.path -> "ddbuild or Python changed"
     2. the build file's bytes (xxh3_128)         -> "ddfile.py changed"
     3. pyproject.toml's bytes ([tool.ddbuild])   -> "pyproject.toml changed"
     4. env vars the load read, DDBUILD_* vars    -> "environment variable X changed"
     5. project-local modules' bytes              -> "helper.py changed"
-    6. other module files, files the load opened,
-       root seed files: (size, mtime_ns[, inode]) -> "seeds.csv changed"
-    7. directories the load listed (names)       -> "directory D changed"
+    6. other module files, files the load opened
+       or probed, root seed files: (size,
+       mtime_ns[, inode])                        -> "seeds.csv changed"
+    7. directories the load listed (names), the
+       importable names in each sys.path dir     -> "directory D changed"
     8. each stage's entry and output blobs exist
        with the recorded stat                    -> "cache entry of stage 'S' changed"
     9. each view file: size + mtime_ns           -> "view file F changed"
+
+Facts about the load (1-7) are the ones taken when the load ended (``ddbuild.cli.loadwatch``).
 
 Env values are kept as blake2b digests, never as text (a build file may read an API key).
 This module imports nothing heavy: os, json, hashlib and xxhash only.
@@ -27,15 +32,17 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-FORMAT = 1
+FORMAT = 2
 # Switches of the fast path itself: they never change what a build would do.
 CONTROL_ENV = ("DDBUILD_NO_FASTPATH", "DDBUILD_DEBUG_FASTPATH")
 ENV_PREFIX = "DDBUILD_"
+IMPORT_SUFFIXES = (".py", ".pyc", ".so", ".pyd", ".pth", ".zip", ".egg", ".egg-link", ".dist-info", ".egg-info")
 
 
 def stamp_path(cache: Path, build_file: Path, targets: Sequence[str], cache_flag: str | None) -> Path:
@@ -85,6 +92,39 @@ def stat_sig(path: str | os.PathLike[str], *, inode: bool = False) -> list[int] 
     return [st.st_size, st.st_mtime_ns, st.st_ino] if inode else [st.st_size, st.st_mtime_ns]
 
 
+def search_path(entries: Sequence[Any]) -> list[str]:
+    """sys.path as absolute directories ('' is the working directory, as the import system reads it)."""
+    return [os.path.abspath(p) if p else os.getcwd() for p in entries if isinstance(p, str)]
+
+
+def probe_sig(path: str | os.PathLike[str]) -> Any:
+    """What an existence probe (``Path.exists()``, ``os.path.isfile()``) saw: a file's (size,
+    mtime_ns), ``"dir"`` for a directory (its mtime moves whenever anything inside changes), None
+    when absent."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    if stat.S_ISDIR(st.st_mode):
+        return "dir"
+    return [st.st_size, st.st_mtime_ns]
+
+
+def import_names(directory: str) -> str | None:
+    """Digest of the names in a sys.path directory that can change what an import finds (modules,
+    regular packages, ``.pth`` files, ``*.dist-info``: an install, upgrade or new shadowing module).
+    Other directories (``artifacts/``, data) are left out: at most namespace packages, which never
+    shadow a module found later on the path."""
+    try:
+        with os.scandir(directory) as entries:
+            names = sorted(e.name for e in entries if not e.name.startswith(".") and (
+                e.name.endswith(IMPORT_SUFFIXES) or (e.name.isidentifier() and e.is_dir()
+                                                     and os.path.isfile(os.path.join(e.path, "__init__.py")))))
+    except OSError:
+        return None
+    return env_digest("\n".join(names))
+
+
 def listing_digest(path: str | os.PathLike[str]) -> str | None:
     try:
         names = sorted(os.listdir(path))
@@ -121,9 +161,14 @@ def check(stamp: dict[str, Any], environ: Mapping[str, str], *, need_views: bool
     def named(path: str) -> str:
         return _name(path, build_dir)
 
-    # 1. the program that decided
+    # 0. a load that cannot be trusted to repeat (ddbuild.cli.opaque): the build file is always loaded
+    if stamp.get("opaque"):
+        return f"{stamp['opaque'][0]}: it is always loaded"
+    # 1. the program that decided, and where it finds modules
     if stamp.get("runtime") != runtime():
         return "ddbuild or Python changed"
+    if stamp["sys_path"] != search_path(sys.path):
+        return "the module search path changed (sys.path, PYTHONPATH)"
     # 2. the build file itself
     if file_digest(stamp["build_file"]["path"]) != stamp["build_file"]["digest"]:
         return f"{named(stamp['build_file']['path'])} changed"
@@ -142,18 +187,25 @@ def check(stamp: dict[str, Any], environ: Mapping[str, str], *, need_views: bool
     for path, digest in stamp["local_modules"].items():
         if file_digest(path) != digest:
             return f"{named(path)} changed"
-    # 6. everything else by stat: modules, files the load read, root seeds (with inode)
+    # 6. everything else by stat: modules, files the load read or probed, root seeds (with inode)
     for group in ("module_files", "opened_files"):
         for path, sig in stamp[group].items():
             if stat_sig(path) != sig:
                 return f"{named(path)} changed"
+    for path, sig in stamp["probed"].items():
+        if probe_sig(path) != sig:
+            return f"{named(path)} changed (the build file checked it while loading)"
     for path, sig in stamp["seed_files"].items():
         if stat_sig(path, inode=True) != sig:
             return f"seed file {named(path)} changed"
-    # 7. directories the load listed (a glob that would now match another file)
+    # 7. directories the load listed (a glob that would now match another file), and the names in
+    #    every sys.path directory (a package installed, upgraded, or a module that now shadows one)
     for path, digest in stamp["listed_dirs"].items():
         if listing_digest(path) != digest:
             return f"directory {named(path)} changed"
+    for path, digest in stamp["path_listings"].items():
+        if import_names(path) != digest:
+            return f"modules or packages in {named(path)} changed"
     # 8. every stage's entry and output blobs, still in the local cache as recorded
     for stage in stamp["stages"]:
         for path, sig in stage["cache_files"].items():

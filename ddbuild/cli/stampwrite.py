@@ -24,31 +24,16 @@ def all_local_hits(plans: list[Any]) -> bool:
     )
 
 
-def _under(path: str, directory: str) -> bool:
-    return path == directory or path.startswith(directory.rstrip(os.sep) + os.sep)
 
-
-def _module_file(module: Any) -> str | None:
-    file = getattr(module, "__file__", None)
-    if not isinstance(file, str) or not os.path.isfile(file):
-        return None
-    return os.path.realpath(file)
-
-
-def _modules(build_dir: str, new_modules: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Local modules (any under the build file's directory) by digest; the load's other new
-    modules and every ddbuild module (planning code decides keys) by stat."""
-    local: dict[str, Any] = {}
-    other: dict[str, Any] = {}
+def _ddbuild_modules() -> dict[str, Any]:
+    """Every ddbuild module file by stat: planning code decides keys."""
+    out: dict[str, Any] = {}
     for name, module in list(sys.modules.items()):
-        file = _module_file(module)
-        if file is None:
-            continue
-        if _under(file, build_dir):
-            local[file] = stamp.file_digest(file)
-        elif name in new_modules or name == "ddbuild" or name.startswith("ddbuild."):
-            other[file] = stamp.stat_sig(file)
-    return local, other
+        file = getattr(module, "__file__", None)
+        if (name == "ddbuild" or name.startswith("ddbuild.")) and isinstance(file, str) and os.path.isfile(file):
+            real = os.path.realpath(file)
+            out[real] = stamp.stat_sig(real)
+    return out
 
 
 def _seeds(session: Any, plans: list[Any]) -> tuple[dict[str, Any], set[str]] | None:
@@ -141,26 +126,29 @@ def build_stamp(session: Any, plans: list[Any], views: dict[str, Any] | None) ->
     settings = session.settings()
     if facts is None or settings.remote or not all_local_hits(plans):
         return None
-    build_dir = os.path.realpath(session.build.directory)
     seeds = _seeds(session, plans)
     stages = _stage_records(session.store, Path(settings.cache), plans)
     if seeds is None or stages is None:
         return None
-    local, module_files = _modules(build_dir, facts.new_modules)
-    opened = {p: stamp.stat_sig(p) for p in sorted(facts.opened) if p not in local and p not in module_files}
+    build_dir = os.path.realpath(session.build.directory)
+    module_files = {**_ddbuild_modules(), **facts.module_files}
     return {
         "format": stamp.FORMAT,
+        "opaque": list(facts.opaque),
         "runtime": stamp.runtime(),
-        "build_file": {"path": str(session.build.path), "digest": stamp.file_digest(session.build.path)},
+        "sys_path": list(facts.sys_path),
+        "build_file": {"path": str(session.build.path), "digest": facts.build_file},
         "pyproject": stamp.file_digest(os.path.join(build_dir, "pyproject.toml")),
         "env": {name: stamp.env_digest(value) for name, value in sorted(facts.env.items())},
         "env_all": stamp.whole_env(os.environ) if facts.env_enumerated else None,
         "ddbuild_env": stamp.ddbuild_env(os.environ),
-        "local_modules": local,
+        "local_modules": dict(facts.local_modules),
         "module_files": module_files,
-        "opened_files": opened,
+        "opened_files": dict(facts.opened),
+        "probed": dict(facts.probed),
         "seed_files": seeds[0],
-        "listed_dirs": {d: stamp.listing_digest(d) for d in sorted(facts.listed | seeds[1])},
+        "listed_dirs": {**facts.listed, **{d: stamp.listing_digest(d) for d in sorted(seeds[1])}},
+        "path_listings": dict(facts.path_listings),
         "stages": stages,
         "views": views,
         "outputs": _outputs(session, plans, stages),

@@ -234,3 +234,35 @@ def test_fast_path_parses_argv_with_the_click_tree(argv, expected, capsys):
     request = parse(argv)
     assert (None if request is None else (request.command, request.options.targets)) == expected
     assert capsys.readouterr() == ("", "")  # parsing never prints (no help, no version, no usage error)
+
+
+def test_a_file_edited_during_the_build_is_not_taken_for_the_one_loaded(project):
+    """The stamp is written after the build; what the load read must be signed when the load ended,
+    not then: here a custom column rewrites settings.json (read at load) while the stage runs."""
+    project.write('{"word": "w1"}\n', "settings.json")
+    project.write('''
+import json
+import ddbuild as dd
+
+WORD = json.load(open("settings.json"))["word"]
+
+
+@dd.custom_column_generator(required_columns=["n"])
+def meddle(row):
+    with open("settings.json", "w") as handle:
+        handle.write('{"word": "w2"}')
+    row["m"] = row["n"]
+    return row
+
+
+b = dd.DataDesignerConfigBuilder(seed=1).add_column(
+    name="n", column_type="sampler", sampler_type="uniform", params={"low": 0, "high": 9, "decimal_places": 0},
+    convert_to="int").add_column(dd.CustomColumnConfig(name="m", generator_function=meddle)).add_column(
+    name="w", column_type="expression", expr="{{ n }}" + WORD)
+workflow = dd.DataDesigner().compose_workflow(name="meddled")
+workflow.add_stage("only", b, num_records=3)
+''')
+    assert dd(project.root, "-s").returncode == 0
+    assert (project.root / "settings.json").read_text() == '{"word": "w2"}'
+    fast_q, slow_q = dd(project.root, "-q"), dd(project.root, "-q", "--no-fast-path")
+    assert slow_q.returncode == 1 and fast_q.returncode == 1 and not fast(fast_q)
