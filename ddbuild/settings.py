@@ -85,8 +85,6 @@ def resolve_settings(
     environ: Mapping[str, str] | None = None,
 ) -> CacheSettings:
     """Resolve every cache setting once; ``None`` arguments fall through to env, pyproject, default."""
-    from ddbuild.store.entry import signing_key_from_env, trusted_keys_from_env
-
     cwd = (cwd or Path.cwd()).absolute()
     env = os.environ if environ is None else environ
     project = read_pyproject(cwd)
@@ -113,11 +111,24 @@ def resolve_settings(
     upload = _flag(pick("remote_upload", remote_upload, REMOTE_UPLOAD_ENV, False), "remote_upload")
     signed = _flag(pick("require_signed", require_signed, REQUIRE_SIGNED_ENV, False), "require_signed")
     cache_path = Path(_location(os.fspath(cache_value).removeprefix("file://"), cwd))
+    signing_key, trusted_keys = _keys(env)
     return CacheSettings(
         cache=cache_path, remote=_location(remote_value, cwd) if remote_value else None,
-        remote_upload=upload, require_signed=signed, signing_key=signing_key_from_env(env),
-        trusted_keys=trusted_keys_from_env(env), sources=sources,
+        remote_upload=upload, require_signed=signed, signing_key=signing_key, trusted_keys=trusted_keys,
+        sources=sources,
     )
+
+
+def _keys(env: Mapping[str, str]) -> tuple[bytes | None, tuple[bytes, ...]]:
+    """(signing key, extra trusted keys), read by the store; imported only when one is set, so that
+    resolving settings (the no-op fast path does, before anything heavy) does not import the whole
+    store package. Lookups, never a walk of env: a load that iterates os.environ ties its stamp to
+    every variable."""
+    if not env.get("DDBUILD_SIGNING_KEY") and not env.get("DDBUILD_TRUSTED_KEYS"):  # store.entry's names
+        return None, ()
+    from ddbuild.store.entry import signing_key_from_env, trusted_keys_from_env
+
+    return signing_key_from_env(env), trusted_keys_from_env(env)
 
 
 def open_cache(settings: CacheSettings) -> Any:
