@@ -14,6 +14,8 @@ mutation, then asks, in real processes:
            so each case pays for planning, not for importing pydantic again.
 
 A corpus line is ``family | case | expected slow -q (0, 1, or * for "whatever it is") | mutation``;
+``*`` marks cache entry / blob / view mutations whose full-path answer is the views slice's to
+decide (blob verification, views restored): here only fast == full is asserted.
 a mutation is operations joined by `` && `` (see ``MUTATIONS``), paths relative to the case root
 (``proj/`` holds ddfile.py, ``site/`` a fake installed package on PYTHONPATH). A new finding is one
 line. Each family is built once by a real process; cases copy it to the same path (``shutil.copytree``
