@@ -8,6 +8,7 @@
     │   └── WorkflowError                    add_stage / run arguments (Data Designer's name)
     │       └── TargetError                  unknown target / rerun_from / override stage
     ├── TemplateError (exit 2)               a Jinja2 template fails to parse or escapes the sandbox
+    │   └── TemplateLimitError               a template built too much or rendered too long
     ├── UsageError (exit 2)                  bad command line or build file
     │   └── BuildOnLoadError                 a build file runs/creates/previews while ddbuild loads it
     ├── GenerationError (exit 1)             a stage failed while generating data
@@ -69,6 +70,10 @@ class TargetError(WorkflowError):
 
 class TemplateError(DDBuildError):
     exit_code = 2
+
+
+class TemplateLimitError(TemplateError):
+    """A template crossed a size or time limit of the sandbox: wrong for every row, never a row drop."""
 
 
 class UsageError(DDBuildError):

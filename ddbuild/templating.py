@@ -1,8 +1,10 @@
 """Jinja2 in a sandbox: parsing, the columns a template reads, and bounded rendering.
 
 Every template (prompts, expressions, schema transforms) goes through this module. The sandbox is
-Jinja's ``ImmutableSandboxedEnvironment``; on top of it we reject, before anything runs, attribute
-access to names starting with ``_`` (``{{ ''.__class__ }}``), and we cap rendered output.
+``ddbuild.sandbox``'s bounded version of Jinja's ``ImmutableSandboxedEnvironment`` (sizes and a
+deadline per render); on top of it we reject, before anything runs, attribute access to names
+starting with ``_`` (``{{ ''.__class__ }}``), and we cap rendered output. A limit crossed is a
+``TemplateLimitError`` naming the template's owner: a bug of the config, not of one row.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from ddbuild.errors import TemplateError
+from ddbuild.errors import TemplateError, TemplateLimitError
 
 MAX_RENDERED_CHARS = 512_000
 
@@ -20,11 +22,13 @@ MAX_RENDERED_CHARS = 512_000
 @functools.lru_cache(maxsize=1)
 def _environment() -> Any:
     from jinja2 import StrictUndefined
-    from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-    env = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
-    env.filters["tojson"] = lambda value: json.dumps(value, ensure_ascii=False, default=str)
-    return env
+    from ddbuild.sandbox import new_environment
+
+    return new_environment(
+        filters={"tojson": lambda value: json.dumps(value, ensure_ascii=False, default=str)},
+        undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True,
+    )
 
 
 @functools.lru_cache(maxsize=4096)
@@ -52,20 +56,23 @@ def check_template(source: str, where: str) -> set[str]:
 
 @functools.lru_cache(maxsize=4096)
 def _compiled(source: str) -> Any:
-    return _environment().from_string(source)
+    from ddbuild.sandbox import compile_bounded
+
+    return compile_bounded(_environment(), source)
 
 
 def render(source: str, row: dict[str, Any], where: str = "template") -> str:
     """Render ``source`` against one row; sandbox violations and oversize output are TemplateErrors."""
-    from jinja2 import TemplateError as JinjaTemplateError
-    from jinja2.sandbox import SecurityError
+    from ddbuild.sandbox import begin_render, end_render
 
+    previous = begin_render()
     try:
         text = _compiled(source).render(row)
-    except SecurityError as exc:
-        raise TemplateError(f"{where}: sandbox violation: {exc}") from exc
-    except JinjaTemplateError as exc:
-        raise TemplateError(f"{where}: {exc}") from exc
+    except BaseException as exc:
+        _raise_template_error(exc, where)
+        raise
+    finally:
+        end_render(previous)
     if len(text) > MAX_RENDERED_CHARS:
         raise TemplateError(f"{where}: rendered output exceeds {MAX_RENDERED_CHARS} characters.")
     return text
@@ -77,24 +84,56 @@ def compile_template(source: str, where: str = "template") -> Callable[[dict[str
     Same sandbox and output cap as ``render``; about twice as fast because it skips Jinja's
     per-call ChainMap merge of the globals and the per-call imports (the row-wise engine path).
     """
-    from jinja2 import TemplateError as JinjaTemplateError
-    from jinja2.sandbox import SecurityError
+    from ddbuild.sandbox import begin_render, end_render
 
     template = _compiled(source)
     base = dict(template.globals)
     root, new_context, concat = template.root_render_func, template.new_context, template.environment.concat
 
     def render_row(row: dict[str, Any]) -> str:
+        previous = begin_render()
         try:
             text = concat(root(new_context({**base, **row}, shared=True)))
-        except SecurityError as exc:
-            raise TemplateError(f"{where}: sandbox violation: {exc}") from exc
-        except JinjaTemplateError as exc:
-            raise TemplateError(f"{where}: {exc}") from exc
-        except (ArithmeticError, TypeError, ValueError, LookupError) as exc:
-            raise TemplateError(f"{where}: {type(exc).__name__}: {exc}") from exc
+        except BaseException as exc:
+            _raise_template_error(exc, where)
+            raise
+        finally:
+            end_render(previous)
         if len(text) > MAX_RENDERED_CHARS:
             raise TemplateError(f"{where}: rendered output exceeds {MAX_RENDERED_CHARS} characters.")
         return text
 
     return render_row
+
+
+def _raise_template_error(exc: BaseException, where: str) -> None:
+    """Raise the TemplateError for what a render raised; return for anything else (re-raised as is).
+
+    Limits (sizes, the deadline, recursion, memory) are ``TemplateLimitError``: the template is
+    wrong for every row. Jinja's own errors and Python errors of one row's values (a division by
+    zero, a missing key) are ``TemplateError``.
+    """
+    from jinja2 import TemplateError as JinjaTemplateError
+    from jinja2.sandbox import SecurityError
+
+    from ddbuild.sandbox import LimitExceeded
+
+    if isinstance(exc, LimitExceeded):
+        raise TemplateLimitError(f"{where}: {exc}", hint=_limit_hint()) from None
+    if isinstance(exc, RecursionError):
+        raise TemplateLimitError(f"{where}: recursion too deep (a macro that calls itself without end?).") from None
+    if isinstance(exc, MemoryError):
+        raise TemplateLimitError(f"{where}: ran out of memory while rendering.", hint=_limit_hint()) from None
+    if isinstance(exc, SecurityError):
+        raise TemplateError(f"{where}: sandbox violation: {exc}") from exc
+    if isinstance(exc, JinjaTemplateError):
+        raise TemplateError(f"{where}: {exc}") from exc
+    if isinstance(exc, (ArithmeticError, TypeError, ValueError, LookupError)):
+        raise TemplateError(f"{where}: {type(exc).__name__}: {exc}") from exc
+
+
+def _limit_hint() -> str:
+    from ddbuild.sandbox import MAX_CHARS, MAX_ITEMS, RENDER_SECONDS
+
+    return (f"The sandbox allows {MAX_CHARS:,} characters per value, {MAX_ITEMS:,} items per list or range "
+            f"and {RENDER_SECONDS:g} s per render; make the template do less.")

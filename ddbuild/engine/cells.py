@@ -13,7 +13,7 @@ from enum import Enum
 from typing import Any
 
 from ddbuild.config.columns import CustomColumnConfig, ExpressionColumnConfig
-from ddbuild.errors import DDBuildError, GenerationError, TemplateError
+from ddbuild.errors import DDBuildError, GenerationError, TemplateError, TemplateLimitError
 from ddbuild.templating import compile_template
 
 MAX_ERROR_CHARS = 500  # first error kept per drop reason in metadata.json
@@ -82,7 +82,7 @@ class ExpressionCell:
         try:
             text = self.render(row)
         except TemplateError as exc:
-            if _is_sandbox_violation(exc):  # build() checks make this unreachable: a bug, not a row
+            if isinstance(exc, TemplateLimitError) or _is_sandbox_violation(exc):  # a bug, not a row
                 raise
             raise CellFailed(DropKind.EXPRESSION_ERROR, self.name, f"{exc.message} (row {row_id})") from exc
         if self.dtype == "str":

@@ -41,6 +41,7 @@ from ddbuild.errors import (
     GenerationError,
     ModelConfigError,
     TemplateError,
+    TemplateLimitError,
     did_you_mean,
 )
 from ddbuild.fingerprint import digest_json
@@ -356,6 +357,8 @@ class LLMColumnGenerator:
         where = f"Column '{self.column.name}' {field}"
         try:
             text = render(template, row, where)
+        except TemplateLimitError:
+            raise  # a size or time limit: wrong for every row, not a row drop
         except TemplateError as exc:
             raise RowDropped("template_error", str(exc), column=self.column.name) from exc
         if not text.strip():
