@@ -9,6 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
+from ddbuild.config.checks import shown
 from ddbuild.config.columns import (
     COLUMN_CLASSES,
     ColumnConfig,
@@ -76,31 +77,37 @@ def format_validation_error(where: str, error: ValidationError) -> str:
 
 def parse_column(data: dict[str, Any]) -> Any:
     """Validate one column dict, naming the column and listing valid types on error."""
-    name = data.get("name", "?")
+    name = _display_name(data)
     kind = normalise_column_type(data.get("column_type"))
     if kind not in COLUMN_CLASSES:
         raise ConfigError(
-            f"Column '{name}' has unknown column_type {data.get('column_type')!r}.{did_you_mean(str(kind), COLUMN_CLASSES)}",
+            f"Column {name} has unknown column_type {data.get('column_type')!r}.{did_you_mean(str(kind), COLUMN_CLASSES)}",
             hint=f"Valid types: {', '.join(sorted(COLUMN_CLASSES))}.",
         )
     try:
         return COLUMN_CLASSES[kind].model_validate({**data, "column_type": kind})
     except ValidationError as exc:
-        raise ConfigError(format_validation_error(f"Column '{name}' ({kind})", exc)) from None
+        raise ConfigError(format_validation_error(f"Column {name} ({kind})", exc)) from None
 
 
 def parse_processor(data: dict[str, Any]) -> Any:
-    name = data.get("name", "?")
+    name = _display_name(data)
     kind = data.get("processor_type")
     if kind not in PROCESSOR_CLASSES:
         raise ConfigError(
-            f"Processor '{name}' has unknown processor_type {kind!r}.{did_you_mean(str(kind), PROCESSOR_CLASSES)}",
+            f"Processor {name} has unknown processor_type {kind!r}.{did_you_mean(str(kind), PROCESSOR_CLASSES)}",
             hint=f"Valid types: {', '.join(sorted(PROCESSOR_CLASSES))}.",
         )
     try:
         return PROCESSOR_CLASSES[kind].model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(format_validation_error(f"Processor '{name}' ({kind})", exc)) from None
+        raise ConfigError(format_validation_error(f"Processor {name} ({kind})", exc)) from None
+
+
+def _display_name(data: dict[str, Any]) -> str:
+    """The quoted name of a column or processor dict, printable even when the name is invalid."""
+    name = data.get("name", "?")
+    return f"'{name}'" if isinstance(name, str) and name.isprintable() and len(name) <= 40 else shown(name)
 
 
 def seed_column_names(seed_config: SeedConfig | None, base_dir: Path | None = None) -> list[str] | None:

@@ -17,6 +17,7 @@ from pydantic import (
     model_validator,
 )
 
+from ddbuild.config.checks import check_name
 from ddbuild.config.samplers import SAMPLER_PARAMS, SamplerType
 
 
@@ -45,6 +46,11 @@ class _Column(BaseModel):
 
     name: str = Field(min_length=1)
     drop: bool = False
+
+    @field_validator("name", mode="before")
+    @classmethod
+    def _name(cls, value: Any) -> Any:
+        return check_name(value, "column name", directory=False)
 
     @property
     def is_llm(self) -> bool:

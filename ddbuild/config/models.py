@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from ddbuild.config.checks import check_finite
 from ddbuild.config.samplers import check_weights
 from ddbuild.errors import ModelConfigError
 
@@ -22,7 +23,7 @@ ENV_PREFIX = "env:"
 class UniformDistribution(BaseModel):
     """A sampling parameter drawn uniformly from [low, high] for each request."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     distribution_type: Literal["uniform"] = "uniform"
     low: float
@@ -41,7 +42,7 @@ class UniformDistribution(BaseModel):
 class ManualDistribution(BaseModel):
     """A sampling parameter drawn from listed values (optionally weighted) for each request."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     distribution_type: Literal["manual"] = "manual"
     values: list[float] = Field(min_length=1)
@@ -93,7 +94,7 @@ def _distribution_dict(value: Any) -> Any:
 class ChatCompletionInferenceParams(BaseModel):
     """Sampling and request settings for chat completions (Data Designer's field names)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     generation_type: Literal["chat-completion"] = "chat-completion"
     temperature: Union[float, Distribution, None] = None
@@ -103,6 +104,11 @@ class ChatCompletionInferenceParams(BaseModel):
     max_parallel_requests: int = Field(default=4, ge=1)
     timeout: float | None = Field(default=None, ge=1)
     extra_body: dict[str, Any] | None = None
+
+    @field_validator("extra_body")
+    @classmethod
+    def _finite_body(cls, value: Any) -> Any:
+        return check_finite(value, "extra_body")  # NaN is not JSON: the endpoint would get garbage
 
     @field_validator("temperature", "top_p", mode="before")
     @classmethod
@@ -128,7 +134,7 @@ class ChatCompletionInferenceParams(BaseModel):
 class ModelProvider(BaseModel):
     """An OpenAI-compatible endpoint. ``api_key`` is a literal or ``"env:VAR_NAME"``."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     name: str = Field(min_length=1)
     endpoint: str = ""
@@ -148,6 +154,11 @@ class ModelProvider(BaseModel):
                 "OpenAI-compatible endpoint (OpenAI, NVIDIA NIM, vLLM, Ollama, llama.cpp)"
             )
         return value
+
+    @field_validator("extra_body")
+    @classmethod
+    def _finite_body(cls, value: Any) -> Any:
+        return check_finite(value, "extra_body")
 
     @model_validator(mode="after")
     def _endpoint(self) -> ModelProvider:

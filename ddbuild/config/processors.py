@@ -5,7 +5,9 @@ from __future__ import annotations
 from enum import Enum
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from ddbuild.config.checks import check_name
 
 
 class ProcessorType(str, Enum):
@@ -17,6 +19,11 @@ class _Processor(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1)
+
+    @field_validator("name", mode="before")
+    @classmethod
+    def _name(cls, value: Any) -> Any:
+        return check_name(value, "processor name", directory=True)
 
 
 class DropColumnsProcessorConfig(_Processor):

@@ -16,7 +16,7 @@ class ResumeMode(str, Enum):
 class RunConfig(BaseModel):
     """How a run executes. Only ``buffer_size`` and ``preserve_dropped_columns`` change the bytes."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     buffer_size: int = Field(default=1000, ge=1)
     preserve_dropped_columns: bool = True

@@ -23,7 +23,7 @@ class SamplerType(str, Enum):
 
 
 class _Params(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 def check_weights(values: list[Any], weights: list[float] | None) -> None:

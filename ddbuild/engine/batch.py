@@ -11,6 +11,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from ddbuild.errors import GenerationError
+
 
 def to_list(values: Any) -> list[Any]:
     """Python values of a column (numpy datetimes become ``datetime``)."""
@@ -75,4 +77,29 @@ class Batch:
 
         if not names:
             return pa.table({})
-        return pa.table({name: to_arrow(self.columns[name]) for name in names})
+        return pa.table({name: self._arrow_column(name) for name in names})
+
+    def _arrow_column(self, name: str) -> Any:
+        """One column as Arrow; values Arrow cannot store are a GenerationError naming the column."""
+        import pyarrow as pa
+
+        values = self.columns[name]
+        try:
+            return to_arrow(values)
+        except (pa.ArrowException, TypeError, ValueError, OverflowError) as exc:
+            raise GenerationError(
+                f"Column '{name}' holds values Parquet cannot store in one column: {_types_of(values, self.row_ids)}.",
+                hint="Give each column one type (None for a missing value): str, int, float, bool, datetime, "
+                "or lists / dicts of those; convert other objects first (e.g. str(value)).",
+            ) from exc
+
+
+def _types_of(values: Any, row_ids: Any) -> str:
+    """'int (rows 0-4), str (first at row 5)': the Python types of a column's values."""
+    first: dict[str, int] = {}
+    count: Counter[str] = Counter()
+    for row_id, value in zip(row_ids.tolist(), to_list(values), strict=False):
+        kind = type(value).__name__
+        count[kind] += 1
+        first.setdefault(kind, row_id)
+    return ", ".join(f"{kind} x{count[kind]} (first at row {row})" for kind, row in first.items())

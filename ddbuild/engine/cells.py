@@ -15,6 +15,7 @@ from typing import Any
 from ddbuild.config.columns import CustomColumnConfig, ExpressionColumnConfig
 from ddbuild.errors import DDBuildError, GenerationError, TemplateError, TemplateLimitError
 from ddbuild.templating import compile_template
+from ddbuild.usercode import interrupts, reraise
 
 MAX_ERROR_CHARS = 500  # first error kept per drop reason in metadata.json
 
@@ -111,6 +112,7 @@ class CustomCell:
         self.extra = column.call_arguments()  # (generator_params,) when the function takes them
 
     def __call__(self, row: dict[str, Any], row_id: int) -> Any:
+        before = interrupts()
         try:
             result = self.function(dict(row), *self.extra)
         except DDBuildError:
@@ -121,6 +123,8 @@ class CustomCell:
                 f"Column '{self.name}': custom generator {_describe(self.function)} raised "
                 f"{type(exc).__name__}: {exc} (row {row_id}).",
             ) from exc
+        except BaseException as exc:  # SystemExit, KeyboardInterrupt: an error of the column
+            reraise(exc, f"Column '{self.name}': custom generator {_describe(self.function)} (row {row_id})", before)
         if not isinstance(result, dict) or self.name not in result:
             raise GenerationError(
                 f"Column '{self.name}': custom generator {_describe(self.function)} must return the row dict "
@@ -145,6 +149,7 @@ class LLMCell:
 def run_full_column(column: CustomColumnConfig, frame: Any) -> list[Any]:
     """A ``full_column`` custom generator: DataFrame in, DataFrame with the column added out."""
     function = column.generator_function
+    before = interrupts()
     try:
         result = function(frame, *column.call_arguments())
     except DDBuildError:
@@ -153,6 +158,8 @@ def run_full_column(column: CustomColumnConfig, frame: Any) -> list[Any]:
         raise GenerationError(
             f"Column '{column.name}': custom generator {_describe(function)} raised {type(exc).__name__}: {exc}."
         ) from exc
+    except BaseException as exc:  # SystemExit, KeyboardInterrupt: an error of the column
+        reraise(exc, f"Column '{column.name}': custom generator {_describe(function)}", before)
     if not hasattr(result, "columns") or column.name not in result.columns:
         raise GenerationError(
             f"Column '{column.name}': custom generator {_describe(function)} must return the DataFrame "

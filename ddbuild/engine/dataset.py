@@ -10,14 +10,14 @@ Order of work (nothing touches ``dataset_dir`` before step 3)::
 from __future__ import annotations
 
 import asyncio
-import math
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 from typing import Any
 
+from ddbuild.config.checks import positive_count
 from ddbuild.config.columns import SeedDatasetColumnConfig
 from ddbuild.config.run_config import RunConfig
 from ddbuild.config.validation import validate_config
@@ -72,18 +72,36 @@ class _Prepared:
     output_columns: list[str]
     pipeline_steps: list[Any]
     digest: str
-    batch_sizes: list[int]
+    batch_sizes: BatchSizes
 
 
-def batch_sizes(num_records: int, buffer_size: int) -> list[int]:
-    count = math.ceil(num_records / buffer_size)
-    return [min(buffer_size, num_records - i * buffer_size) for i in range(count)]
+class BatchSizes(Sequence[int]):
+    """The size of each batch, computed on demand: planning a run of 10**12 rows costs what
+    planning 10 rows does (a list would hold 10**9 ints before the first batch)."""
+
+    def __init__(self, num_records: int, buffer_size: int) -> None:
+        self.num_records, self.buffer_size = num_records, buffer_size
+        self._count = -(-num_records // buffer_size)
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __getitem__(self, index: int) -> int:  # type: ignore[override] - no slices needed
+        if index < 0:
+            index += self._count
+        if not 0 <= index < self._count:
+            raise IndexError(index)
+        return min(self.buffer_size, self.num_records - index * self.buffer_size)
+
+
+
+def batch_sizes(num_records: int, buffer_size: int) -> BatchSizes:
+    return BatchSizes(num_records, buffer_size)
 
 
 def _prepare(config: Any, num_records: int, run_config: RunConfig, base_dir: Path, providers: Any,
              file_digest: FileDigest | None = None) -> _Prepared:
-    if not isinstance(num_records, int) or num_records < 1:
-        raise ConfigError(f"num_records must be a positive integer, got {num_records!r}.")
+    positive_count(num_records, "num_records", ConfigError)
     seed = open_seed(config.seed_config, config.seed, base_dir) if config.seed_config else None
     seed_columns = seed.column_names if seed else []
     order = validate_config(config, seed_columns)

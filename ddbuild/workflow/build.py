@@ -333,7 +333,13 @@ def _store_blob(ctx: BuildContext, digest: str, path: Path) -> None:
 
 def _run_callback(stage: Stage, view_dir: Path, cwd: Path) -> tuple[str, list[tuple[Path, dict[str, Any]]]]:
     assert stage.on_success is not None
-    returned = Path(stage.on_success(view_dir)).expanduser()
+    from ddbuild.usercode import call_user
+
+    what = f"Stage '{stage.name}': on_success callback {getattr(stage.on_success, '__qualname__', '?')}"
+    value = call_user(stage.on_success, what, view_dir)
+    if not isinstance(value, (str, os.PathLike)):
+        raise GenerationError(f"{what} returned {type(value).__name__}; it must return a path (str or Path).")
+    returned = Path(value).expanduser()
     result = returned if returned.is_absolute() else cwd / returned
     files = parquet_files_at(result)
     if not files:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,13 +66,21 @@ def apply_join(join: Any, parents: dict[str, list[Path]], parent_dirs: dict[str,
     elif isinstance(join, JoinOn):
         table = _join_on(join, {name: _read(files) for name, files in parents.items()})
     else:
-        result = Path(join(dict(parent_dirs)))
+        from ddbuild.usercode import call_user
+
+        result = _returned_path(call_user(join, "The join callable", dict(parent_dirs)), "The join callable")
         if not result.exists():
             raise WorkflowError(f"The join callable returned {result}, which does not exist.")
         return result
     dest.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(table, dest)
     return dest
+
+
+def _returned_path(value: Any, what: str) -> Path:
+    if not isinstance(value, (str, os.PathLike)):
+        raise WorkflowError(f"{what} returned {type(value).__name__}; it must return a path (str or Path).")
+    return Path(value)
 
 
 def _join_on(join: JoinOn, tables: dict[str, Any]) -> Any:

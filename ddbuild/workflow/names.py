@@ -2,21 +2,12 @@
 
 from __future__ import annotations
 
+from ddbuild.config.checks import INVALID_PATH_CHARS, check_name
 from ddbuild.errors import WorkflowError
 
-INVALID_PATH_CHARS = '<>:"/\\|?*'
+__all__ = ["INVALID_PATH_CHARS", "validate_dir_name"]
 
 
 def validate_dir_name(value: object, label: str) -> str:
-    """``value`` if it can be a directory name; WorkflowError (Data Designer's messages) otherwise."""
-    if not isinstance(value, str) or not value:
-        raise WorkflowError(f"The {label} must be a non-empty string.")
-    if value in (".", ".."):
-        raise WorkflowError(f"The {label} {value!r} is not allowed.")
-    bad = sorted({ch for ch in value if ch in INVALID_PATH_CHARS})
-    if bad:
-        raise WorkflowError(
-            f"The {label} {value!r} contains invalid path characters: {' '.join(bad)}.",
-            hint=f"Names become directory names; avoid any of {' '.join(INVALID_PATH_CHARS)}.",
-        )
-    return value
+    """``value`` if it can be a directory name; WorkflowError stating the rule otherwise."""
+    return check_name(value, label, directory=True, error=WorkflowError)

@@ -9,6 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ddbuild.config.checks import positive_count
 from ddbuild.config.run_config import ResumeMode
 from ddbuild.config.seeds import SamplingStrategy
 from ddbuild.errors import StagesFailed, TargetError, WorkflowError, did_you_mean
@@ -75,8 +76,8 @@ class Workflow:
         existing = [s.name for s in self._stages]
         if name in existing:
             raise WorkflowError(f"Stage name '{name}' is already used in workflow '{self.name}'.")
-        if num_records is not None and num_records < 1:
-            raise WorkflowError("Stage num_records must be at least 1.")
+        if num_records is not None:
+            positive_count(num_records, f"Stage '{name}' num_records", WorkflowError)
         output = check_output(output)
         stage_processors = [p.name for p in config_builder.get_processor_configs()]
         ops = check_output_processors(list(output_processors or []), stage_processors)
