@@ -23,6 +23,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from ddbuild.errors import on_full_disk
+
 #: Every temp file starts with this; listings skip dot files, ``cache gc`` collects stale ones.
 TEMP_PREFIX = ".tmp-"
 
@@ -115,6 +117,7 @@ def publish(temp: Path, final: Path, *, exclusive: bool = False, durable: bool =
         temp.unlink(missing_ok=True)
 
 
+@on_full_disk
 def write_bytes(
     final: Path, data: bytes | memoryview, *, mode: int | None = None, exclusive: bool = False,
     durable: bool = True,
@@ -134,6 +137,7 @@ def write_json(
     write_bytes(Path(final), (text + "\n" if indent is not None else text).encode("utf-8"), durable=durable)
 
 
+@on_full_disk
 def publish_written(temp: Path, final: Path) -> None:
     """Publish a temp file that another library wrote by path (pyarrow): fsync it, rename, fsync dir."""
     try:

@@ -18,7 +18,8 @@
     ├── StagesFailed (exit 1)                keep-going build: lists every failed stage and what it skipped
     ├── ResumeError (exit 1)                 resume=ALWAYS cannot reuse, digests disagree
     ├── StoreError (exit 1)                  the cache or a remote could not be read or written
-    │   └── IntegrityError                   a blob or entry failed verification or signature
+    │   ├── IntegrityError                   a blob or entry failed verification or signature
+    │   └── DiskFullError                    no space (or quota) left writing a named path
     └── ArtifactError (exit 1)               an artifact to load/export is missing or unreadable
 
 The CLI reads ``exit_code`` from the class; it never maps exceptions to codes by hand.
@@ -29,7 +30,11 @@ them keeps working.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+import errno as _errno
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 
 class DDBuildError(Exception):
@@ -136,8 +141,60 @@ class IntegrityError(StoreError):
     pass
 
 
+class DiskFullError(StoreError):
+    """A write failed because the disk (or a quota, or the file size limit) is full; names the path."""
+
+    def __init__(self, path: object, error: OSError | None = None) -> None:
+        self.path = str(path)
+        why = (error.strerror or "no space left on device") if error is not None else "no space left on device"
+        super().__init__(
+            f"Disk full: cannot write '{self.path}' ({why.lower()}).",
+            hint="Free space (e.g. `ddbuild cache gc`, old artifacts) or move the cache (--cache, DDBUILD_CACHE); "
+            "finished stages and batches are kept, so the next build resumes.",
+        )
+
+
 class ArtifactError(DDBuildError):
     pass
+
+
+_FULL_ERRNOS = frozenset({_errno.ENOSPC, _errno.EDQUOT, _errno.EFBIG})
+
+
+def disk_full_error(error: BaseException, path: object) -> DiskFullError | None:
+    """The DiskFullError for an OSError of a full disk, quota or file size limit; None otherwise.
+
+    The one mapping every write helper uses (``raise full from error``): pyarrow's write errors
+    carry the errno but no file name, so the helper passes the path it was writing.
+    """
+    if isinstance(error, DiskFullError):
+        return error
+    if isinstance(error, OSError) and error.errno in _FULL_ERRNOS:
+        return DiskFullError(getattr(error, "filename", None) or path, error)
+    return None
+
+
+def on_full_disk(function: _F) -> _F:
+    """Decorator for a write helper with a ``path`` (or ``dest``, ``final``) argument: a full disk
+    raises DiskFullError naming that path."""
+    import functools
+    import inspect
+
+    names = list(inspect.signature(function).parameters)
+    name = next(n for n in ("path", "dest", "final") if n in names)
+    position = names.index(name)
+
+    @functools.wraps(function)
+    def write(*args: object, **kwargs: object) -> object:
+        try:
+            return function(*args, **kwargs)
+        except OSError as exc:
+            full = disk_full_error(exc, kwargs.get(name, args[position] if len(args) > position else "?"))
+            if full is None:
+                raise
+            raise full from exc
+
+    return write  # type: ignore[return-value]
 
 
 # Data Designer's names, so a ported pipeline's ``except`` clauses keep working.

@@ -51,6 +51,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("\nddbuild: interrupted. Finished work is kept; run again to resume.\n")
         return INTERRUPTED
+    except OSError as error:  # a full disk outside the write helpers (which name their path)
+        from ddbuild.errors import disk_full_error
+
+        full = disk_full_error(error, "?")
+        if full is None:
+            raise
+        sys.stderr.write(format_error(full) + "\n")
+        return full.exit_code
     return code if isinstance(code, int) else 0
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ddbuild.cli import stamp
+from ddbuild.errors import on_full_disk
 
 
 def all_local_hits(plans: list[Any]) -> bool:
@@ -155,6 +156,7 @@ def build_stamp(session: Any, plans: list[Any], views: dict[str, Any] | None) ->
     }
 
 
+@on_full_disk
 def _write_atomic(path: Path, document: dict[str, Any]) -> None:
     from ddbuild import atomic
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ddbuild import atomic
+from ddbuild.errors import on_full_disk
 from ddbuild.fingerprint import digest_bytes
 
 PARQUET_OPTIONS: dict[str, Any] = {
@@ -49,6 +50,7 @@ def write_parquet(table: Any, path: Path) -> str:
     return digest_bytes(data)
 
 
+@on_full_disk
 def write_parquet_stream(schema: Any, tables: Iterable[Any], path: Path) -> None:
     """Write ``tables`` (each already of ``schema``) to one Parquet file, one row group per table,
     atomically and with the options above: memory is bounded by the largest table, not the sum."""

@@ -30,7 +30,7 @@ from typing import BinaryIO, Protocol
 import xxhash
 
 from ddbuild import atomic
-from ddbuild.errors import IntegrityError, StoreError
+from ddbuild.errors import IntegrityError, StoreError, disk_full_error
 
 CHUNK = 8 * 1024 * 1024
 
@@ -131,6 +131,9 @@ def os_errors(location: str, action: str) -> Iterator[None]:
     except FileNotFoundError:
         raise
     except OSError as exc:
+        full = disk_full_error(exc, location)
+        if full is not None:
+            raise full from exc
         raise StoreError(
             f"cannot {action} in cache {location}: {exc.strerror or exc}.",
             hint="Check that the directory exists, is writable by you and the disk is not full.",

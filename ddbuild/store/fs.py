@@ -27,7 +27,7 @@ import xxhash
 
 from ddbuild import atomic
 from ddbuild.bounds import Limits, ObjectKind, limits_from_env, parse_json
-from ddbuild.errors import IntegrityError, StoreError
+from ddbuild.errors import IntegrityError, StoreError, on_full_disk
 from ddbuild.fingerprint import digest_file, is_digest
 from ddbuild.store._files import Files, LocalFiles, mismatch
 from ddbuild.store.entry import validate_entry
@@ -75,6 +75,7 @@ def json_keys(names: Iterator[str]) -> Iterator[str]:
     return (n[:-5] for n in names if n.endswith(".json") and is_digest(n[:-5]))
 
 
+@on_full_disk
 def download_verified(
     copy_to: Callable[[Any, xxhash.xxh3_128], bool],
     digest: str,

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ddbuild import atomic
+from ddbuild.errors import on_full_disk
 from ddbuild.fingerprint import digest_file
 from ddbuild.store.entry import safe_join
 from ddbuild.store.verify import BlobVerifier, stat_of
@@ -69,6 +70,7 @@ def copy_bytes(source: Path, dest: Path) -> None:
         shutil.copyfileobj(src, out, 8 << 20)
 
 
+@on_full_disk
 def place(verifier: BlobVerifier, digest: str, dest: Path, stage: str | None = None) -> None:
     """Put a verified copy of blob ``digest`` at ``dest`` atomically (IntegrityError if corrupt)."""
     blob = verifier.path(digest, stage)  # missing: IntegrityError; stat-known or hashed otherwise
