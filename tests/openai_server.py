@@ -20,7 +20,8 @@ Faults (``add_fault(kind, times=1, match=None, …)``; ``match`` is a substring 
 message, ``times=None`` means every time): ``429`` (``retry_after=`` seconds), ``500``, ``400``,
 ``slow`` (``delay=`` seconds, past the client's timeout), ``malformed_body`` (HTTP body not JSON),
 ``invalid_json`` (reply content is not JSON), ``schema_invalid`` (JSON that breaks the schema),
-``length`` (finish_reason=length), ``refusal``, ``reply`` (``content=`` the reply text).
+``length`` (finish_reason=length), ``refusal``, ``reply`` (``content=`` the reply text), ``raw``
+(HTTP 200 with ``body=`` as the whole response body, e.g. ``{"choices": [1]}``).
 ``rate=`` (0..1) applies a fault to about that fraction of matching requests, decided by a hash of
 (the last user message, how many times it was seen before): the same prompts fail the same way in
 any order, so ``add_fault("500", times=None, rate=0.6)`` fails the same attempts on every run
@@ -48,7 +49,7 @@ from ddbuild.engine.llm.schema import example_for  # the same placeholder values
 
 FAULT_KINDS = (
     "429", "500", "400", "slow", "malformed_body", "invalid_json",
-    "schema_invalid", "length", "refusal", "reply",
+    "schema_invalid", "length", "refusal", "reply", "raw",
 )  # fmt: skip
 
 
@@ -180,6 +181,8 @@ class FakeOpenAIServer:
             return 400, {}, _error(fault.body or "Invalid request: unsupported parameter", "invalid_request_error")
         if kind == "malformed_body":
             return 200, {}, b'{"id": "chatcmpl-broken", "choices": [ {"mess'
+        if kind == "raw":
+            return 200, {}, fault.body.encode()
         return 200, {}, json.dumps(self.completion(body, record, fault)).encode()
 
     def completion(self, body: dict[str, Any], record: RequestRecord, fault: Fault | None) -> dict[str, Any]:

@@ -249,7 +249,7 @@ class DataDesignerConfigBuilder:
         elif isinstance(config, (str, Path)):
             data = _load_config_file(Path(config))
         else:
-            data = dict(config)
+            data = dict(config) if isinstance(config, dict) else config
         if not isinstance(data, dict):
             raise ConfigError("A config must be a mapping with columns, processors, seed_config and model_configs.")
         unknown = set(data) - set(DataDesignerConfig.model_fields)
@@ -259,12 +259,20 @@ class DataDesignerConfigBuilder:
                 f"Unknown config field '{name}'.{did_you_mean(name, DataDesignerConfig.model_fields)}",
                 hint=f"Valid fields: {', '.join(DataDesignerConfig.model_fields)}.",
             )
-        builder = cls(data.get("model_configs") or [], seed=data.get("seed", 0) or 0)
-        for column in data.get("columns") or []:
+        seed = data.get("seed", 0) or 0
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise ConfigError(f"Config field 'seed' must be an integer, got {type(seed).__name__} {seed!r}.")
+        try:
+            builder = cls(_listed(data, "model_configs"), seed=seed)
+        except ValidationError as exc:
+            raise ConfigError(format_validation_error("model_configs", exc)) from None
+        for column in _listed(data, "columns"):
             builder.add_column(column)
-        for processor in data.get("processors") or []:
+        for processor in _listed(data, "processors"):
             builder.add_processor(processor)
         seed = data.get("seed_config")
+        if seed and not isinstance(seed, dict):
+            raise ConfigError(f"Config field 'seed_config' must be a mapping, got {type(seed).__name__}.")
         if seed and (seed.get("source") or {}).get("seed_type") == "df":
             raise ConfigError(
                 "seed_config names a DataFrame seed, which a config file cannot carry.",
@@ -276,6 +284,17 @@ class DataDesignerConfigBuilder:
             except ValidationError as exc:
                 raise ConfigError(format_validation_error("seed_config", exc)) from None
         return builder
+
+
+def _listed(data: dict[str, Any], field: str) -> list[Any]:
+    """``data[field]`` as a list of mappings (or config objects); ConfigError naming the field otherwise."""
+    items = data.get(field) or []
+    if not isinstance(items, list):
+        raise ConfigError(f"Config field '{field}' must be a list, got {type(items).__name__}.")
+    for index, item in enumerate(items):
+        if not isinstance(item, (dict, BaseModel)):
+            raise ConfigError(f"Config field '{field}[{index}]' must be a mapping, got {type(item).__name__} {item!r}.")
+    return items
 
 
 def _load_config_file(path: Path) -> Any:

@@ -115,9 +115,12 @@ def _resolve_function(value: object) -> object:
     """Configs loaded from JSON/YAML name the generator as ``module:qualname``; import it."""
     if isinstance(value, str) and ":" in value:
         module_name, _, qualname = value.partition(":")
-        obj: Any = importlib.import_module(module_name)
-        for part in qualname.split("."):
-            obj = getattr(obj, part)
+        try:
+            obj: Any = importlib.import_module(module_name)
+            for part in qualname.split("."):
+                obj = getattr(obj, part)
+        except (ImportError, AttributeError) as exc:
+            raise ValueError(f"generator_function {value!r} cannot be imported: {exc}") from None
         return obj
     return value
 

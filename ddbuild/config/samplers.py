@@ -51,10 +51,13 @@ class SubcategorySamplerParams(_Params):
     values: dict[str, list[Any]]
 
 
+MAX_DECIMAL_PLACES = 15  # float64 holds 15-17 significant digits; more only costs time
+
+
 class UniformSamplerParams(_Params):
     low: float
     high: float
-    decimal_places: int | None = None
+    decimal_places: int | None = Field(default=None, ge=-MAX_DECIMAL_PLACES, le=MAX_DECIMAL_PLACES)
 
     @model_validator(mode="after")
     def _ordered(self) -> UniformSamplerParams:
@@ -66,7 +69,7 @@ class UniformSamplerParams(_Params):
 class GaussianSamplerParams(_Params):
     mean: float
     stddev: float = Field(ge=0)
-    decimal_places: int | None = None
+    decimal_places: int | None = Field(default=None, ge=-MAX_DECIMAL_PLACES, le=MAX_DECIMAL_PLACES)
 
 
 class BernoulliSamplerParams(_Params):
@@ -74,12 +77,12 @@ class BernoulliSamplerParams(_Params):
 
 
 class BinomialSamplerParams(_Params):
-    n: int = Field(ge=0)
+    n: int = Field(ge=0, le=2**62)  # numpy draws with a C long
     p: float = Field(ge=0, le=1)
 
 
 class PoissonSamplerParams(_Params):
-    mean: float = Field(gt=0)
+    mean: float = Field(gt=0, le=1e18)  # numpy refuses lam above ~9.2e18
 
 
 class UUIDSamplerParams(_Params):
@@ -96,6 +99,21 @@ class DatetimeSamplerParams(_Params):
     start: str
     end: str
     unit: DatetimeUnit = "D"
+
+    @model_validator(mode="after")
+    def _dates(self) -> DatetimeSamplerParams:
+        import numpy as np
+
+        bounds = []
+        for field_name in ("start", "end"):
+            value = getattr(self, field_name)
+            try:
+                bounds.append(np.datetime64(value, self.unit))
+            except (ValueError, TypeError, OverflowError) as exc:
+                raise ValueError(f"{field_name} {value!r} is not an ISO date or datetime ({exc})") from None
+        if bounds[1] < bounds[0]:
+            raise ValueError(f"end ({self.end}) is before start ({self.start})")
+        return self
 
 
 class TimeDeltaSamplerParams(_Params):
@@ -115,6 +133,13 @@ class PersonSamplerParams(_Params):
     locale: str = "en_US"
     sex: Literal["Male", "Female"] | None = None
     age_range: list[int] = Field(default_factory=lambda: [18, 90], min_length=2, max_length=2)
+
+    @model_validator(mode="after")
+    def _ages(self) -> PersonSamplerParams:
+        low, high = self.age_range
+        if not 0 <= low <= high <= 150:
+            raise ValueError(f"age_range {self.age_range} must be [low, high] with 0 <= low <= high <= 150")
+        return self
 
 
 SAMPLER_PARAMS: dict[SamplerType, type[_Params]] = {

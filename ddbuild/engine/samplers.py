@@ -13,7 +13,7 @@ from typing import Any
 from ddbuild.config.columns import SamplerColumnConfig
 from ddbuild.config.samplers import SamplerType
 from ddbuild.engine.rng import rng_for
-from ddbuild.errors import GenerationError
+from ddbuild.errors import ConfigError, GenerationError
 
 Columns = Mapping[str, Sequence[Any]]
 
@@ -171,7 +171,14 @@ _SAMPLERS: dict[SamplerType, Callable[[Any, int, Any, Columns], Any]] = {
 def sample_column(column: SamplerColumnConfig, n: int, seed: int, batch_index: int, columns: Columns) -> Any:
     """``n`` values of a sampler column for one batch, after ``convert_to``."""
     rng = rng_for(seed, column.name, batch_index)
-    values = _SAMPLERS[column.sampler_type](column.params, n, rng, columns)
+    try:
+        values = _SAMPLERS[column.sampler_type](column.params, n, rng, columns)
+    except GenerationError as exc:
+        if exc.message.startswith(f"Column '{column.name}'"):
+            raise
+        raise GenerationError(f"Column '{column.name}': {exc.message}", hint=exc.hint) from exc
+    except (ValueError, OverflowError, TypeError, AttributeError) as exc:  # numpy or faker refusing a parameter
+        raise ConfigError(f"Column '{column.name}' ({column.sampler_type.value} sampler): {exc}") from exc
     return convert(values, column.convert_to, column.name) if column.convert_to else values
 
 
