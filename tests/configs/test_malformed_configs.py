@@ -75,7 +75,16 @@ def test_the_corpus_is_large_enough() -> None:
 @pytest.mark.parametrize("case_id", list(BY_ID))
 def test_case(results: dict[str, dict[str, Any]], case_id: str) -> None:
     case, result = BY_ID[case_id], results[case_id]
-    expect = case.expect
+    if case.expect.pending:
+        try:
+            _check(case_id, case.expect, result)
+        except AssertionError as failure:
+            pytest.xfail(f"waits for {case.expect.pending}: {str(failure)[:300]}")
+        return
+    _check(case_id, case.expect, result)
+
+
+def _check(case_id: str, expect: Any, result: dict[str, Any]) -> None:
     shown = json.dumps({k: v for k, v in result.items() if k != "traceback"}, indent=1)
     assert result["outcome"] != "crash", f"{case_id}: {result['message']}"
     assert result["seconds"] <= CASE_SECONDS, f"{case_id} took {result['seconds']} s"
