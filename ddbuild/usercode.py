@@ -1,5 +1,7 @@
-"""Calling user code (custom columns, on_success, join callables): exits and interrupts it raises
-become errors naming it; only a real Ctrl-C of the process stays a KeyboardInterrupt.
+"""Calling user code (custom columns, on_success, join callables): what it raises names it.
+
+Exits and interrupts it raises become errors naming it; only a real Ctrl-C of the process stays a
+KeyboardInterrupt.
 
 ``raise SystemExit`` in a custom column used to end the whole build with exit status 0 and nothing
 built. User code is a function of the config, so anything it raises, ``BaseException`` included,
