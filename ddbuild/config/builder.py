@@ -70,8 +70,9 @@ class DataDesignerConfig(BaseModel):
 def format_validation_error(where: str, error: ValidationError) -> str:
     parts = []
     for item in error.errors():
-        loc = ".".join(str(p) for p in item["loc"] if not isinstance(p, int) or True)
-        parts.append(f"{loc or 'value'}: {item['msg']}")
+        loc = ".".join(str(p) for p in item["loc"])
+        message = item["msg"].removeprefix("Value error, ")  # a validator's own message says enough
+        parts.append(f"{loc}: {message}" if loc else message)
     return f"{where}: " + "; ".join(parts)
 
 

@@ -208,6 +208,15 @@ class CustomColumnConfig(_Column):
                 f"generator_params are set but {getattr(self.generator_function, '__qualname__', '?')} takes "
                 "no second argument; define it as (row, generator_params) or (df, generator_params)"
             )
+        model = _params_annotation(self.generator_function) if isinstance(self.generator_params, dict) else None
+        if model is not None:
+            from pydantic import ValidationError
+
+            try:
+                model.model_validate(self.generator_params)
+            except ValidationError as exc:
+                problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+                raise ValueError(f"generator_params do not fit {model.__name__}: {problems}") from None
         return self
 
     def call_arguments(self) -> tuple[Any, ...]:

@@ -78,6 +78,8 @@ class Workflow:
             raise WorkflowError(f"Stage name '{name}' is already used in workflow '{self.name}'.")
         if num_records is not None:
             positive_count(num_records, f"Stage '{name}' num_records", WorkflowError)
+        _check_stage_values(name, config_builder, allow_empty)
+        sampling_strategy = _sampling(name, sampling_strategy)
         output = check_output(output)
         stage_processors = [p.name for p in config_builder.get_processor_configs()]
         ops = check_output_processors(list(output_processors or []), stage_processors)
@@ -88,7 +90,7 @@ class Workflow:
             name=name, index=len(self._stages), builder=config_builder.copy(), depends_on=parents,
             num_records=num_records, on_success=on_success, on_success_version=on_success_version,
             output_processors=ops, output=output, allow_empty=allow_empty,
-            sampling_strategy=SamplingStrategy(sampling_strategy), selection_strategy=selection_strategy,
+            sampling_strategy=sampling_strategy, selection_strategy=selection_strategy,
             join=join, join_version=join_version,
         ))
         return self
@@ -387,6 +389,23 @@ def _targets(graph: Graph, targets: Any) -> list[str]:
         raise TargetError("target must include at least one stage.")
     _known(graph, names, "target stage")
     return [n for n in graph.names if n in set(names)]
+
+
+def _check_stage_values(name: str, config_builder: Any, allow_empty: Any) -> None:
+    if not hasattr(config_builder, "get_processor_configs"):
+        raise WorkflowError(
+            f"Stage '{name}': config_builder must be a DataDesignerConfigBuilder, got {type(config_builder).__name__}."
+        )
+    if not isinstance(allow_empty, bool):
+        raise WorkflowError(f"Stage '{name}': allow_empty must be True or False, got {allow_empty!r}.")
+
+
+def _sampling(name: str, value: Any) -> SamplingStrategy:
+    try:
+        return SamplingStrategy(value)
+    except ValueError:
+        choices = ", ".join(s.value for s in SamplingStrategy)
+        raise WorkflowError(f"Stage '{name}': sampling_strategy {value!r} is not one of: {choices}.") from None
 
 
 def _check_join(name: str, parents: tuple[str, ...], join: Any, join_version: str | None) -> None:

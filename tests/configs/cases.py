@@ -161,6 +161,13 @@ CASES: list[Case] = [
     C("on-success-returns-nothing-there", "callback", "stage(on_success=lambda path: path / 'nothing')", err("GenerationError", r"Stage 's': on_success returned .*no parquet files")),
     C("join-callable-exit", "callback", "two_parents(boom(SystemExit(2)))", err("GenerationError", r"The join callable raised SystemExit\(2\)")),
     C("join-callable-returns-int", "callback", "two_parents(lambda dirs: 7)", err("WorkflowError", r"The join callable returned int")),
+    C("custom-params-invalid", "type", "stage(custom('c', Typed.f))", err("ConfigError", r"Column 'c' \(custom\): generator_params do not fit Params: count: Input should be a valid integer")),
+    C("stage-sampling-strategy-typo", "type", "stage(sampling_strategy='random')", err("WorkflowError", r"sampling_strategy 'random'.*ordered, shuffle")),
+    C("stage-output-typo", "type", "stage(output='finale')", err("WorkflowError", r"Stage output must be 'final' or 'processor:<name>', got 'finale'")),
+    C("stage-depends-on-unknown", "name", "stage(depends_on='nope')", err("TargetError", r"Stage 's' depends on unknown stage 'nope'")),
+    C("stage-join-one-parent", "type", "stage(join=dd.Concat())", err("WorkflowError", r"Stage 's' has join= but fewer than two parents")),
+    C("stage-allow-empty-str", "type", "stage(allow_empty='yes')", err("WorkflowError", r"allow_empty must be True or False")),
+    C("stage-builder-not-builder", "type", "dd.DataDesigner().compose_workflow(name='w').add_stage('s', 42)", err("WorkflowError", r"Stage 's': config_builder must be a DataDesignerConfigBuilder, got int")),
     # -- config files (from_config): wrong shapes -------------------------------------------------
     C("config-not-mapping", "type", "from_config([1, 2])", err("ConfigError", r"A config must be a mapping")),
     C("config-unknown-field", "type", "from_config({'colums': []})", err("ConfigError", r"Unknown config field 'colums'. Did you mean 'columns'")),

@@ -44,9 +44,13 @@ def expr(name: str, template: str, dtype: str = "str") -> dict[str, Any]:
     return {"name": name, "column_type": "expression", "expr": template, "dtype": dtype}
 
 
-def custom(name: str, function: Any, required: tuple[str, ...] = ("x",), strategy: str = "cell_by_cell") -> Any:
+def custom(name: str, function: Any, required: tuple[str, ...] = ("x",), strategy: str = "cell_by_cell",
+           params: Any = None) -> Any:
     marked = dd.custom_column_generator(required_columns=list(required))(function)
-    return dd.CustomColumnConfig(name=name, generator_function=marked, generation_strategy=strategy)
+    if function is Typed.f and params is None:
+        params = {"count": "many"}
+    column = {"name": name, "column_type": "custom", "generator_function": marked, "generation_strategy": strategy}
+    return {**column, "generator_params": params} if params is not None else column
 
 
 def setcol(name: str, value: Any) -> Any:
@@ -59,6 +63,18 @@ def boom(exc: BaseException) -> Any:
     def raiser(*args: Any, **kwargs: Any) -> Any:
         raise exc
     return raiser
+
+
+class Params(__import__("pydantic").BaseModel):
+    count: int
+
+
+class Typed:
+    """A generator whose params model the config's dict does not satisfy (count is not an int)."""
+
+    @staticmethod
+    def f(row: dict[str, Any], generator_params: Params) -> dict[str, Any]:
+        return {**row, "c": generator_params.count}
 
 
 def llm(name: str = "a", prompt: str = "Say {{ x }}", kind: str = "llm-text", **kw: Any) -> dict[str, Any]:
