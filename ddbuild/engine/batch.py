@@ -85,13 +85,33 @@ class Batch:
 
         values = self.columns[name]
         try:
-            return to_arrow(values)
+            array = to_arrow(values)
+            problem = None
         except (pa.ArrowException, TypeError, ValueError, OverflowError) as exc:
+            array, problem = None, exc
+        if array is not None and not _parquet_can_store(array.type):
+            problem = ValueError("an empty dict (a struct with no fields)")
+        if problem is not None:
             raise GenerationError(
-                f"Column '{name}' holds values Parquet cannot store in one column: {_types_of(values, self.row_ids)}.",
+                f"Column '{name}' holds values Parquet cannot store in one column: {_types_of(values, self.row_ids)}"
+                f" ({problem}).",
                 hint="Give each column one type (None for a missing value): str, int, float, bool, datetime, "
-                "or lists / dicts of those; convert other objects first (e.g. str(value)).",
-            ) from exc
+                "or lists / non-empty dicts of those; convert other objects first (e.g. str(value)).",
+            ) from problem
+        return array
+
+
+def _parquet_can_store(kind: Any) -> bool:
+    """False for a struct without fields at any depth (Arrow infers one from ``{}``; Parquet refuses it)."""
+    import pyarrow as pa
+
+    if pa.types.is_struct(kind):
+        return kind.num_fields > 0 and all(_parquet_can_store(kind.field(i).type) for i in range(kind.num_fields))
+    if pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_fixed_size_list(kind):
+        return _parquet_can_store(kind.value_type)
+    if pa.types.is_map(kind):
+        return _parquet_can_store(kind.key_type) and _parquet_can_store(kind.item_type)
+    return True
 
 
 def _types_of(values: Any, row_ids: Any) -> str:

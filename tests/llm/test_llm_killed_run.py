@@ -32,7 +32,9 @@ SCRIPT = textwrap.dedent(
 
 
 def _cached_responses(cache: Path) -> int:
-    return sum(1 for _ in (cache / "llm").rglob("*.json")) if (cache / "llm").exists() else 0
+    # Published responses only: a kill can leave an atomic write's ".tmp-*" file, which is no answer.
+    llm = cache / "llm"
+    return sum(1 for p in llm.rglob("*.json") if not p.name.startswith(".")) if llm.exists() else 0
 
 
 def _run(tmp_path: Path, url: str) -> subprocess.Popen[bytes]:
