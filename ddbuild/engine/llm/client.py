@@ -292,7 +292,7 @@ def _classify(status: int, headers: Mapping[str, str], raw: bytes) -> dict[str, 
     if 200 <= status < 300:
         try:
             payload = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested past the parser (a hostile reply)
             payload = None
         if completion_problem(payload) is None:
             return payload  # type: ignore[no-any-return]
