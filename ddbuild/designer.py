@@ -97,7 +97,8 @@ class DataDesigner:
         target, choice = self._dataset_dir(config, dataset_name, ResumeMode(resume), base_dir, file_digest)
         summary = self._generate(config, num_records, target, choice == DatasetDirChoice.RESUME, base_dir,
                                  file_digest)
-        return DatasetCreationResults(target, artifact_path=self.artifact_path, summary=summary)
+        return DatasetCreationResults(target, artifact_path=self.artifact_path, summary=summary,
+                                      analysis=_analysis_facts(config, self.cache_path))
 
     def preview(self, config_builder: Any, *, num_records: int = 10) -> Any:
         """Generate ``num_records`` rows in memory: the rows ``create`` would write first, no artifacts.
@@ -159,6 +160,15 @@ class DataDesigner:
 def _built(config_builder: Any, base_dir: Path) -> Any:
     """A builder is built (validated) against ``base_dir``; a built config passes through."""
     return config_builder.build(base_dir=base_dir) if hasattr(config_builder, "build") else config_builder
+
+
+def _analysis_facts(config: Any, cache_path: Any) -> Any:
+    """What load_analysis needs from the run: the cache that keeps analyses, each column's type."""
+    from ddbuild.analysis import SEED_COLUMN, column_types_from_config
+    from ddbuild.results import AnalysisFacts
+
+    other = SEED_COLUMN if config.seed_config is not None else "general"
+    return AnalysisFacts(Path(cache_path), None, column_types_from_config(config), other)
 
 
 def _has_llm(config: Any) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import fnmatch
 import json
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,12 +25,15 @@ class StoredFiles:
         self.digests = digests
         self._open = open_blob
 
+    def names(self, folder: str, pattern: str = "batch_*.parquet") -> list[str]:
+        """The relative paths of the files directly in ``folder`` matching ``pattern``, sorted."""
+        prefix = folder.rstrip("/") + "/"
+        return sorted(r for r in self.digests if r.startswith(prefix) and "/" not in r[len(prefix):]
+                      and fnmatch.fnmatch(r[len(prefix):], pattern))
+
     def files(self, folder: str, pattern: str = "batch_*.parquet") -> list[Path]:
         """The files directly in ``folder`` whose names match ``pattern``, sorted by name."""
-        prefix = folder.rstrip("/") + "/"
-        rels = sorted(r for r in self.digests if r.startswith(prefix) and "/" not in r[len(prefix):]
-                      and fnmatch.fnmatch(r[len(prefix):], pattern))
-        return [self._open(self.digests[r], r) for r in rels]
+        return [self._open(self.digests[r], r) for r in self.names(folder, pattern)]
 
     def folders(self, folder: str) -> list[str]:
         prefix = folder.rstrip("/") + "/"
@@ -40,16 +44,33 @@ class StoredFiles:
         return self._open(self.digests[rel], rel) if rel in self.digests else None
 
 
+@dataclass(frozen=True)
+class AnalysisFacts:
+    """What ``load_analysis`` needs besides the files: where analyses are cached and under which
+    key, and what generated each column (from the config or the stage entry's identity)."""
+
+    cache_dir: Path | None = None  # the ddbuild cache whose index/ keeps analyses (None: not kept)
+    key: str | None = None  # the stage key (None for a DataDesigner.create dataset)
+    column_types: dict[str, str] = field(default_factory=dict)
+    other_columns: str = "general"  # columns the config does not name ("seed-dataset" when seeded)
+
+    def cache(self) -> Any:
+        from ddbuild.analysis import AnalysisCache
+
+        return AnalysisCache.in_cache(self.cache_dir)
+
+
 class DatasetCreationResults:
     """One generated dataset: ``<artifact_path>/<dataset_name>/`` on disk, or (``stored``) the
     blobs of a workflow stage's output, read back by digest whatever the view holds now."""
 
     def __init__(self, base_dataset_path: Path, *, artifact_path: Path | None = None, summary: Any = None,
-                 stored: StoredFiles | None = None) -> None:
+                 stored: StoredFiles | None = None, analysis: AnalysisFacts | None = None) -> None:
         self._layout = DatasetLayout(Path(base_dataset_path))
         self.artifact_path = Path(artifact_path) if artifact_path else self._layout.root.parent
         self.summary = summary  # the engine's DatasetRunSummary when this run produced it
         self._stored = stored
+        self._analysis = analysis or AnalysisFacts()
 
     @property
     def base_dataset_path(self) -> Path:
@@ -107,6 +128,40 @@ class DatasetCreationResults:
     def count_records(self) -> int:
         """Rows in the dataset, from Parquet metadata (no rows are read)."""
         return count_rows(self.dataset_files())
+
+    def load_analysis(self) -> Any:
+        """The dataset's profile (``ddbuild.analysis.DatasetAnalysis``): computed from the stored
+        files once, then read from the cache (under the stage key) by any later call or process."""
+        from ddbuild.analysis import analysis_of
+
+        facts = self._analysis
+        metadata = self._metadata_or_empty()
+        if self._stored is not None:
+            names = self._stored.names(PARQUET_DIR)
+            files = [(rel, self._stored.digests[rel]) for rel in names]
+
+            def open_files() -> list[Path]:
+                return self.dataset_files()
+        else:
+            from ddbuild.fingerprint import digest_file
+
+            paths = self.dataset_files()
+            files = [(p.name, digest_file(p)) for p in paths]
+
+            def open_files() -> list[Path]:
+                return paths
+        return analysis_of(
+            files, open_files, cache=facts.cache(), key=facts.key, column_types=facts.column_types,
+            other_columns=facts.other_columns, llm_stats=metadata.get("llm_usage") or {},
+            target_num_records=metadata.get("target_num_records"),
+        )
+
+    def _metadata_or_empty(self) -> dict[str, Any]:
+        try:
+            data = self.metadata
+        except ArtifactError:
+            return {}
+        return data if isinstance(data, dict) else {}
 
     def export(self, path: str | Path, format: str | None = None) -> Path:
         """Write the dataset as jsonl, csv or parquet (format from the suffix unless given)."""

@@ -47,9 +47,10 @@ class StageOutputs:
     another config may rewrite. A blob removed since (``cache gc``) is an ArtifactError naming it.
     """
 
-    def __init__(self, entry: dict[str, Any], verifier: Any) -> None:
+    def __init__(self, entry: dict[str, Any], verifier: Any, cache_dir: Path | None = None) -> None:
         self.entry = entry
         self.verifier = verifier
+        self.cache_dir = cache_dir  # local cache whose index/ keeps analyses (None: not kept)
         self.label = f"{entry['workflow']}:{entry['stage']}"
 
     def open_blob(self, digest: str, rel: str) -> Path:
@@ -71,6 +72,15 @@ class StageOutputs:
 
         digests = {o["path"][len(prefix):]: o["digest"] for o in self.entry["outputs"] if o["path"].startswith(prefix)}
         return StoredFiles(digests, lambda digest, rel: self.open_blob(digest, prefix + rel))
+
+    def analysis_facts(self) -> Any:
+        """load_analysis's facts: cached under this entry's stage key, column types from its identity."""
+        from ddbuild.analysis import SEED_COLUMN, column_types_from_identity
+        from ddbuild.results import AnalysisFacts
+
+        seeded = (self.entry["identity"].get("stage") or {}).get("seed") is not None
+        return AnalysisFacts(self.cache_dir, self.entry["key"], column_types_from_identity(self.entry["identity"]),
+                             SEED_COLUMN if seeded else "general")
 
     def selected(self) -> list[Path]:
         by_path = {o["path"]: o["digest"] for o in self.entry["outputs"]}
@@ -121,7 +131,8 @@ class WorkflowResults:
         base = view / "output-processors" if stage in self._with_ops else view
         outputs = self._outputs.get(stage)
         stored = outputs.under("output-processors/" if stage in self._with_ops else "") if outputs else None
-        return DatasetCreationResults(base, artifact_path=view.parent, stored=stored)
+        facts = outputs.analysis_facts() if outputs else None
+        return DatasetCreationResults(base, artifact_path=view.parent, stored=stored, analysis=facts)
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.stages)
@@ -187,6 +198,10 @@ class WorkflowResults:
 
     def load_dataset(self) -> Any:
         return self.load_stage_output(self._final())
+
+    def load_analysis(self) -> Any:
+        """The final stage's dataset profile (Data Designer: ``final_result.load_analysis()``)."""
+        return self.final_result.load_analysis()
 
     def count_records(self) -> int:
         return self.count_stage_output_records(self._final())

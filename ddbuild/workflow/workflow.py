@@ -278,7 +278,7 @@ class Workflow:
             if record.entry is not None:
                 views[name] = view
                 if name not in facts.inputs.overrides:
-                    outputs[name] = StageOutputs(record.entry, ctx.verifier)
+                    outputs[name] = StageOutputs(record.entry, ctx.verifier, ctx.cache_dir)
                 output_path = output_path or view / record.entry["selected_output"]["root"]
             rows = record.entry["selected_output"]["rows"] if record.entry else None
             stages[name] = StageSummary(name, record.status, record.decision.key if not record.entry
