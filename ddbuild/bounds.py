@@ -12,7 +12,7 @@ Defaults, each overridable by an environment variable (docs/sharing.md):
     listing    DDBUILD_MAX_LISTING_BYTES     64 MiB   a directory index served by an HTTP remote
     blob       DDBUILD_MAX_BLOB_BYTES        64 GiB   output blobs (Parquet files)
     depth      DDBUILD_MAX_JSON_DEPTH        64       nesting of objects/arrays in any JSON read
-    transfer   DDBUILD_TRANSFER_TIMEOUT      600 s    one whole HTTP transfer (request to last byte)
+    transfer   DDBUILD_TRANSFER_TIMEOUT      600 s    one whole HTTP transfer (request to last byte, retries included)
 """
 
 from __future__ import annotations

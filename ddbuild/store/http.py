@@ -6,7 +6,25 @@ first-writer-wins and listing rules are fs.py's; this module only moves bytes.
 Why the stdlib ``http.client``: one persistent connection per thread with 8 MiB reads streams a
 blob straight into the destination file while hashing it (see the benchmark in
 tests/benchmarks/bench_remote_pull.py), it costs no import time, and the store is used
-sequentially by the executor. Credentials come from the environment only:
+sequentially by the executor. The per-transfer deadline needs the raw socket (``_Watchdog``), which
+urllib3 hides behind its pool; what urllib3 would add (proxies, retries) is the few lines below.
+
+Proxies: ``http_proxy`` / ``https_proxy`` / ``no_proxy`` (lowercase first, then uppercase), read
+the way the LLM client reads them (aiohttp's ``get_env_proxy_for_url``, which uses urllib's rules):
+the variable for the remote's scheme names an ``http://[user:password@]host[:port]`` proxy, and a
+host matching ``no_proxy`` (``*``, a name, a ``.suffix`` or ``host:port``) is reached directly. An
+``http://`` remote goes through the proxy as absolute-URL requests, an ``https://`` one through a
+CONNECT tunnel (TLS end to end). Proxy credentials never appear in an error message.
+
+Retries: a 5xx answer (500, 502, 503, 504) or 429, and a connection reset or a close before the
+answer, are retried with exponential backoff and jitter, ``RETRY_BASE_WAIT * 2**n * U[0.5, 1)``
+capped at ``RETRY_MAX_WAIT`` (or the server's ``Retry-After``, capped the same way), at most
+``ATTEMPTS`` attempts in all. Every method used here (GET, HEAD, PUT, DELETE) is idempotent, and a
+body half-streamed into a file is restarted from its first byte. The whole transfer, retries and
+waits included, stays within DDBUILD_TRANSFER_TIMEOUT (ddbuild.bounds). A refused connection or a
+timeout is not retried: the server is not there, and the build goes on with the local cache.
+
+Credentials come from the environment only:
 
     DDBUILD_REMOTE_TOKEN                         -> Authorization: Bearer <token>
     DDBUILD_REMOTE_USER + DDBUILD_REMOTE_PASSWORD -> Authorization: Basic ...
@@ -25,9 +43,12 @@ from __future__ import annotations
 import base64
 import http.client
 import os
+import random
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import quote, urlsplit
@@ -47,8 +68,23 @@ PASSWORD_ENV = "DDBUILD_REMOTE_PASSWORD"
 #: At most this much of an error response's body is read (the rest is dropped with the connection).
 ERROR_BODY_LIMIT = 64 * 1024
 
-# A reused keep-alive connection the server already closed fails with one of these; retry once.
-_STALE = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError, http.client.BadStatusLine)
+#: Answers worth another attempt: the server (or a proxy or load balancer before it) is overloaded,
+#: restarting or briefly failing. 501 and 505 are permanent and not retried.
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+#: Attempts per request in all (the first one included).
+ATTEMPTS = 4
+RETRY_BASE_WAIT = 0.25
+RETRY_MAX_WAIT = 4.0
+
+# The connection was reset or closed before the whole answer arrived. On a reused keep-alive
+# connection the server closing it idle is expected: retried at once, without counting an attempt.
+_RESET = (
+    http.client.RemoteDisconnected,
+    ConnectionResetError,
+    BrokenPipeError,
+    http.client.BadStatusLine,
+    http.client.IncompleteRead,
+)
 
 
 def auth_header(
@@ -63,6 +99,61 @@ def auth_header(
         pair = f"{user}:{environ.get(password_env, '')}".encode()
         return "Basic " + base64.b64encode(pair).decode("ascii")
     return None
+
+
+@dataclass(frozen=True)
+class Proxy:
+    """An HTTP proxy: where it listens and the Proxy-Authorization header value, if it has credentials."""
+
+    host: str
+    port: int
+    authorization: str | None = field(default=None, repr=False)
+
+    def __str__(self) -> str:  # for messages: never the credentials
+        return f"proxy {self.host}:{self.port}"
+
+
+def proxy_for(url: str, environ: Mapping[str, str]) -> Proxy | None:
+    """The proxy ``url`` goes through according to ``environ`` (``<scheme>_proxy``, ``no_proxy``), or None."""
+    variables: dict[str, str] = {}
+    for name in (n for n in environ if n.lower().endswith("_proxy") and not n.islower()):
+        if environ[name]:
+            variables[name.lower()[:-6]] = environ[name]
+    for name in (n for n in environ if n.endswith("_proxy") and n.islower()):  # lowercase wins
+        if environ[name]:
+            variables[name[:-6]] = environ[name]
+        else:
+            variables.pop(name[:-6], None)
+    parts = urlsplit(url)
+    proxy = variables.get(parts.scheme)
+    if not proxy:
+        return None
+    from urllib.request import proxy_bypass_environment  # lazy: only when a proxy is configured
+
+    host = parts.hostname or ""
+    target = f"{host}:{parts.port}" if parts.port else host
+    if "no" in variables and proxy_bypass_environment(target, {"no": variables["no"]}):
+        return None
+    variable = f"{parts.scheme}_proxy"
+    proxy_parts = urlsplit(proxy if "://" in proxy else "http://" + proxy)
+    try:
+        port = proxy_parts.port or 80
+    except ValueError:
+        port = 0
+    if proxy_parts.scheme != "http" or not proxy_parts.hostname or not port:
+        shown = f"{proxy_parts.scheme}://{proxy_parts.hostname or ''}"
+        raise ConfigError(
+            f"{variable}: {shown}... is not an http://host[:port] proxy, so the remote cache {url} cannot use it.",
+            hint=f"Set {variable} to http://host:port (https remotes are tunnelled with CONNECT), "
+            "or add the remote's host to no_proxy.",
+        )
+    authorization = None
+    if proxy_parts.username is not None:
+        from urllib.parse import unquote
+
+        pair = f"{unquote(proxy_parts.username)}:{unquote(proxy_parts.password or '')}".encode()
+        authorization = "Basic " + base64.b64encode(pair).decode("ascii")
+    return Proxy(proxy_parts.hostname, port, authorization)
 
 
 class HttpFiles:
@@ -99,17 +190,34 @@ class HttpFiles:
         # Per transfer (request to last byte): a server dribbling a byte every few seconds never
         # trips the per-read timeout, so a watchdog closes the socket when the deadline passes.
         self.deadline = deadline if deadline is not None else limits_from_env(environ).transfer_seconds
-        self._auth = auth_header(os.environ if environ is None else environ, token_env, user_env, password_env)
+        env = os.environ if environ is None else environ
+        self._auth = auth_header(env, token_env, user_env, password_env)
+        self.proxy = proxy_for(self.location, env)
         self._local = threading.local()
+        self._jitter = random.Random()
 
     # -- transport -----------------------------------------------------------------------
     def _connection(self) -> http.client.HTTPConnection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
             kind = http.client.HTTPSConnection if self._https else http.client.HTTPConnection
-            conn = kind(self._host, self._port, timeout=self.timeout, blocksize=CHUNK)
+            if self.proxy is None:
+                conn = kind(self._host, self._port, timeout=self.timeout, blocksize=CHUNK)
+            elif self._https:  # a CONNECT tunnel: the proxy sees only the host name, TLS is end to end
+                conn = kind(self.proxy.host, self.proxy.port, timeout=self.timeout, blocksize=CHUNK)
+                tunnel_headers = {"Proxy-Authorization": self.proxy.authorization} if self.proxy.authorization else None
+                conn.set_tunnel(self._host, self._port, headers=tunnel_headers)
+            else:  # plain HTTP: absolute-URL requests to the proxy
+                conn = http.client.HTTPConnection(self.proxy.host, self.proxy.port, timeout=self.timeout, blocksize=CHUNK)
             self._local.conn = conn
         return conn
+
+    def _target(self, rel: str) -> str:
+        """The request target: a path, or the absolute URL when a plain-HTTP proxy forwards it."""
+        path = self._prefix + quote(rel)
+        if self.proxy is not None and not self._https:
+            return self.location[: -len(self._prefix)] + path
+        return path
 
     def close(self) -> None:
         """Close this thread's connection (others close when their threads end)."""
@@ -126,24 +234,36 @@ class HttpFiles:
         body: bytes | BinaryIO | None = None,
         length: int | None = None,
         consume: Callable[[http.client.HTTPResponse], Any] | None = None,
+        restart: Callable[[], None] | None = None,
     ) -> tuple[int, Any]:
-        """Send one request; returns (status, consume(response) or the body bytes)."""
+        """Send one request, retried (module docstring); returns (status, consume(response) or the body bytes).
+
+        ``consume`` reads a 2xx answer; if the connection breaks while it reads, ``restart`` undoes
+        what it did before the next attempt (without ``restart`` such a break is not retried).
+        """
         headers = {"Connection": "keep-alive"}
         if self._auth:
             headers["Authorization"] = self._auth
+        if self.proxy is not None and self.proxy.authorization and not self._https:
+            headers["Proxy-Authorization"] = self.proxy.authorization
         if length is not None:
             headers["Content-Length"] = str(length)
-        for attempt in (1, 2):
+        deadline = time.monotonic() + self.deadline
+        attempt = 0
+        while True:
+            attempt += 1
             conn = self._connection()
             reused = conn.sock is not None
-            watchdog = _Watchdog(conn, self.deadline)
+            consuming = False
+            watchdog = _Watchdog(conn, max(0.0, deadline - time.monotonic()))
             try:
                 if hasattr(body, "seek"):
                     body.seek(0)  # type: ignore[union-attr]
-                conn.request(method, self._prefix + quote(rel), body=body, headers=headers)
+                conn.request(method, self._target(rel), body=body, headers=headers)
                 watchdog.watch(conn.sock)  # getresponse() may drop conn.sock (Connection: close)
                 response = conn.getresponse()
                 if response.status < 300 and consume is not None:
+                    consuming = True
                     result = consume(response)
                 else:
                     result = response.read(ERROR_BODY_LIMIT)
@@ -153,13 +273,26 @@ class HttpFiles:
                     raise TimeoutError
                 if response.will_close:
                     self.close()
-                return response.status, result
-            except _STALE as exc:
+                if response.status not in RETRY_STATUSES:
+                    return response.status, result
+                wait = self._backoff(attempt, response.getheader("Retry-After"))
+                if attempt >= ATTEMPTS or time.monotonic() + wait >= deadline:
+                    raise self._failing(method, rel, response.status, attempt)
+            except _RESET as exc:
                 self.close()
                 if watchdog.fired:
                     raise self._unreachable(method, rel, exc, watchdog) from exc
-                if attempt == 2 or not reused:
+                if consuming and restart is None:
                     raise self._unreachable(method, rel, exc) from exc
+                if reused and not consuming:  # the server closed an idle keep-alive connection
+                    attempt -= 1
+                    wait = 0.0
+                else:
+                    wait = self._backoff(attempt, None)
+                    if attempt >= ATTEMPTS or time.monotonic() + wait >= deadline:
+                        raise self._unreachable(method, rel, exc, attempts=attempt) from exc
+                if consuming and restart is not None:
+                    restart()
             except (OSError, http.client.HTTPException) as exc:  # TimeoutError is an OSError
                 self.close()
                 raise self._unreachable(method, rel, exc, watchdog) from exc
@@ -168,10 +301,31 @@ class HttpFiles:
                 raise
             finally:
                 watchdog.cancel()
-        raise AssertionError("unreachable")
+            time.sleep(wait)
+
+    def _backoff(self, attempt: int, retry_after: str | None) -> float:
+        """Seconds to wait before attempt ``attempt + 1``: exponential with jitter, or the server's Retry-After."""
+        wait = RETRY_BASE_WAIT * 2 ** (attempt - 1) * self._jitter.uniform(0.5, 1.0)
+        if retry_after is not None and retry_after.strip().isdigit():
+            wait = max(wait, float(retry_after.strip()))
+        return min(RETRY_MAX_WAIT, wait)
+
+    def _failing(self, method: str, rel: str, status: int, attempts: int) -> StoreError:
+        return StoreError(
+            f"remote cache {self.location} answered HTTP {status} to {attempts} attempt"
+            f"{'s' if attempts > 1 else ''} at {method} {self.location}{rel}; giving up.",
+            hint="The server (or a proxy before it) is failing; builds continue with the local cache. "
+            "Check the server's error log.",
+        )
 
     def _unreachable(
-        self, method: str, rel: str, exc: BaseException, watchdog: _Watchdog | None = None
+        self,
+        method: str,
+        rel: str,
+        exc: BaseException,
+        watchdog: _Watchdog | None = None,
+        *,
+        attempts: int = 1,
     ) -> StoreError:
         if watchdog is not None and watchdog.fired:
             reason = f"the transfer took longer than {self.deadline:g} s (DDBUILD_TRANSFER_TIMEOUT)"
@@ -179,8 +333,11 @@ class HttpFiles:
             reason = "timed out"
         else:
             reason = type(exc).__name__ + f": {exc}"
+        if attempts > 1:
+            reason += f", {attempts} attempts"
+        via = f" via {self.proxy}" if self.proxy is not None else ""
         return StoreError(
-            f"remote cache {self.location} is unreachable ({method} {rel}: {reason}).",
+            f"remote cache {self.location} is unreachable{via} ({method} {rel}: {reason}).",
             hint="Check the URL and that the server is running; builds continue with the local cache.",
         )
 
@@ -204,7 +361,7 @@ class HttpFiles:
                 raise over_limit(f"{rel} in remote cache {self.location}", limit)
             return data
 
-        status, data = self._request("GET", rel, consume=bounded)
+        status, data = self._request("GET", rel, consume=bounded, restart=lambda: None)
         if status == 404:
             return None
         self._check(status, "GET", rel, (200,))
@@ -228,7 +385,13 @@ class HttpFiles:
                     where = getattr(out, "name", "the local file")
                     raise StoreError(f"cannot write {rel} to {where}: {exc.strerror or exc}.") from exc
 
-        status, _ = self._request("GET", rel, consume=stream)
+        def restart() -> None:  # the connection broke mid-body: the next attempt starts from byte 0
+            if hasattr(out, "seek"):
+                out.seek(0)
+                out.truncate()
+            hasher.reset()
+
+        status, _ = self._request("GET", rel, consume=stream, restart=restart)
         if status == 404:
             return False
         self._check(status, "GET", rel, (200,))
