@@ -29,7 +29,7 @@ INFERENCE_PARAMS = f"{_MODELS}.ChatCompletionInferenceParams"
 MODEL_CONFIG = f"{_MODELS}.ModelConfig"
 MODEL_PROVIDER = f"{_MODELS}.ModelProvider"
 RUN_CONFIG = "ddbuild.config.run_config.RunConfig"
-STAGE = "ddbuild.workflow.stage.Stage"
+STAGE = "ddbuild.planning.stage.Stage"
 SEED_SOURCE = "ddbuild.config.seeds.LocalFileSeedSource"
 
 # The fields that never enter an identity, each with the reason: (model class, field name).
@@ -56,7 +56,7 @@ EXCLUDED_FIELDS: dict[tuple[str, str], str] = {
     (STAGE, "name"): "entries are shared by content; a parent's name enters its child's key with its digest",
 }
 
-# Fields that enter an identity in a normal form rather than as written (workflow/identity.py).
+# Fields that enter an identity in a normal form rather than as written (planning/identity.py).
 NORMALISED_FIELDS: dict[tuple[str, str], str] = {
     (SEED_SOURCE, "path"): "relative to the working directory, POSIX separators: absolute paths "
     "differ per machine; the files' bytes enter through inputs.seed_files",
@@ -251,7 +251,7 @@ def stage_key_document(identity: Mapping[str, Any], inputs: Mapping[str, Any]) -
     return {
         "scheme": HASH_SCHEME_VERSION,
         "engine": ENGINE_COMPAT_VERSION,
-        "stage": dict(identity),  # workflow/identity.py: built from model_identity(...)
+        "stage": dict(identity),  # planning/identity.py: built from model_identity(...)
         "inputs": dict(inputs),
     }
 

@@ -16,8 +16,8 @@ from ddbuild.fingerprint import (
     output_digest,
     stage_key,
 )
-from ddbuild.workflow.graph import Graph
-from ddbuild.workflow.identity import stage_identity
+from ddbuild.planning.graph import Graph
+from ddbuild.planning.identity import stage_identity
 
 PROVIDERS = [dd.ModelProvider(name="local", endpoint="http://localhost:8000/v1")]
 

@@ -35,9 +35,9 @@ from ddbuild.config import samplers as S
 from ddbuild.config import seeds as SD
 from ddbuild.config.run_config import RunConfig
 from ddbuild.fingerprint import EXCLUDED_FIELDS, class_path, stage_key
-from ddbuild.workflow.identity import relative_path, stage_identity
-from ddbuild.workflow.joins import Concat, JoinOn
-from ddbuild.workflow.stage import Stage
+from ddbuild.planning.identity import relative_path, stage_identity
+from ddbuild.planning.joins import Concat, JoinOn
+from ddbuild.planning.stage import Stage
 
 EXAMPLES = int(os.environ.get("DDBUILD_HYPOTHESIS_EXAMPLES", "400"))
 CWD = Path("/proj")
@@ -384,7 +384,7 @@ def _stage_field_matters(universe: dict[str, Any], field: str) -> bool:
         return callable(stage["join"]) and not isinstance(stage["join"], (Concat, JoinOn))
     if field in ("sampling_strategy", "selection_strategy"):
         return bool(stage["depends_on"]) or universe["seed"] is not None
-    return ("ddbuild.workflow.stage.Stage", field) not in EXCLUDED_FIELDS
+    return ("ddbuild.planning.stage.Stage", field) not in EXCLUDED_FIELDS
 
 
 def _expect_change(before: dict[str, Any], after: dict[str, Any], path: tuple[Any, ...], field: str) -> bool:

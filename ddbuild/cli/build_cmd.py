@@ -83,7 +83,7 @@ def raise_invalid_config(plans: list[Any]) -> None:
     """A stage the build would refuse before running anything raises what the build raises: an
     invalid config or unusable model is a config error (exit 2), resume=always that cannot reuse
     a stage a ResumeError (exit 1); see docs/cli.md."""
-    from ddbuild.workflow.executor import planned_error
+    from ddbuild.execution.executor import planned_error
 
     for plan in plans:
         for decision in plan.invalid():
@@ -170,7 +170,7 @@ def _build_selection(
 
 def fill_usage(tally: TallyReporter, store: Any) -> None:
     """LLM numbers for stages that ran, from their published entries."""
-    from ddbuild.workflow.plan import Status
+    from ddbuild.planning.plan import Status
 
     for summary in tally.summaries:
         for outcome in summary.outcomes:

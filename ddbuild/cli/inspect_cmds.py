@@ -10,7 +10,7 @@ from ddbuild.cli import render
 from ddbuild.cli.build_cmd import Streams
 from ddbuild.cli.session import Session, bind
 from ddbuild.errors import ArtifactError, UsageError
-from ddbuild.workflow.plan import Status
+from ddbuild.planning.plan import Status
 
 FORMATS = ("jsonl", "csv", "parquet")
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from ddbuild.cli.render import BuildSummary, StageOutcome, short_key
-from ddbuild.workflow.events import (
+from ddbuild.execution.events import (
     BatchDone,
     Event,
     LLMRequestsInFlight,
@@ -18,7 +18,7 @@ from ddbuild.workflow.events import (
     StageFinished,
     StageStarted,
 )
-from ddbuild.workflow.plan import Status
+from ddbuild.planning.plan import Status
 
 Clock = Callable[[], float]
 

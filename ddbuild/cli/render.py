@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ddbuild.workflow.plan import (
+from ddbuild.planning.plan import (
     Cost,
     FieldChange,
     Plan,

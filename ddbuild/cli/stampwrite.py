@@ -18,7 +18,7 @@ from ddbuild.errors import on_full_disk
 
 
 def all_local_hits(plans: list[Any]) -> bool:
-    from ddbuild.workflow.plan import Status
+    from ddbuild.planning.plan import Status
 
     return bool(plans) and all(
         d.status is Status.HIT and d.origin == "local" and d.key for p in plans for d in p.stages
@@ -84,7 +84,7 @@ def _stage_records(store: Any, cache: Path, plans: list[Any]) -> list[dict[str, 
 def _outputs(session: Any, plans: list[Any], stages: list[dict[str, Any]]) -> dict[str, str]:
     """What each fast-path mode prints, rendered now by the same code the normal path uses."""
     from ddbuild.cli import render
-    from ddbuild.workflow.plan import Status
+    from ddbuild.planning.plan import Status
 
     rows = {(s["workflow"], s["name"]): s["rows"] for s in stages}
     summaries = [

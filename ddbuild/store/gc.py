@@ -14,7 +14,7 @@
                                       untouched for the grace period (with its lock file)
       8. unused lock files            locks/<key>.lock of a key without checkpoints, held by no
                                       build, created longer ago than the grace period (deleted
-                                      while gc holds them; workflow/locks.py re-checks the name)
+                                      while gc holds them; execution/locks.py re-checks the name)
 
 The grace period (``--prune``, 2 hours by default, as git's ``gc --prune``) is the second line
 of defence: it also covers writers that hold no pin (``cache pull``, a read-through download,

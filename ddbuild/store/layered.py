@@ -11,7 +11,7 @@ Trust and failure rules (docs/sharing.md, "Trust"):
   miss, reported once. Blobs are covered by the signed entry that names their digest.
 - Without keys, remote objects are used but copied into the local store marked ``unverified``
   (entries) / ``ddbuild_unverified`` (responses). Entries built from marked data are marked too
-  (workflow/build.py), and no marked entry is ever signed: trust is transitive or it is nothing.
+  (execution/build.py), and no marked entry is ever signed: trust is transitive or it is nothing.
   Once keys are set, a marked local object counts only if it carries an accepted signature.
 - The remote is an optimisation, never a reason to fail a build: the first connection, server or
   auth failure is logged once and the store carries on local-only (``remote_error`` says why).

@@ -5,7 +5,7 @@
     <cache>/locks/gc.lock             the guard: ``cache gc`` holds it exclusively while it reads
                                       pins and entries and deletes; a build holds it shared while
                                       it creates its pin or adds to it
-    <cache>/locks/<key>.lock          held by the build of <key> (see workflow/locks.py): its
+    <cache>/locks/<key>.lock          held by the build of <key> (see execution/locks.py): its
                                       partial/<key>/ checkpoints are in use
 
 Why nothing a running build needs can be deleted::

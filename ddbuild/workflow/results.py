@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ddbuild.errors import ArtifactError, WorkflowError
-from ddbuild.workflow.plan import Status
+from ddbuild.planning.plan import Status
 
 
 class SkippedStageStatus(str, Enum):
@@ -158,7 +158,7 @@ class WorkflowResults:
         return summary.output_path
 
     def _files(self, stage: str) -> list[Path]:
-        from ddbuild.workflow.inputs import parquet_files_at
+        from ddbuild.planning.inputs import parquet_files_at
 
         path = self.get_stage_output_path(stage)
         if stage in self._outputs:

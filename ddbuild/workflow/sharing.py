@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from ddbuild.errors import ArtifactError, StoreError
+from ddbuild.planning.plan import StageDecision, Status
 from ddbuild.store.closure import ClosureCounts
-from ddbuild.workflow.plan import StageDecision, Status
 
 
 def layered_store(store: Any) -> Any:

@@ -13,15 +13,26 @@ from ddbuild.config.checks import positive_count
 from ddbuild.config.run_config import ResumeMode
 from ddbuild.config.seeds import SamplingStrategy
 from ddbuild.errors import StagesFailed, TargetError, WorkflowError, did_you_mean
-from ddbuild.workflow.context import BuildContext, open_store
-from ddbuild.workflow.events import NullReporter, PlanReady, Reporter
-from ddbuild.workflow.executor import BuildLog, Scheduling, execute, planned_error
-from ddbuild.workflow.graph import Graph
-from ddbuild.workflow.identity import stage_identity
-from ddbuild.workflow.inputs import InputDigests, override_input, seed_input
-from ddbuild.workflow.names import validate_dir_name
-from ddbuild.workflow.plan import Plan, ReasonKind, Status
-from ddbuild.workflow.planner import Facts, Options, plan
+from ddbuild.execution.context import BuildContext, open_store
+from ddbuild.execution.events import NullReporter, PlanReady, Reporter
+from ddbuild.execution.executor import BuildLog, Scheduling, execute, planned_error
+from ddbuild.execution.view import note_edited_views, write_json_atomic
+from ddbuild.planning.graph import Graph
+from ddbuild.planning.identity import stage_identity
+from ddbuild.planning.inputs import InputDigests, override_input, seed_input
+from ddbuild.planning.plan import Plan, ReasonKind, Status
+from ddbuild.planning.planner import Facts, Options, plan
+from ddbuild.planning.schema import SchemaCheck, check_schemas, observed_columns, read_schema_facts
+from ddbuild.planning.stage import (
+    Stage,
+    check_output,
+    check_output_processors,
+    check_selected_processor,
+    resolve_depends_on,
+    validate_dir_name,
+)
+from ddbuild.planning.statcache import StatCache
+from ddbuild.planning.storeview import CacheView, FetchingCacheView
 from ddbuild.workflow.results import (
     SkippedStageResult,
     SkippedStageStatus,
@@ -29,18 +40,6 @@ from ddbuild.workflow.results import (
     StageSummary,
     WorkflowResults,
 )
-from ddbuild.workflow.schema import SchemaCheck, check_schemas
-from ddbuild.workflow.schemaio import observed_columns, read_schema_facts
-from ddbuild.workflow.stage import (
-    Stage,
-    check_output,
-    check_output_processors,
-    check_selected_processor,
-    resolve_depends_on,
-)
-from ddbuild.workflow.statcache import StatCache
-from ddbuild.workflow.storeview import CacheView, FetchingCacheView
-from ddbuild.workflow.view import note_edited_views, write_json_atomic
 
 if TYPE_CHECKING:
     from ddbuild.store.closure import ClosureCounts
@@ -126,7 +125,7 @@ class Workflow:
         facts, _ = _check_schemas(graph, names, view, facts, options, ctx)
         decided = self._with_view_notes(plan(graph, names, view, facts, options), graph, view, ctx)
         if estimate_cost:
-            from ddbuild.workflow.costing import estimate_costs
+            from ddbuild.execution.costing import estimate_costs
 
             decided = estimate_costs(decided, graph, facts, ctx)
         ctx.verifier.save()

@@ -138,8 +138,8 @@ def test_gc_collects_stale_temp_files_and_abandoned_checkpoints_but_not_fresh_on
 
 
 def test_gc_keeps_checkpoints_a_build_holds_and_those_the_build_file_resumes(chain):
+    from ddbuild.execution.locks import key_lock
     from ddbuild.store.pins import key_lock_path
-    from ddbuild.workflow.locks import key_lock
 
     chain.run()
     cache = chain.root / ".ddbuild" / "cache"
@@ -192,7 +192,7 @@ def test_gc_deletes_unused_lock_files_and_a_waiting_builder_keeps_mutual_exclusi
     import fcntl
     import threading
 
-    from ddbuild.workflow.locks import key_lock
+    from ddbuild.execution.locks import key_lock
 
     chain.run()
     locks = chain.root / ".ddbuild" / "cache" / "locks"

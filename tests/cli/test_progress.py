@@ -6,8 +6,8 @@ import io
 import json
 
 from ddbuild.cli.progress import JsonLinesReporter, LiveReporter, TallyReporter, make_reporter
-from ddbuild.workflow.events import BatchDone, LLMRequestsInFlight, StageFinished, StageStarted, WarningEvent
-from ddbuild.workflow.plan import Status
+from ddbuild.execution.events import BatchDone, LLMRequestsInFlight, StageFinished, StageStarted, WarningEvent
+from ddbuild.planning.plan import Status
 
 
 class Clock:

@@ -7,7 +7,7 @@ import json
 from golden import assert_golden
 
 from ddbuild.cli import render
-from ddbuild.workflow.plan import Cost, FieldChange, Plan, Reason, ReasonKind, StageDecision, Status
+from ddbuild.planning.plan import Cost, FieldChange, Plan, Reason, ReasonKind, StageDecision, Status
 
 K1 = "3f2a9c1d5e6b7a8f9e0d1c2b3a4f5e6d"
 K2 = "8b1e04aa77cc11dd22ee33ff44005566"

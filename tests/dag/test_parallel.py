@@ -9,8 +9,8 @@ from dag_helpers import designer, llm_builder, model, seed_builder, write_seed
 
 import ddbuild as dd
 from ddbuild.errors import DDBuildError, StagesFailed, WorkflowError
+from ddbuild.execution.events import StageStarted
 from ddbuild.workflow import RecordingReporter, SkippedStageStatus, Status
-from ddbuild.workflow.events import StageStarted
 
 
 def _two_branches(server, project: Path, model_b: dd.ModelConfig, model_c: dd.ModelConfig, rows: int = 24):

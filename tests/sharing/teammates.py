@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import ddbuild as dd
-from ddbuild.workflow.plan import Status
+from ddbuild.planning.plan import Status
 
 
 def workflow(designer: dd.DataDesigner, llm_url: str | None) -> Any:

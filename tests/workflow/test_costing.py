@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 import ddbuild as dd
-from ddbuild.workflow import costing
-from ddbuild.workflow.costing import sample_rows
-from ddbuild.workflow.plan import Status
+from ddbuild.execution import costing
+from ddbuild.execution.costing import sample_rows
+from ddbuild.planning.plan import Status
 from tests.openai_server import FakeOpenAIServer, start_server
 
 

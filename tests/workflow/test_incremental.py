@@ -242,8 +242,8 @@ def test_diamond_builds_each_stage_once(project: Path) -> None:
 
 
 def test_reporter_events(project: Path) -> None:
+    from ddbuild.execution.events import BatchDone, PlanReady
     from ddbuild.workflow import RecordingReporter
-    from ddbuild.workflow.events import BatchDone, PlanReady
 
     reporter = RecordingReporter()
     three_stage().run(reporter=reporter)

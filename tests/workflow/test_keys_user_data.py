@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 import ddbuild as dd
-from ddbuild.workflow.plan import Status
+from ddbuild.planning.plan import Status
 from tests.openai_server import FakeOpenAIServer, start_server
 from tests.workflow.conftest import write_seed
 

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import ddbuild as dd
 from ddbuild.fingerprint import digest_json, stage_key_document
-from ddbuild.workflow.graph import Graph
-from ddbuild.workflow.identity import stage_identity
-from ddbuild.workflow.plan import ReasonKind, Status
-from ddbuild.workflow.planner import Facts, Options, Settled, plan
-from ddbuild.workflow.storeview import LastBuild, MemoryView
+from ddbuild.planning.graph import Graph
+from ddbuild.planning.identity import stage_identity
+from ddbuild.planning.plan import ReasonKind, Status
+from ddbuild.planning.planner import Facts, Options, Settled, plan
+from ddbuild.planning.storeview import LastBuild, MemoryView
 from tests.workflow.conftest import expr_builder, sampler_builder
 
 CWD = Path("/nowhere")

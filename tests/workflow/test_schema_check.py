@@ -9,10 +9,10 @@ import pytest
 
 import ddbuild as dd
 from ddbuild.errors import ColumnReferenceError, ConfigError
+from ddbuild.execution.events import StageStarted
+from ddbuild.planning.graph import Graph
+from ddbuild.planning.schema import SchemaFacts, check_schemas, join_on_columns
 from ddbuild.workflow import ReasonKind, Status
-from ddbuild.workflow.events import StageStarted
-from ddbuild.workflow.graph import Graph
-from ddbuild.workflow.schema import SchemaFacts, check_schemas, join_on_columns
 from tests.workflow.conftest import expr_builder, sampler_builder, write_seed
 
 TYPO = "Stage 'questions': Column 'question' references unknown column 'topc'. Did you mean 'topic'?"

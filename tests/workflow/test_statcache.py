@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 import ddbuild as dd
-from ddbuild.workflow.statcache import StatCache
+from ddbuild.planning.statcache import StatCache
 from tests.workflow.conftest import write_seed
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import ddbuild as dd
-from ddbuild.workflow.events import BatchDone
+from ddbuild.execution.events import BatchDone
 
 
 class MachineDown(Exception):

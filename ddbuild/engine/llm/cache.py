@@ -84,7 +84,7 @@ class MemoryResponseCache:
 class DirectoryResponseCache:
     """``<root>/llm/ab/<key>.json`` files, written atomically (temp + rename); JSON only.
 
-    The workflow layer uses the Store (``ddbuild.workflow.llmcache``); this class is for the engine
+    The workflow layer uses the Store (``ddbuild.execution.llmcache``); this class is for the engine
     on its own (``DataDesigner`` without a workflow, scripts, tests)."""
 
     def __init__(self, root: str | os.PathLike[str]) -> None:

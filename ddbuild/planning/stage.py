@@ -1,4 +1,5 @@
-"""A stage as declared by add_stage: frozen spec plus the checks Data Designer runs at add time."""
+"""A stage as declared by add_stage: frozen spec, the checks Data Designer runs at add time, and the
+validation of workflow/stage/processor names (which become directory names)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ddbuild.config.checks import INVALID_PATH_CHARS, check_name
 from ddbuild.config.seeds import SamplingStrategy
 from ddbuild.errors import WorkflowError
-from ddbuild.workflow.names import validate_dir_name
 
 OnSuccess = Callable[[Path], "str | Path"]
 FINAL = "final"
@@ -96,3 +97,13 @@ def resolve_depends_on(depends_on: str | Sequence[str] | None, existing: Sequenc
     if len(set(parents)) != len(parents):
         raise WorkflowError(f"Stage '{name}' lists a parent twice in depends_on: {list(parents)}.")
     return parents
+
+
+# ---- Validation of workflow, stage and processor names, which become directory names
+
+__all__ = ["INVALID_PATH_CHARS", "validate_dir_name"]
+
+
+def validate_dir_name(value: object, label: str) -> str:
+    """``value`` if it can be a directory name; WorkflowError stating the rule otherwise."""
+    return check_name(value, label, directory=True, error=WorkflowError)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from ddbuild.workflow.stage import Stage
+from ddbuild.planning.stage import Stage
 
 
 @dataclass(frozen=True)

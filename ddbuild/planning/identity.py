@@ -16,9 +16,9 @@ from typing import Any
 
 from ddbuild.engine.identity import provider_identities
 from ddbuild.fingerprint import model_identity
-from ddbuild.workflow.callbacks import callable_identity, source_digest
-from ddbuild.workflow.joins import join_identity
-from ddbuild.workflow.stage import Stage
+from ddbuild.planning.callbacks import callable_identity, source_digest
+from ddbuild.planning.joins import join_identity
+from ddbuild.planning.stage import Stage
 
 DEFAULT_NUM_RECORDS = 10
 

@@ -44,7 +44,7 @@ def join_identity(join: Any, join_version: str | None) -> dict[str, Any] | None:
         return None
     if isinstance(join, (Concat, JoinOn)):
         return join.identity()
-    from ddbuild.workflow.callbacks import callable_identity
+    from ddbuild.planning.callbacks import callable_identity
 
     return {"kind": "callable", **callable_identity(join, join_version)}
 

@@ -1,4 +1,5 @@
-"""The planner: a pure function from (graph, targets, store view, input digests) to a Plan.
+"""The planner: a pure function from (graph, targets, store view, input digests) to a Plan, and the
+dotted-path diff of two stage key documents that its CONFIG_CHANGED reasons carry.
 
     drafts ──► cleanup ──► chatml          a linear workflow (depends_on defaults to the
                                            previously added stage)
@@ -39,12 +40,11 @@ from typing import Any
 
 from ddbuild.config.run_config import ResumeMode
 from ddbuild.fingerprint import digest_json, stage_key_document
-from ddbuild.workflow.diff import diff
-from ddbuild.workflow.graph import Graph
-from ddbuild.workflow.inputs import InputDigests
-from ddbuild.workflow.plan import Cost, Plan, Reason, ReasonKind, StageDecision, Status
-from ddbuild.workflow.stage import Stage
-from ddbuild.workflow.storeview import EntryState, StoreView
+from ddbuild.planning.graph import Graph
+from ddbuild.planning.inputs import InputDigests
+from ddbuild.planning.plan import Cost, FieldChange, Plan, Reason, ReasonKind, StageDecision, Status
+from ddbuild.planning.stage import Stage
+from ddbuild.planning.storeview import EntryState, StoreView
 
 
 @dataclass(frozen=True)
@@ -365,3 +365,26 @@ def _seed_selection(stage: Stage) -> Any:
 
 def name_has_no_seed(facts: Facts, stage: Stage) -> bool:
     return stage.name not in facts.inputs.seeds and not stage.depends_on
+
+
+# ---- Dotted-path differences between two stage key documents (for CONFIG_CHANGED and friends)
+
+_MISSING = None  # what a field that exists on one side only shows on the other
+
+
+def diff(old: Any, new: Any, prefix: str = "") -> list[FieldChange]:
+    """Every leaf that differs, as ``a.b.c`` paths (lists compared whole unless same length)."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        changes: list[FieldChange] = []
+        for key in sorted(set(old) | set(new), key=str):
+            path = f"{prefix}.{key}" if prefix else str(key)
+            if key not in old:
+                changes.append(FieldChange(path, _MISSING, new[key]))
+            elif key not in new:
+                changes.append(FieldChange(path, old[key], _MISSING))
+            else:
+                changes.extend(diff(old[key], new[key], path))
+        return changes
+    if isinstance(old, list) and isinstance(new, list) and len(old) == len(new) and old != new:
+        return [c for i, (a, b) in enumerate(zip(old, new, strict=True)) for c in diff(a, b, f"{prefix}.{i}")]
+    return [] if old == new else [FieldChange(prefix, old, new)]

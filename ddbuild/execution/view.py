@@ -26,9 +26,9 @@ from typing import Any
 from ddbuild import atomic
 from ddbuild.errors import on_full_disk
 from ddbuild.fingerprint import digest_file
+from ddbuild.planning.plan import Plan, Reason, ReasonKind, Status
 from ddbuild.store.entry import safe_join
 from ddbuild.store.verify import BlobVerifier, stat_of
-from ddbuild.workflow.plan import Plan, Reason, ReasonKind, Status
 
 EDITED_DIR = "edited"  # beside the stage folders: <artifact_path>/<workflow>/edited/
 FICLONE = 0x40049409  # linux/fs.h: share the source's extents (btrfs, XFS, ...), copy-on-write

@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ddbuild.execution.events import NullReporter, Reporter
+from ddbuild.planning.statcache import StatCache
 from ddbuild.store.verify import BlobVerifier, verifier_for
-from ddbuild.workflow.events import NullReporter, Reporter
-from ddbuild.workflow.statcache import StatCache
 
 CACHE_ENV = "DDBUILD_CACHE"
 DEFAULT_CACHE = Path(".ddbuild") / "cache"

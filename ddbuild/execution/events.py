@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol, Union, runtime_checkable
 
-from ddbuild.workflow.plan import Plan, Status
+from ddbuild.planning.plan import Plan, Status
 
 
 @dataclass(frozen=True)

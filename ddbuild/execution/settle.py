@@ -7,16 +7,16 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ddbuild.errors import StoreError
+from ddbuild.execution.build import ParentOutput, build_stage, entry_output, llm_counts
+from ddbuild.execution.context import BuildContext
+from ddbuild.execution.events import StageFinished, StageStarted, WarningEvent
+from ddbuild.execution.view import materialise, view_edited_reason
 from ddbuild.fingerprint import digest_json, stage_key_document
+from ddbuild.planning.graph import Graph
+from ddbuild.planning.plan import ReasonKind, StageDecision, Status
+from ddbuild.planning.planner import Facts, Settled, entry_drops
+from ddbuild.planning.stage import Stage
 from ddbuild.store.entry import blob_digests
-from ddbuild.workflow.build import ParentOutput, build_stage, entry_output, llm_counts
-from ddbuild.workflow.context import BuildContext
-from ddbuild.workflow.events import StageFinished, StageStarted, WarningEvent
-from ddbuild.workflow.graph import Graph
-from ddbuild.workflow.plan import ReasonKind, StageDecision, Status
-from ddbuild.workflow.planner import Facts, Settled, entry_drops
-from ddbuild.workflow.stage import Stage
-from ddbuild.workflow.view import materialise, view_edited_reason
 
 
 @dataclass

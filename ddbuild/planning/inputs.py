@@ -8,8 +8,8 @@ from typing import Any
 
 from ddbuild.errors import SeedError, WorkflowError
 from ddbuild.fingerprint import output_digest
-from ddbuild.workflow.identity import relative_path
-from ddbuild.workflow.statcache import StatCache
+from ddbuild.planning.identity import relative_path
+from ddbuild.planning.statcache import StatCache
 
 
 @dataclass(frozen=True)

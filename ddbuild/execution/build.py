@@ -1,4 +1,5 @@
-"""Building one stage: lock the key, generate into partial/<key>/, publish blobs + entry, view.
+"""Building one stage: lock the key, generate into partial/<key>/, publish blobs + entry, view;
+and turning the finished dataset directory into entry outputs (the selected one among them).
 
     partial/<key>/inputs/...     the seed handed in (links to parent blobs, or a joined file)
     partial/<key>/dataset/...    generate_dataset's output (batch checkpoints = resume points)
@@ -18,19 +19,19 @@ from pathlib import Path
 from typing import Any
 
 from ddbuild.errors import GenerationError, ResumeError
+from ddbuild.execution.context import BuildContext
+from ddbuild.execution.events import BatchDone
+from ddbuild.execution.llmcache import StoreResponseCache
+from ddbuild.execution.locks import key_lock
+from ddbuild.execution.view import materialise, write_json_atomic
+from ddbuild.fingerprint import digest_file, output_digest
+from ddbuild.planning.inputs import parquet_files_at
+from ddbuild.planning.plan import Status, sorted_drops
+from ddbuild.planning.planner import selected_rows
+from ddbuild.planning.stage import Stage
 from ddbuild.store.entry import blob_digests, new_entry
 from ddbuild.store.fs import BlobState
 from ddbuild.store.verify import BlobVerifier
-from ddbuild.workflow.context import BuildContext
-from ddbuild.workflow.events import BatchDone
-from ddbuild.workflow.inputs import parquet_files_at
-from ddbuild.workflow.llmcache import StoreResponseCache
-from ddbuild.workflow.locks import key_lock
-from ddbuild.workflow.outputs import callback_outputs, collect, select, selected_root
-from ddbuild.workflow.plan import Status, sorted_drops
-from ddbuild.workflow.planner import selected_rows
-from ddbuild.workflow.stage import Stage
-from ddbuild.workflow.view import materialise, write_json_atomic
 
 log = logging.getLogger("ddbuild.workflow")
 
@@ -165,7 +166,7 @@ def seed_path(stage: Stage, partial: Path, parents: dict[str, ParentOutput]) -> 
         dirs[name] = folder
     if len(dirs) == 1:
         return next(iter(dirs.values()))
-    from ddbuild.workflow.joins import apply_join
+    from ddbuild.planning.joins import apply_join
 
     files = {n: sorted(d.glob("*.parquet")) for n, d in dirs.items()}
     return apply_join(stage.join, files, dirs, partial / "inputs" / "_joined" / "joined.parquet")
@@ -198,7 +199,7 @@ def stage_num_records(stage: Stage, config: Any, seed: Path | None, cwd: Path) -
     seed_config = config.seed_config
     if seed_config is None:
         return 10
-    from ddbuild.workflow.inputs import any_rows
+    from ddbuild.planning.inputs import any_rows
 
     source = seed_config.source
     rows = len(source.df) if getattr(source, "seed_type", None) == "df" else sum(
@@ -348,3 +349,72 @@ def _run_callback(stage: Stage, view_dir: Path, cwd: Path) -> tuple[str, list[tu
             hint="Return a parquet file or a folder that directly contains *.parquet files.",
         )
     return callback_outputs(result, view_dir, files)
+
+
+# ---- Turning a finished dataset directory into entry outputs, and choosing the selected output
+
+OUTPUT_PROCESSORS_DIR = "output-processors"
+CALLBACK_DIR = "callback-output"
+
+
+def file_record(path: Path, rel: str) -> dict[str, Any]:
+    """{path, digest, rows, size} for one file (rows from the parquet footer; 0 for other files)."""
+    rows = 0
+    if path.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        rows = pq.read_metadata(path).num_rows
+    return {"path": rel, "digest": digest_file(path), "rows": rows, "size": path.stat().st_size}
+
+
+def collect(dataset_dir: Path) -> list[tuple[Path, dict[str, Any]]]:
+    """Every file a run left in ``dataset_dir`` (hidden/temp files excluded), sorted by path."""
+    found = []
+    for root, dirs, files in os.walk(dataset_dir):
+        dirs[:] = sorted(d for d in dirs if not d.startswith(("tmp", ".")))
+        for name in sorted(files):
+            if name.startswith(".") or name.endswith((".tmp", ".part")):
+                continue
+            path = Path(root) / name
+            found.append((path, file_record(path, path.relative_to(dataset_dir).as_posix())))
+    return sorted(found, key=lambda item: item[1]["path"])
+
+
+def selected_root(stage: Stage) -> str:
+    """The entry-relative folder that ``output=`` selects (callbacks are handled separately)."""
+    op_names = {p.name for p in stage.output_processors}
+    base = f"{OUTPUT_PROCESSORS_DIR}/" if stage.output_processors else ""
+    processor = stage.output_processor
+    if processor is None:
+        return f"{base}parquet-files"
+    if processor in op_names:
+        return f"{OUTPUT_PROCESSORS_DIR}/processors-files/{processor}"
+    return f"processors-files/{processor}"
+
+
+def select(outputs: list[dict[str, Any]], root: str, stage: Stage) -> dict[str, Any]:
+    """The selected output: parquet files directly under ``root`` (or ``root`` itself), in order."""
+    chosen = [o for o in outputs if o["path"] == root or (
+        o["path"].startswith(root + "/") and "/" not in o["path"][len(root) + 1 :] and o["path"].endswith(".parquet")
+    )]
+    if not chosen and stage.output_processor is not None and stage.on_success is None:
+        raise GenerationError(f"Stage output processor '{stage.output_processor}' did not produce artifacts.")
+    return {
+        "root": root,
+        "paths": [o["path"] for o in chosen],
+        "digest": output_digest(o["digest"] for o in chosen),
+        "rows": sum(o["rows"] for o in chosen),
+    }
+
+
+def callback_outputs(result: Path, view_dir: Path, files: list[Path]) -> tuple[str, list[tuple[Path, dict[str, Any]]]]:
+    """Records for the files an on_success callback returned; paths inside the view are kept."""
+    view_dir = view_dir.resolve()
+    result = result.resolve()
+    if result == view_dir or view_dir in result.parents:
+        root = result.relative_to(view_dir).as_posix()
+        rels = [f.resolve().relative_to(view_dir).as_posix() for f in files]
+    else:
+        root = f"{CALLBACK_DIR}/{result.name}"
+        rels = [root if result.is_file() else f"{root}/{f.name}" for f in files]
+    return root, [(f, file_record(f, rel)) for f, rel in zip(files, rels, strict=True)]

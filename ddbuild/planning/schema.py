@@ -1,4 +1,7 @@
-"""Column schemas across stages: which columns each stage's selected output holds (pure, no I/O).
+"""Column schemas across stages: which columns each stage's selected output holds, and reading them.
+
+The propagation is pure; ``read_schema_facts`` at the end reads only column names (parquet footers, a
+DataFrame's index) of root seeds, overrides and cached outputs.
 
 A stage's config can only be checked against the columns of its seed, and a child's seed is its
 parent's selected output. So the schema is propagated in topological order, and every stage
@@ -19,17 +22,20 @@ its cached output's parquet footer (``SchemaFacts.observed``).
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ddbuild.config.columns import SeedDatasetColumnConfig
 from ddbuild.config.processors import DropColumnsProcessorConfig, SchemaTransformProcessorConfig
 from ddbuild.config.validation import validate_config
 from ddbuild.errors import ConfigError, DDBuildError, TemplateError
-from ddbuild.workflow.graph import Graph
-from ddbuild.workflow.joins import Concat, JoinOn
-from ddbuild.workflow.stage import Stage
+from ddbuild.planning.graph import Graph
+from ddbuild.planning.inputs import InputDigests
+from ddbuild.planning.joins import Concat, JoinOn
+from ddbuild.planning.plan import Plan, Status
+from ddbuild.planning.stage import Stage
 
 Columns = tuple[str, ...] | None  # None: unknown until the stage runs
 
@@ -158,3 +164,60 @@ def _naming_stage(stage: str, error: DDBuildError) -> DDBuildError:
     named = type(error)(f"Stage '{stage}': {error.message}", hint=error.hint)
     named.__cause__ = error
     return named
+
+
+# ---- Reading the column names this module needs: root seeds, overrides, and cached outputs' footers
+
+
+def read_schema_facts(graph: Graph, closure: Iterable[str], inputs: InputDigests, cwd: Path) -> SchemaFacts:
+    """Columns of each root's own seed ([] without one) and of each override in the closure."""
+    roots: dict[str, Columns] = {}
+    overrides: dict[str, Columns] = {}
+    for name in closure:
+        if name in inputs.overrides:
+            files = inputs.overrides[name].files
+            overrides[name] = parquet_columns(files[0]) if files else None
+        elif not graph[name].depends_on:
+            seed = inputs.seeds.get(name)
+            roots[name] = None if seed is not None and seed.error else _seed_columns(graph[name].builder, cwd)
+    return SchemaFacts(roots=roots, overrides=overrides)
+
+
+def _seed_columns(builder: Any, cwd: Path) -> Columns:
+    from ddbuild.config.builder import seed_column_names
+
+    try:
+        names = seed_column_names(builder.get_seed_config(), cwd)
+    except (DDBuildError, OSError, IndexError):  # the seed's own error is reported by the planner
+        return None
+    return None if names is None else tuple(names)
+
+
+def parquet_columns(path: Path) -> Columns:
+    """Column names from a parquet footer; None when the file is missing or unreadable."""
+    try:
+        import pyarrow.parquet as pq
+
+        return tuple(pq.read_schema(path).names)
+    except Exception:  # noqa: BLE001 - unreadable means unknown, never an error here
+        return None
+
+
+def observed_columns(plan: Plan, stages: Iterable[str], view: Any, store: Any) -> dict[str, Columns]:
+    """For the given stages that are HITs: the columns of their cached selected output (footer)."""
+    found: dict[str, Columns] = {}
+    for name in stages:
+        decision = plan.stage(name)
+        if decision.status != Status.HIT or decision.key is None:
+            continue
+        entry = view.entry(decision.key) or {}
+        selected = entry.get("selected_output") or {}
+        digests = {o.get("path"): o.get("digest") for o in entry.get("outputs", [])}
+        paths = selected.get("paths") or []
+        digest = digests.get(paths[0]) if paths else None
+        if digest:
+            try:
+                found[name] = parquet_columns(Path(store.blob_path(digest)))
+            except Exception:  # noqa: BLE001 - a remote-only store has no local blob path
+                continue
+    return found
