@@ -1,7 +1,7 @@
 """Atomic, durable file writes: a temp name beside the target, fsync, rename, fsync the directory.
 
 Every file ddbuild publishes (blobs, entries, LLM responses, checkpoint batches, metadata, views'
-JSON, stamps) goes through here, in this order::
+files and JSON, stamps, exports) goes through here, in this order::
 
     open  <dir>/.tmp-<pid>-<random>-<name>.tmp  O_EXCL, in the target's own directory
     write, flush, fsync(file)                 the bytes are on disk before any name points at them
@@ -12,6 +12,10 @@ A reader (or a resumed run) therefore sees no file or a complete one, even after
 machine. A crash leaves at most a ``.tmp-*`` file, which never matches a published name; ``cache
 gc`` deletes those once they are older than its grace period. Directories that are created are
 made durable the same way (fsync of their parent).
+
+Writers with bytes in hand use ``write_bytes`` / ``write_json``; writers that stream to a handle use
+``open_temp`` + ``publish``; writers that need a path (pyarrow, copy_file_range) use ``replacing``.
+This is the only module that renames a file into place (tests/test_atomic.py checks that).
 """
 
 from __future__ import annotations
@@ -137,12 +141,21 @@ def write_json(
     write_bytes(Path(final), (text + "\n" if indent is not None else text).encode("utf-8"), durable=durable)
 
 
-@on_full_disk
-def publish_written(temp: Path, final: Path) -> None:
-    """Publish a temp file that another library wrote by path (pyarrow): fsync it, rename, fsync dir."""
+@contextlib.contextmanager
+def replacing(final: Path, *, durable: bool = True) -> Iterator[Path]:
+    """A temp path beside ``final`` for a writer that writes by path (pyarrow, a file copy, an export).
+
+    When the block ends the file is fsynced (``durable``) and published as ``final``; if the block
+    raises, the temp file is removed and ``final`` is untouched. The directory is created.
+    """
+    final = Path(final)
+    ensure_dir(final.parent)
+    temp = temp_path(final)
     try:
-        fsync_file(temp)
+        yield temp
+        if durable:
+            fsync_file(temp)
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
-    publish(temp, final)
+    publish(temp, final, durable=durable)

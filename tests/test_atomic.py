@@ -88,6 +88,18 @@ def _streamed_export(root: Path) -> Path:
     return path
 
 
+def _dataset_export(suffix: str) -> Callable[[Path], Path]:
+    def export(root: Path) -> Path:
+        from ddbuild.engine.io import export_files
+        from ddbuild.engine.writer import write_parquet
+
+        batch = root / "dataset" / "batch_00000.parquet"
+        write_parquet(_table(), batch)
+        return export_files([batch], root / "export" / f"out.{suffix}")
+
+    return export
+
+
 # One line per writer: (name, function(root) -> the published file).
 WRITERS: list[tuple[str, Callable[[Path], Path]]] = [
     ("store blob", _put_blob),
@@ -97,6 +109,8 @@ WRITERS: list[tuple[str, Callable[[Path], Path]]] = [
     ("checkpoint batch", _checkpoint_batch),
     ("checkpoint metadata", _checkpoint_metadata),
     ("streamed parquet export", _streamed_export),
+    ("jsonl export", _dataset_export("jsonl")),
+    ("csv export", _dataset_export("csv")),
 ]
 
 
@@ -197,3 +211,63 @@ def test_a_leftover_temp_file_is_not_read_as_data(tmp_path: Path) -> None:
     atomic.temp_path(tmp_path / "llm" / "ab" / f"{'ab' * 16}.json").parent.mkdir(parents=True)
     atomic.temp_path(tmp_path / "llm" / "ab" / f"{'ab' * 16}.json").write_text("{")
     assert DirectoryResponseCache(tmp_path).keys() == []
+
+
+# -- one helper --------------------------------------------------------------------------------
+
+# Calls that put a file under a name (or make a temp file to do so). Outside ddbuild/atomic.py each
+# one needs a line here saying why it is not an atomic write: (enclosing function, call) -> reason.
+RENAMES_ALLOWED = {
+    ("move", "os.replace"): "LocalFiles.move: quarantine moves a corrupt blob aside in the cache, no new bytes",
+    ("quarantine", "shutil.move"): "a corrupt download moved to quarantine/ (maybe across filesystems)",
+    ("_keep_aside", "os.replace"): "a file edited by hand in a view is moved to edited/, not written",
+    ("_link", "os.link"): "inputs hard-linked into a stage's scratch folder, never published",
+    ("fetch_blob", "tempfile.mkstemp"): "a scratch download the local store then copies in atomically",
+}
+_NAMING_CALLS = {
+    "os.replace", "os.rename", "os.renames", "os.link", "shutil.move",
+    "tempfile.mkstemp", "tempfile.mktemp", "tempfile.NamedTemporaryFile",
+}  # fmt: skip
+
+
+def _renames_in(path: Path) -> list[tuple[str, str, int]]:
+    """(enclosing function, call, line) for every naming call in one source file."""
+    import ast
+
+    found: list[tuple[str, str, int]] = []
+
+    def visit(node: ast.AST, function: str) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                visit(child, child.name)
+                continue
+            if isinstance(child, ast.Call) and isinstance(child.func, ast.Attribute):
+                name = ast.unparse(child.func)
+                if name in _NAMING_CALLS:
+                    found.append((function, name, child.lineno))
+                # Path.replace(target) / Path.rename(target): one positional argument (str.replace has two)
+                elif child.func.attr in ("replace", "rename") and len(child.args) == 1 and not child.keywords:
+                    found.append((function, f"<path>.{child.func.attr}", child.lineno))
+            visit(child, function)
+
+    visit(ast.parse(path.read_text(encoding="utf-8")), "<module>")
+    return found
+
+
+def test_only_atomic_py_renames_files_into_place() -> None:
+    """A new temp-and-rename outside ddbuild/atomic.py fails here: use atomic.write_bytes /
+    write_json / open_temp + publish / replacing (fsync, rename, fsync of the directory)."""
+    package = Path(__file__).resolve().parents[1] / "ddbuild"
+    seen: set[tuple[str, str]] = set()
+    unexplained = []
+    for source in sorted(package.rglob("*.py")):
+        if source == package / "atomic.py":
+            continue
+        for function, call, line in _renames_in(source):
+            seen.add((function, call))
+            if (function, call) not in RENAMES_ALLOWED:
+                unexplained.append(f"{source.relative_to(package.parent)}:{line}: {call} in {function}()")
+    assert unexplained == [], "write through ddbuild.atomic instead (or explain in RENAMES_ALLOWED):\n" + "\n".join(
+        unexplained
+    )
+    assert set(RENAMES_ALLOWED) - seen == set(), "RENAMES_ALLOWED lists calls that are gone: remove them"

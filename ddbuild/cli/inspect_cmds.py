@@ -57,7 +57,7 @@ def write_entry_output(store: Any, key: str, path: Path, fmt: str) -> int:
     """Fetch the entry's selected-output blobs (verified) and export them as one file.
 
     The writing is the engine's (``engine.io.export_files``): the same JSONL, CSV (nested values
-    as JSON) and streamed Parquet as ``results.export()``. Written beside ``path``, then renamed.
+    as JSON) and streamed Parquet as ``results.export()``, published atomically (``ddbuild.atomic``).
     """
     from ddbuild.engine.io import count_rows, export_files
 
@@ -66,15 +66,14 @@ def write_entry_output(store: Any, key: str, path: Path, fmt: str) -> int:
         raise ArtifactError(f"Cache entry {key[:8]} vanished before export.", hint="Build the target again.")
     digest_of = {o["path"]: o["digest"] for o in entry["outputs"]}
     path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="ddbuild-export-", dir=path.parent) as scratch:
+    with tempfile.TemporaryDirectory(prefix="ddbuild-export-", dir=path.parent) as scratch:  # the blobs
         files = []
         for i, rel in enumerate(entry["selected_output"]["paths"]):
             local = Path(scratch) / f"{i:05d}.parquet"
             if not store.get_blob(digest_of[rel], local):
                 raise ArtifactError(f"Output blob of {rel} is missing from the cache.", hint="Rebuild the target.")
             files.append(local)
-        written = export_files(files, Path(scratch) / f"export{path.suffix}", fmt)
-        written.replace(path)
+        export_files(files, path, fmt)
         return count_rows(files)
 
 

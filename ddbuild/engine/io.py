@@ -11,6 +11,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
+from ddbuild import atomic
 from ddbuild.engine.writer import write_parquet_stream
 from ddbuild.errors import ArtifactError
 
@@ -78,13 +79,11 @@ def export_files(paths: Sequence[Path], out: str | Path, format: str | ExportFor
     """Write the dataset to ``out`` as jsonl (one record per line), csv or parquet."""
     out = Path(out)
     kind = export_format(out, format)
-    out.parent.mkdir(parents=True, exist_ok=True)
     if kind == ExportFormat.PARQUET:
-        _export_parquet(paths, out)
-    elif kind == ExportFormat.JSONL:
-        _export_jsonl(paths, out)
+        _export_parquet(paths, out)  # atomic itself (write_parquet_stream)
     else:
-        _export_csv(paths, out)
+        with atomic.replacing(out) as temp:  # a reader never sees half an export
+            (_export_jsonl if kind == ExportFormat.JSONL else _export_csv)(paths, temp)
     return out
 
 

@@ -56,16 +56,9 @@ def write_parquet_stream(schema: Any, tables: Iterable[Any], path: Path) -> None
     atomically and with the options above: memory is bounded by the largest table, not the sum."""
     import pyarrow.parquet as pq
 
-    atomic.ensure_dir(path.parent)
-    temp = atomic.temp_path(path)
-    try:
-        with pq.ParquetWriter(temp, schema.remove_metadata(), **PARQUET_OPTIONS) as writer:
-            for table in tables:
-                writer.write_table(table)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-    atomic.publish_written(temp, path)
+    with atomic.replacing(path) as temp, pq.ParquetWriter(temp, schema.remove_metadata(), **PARQUET_OPTIONS) as writer:
+        for table in tables:
+            writer.write_table(table)
 
 
 def write_json(path: Path, data: Any) -> None:

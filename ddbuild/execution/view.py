@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 import shutil
 import time
 from collections.abc import Callable
@@ -75,16 +74,11 @@ def place(verifier: BlobVerifier, digest: str, dest: Path, stage: str | None = N
     """Put a verified copy of blob ``digest`` at ``dest`` atomically (IntegrityError if corrupt)."""
     blob = verifier.path(digest, stage)  # missing: IntegrityError; stat-known or hashed otherwise
     before = stat_of(blob)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    temp = dest.parent / f".{dest.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
-    try:
+    with atomic.replacing(dest, durable=False) as temp:  # a copy, rebuilt from the cache when lost
         copy_bytes(blob, temp)  # a new file: the user's umask decides its mode (writable: it is theirs)
         if digest_file(temp) != digest:  # the blob changed after it was checked: never show it
             verifier.corrupt(digest, stage, "its bytes changed while they were copied into the view")
             verifier.path(digest, stage)  # raises: the blob is now quarantined
-        os.replace(temp, dest)
-    finally:
-        temp.unlink(missing_ok=True)
     verifier.stats.remember(dest, digest)
     if before is not None and stat_of(blob) == before:
         verifier.stats.remember(blob, digest, before)
