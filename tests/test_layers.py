@@ -19,6 +19,7 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("cli", {"cli"}),
     ("entry points", {"designer"}),
     ("workflow API", {"workflow", "results"}),
+    ("analysis", {"analysis"}),
     ("execution", {"execution"}),
     ("planning", {"planning"}),
     ("settings", {"settings"}),
