@@ -17,6 +17,7 @@ PACKAGE = Path(ddbuild.__file__).parent
 # Top to bottom. A unit is a subpackage or a top-level module of ddbuild.
 LAYERS: list[tuple[str, set[str]]] = [
     ("cli", {"cli"}),
+    ("report", {"report"}),
     ("entry points", {"designer"}),
     ("workflow API", {"workflow", "results"}),
     ("analysis", {"analysis"}),

@@ -241,9 +241,15 @@ class DatasetAnalysis:
     def display(self) -> None:
         print(self.to_table())
 
-    def to_report(self) -> None:
-        """Print the table (Data Designer's name for showing the analysis)."""
+    def to_report(self, save_path: str | None = None) -> None:
+        """Print the table (Data Designer's name); with ``save_path`` also write it as an HTML page."""
         self.display()
+        if save_path is not None:
+            from pathlib import Path
+
+            from ddbuild.analysis.html import analysis_page
+
+            Path(save_path).write_text(analysis_page(self), encoding="utf-8")
 
 
 def _flat_row(c: ColumnStatistics) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from typing import Any
 
 from ddbuild.analysis.model import ColumnStatistics, DatasetAnalysis, NumericalDistribution
 
-VALUE_WIDTH = 24  # characters of a value shown in a summary
+VALUE_WIDTH = 32  # characters of a value shown in a summary
 SUMMARY_WIDTH = 72
 
 
@@ -53,7 +53,8 @@ def summary(c: ColumnStatistics) -> str:
         parts.append(_numbers(c.numerical))
     if c.text_length is not None:
         parts.append(f"{_num(c.text_length.min)}-{_num(c.text_length.max)} chars, mean {_num(c.text_length.mean)}")
-    if c.top_values is not None and c.numerical is None:
+    repeated = c.top_values is not None and bool(c.top_values.counts) and c.top_values.counts[0] > 1
+    if c.top_values is not None and c.numerical is None and (repeated or c.text_length is None):
         shown_values = [f"{shown(v)} ×{n}" for v, n in zip(c.top_values.categories[:3], c.top_values.counts[:3], strict=True)]
         if shown_values:
             parts.append("top: " + ", ".join(shown_values))

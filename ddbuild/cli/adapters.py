@@ -68,6 +68,11 @@ def stage_usage(store: Any, key: str | None) -> dict[str, int] | None:
     entry = store.get_entry(key)
     if entry is None:
         return None
+    return stage_usage_of(entry)
+
+
+def stage_usage_of(entry: dict[str, Any]) -> dict[str, int]:
+    """LLM requests sent / served from cache and tokens recorded in ``entry``."""
     stats = (entry.get("usage") or {}).get("llm_stats") or {}
     return {
         "llm_requests_sent": int(stats.get("requests_sent", 0) or 0),

@@ -139,6 +139,23 @@ def export_command(ctx: click.Context, target: str, path: str, fmt: str | None, 
     ctx.exit(inspect_cmds.export(_session(ctx, options), target, path, fmt, _streams()))
 
 
+@cli.command("report", cls=InheritingCommand)
+@global_options
+@click.option(
+    "--resume", type=click.Choice(("if_possible", "always", "never")), default="if_possible", hidden=True
+)
+@click.option("-o", "--output", "output", metavar="PATH", default="report.html", show_default=True,
+              help="Where to write the page.")
+@click.argument("targets", nargs=-1, metavar="[TARGET]...", shell_complete=complete_targets)
+@click.pass_context
+def report_command(ctx: click.Context, output: str, **_: Any) -> None:
+    """Write one self-contained HTML page: the stage graph coloured by state, each stage's rows,
+    LLM requests and tokens, and a per-column analysis of the TARGETs' output (builds nothing)."""
+    from ddbuild.cli import report_cmd
+
+    ctx.exit(report_cmd.report(_session(ctx, _options(ctx)), output, _streams()))
+
+
 @cli.command("graph", cls=InheritingCommand)
 @global_options
 @click.option(

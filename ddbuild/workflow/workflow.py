@@ -103,6 +103,12 @@ class Workflow:
     def stage_names(self) -> list[str]:
         return [s.name for s in self._stages]
 
+    @property
+    def artifact_root(self) -> Path:
+        """Where the stage views and workflow-metadata.json go: ``<artifact_path>/<name>`` (from the cwd)."""
+        artifacts = Path(getattr(self._designer, "artifact_path", None) or "artifacts")
+        return (artifacts if artifacts.is_absolute() else Path.cwd() / artifacts) / self.name
+
     # -- planning ------------------------------------------------------------------------
     def plan(
         self, targets: str | Iterable[str] | None = None, resume: ResumeMode | str = ResumeMode.IF_POSSIBLE,

@@ -172,3 +172,34 @@ def test_nested_values_and_nulls(project, tmp_path):
     assert analysis["f"].num_null == 2 and analysis["f"].numerical.mean == 2.0
     assert analysis["empty"].num_null == 4 and analysis["empty"].num_unique == 0
     assert "all null" in str(analysis)
+
+
+def test_report_and_load_analysis_share_one_cached_profile(project, server):
+    from ddbuild.analysis.entry import entry_analysis
+    from ddbuild.store import FileSystemStore
+
+    write_seed(project / "seed.parquet", rows=12)
+    results = _qa_workflow(server).run()
+    analysis = results["qa"].load_analysis()
+    before = profiles_computed()
+    store = FileSystemStore(project / ".ddbuild/cache")
+    entry = store.get_entry(results.stages["qa"].key)
+    assert entry_analysis(store, entry, project / ".ddbuild/cache") == analysis
+    assert profiles_computed() == before  # the stage's dataset is its selected output: same inputs, same file
+
+
+def test_to_report_writes_an_escaped_page(project, tmp_path, capsys):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from ddbuild.analysis.profile import analyze_files
+
+    path = tmp_path / "x.parquet"
+    pq.write_table(pa.table({"<b>name</b>": ["<script>x</script>", "a\x00b", "<script>x</script>"]}), path)
+    analysis = analyze_files([path])
+    analysis.to_report(str(tmp_path / "page.html"))
+    page = (tmp_path / "page.html").read_text(encoding="utf-8")
+    assert "<script" not in page and "<b>" not in page
+    assert "&lt;script&gt;x&lt;/script&gt; ×2" in page and "&lt;b&gt;name&lt;/b&gt;" in page
+    assert "a\\x00b" in page and "\x00" not in page  # control characters shown escaped
+    assert capsys.readouterr().out.startswith("Dataset analysis: 3 records")

@@ -39,7 +39,7 @@ def test_source_prints_the_completion_script_even_in_a_built_project(chain, shel
 
 def test_bash_completes_targets_commands_and_options(chain):
     assert bash(chain.root, "ddbuild m") == ["middle"]
-    assert bash(chain.root, "ddbuild ") == ["build", "cache", "export", "graph", "status", "base", "middle", "final"]
+    assert bash(chain.root, "ddbuild ") == ["build", "cache", "export", "graph", "report", "status", "base", "middle", "final"]
     assert bash(chain.root, "ddbuild build ") == ["base", "middle", "final"]
     assert bash(chain.root, "ddbuild -n fi") == ["final"]
     assert bash(chain.root, "ddbuild status b") == ["base"]
@@ -66,14 +66,14 @@ def test_dash_c_and_several_workflows(project):
     (sub / "ddfile.py").write_text(DAG + "\nsecond = dd.DataDesigner().compose_workflow(name='second')\n"
                                    "second.add_stage('base', base, num_records=3)\nsecond.add_stage('tail', good)\n")
     assert bash(project.root, "ddbuild -C sub ") == [
-        "build", "cache", "export", "graph", "status",
+        "build", "cache", "export", "graph", "report", "status",
         "dag:base", "dag:bad", "dag:good", "second:base", "second:tail", "bad", "good", "tail", "dag", "second"]
     assert bash(project.root, "ddbuild -C sub build second:") == ["second:base", "second:tail"]
 
 
 def test_a_build_file_that_fails_or_builds_on_load_completes_nothing(project):
     project.write("raise RuntimeError('broken')\n")
-    assert bash(project.root, "ddbuild ") == ["build", "cache", "export", "graph", "status"]
+    assert bash(project.root, "ddbuild ") == ["build", "cache", "export", "graph", "report", "status"]
     project.write(CHAIN + "\nworkflow.run()\n")
     assert bash(project.root, "ddbuild build ") == []
     assert not (project.root / "artifacts").exists()

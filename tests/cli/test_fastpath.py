@@ -224,6 +224,7 @@ PARSE_CASES = [
     (["--bogus"], None), (["-f"], None), (["--resume", "sometimes"], None),
     (["-h"], None), (["-sh"], None), (["build", "--help"], None), (["--version"], None),
     (["export", "final", "out.jsonl"], None), (["graph"], None), (["cache", "ls"], None),
+    (["report", "-o", "x.html"], None),
 ]
 
 

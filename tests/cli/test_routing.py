@@ -80,7 +80,7 @@ def test_version_and_help(chain):
 
     assert chain.main("--version").stdout.strip() == f"ddbuild {__version__}"
     help_text = chain.main("--help").stdout
-    for word in ("[TARGET]...", "export", "status", "graph", "cache", "--explain", "--always-make", "--keep-going"):
+    for word in ("[TARGET]...", "export", "status", "graph", "report", "cache", "--explain", "--always-make", "--keep-going"):
         assert word in help_text
 
 
