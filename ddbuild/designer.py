@@ -52,11 +52,19 @@ class DataDesigner:
         require_signed: bool | None = None,
     ) -> None:
         """``cache``/``remote``/``remote_upload``/``require_signed``: None falls back to the
-        environment, then ``[tool.ddbuild]`` in ./pyproject.toml (see ``ddbuild.settings``)."""
+        environment, then ``[tool.ddbuild]`` in ./pyproject.toml (see ``ddbuild.settings``).
+
+        ``model_providers=None``: the user's ``~/.data-designer/model_providers.yaml`` if present,
+        else Data Designer's predefined providers (nvidia, openai, openrouter); a builder without
+        model configs may use the default aliases (``nvidia-text``, ...) of
+        ``get_default_model_configs()``. Both are read now (``ddbuild.engine.llm.catalogue``)."""
+        from ddbuild.engine.llm.catalogue import default_model_configs, runtime_providers
         from ddbuild.settings import resolve_settings
 
         self.artifact_path = Path(artifact_path) if artifact_path is not None else DEFAULT_ARTIFACTS
-        self.model_providers = model_providers
+        self.model_providers = list(model_providers) if model_providers else runtime_providers()
+        #: Aliases a builder that declares no model configs may use (Data Designer's defaults).
+        self.default_model_configs = default_model_configs()
         self.settings = resolve_settings(Path.cwd(), cache=cache or None, remote=remote,
                                          remote_upload=remote_upload, require_signed=require_signed)
         self.cache_path = self.settings.cache
@@ -68,6 +76,39 @@ class DataDesigner:
 
     def set_run_config(self, run_config: RunConfig) -> None:
         self._run_config = run_config
+
+    def get_default_model_configs(self) -> list[Any]:
+        """The user's ``model_configs.yaml`` (in ``$DATA_DESIGNER_HOME``, default ``~/.data-designer``)
+        if present, else Data Designer's default aliases ``<provider>-text|reasoning|vision``."""
+        from ddbuild.engine.llm.catalogue import default_model_configs
+
+        return default_model_configs()
+
+    def get_default_model_providers(self) -> list[Any]:
+        """The user's ``model_providers.yaml`` if present, else Data Designer's predefined
+        providers: nvidia, openai, openrouter, each keyed by the variable holding its API key."""
+        from ddbuild.engine.llm.catalogue import default_model_providers
+
+        return default_model_providers()
+
+    def validate(self, config_builder: Any) -> None:
+        """Raise what ``create`` would raise before generating: the config, its seed, its model
+        aliases and providers, and every API key variable it needs (named with the alias and
+        column). Nothing is sent and nothing is written."""
+        from ddbuild.engine.dataset import check_generation
+
+        check_generation(self._config(config_builder, Path.cwd()), self._run_config, Path.cwd(),
+                         self.model_providers)
+
+    def _config(self, config_builder: Any, base_dir: Path) -> Any:
+        """The built config, with the default model configs its LLM columns name when it declares none."""
+        from ddbuild.engine.llm.catalogue import effective_model_configs
+
+        config = _built(config_builder, base_dir)
+        models = effective_model_configs(config.model_configs, config.columns, self.default_model_configs)
+        if len(models) != len(config.model_configs):
+            config = config.model_copy(update={"model_configs": models})
+        return config
 
     def response_cache(self) -> Any:
         """The LLM response cache shared by every run of this designer (a directory)."""
@@ -92,7 +133,7 @@ class DataDesigner:
 
         refuse_build("DataDesigner.create()")
         base_dir = Path.cwd()
-        config = _built(config_builder, base_dir)
+        config = self._config(config_builder, base_dir)
         file_digest = functools.cache(digest_file)  # IF_POSSIBLE's check and the run share seed digests
         target, choice = self._dataset_dir(config, dataset_name, ResumeMode(resume), base_dir, file_digest)
         summary = self._generate(config, num_records, target, choice == DatasetDirChoice.RESUME, base_dir,
@@ -113,7 +154,7 @@ class DataDesigner:
 
         refuse_build("DataDesigner.preview()")
         base_dir = Path.cwd()
-        config = _built(config_builder, base_dir)
+        config = self._config(config_builder, base_dir)
         with tempfile.TemporaryDirectory(prefix="ddbuild-preview-") as temp:
             summary = self._generate(config, num_records, Path(temp) / "preview", False, base_dir)
             return PreviewResults.read(summary)

@@ -12,6 +12,13 @@ from tests.store.store_servers import Moto, Nginx, nginx_binary
 NGINX_MISSING = "nginx is not installed (CI: `apt-get install -y nginx`); HTTP/WebDAV tests skipped"
 
 
+@pytest.fixture(autouse=True)
+def _no_data_designer_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Model providers/configs never come from the real ~/.data-designer: an empty folder instead
+    (tests that need one set DATA_DESIGNER_HOME or HOME themselves)."""
+    monkeypatch.setenv("DATA_DESIGNER_HOME", str(tmp_path_factory.getbasetemp() / "empty-data-designer-home"))
+
+
 @pytest.fixture(scope="session")
 def moto() -> Iterator[Moto]:
     """A moto S3 server on 127.0.0.1 (a free port), stopped by its pid at the end of the session."""

@@ -18,6 +18,7 @@ numbers, enums, arrays, nested objects). Usage tokens are whitespace word counts
 
 Faults (``add_fault(kind, times=1, match=None, …)``; ``match`` is a substring of the last user
 message, ``times=None`` means every time): ``429`` (``retry_after=`` seconds), ``500``, ``400``,
+``401`` (the error message echoes the whole bearer token, as a careless server might),
 ``slow`` (``delay=`` seconds, past the client's timeout), ``malformed_body`` (HTTP body not JSON),
 ``invalid_json`` (reply content is not JSON), ``schema_invalid`` (JSON that breaks the schema),
 ``length`` (finish_reason=length), ``refusal``, ``reply`` (``content=`` the reply text), ``raw``
@@ -48,7 +49,7 @@ from typing import Any
 from ddbuild.engine.llm.schema import example_for  # the same placeholder values --explain uses
 
 FAULT_KINDS = (
-    "429", "500", "400", "slow", "malformed_body", "invalid_json",
+    "429", "500", "400", "401", "slow", "malformed_body", "invalid_json",
     "schema_invalid", "length", "refusal", "reply", "raw",
 )  # fmt: skip
 
@@ -177,6 +178,9 @@ class FakeOpenAIServer:
             return 429, headers, _error("Rate limit reached for requests", "rate_limit_exceeded")
         if kind == "500":
             return 500, {}, _error("The server had an error while processing your request.", "server_error")
+        if kind == "401":
+            token = (record.authorization or "").removeprefix("Bearer ")
+            return 401, {}, _error(f"Incorrect API key provided: {token}", "invalid_api_key")
         if kind == "400":
             return 400, {}, _error(fault.body or "Invalid request: unsupported parameter", "invalid_request_error")
         if kind == "malformed_body":

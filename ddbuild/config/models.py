@@ -3,12 +3,14 @@
 Identity: every field of these models enters a stage key (``fingerprint.model_identity``) except
 the ones ``fingerprint.EXCLUDED_FIELDS`` names (concurrency, timeout, provider wiring). Secrets never do:
 ``ModelProvider.api_key`` is a ``SecretStr`` excluded from ``model_dump`` and from ``repr``.
-Resolving ``"env:VAR"`` keys and building URLs happens in ``ddbuild.engine.llm.client``.
+Resolving keys (Data Designer's rule: the name of an environment variable if one is set, else the
+key itself; ``"env:VAR"`` too) and building URLs happens in ``ddbuild.engine.llm.client``.
 """
 
 from __future__ import annotations
 
 import random
+import re
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
@@ -18,6 +20,9 @@ from ddbuild.config.samplers import check_weights
 from ddbuild.errors import ModelConfigError
 
 ENV_PREFIX = "env:"
+# A bare api_key spelled like this (NVIDIA_API_KEY) names a variable: unset, it is an error rather
+# than a literal key sent as a bearer token (Data Designer's check for missing keys, made stricter).
+VARIABLE_NAME = re.compile(r"[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+")
 
 
 class UniformDistribution(BaseModel):
@@ -132,7 +137,11 @@ class ChatCompletionInferenceParams(BaseModel):
 
 
 class ModelProvider(BaseModel):
-    """An OpenAI-compatible endpoint. ``api_key`` is a literal or ``"env:VAR_NAME"``."""
+    """An OpenAI-compatible endpoint.
+
+    ``api_key`` as in Data Designer: the name of an environment variable (``"NVIDIA_API_KEY"``),
+    used when that variable is set, else the key itself; ``"env:VAR_NAME"`` always names a variable.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
@@ -160,6 +169,11 @@ class ModelProvider(BaseModel):
     def _finite_body(cls, value: Any) -> Any:
         return check_finite(value, "extra_body")
 
+    @field_validator("extra_headers", mode="before")
+    @classmethod
+    def _no_headers(cls, value: Any) -> Any:
+        return {} if value is None else value  # Data Designer writes extra_headers: null
+
     @model_validator(mode="after")
     def _endpoint(self) -> ModelProvider:
         if not self.endpoint.strip():
@@ -177,11 +191,14 @@ class ModelProvider(BaseModel):
 
     @property
     def api_key_env_var(self) -> str | None:
-        """The variable named by an ``"env:VAR"`` key, else None."""
+        """The variable the key must come from: ``"env:VAR"``'s, or a bare key spelled like a
+        variable name (``NVIDIA_API_KEY``); None for no key or a literal one."""
         if self.api_key is None:
             return None
         secret = self.api_key.get_secret_value()
-        return secret[len(ENV_PREFIX) :].strip() if secret.startswith(ENV_PREFIX) else None
+        if secret.startswith(ENV_PREFIX):
+            return secret[len(ENV_PREFIX) :].strip()
+        return secret if VARIABLE_NAME.fullmatch(secret) else None
 
 
 class ModelConfig(BaseModel):

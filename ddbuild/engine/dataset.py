@@ -99,6 +99,12 @@ def batch_sizes(num_records: int, buffer_size: int) -> BatchSizes:
     return BatchSizes(num_records, buffer_size)
 
 
+def check_generation(config: Any, run_config: RunConfig, base_dir: Path, providers: Any = None) -> None:
+    """Raise what ``generate_dataset`` would raise before its first batch (config, seed, models,
+    API keys); reads the seed's schema, sends and writes nothing."""
+    _prepare(config, 1, run_config, Path(base_dir), providers)
+
+
 def _prepare(config: Any, num_records: int, run_config: RunConfig, base_dir: Path, providers: Any,
              file_digest: FileDigest | None = None) -> _Prepared:
     positive_count(num_records, "num_records", ConfigError)

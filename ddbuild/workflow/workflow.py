@@ -86,13 +86,25 @@ class Workflow:
         parents = resolve_depends_on(depends_on, existing, name)
         _check_join(name, parents, join, join_version)
         self._stages.append(Stage(
-            name=name, index=len(self._stages), builder=config_builder.copy(), depends_on=parents,
+            name=name, index=len(self._stages), builder=self._with_default_models(config_builder.copy()),
+            depends_on=parents,
             num_records=num_records, on_success=on_success, on_success_version=on_success_version,
             output_processors=ops, output=output, allow_empty=allow_empty,
             sampling_strategy=sampling_strategy, selection_strategy=selection_strategy,
             join=join, join_version=join_version,
         ))
         return self
+
+    def _with_default_models(self, builder: Any) -> Any:
+        """A builder that declares no model configs gets the designer's default ones its LLM
+        columns name (Data Designer's default aliases), so the stage's key holds what it sends."""
+        from ddbuild.engine.llm.catalogue import effective_model_configs
+
+        defaults = getattr(self._designer, "default_model_configs", None)
+        models = effective_model_configs(builder.model_configs, builder.get_column_configs(), defaults)
+        if len(models) != len(builder.model_configs):
+            builder._model_configs = models  # the stage's own copy
+        return builder
 
     @property
     def stages(self) -> list[Stage]:

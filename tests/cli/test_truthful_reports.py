@@ -69,7 +69,7 @@ UNUSABLE_MODELS = [  # (environment, the message explain, status and the build a
     ({"TEST_PROVIDER": "nim"}, "Stage 'answers': Model alias 'fast' (column 'answer') names provider 'nim', "
                                "which is not configured."),
     ({"STUB_KEY": ""}, "Stage 'answers': Model provider 'stub' reads its API key from the environment variable "
-                       "STUB_KEY, which is not set."),
+                       "STUB_KEY, which is not set; model alias 'fast' (column 'answer') needs it."),
 ]
 
 

@@ -65,10 +65,12 @@ def test_unknown_provider_is_named():
         LLMServices.validate([text_column()], [model(provider_name="nim")], [provider("http://x/v1")])
 
 
-def test_default_provider_from_openai_environment():
-    [p] = default_providers({"OPENAI_BASE_URL": "http://127.0.0.1:9/v1"})
+def test_default_provider_from_openai_environment(tmp_path):
+    home = {"DATA_DESIGNER_HOME": str(tmp_path)}
+    p, *others = default_providers({**home, "OPENAI_BASE_URL": "http://127.0.0.1:9/v1"})
     assert (p.name, p.endpoint, p.api_key_env_var) == ("openai", "http://127.0.0.1:9/v1", "OPENAI_API_KEY")
-    assert default_providers({})[0].endpoint == "https://api.openai.com/v1"
+    assert [o.name for o in others] == ["nvidia", "openrouter"]  # Data Designer's predefined ones
+    assert default_providers(home)[0].endpoint == "https://api.openai.com/v1"
     with pytest.raises(ModelConfigError, match="OPENAI_API_KEY"):
         LLMServices.validate([text_column()], [model()], None, environ={})
 

@@ -2,6 +2,7 @@
 
     columns.py    LLMServices / LLMColumnGenerator: the engine-facing API (one per stage run)
     client.py     ChatClient: URLs, API keys, per-alias concurrency, retries with backoff
+    catalogue.py  Data Designer's predefined providers, default aliases, ~/.data-designer files
     limits.py     ModelLimits: per-model request budgets shared across stage runs, threads and loops
     transport.py  ChatTransport protocol + aiohttp implementation (imported lazily)
     cache.py      request keys and the request-level response cache

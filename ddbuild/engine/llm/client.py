@@ -38,40 +38,42 @@ from ddbuild.engine.llm.replies import completion_problem
 from ddbuild.engine.llm.transport import ChatTransport, TransportError, TransportTimeout
 from ddbuild.errors import LLMRequestError, ModelConfigError
 
-DEFAULT_OPENAI_BASE_URL = "https://api.openai.com/v1"
 EXCERPT_CHARS = 500
 REDACTED = "***"
 _VERSION_SEGMENT = re.compile(r"/v\d+[a-z0-9]*$")
 
 
 def default_providers(environ: Mapping[str, str] | None = None) -> list[ModelProvider]:
-    """One provider named ``openai`` from ``OPENAI_BASE_URL`` / ``OPENAI_API_KEY``."""
-    environ = os.environ if environ is None else environ
-    return [
-        ModelProvider(
-            name="openai",
-            endpoint=environ.get("OPENAI_BASE_URL") or DEFAULT_OPENAI_BASE_URL,
-            api_key="env:OPENAI_API_KEY",
-        )
-    ]
+    """The providers a run uses when none are given (``catalogue.runtime_providers``)."""
+    from ddbuild.engine.llm.catalogue import runtime_providers
+
+    return runtime_providers(environ)
 
 
-def resolve_api_key(provider: ModelProvider, environ: Mapping[str, str] | None = None) -> str | None:
-    """The literal key, or the value of the ``env:VAR`` it names (ModelConfigError if unset)."""
+def resolve_api_key(provider: ModelProvider, environ: Mapping[str, str] | None = None, *,
+                    needed_by: str = "") -> str | None:
+    """The key to send, by Data Designer's rule: the value of the environment variable the key
+    names, if one is set; else the key itself. ``"env:VAR"`` and a key spelled like a variable
+    name (``NVIDIA_API_KEY``) must name a set variable: ModelConfigError naming the provider, the
+    variable and ``needed_by`` (which alias/column needs it). No message ever holds a key."""
     if provider.api_key is None:
         return None
-    variable = provider.api_key_env_var
-    if variable is None:
-        return provider.api_key.get_secret_value()
     environ = os.environ if environ is None else environ
-    value = environ.get(variable)
-    if not value:
-        raise ModelConfigError(
-            f"Model provider '{provider.name}' reads its API key from the environment variable "
-            f"{variable}, which is not set.",
-            hint=f"export {variable}=… (or set api_key=None for an endpoint without authentication).",
-        )
-    return value
+    raw = provider.api_key.get_secret_value()
+    variable = provider.api_key_env_var
+    named = variable if variable is not None else raw
+    value = environ.get(named) if named and "=" not in named and "\0" not in named else None
+    if value:
+        return value
+    if variable is None:
+        return raw  # a literal key
+    needs = f"; {needed_by} needs it" if needed_by else ""
+    raise ModelConfigError(
+        f"Model provider '{provider.name}' reads its API key from the environment variable "
+        f"{variable}, which is not set{needs}.",
+        hint=f"export {variable}=… (or give DataDesigner(model_providers=[...]) a provider with "
+        "another api_key; api_key=None for an endpoint without authentication).",
+    )
 
 
 def chat_completions_url(endpoint: str) -> str:
@@ -214,7 +216,7 @@ class ChatClient:
             return self._routes[alias]
         model = self._models[alias]
         provider = self.provider_for(model)
-        key = resolve_api_key(provider, self._environ)
+        key = resolve_api_key(provider, self._environ, needed_by=f"model alias '{alias}'")
         headers = {"Content-Type": "application/json", **provider.extra_headers}
         if key:
             headers["Authorization"] = f"Bearer {key}"

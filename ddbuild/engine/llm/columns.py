@@ -254,7 +254,7 @@ class LLMServices:
             provider = by_name[name]
             if not provider.endpoint.strip():
                 raise ModelConfigError(f"Model provider '{name}' has no endpoint.")
-            resolve_api_key(provider, environ)
+            resolve_api_key(provider, environ, needed_by=f"model alias '{alias}' (column '{column.name}')")
             schema = response_schema(column)
             if schema is not None:
                 check_schema(schema, f"Column '{column.name}'")
