@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -246,23 +247,36 @@ def is_digest(text: object) -> bool:
 
 # -- workflow stages -------------------------------------------------------------------------
 
-def stage_key_document(identity: Mapping[str, Any], inputs: Mapping[str, Any]) -> dict[str, Any]:
-    """The JSON whose digest is a stage key (kept in entries so a later plan can diff it)."""
-    return {
+@dataclass(frozen=True)
+class StageKey:
+    """A stage key and the document it is the digest of (entries keep the document, so a later
+    plan can name the fields that changed)."""
+
+    key: str
+    document: dict[str, Any]
+
+
+def stage_key(
+    identity: Mapping[str, Any], parents: Mapping[str, str], seed: Mapping[str, Any] | None = None
+) -> StageKey:
+    """The stage key (DESIGN §3): xxh3_128 of {scheme, engine, stage identity, inputs}.
+
+    The one place a stage key is computed: the planner calls it once a stage's inputs are known,
+    and the executor builds and publishes under the key the plan carries.
+
+    ``identity``: planning.identity.stage_identity(...). ``parents``: parent name -> the parent's
+    selected OUTPUT digest (not its key: equal bytes give equal child keys, early cutoff).
+    ``seed``: a root stage's own seed, planning.inputs.SeedInput.key_inputs(): {"seed_files":
+    {relative path -> content digest}} or {"seed_frame": digest of an in-memory DataFrame}.
+    """
+    inputs: dict[str, Any] = {"parents": {name: parents[name] for name in sorted(parents)}, **(seed or {})}
+    document = {
         "scheme": HASH_SCHEME_VERSION,
         "engine": ENGINE_COMPAT_VERSION,
         "stage": dict(identity),  # planning/identity.py: built from model_identity(...)
-        "inputs": dict(inputs),
+        "inputs": inputs,
     }
-
-
-def stage_key(identity: Mapping[str, Any], inputs: Mapping[str, Any]) -> str:
-    """xxh3_128 of {scheme, engine, stage identity, inputs}.
-
-    ``inputs`` = {"parents": {parent name -> parent OUTPUT digest}, "seed_files": {relative path ->
-    content digest}, "seed_frame": digest of an in-memory DataFrame seed, "override": ...}.
-    """
-    return digest_json(stage_key_document(identity, inputs))
+    return StageKey(digest_json(document), document)
 
 
 def output_digest(file_digests: Iterable[str]) -> str:

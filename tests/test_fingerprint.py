@@ -37,8 +37,8 @@ def test_golden_stage_keys() -> None:
     graph = _stages()
     ident = {s.name: stage_identity(s, Path("/proj"), dd.RunConfig(), PROVIDERS) for s in graph.stages}
     assert ident["drafts"]["seed"]["source"]["path"] == "data/docs.parquet"  # relative to the project
-    drafts = stage_key(ident["drafts"], {"parents": {}, "seed_files": {"data/docs.parquet": "1" * 32}})
-    clean = stage_key(ident["clean"], {"parents": {"drafts": "2" * 32}})
+    drafts = stage_key(ident["drafts"], {}, {"seed_files": {"data/docs.parquet": "1" * 32}}).key
+    clean = stage_key(ident["clean"], {"drafts": "2" * 32}).key
     assert HASH_SCHEME_VERSION == 2
     assert drafts == "5074d9bc4ffaf745db66192869fc9952"
     assert clean == "1ff116c3af02fa615b9b4f587b957478"

@@ -147,8 +147,8 @@ def _key(universe: dict[str, Any]) -> str:
     options = {k: v for k, v in universe["stage"].items() if k != "random_seed"}
     stage = Stage(builder=builder, output_processors=tuple(universe["output_processors"]), **options)
     identity = stage_identity(stage, CWD, universe["run"], universe["providers"])
-    inputs = {"parents": {p: "1" * 32 for p in sorted(stage.depends_on)}, "seed_files": {"data/seed.parquet": "2" * 32}}
-    return stage_key(identity, inputs)
+    parents = {p: "1" * 32 for p in stage.depends_on}
+    return stage_key(identity, parents, {"seed_files": {"data/seed.parquet": "2" * 32}}).key
 
 
 # -- where an edit can land: (path to a model, field) -------------------------------------------

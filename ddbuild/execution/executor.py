@@ -27,13 +27,13 @@ from typing import Any
 from ddbuild.errors import DDBuildError, ModelConfigError, ResumeError, SeedError
 from ddbuild.execution.context import BuildContext
 from ddbuild.execution.events import Event, Reporter, StageFinished
-from ddbuild.execution.settle import StageRecord, as_settled, hit, key_document, prepare_build, skipped
+from ddbuild.execution.settle import StageRecord, as_settled, hit, prepare_build, skipped
 from ddbuild.planning.graph import Graph
 from ddbuild.planning.plan import Plan, Reason, ReasonKind, StageDecision, Status
 from ddbuild.planning.planner import Facts, Options, Settled, plan
 from ddbuild.planning.storeview import StoreView
 
-__all__ = ["BuildLog", "Scheduling", "StageRecord", "execute", "key_document", "planned_error"]
+__all__ = ["BuildLog", "Scheduling", "StageRecord", "execute", "planned_error"]
 
 
 @dataclass(frozen=True)

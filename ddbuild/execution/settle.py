@@ -11,7 +11,6 @@ from ddbuild.execution.build import ParentOutput, build_stage, entry_output, llm
 from ddbuild.execution.context import BuildContext
 from ddbuild.execution.events import StageFinished, StageStarted, WarningEvent
 from ddbuild.execution.view import materialise, view_edited_reason
-from ddbuild.fingerprint import digest_json, stage_key_document
 from ddbuild.planning.graph import Graph
 from ddbuild.planning.plan import ReasonKind, StageDecision, Status
 from ddbuild.planning.planner import Facts, Settled, entry_drops
@@ -30,16 +29,6 @@ class StageRecord:
     duration_s: float = 0.0
     skipped_by: str | None = None  # SKIPPED: the stage that ended empty or failed
     error: BaseException | None = None  # ERROR: what the stage raised
-
-
-def key_document(graph: Graph, name: str, facts: Facts, digests: dict[str, str]) -> dict[str, Any]:
-    """The same key document the planner hashed (parents' digests now known)."""
-    stage = graph[name]
-    inputs: dict[str, Any] = {"parents": {p: digests[p] for p in sorted(stage.depends_on)}}
-    seed = facts.inputs.seeds.get(name)
-    if seed is not None:
-        inputs.update(seed.key_inputs())
-    return stage_key_document(facts.identities[name], inputs)
 
 
 def as_settled(record: StageRecord, facts: Facts) -> Settled:
@@ -135,22 +124,14 @@ class BuildJob:
 def prepare_build(
     graph: Graph, decision: StageDecision, facts: Facts, ctx: BuildContext, records: Mapping[str, StageRecord]
 ) -> BuildJob:
-    """Resolve parents' files and digests (on the scheduling thread, from settled records only)."""
+    """Resolve parents' files (on the scheduling thread, from settled records only); the stage
+    builds under the key the plan computed (fingerprint.stage_key), with the document it hashed."""
     stage = graph[decision.name]
+    # Only stages whose parents are all settled are dispatched, and planner step 7 keys every one.
+    if decision.key is None or decision.key_document is None:
+        raise RuntimeError(f"stage '{stage.name}' was dispatched before its key was known")
     parents = {p: _parent_output(p, facts, ctx, records) for p in stage.depends_on}
-    digests = {p: _parent_digest(p, facts, records) for p in stage.depends_on}
-    document = key_document(graph, stage.name, facts, digests)
-    key = digest_json(document)
-    assert decision.key in (None, key), "planner and executor disagree on a stage key"
-    return BuildJob(stage, decision, key, document, parents)
-
-
-def _parent_digest(name: str, facts: Facts, records: Mapping[str, StageRecord]) -> str:
-    if name in facts.inputs.overrides:
-        return facts.inputs.overrides[name].digest
-    entry = records[name].entry
-    assert entry is not None
-    return entry["selected_output"]["digest"]
+    return BuildJob(stage, decision, decision.key, decision.key_document, parents)
 
 
 def _parent_output(name: str, facts: Facts, ctx: BuildContext, records: Mapping[str, StageRecord]) -> ParentOutput:

@@ -108,6 +108,9 @@ class StageDecision:
     cost: Cost | None = None
     origin: Origin | None = None  # where a HIT's entry lives
     dropped_rows: dict[str, int] = field(default_factory=dict)  # HIT: rows its build dropped, per reason
+    # What ``key`` is the digest of (fingerprint.stage_key): a RUN/RESUME build publishes its entry
+    # under ``key`` with this document, so planner and executor never compute a key twice.
+    key_document: dict[str, Any] | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -39,7 +39,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ddbuild.config.run_config import ResumeMode
-from ddbuild.fingerprint import digest_json, stage_key_document
+from ddbuild.fingerprint import StageKey, stage_key
 from ddbuild.planning.graph import Graph
 from ddbuild.planning.inputs import InputDigests
 from ddbuild.planning.plan import Cost, FieldChange, Plan, Reason, ReasonKind, StageDecision, Status
@@ -131,7 +131,10 @@ def _decide(
     """The decision procedure for one stage, as an ordered checklist."""
     name = stage.name
 
-    def decision(status: Status, key: str | None, reasons: list[Reason], cost: Cost | None = None) -> StageDecision:
+    def decision(status: Status, key: str | StageKey | None, reasons: list[Reason],
+                 cost: Cost | None = None) -> StageDecision:
+        document = key.document if isinstance(key, StageKey) else None
+        key = key.key if isinstance(key, StageKey) else key
         return StageDecision(
             name=name,
             index=stage.index,
@@ -141,6 +144,7 @@ def _decide(
             reasons=reasons + _callback_note(stage),
             cost=cost,
             origin=view.origin(key) if status == Status.HIT and key else None,
+            key_document=document,
         )
 
     # 1. Already settled in this build: report how, and pass its output on.
@@ -191,17 +195,15 @@ def _decide(
                                          facts, blocked)
         return _unless_model_invalid(decision(Status.PENDING, None, [waits], cost), facts, blocked)
 
-    # 7. Every input is known: compute the key.
-    key_inputs: dict[str, Any] = {"parents": {p: known[p].digest for p in sorted(stage.depends_on)}}
-    if seed is not None:
-        key_inputs.update(seed.key_inputs())
-    document = stage_key_document(facts.identities[name], key_inputs)
-    key = digest_json(document)
+    # 7. Every input is known: compute the key (the one place; the executor builds under it).
+    this_key = stage_key(facts.identities[name], {p: known[p].digest for p in stage.depends_on},
+                         seed.key_inputs() if seed is not None else None)
+    key = this_key.key
     cost = _cost(stage, facts, known, seed.rows if seed else None)
 
     # 8. Forced (always_make, resume=NEVER, rerun_from): run from scratch whatever is cached.
     if name in forced:
-        return _unless_model_invalid(decision(Status.RUN, key, [_forced_reason(options)], cost), facts, blocked)
+        return _unless_model_invalid(decision(Status.RUN, this_key, [_forced_reason(options)], cost), facts, blocked)
 
     # 9. A complete entry with all its blobs: a hit.
     state = view.entry_state(key)
@@ -210,17 +212,17 @@ def _decide(
         selected = entry.get("selected_output", {})
         rows = int(selected.get("rows", 0))
         known[name] = _Known(selected.get("digest", ""), rows, rows == 0)
-        found = decision(Status.HIT, key, [Reason(ReasonKind.CACHED, f"entry {key} is in the cache")])
+        found = decision(Status.HIT, this_key, [Reason(ReasonKind.CACHED, f"entry {key} is in the cache")])
         return replace(found, dropped_rows=entry_drops(entry))
 
     # 10. Why it is not a hit: a broken entry, or what changed since the last build of this stage.
     reasons = _miss_reasons(state, key)
-    reasons += _change_reasons(view, options.workflow, name, key, document)
+    reasons += _change_reasons(view, options.workflow, name, this_key)
 
     # 11. Completed batches for exactly this key: continue them.
     if view.has_partial(key):
-        resumed = decision(Status.RESUME, key, [Reason(ReasonKind.PARTIAL_FOUND, "completed batches found"), *reasons],
-                           cost)
+        resumed = decision(Status.RESUME, this_key,
+                           [Reason(ReasonKind.PARTIAL_FOUND, "completed batches found"), *reasons], cost)
         return _unless_model_invalid(resumed, facts, blocked)
 
     # 12. resume=ALWAYS insists on reuse: a stage that would start fresh stops the build before
@@ -230,10 +232,10 @@ def _decide(
         why = "; ".join(r.detail for r in reasons)
         refusal = f"Cannot resume workflow '{options.workflow}': stage '{name}' is not reusable ({why})."
         blocked[name] = Reason(ReasonKind.UPSTREAM_FAILED, f"upstream stage '{name}' cannot be resumed")
-        return decision(Status.ERROR, key, [Reason(ReasonKind.NOT_RESUMABLE, refusal), *reasons])
+        return decision(Status.ERROR, this_key, [Reason(ReasonKind.NOT_RESUMABLE, refusal), *reasons])
 
     # 13. Otherwise: run from scratch.
-    return _unless_model_invalid(decision(Status.RUN, key, reasons, cost), facts, blocked)
+    return _unless_model_invalid(decision(Status.RUN, this_key, reasons, cost), facts, blocked)
 
 
 def _unless_model_invalid(decided: StageDecision, facts: Facts, blocked: dict[str, Reason]) -> StageDecision:
@@ -280,10 +282,11 @@ def _miss_reasons(state: EntryState, key: str) -> list[Reason]:
     return []
 
 
-def _change_reasons(view: StoreView, workflow: str, name: str, key: str, document: dict[str, Any]) -> list[Reason]:
+def _change_reasons(view: StoreView, workflow: str, name: str, this_key: StageKey) -> list[Reason]:
     """Compare with the last build of this stage: engine, config, upstream, seed changes."""
     last = view.last_build(workflow, name)
-    if last is None or last.key == key:
+    document = this_key.document
+    if last is None or last.key == this_key.key:
         return [Reason(ReasonKind.NO_ENTRY, "no cache entry for this stage key")]
     old = last.document
     reasons = []

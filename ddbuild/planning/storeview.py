@@ -37,7 +37,7 @@ class LastBuild:
     """What the previous build of a stage (by workflow and name) was keyed on."""
 
     key: str
-    document: dict[str, Any]  # fingerprint.stage_key_document of that build
+    document: dict[str, Any]  # fingerprint.stage_key(...).document of that build
 
 
 class StoreView(Protocol):

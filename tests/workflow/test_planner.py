@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import ddbuild as dd
-from ddbuild.fingerprint import digest_json, stage_key_document
+from ddbuild.fingerprint import stage_key
 from ddbuild.planning.graph import Graph
 from ddbuild.planning.identity import stage_identity
 from ddbuild.planning.plan import ReasonKind, Status
@@ -47,7 +47,7 @@ def test_replanning_with_a_settled_parent_gives_the_child_key() -> None:
     settled = {"a": Settled(Status.RUN, key_a, "f" * 32, 3)}
     b = plan(graph, ["b"], view, facts, Options("p"), settled).stage("b")
     assert b.status == Status.RUN
-    assert b.key == digest_json(stage_key_document(facts.identities["b"], {"parents": {"a": "f" * 32}}))
+    assert b.key == stage_key(facts.identities["b"], {"a": "f" * 32}).key
 
 
 def test_hits_and_partials_and_config_diffs() -> None:
@@ -56,8 +56,7 @@ def test_hits_and_partials_and_config_diffs() -> None:
     first = plan(graph, ["b"], MemoryView(), facts, Options("p"))
     key_a = first.stage("a").key
     view = MemoryView(entries={key_a: _entry(key_a, "e" * 32, 3)})
-    b_doc = stage_key_document({**facts.identities["b"], "columns": {"y": {"expr": "old"}}},
-                               {"parents": {"a": "e" * 32}})
+    b_doc = stage_key({**facts.identities["b"], "columns": {"y": {"expr": "old"}}}, {"a": "e" * 32}).document
     view.last[("p", "b")] = LastBuild("0" * 32, b_doc)
     result = plan(graph, ["b"], view, facts, Options("p"))
     assert result.stage("a").status == Status.HIT
