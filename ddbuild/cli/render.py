@@ -88,7 +88,7 @@ def reason_headline(reason: Reason) -> str:
     kind, detail = reason.kind, reason.detail.strip()
     if kind is ReasonKind.CACHED:
         return "cached"
-    if kind is ReasonKind.NO_ENTRY and (not detail or detail.startswith("no cache entry")):
+    if kind is ReasonKind.NO_ENTRY:
         return REASON_LABELS[kind]
     if kind is ReasonKind.CONFIG_CHANGED and reason.changes:
         if len(reason.changes) == 1:

@@ -47,8 +47,8 @@ def as_settled(record: StageRecord, facts: Facts) -> Settled:
 
 
 def skipped(decision: StageDecision, ctx: BuildContext) -> StageRecord:
-    """A SKIPPED decision: the planner's first reason names the originating stage in quotes."""
-    origin = decision.reasons[0].detail.split("'")[1] if decision.reasons else None
+    """A SKIPPED decision: the planner's first reason names the stage that ended empty or failed."""
+    origin = decision.reasons[0].origin if decision.reasons else None
     ctx.reporter.emit(StageFinished(decision.name, Status.SKIPPED, None))
     return StageRecord(decision, Status.SKIPPED, skipped_by=origin)
 

@@ -63,14 +63,23 @@ class FieldChange:
 
 @dataclass(frozen=True)
 class Reason:
+    """Why a stage got its status. ``detail`` is a sentence for people and is never parsed: what
+    code needs (which stage, which fields) is in the structured fields, set where it is known."""
+
     kind: ReasonKind
     detail: str
-    changes: list[FieldChange] = field(default_factory=list)
+    changes: list[FieldChange] = field(default_factory=list)  # CONFIG/UPSTREAM/SEED_CHANGED: fields, old -> new
+    origin: str | None = None  # UPSTREAM_EMPTY / UPSTREAM_FAILED: the stage that ended empty, failed or cannot run
+    parents: tuple[str, ...] = ()  # UPSTREAM_CHANGED: parents whose output changed; UPSTREAM_PENDING: that run first
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"kind": self.kind.value, "detail": self.detail}
         if self.changes:
             out["changes"] = [c.to_dict() for c in self.changes]
+        if self.origin is not None:
+            out["origin"] = self.origin
+        if self.parents:
+            out["parents"] = list(self.parents)
         return out
 
 

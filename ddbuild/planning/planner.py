@@ -152,7 +152,7 @@ def _decide(
         if done.status == Status.SKIPPED:
             blocked[name] = done.reasons[0] if done.reasons else _empty_reason(done.empty_origin or "")
         elif done.status == Status.ERROR:
-            blocked[name] = Reason(ReasonKind.UPSTREAM_FAILED, f"upstream stage '{name}' failed")
+            blocked[name] = _upstream_failed(name, "failed")
         elif done.output_digest is not None:
             known[name] = _Known(done.output_digest, done.rows or 0, done.rows == 0,
                                  ran=done.status in (Status.RUN, Status.RESUME))
@@ -180,7 +180,7 @@ def _decide(
     #    work, and skip the descendants, naming this stage.
     error = facts.config_errors.get(name)
     if error is not None:
-        blocked[name] = Reason(ReasonKind.UPSTREAM_FAILED, f"upstream stage '{name}' has an invalid config")
+        blocked[name] = _upstream_failed(name, "has an invalid config")
         return decision(Status.ERROR, None, [Reason(ReasonKind.CONFIG_INVALID, error)])
 
     # 6. A parent still has to run: the key is not known yet. A forced stage runs whatever its
@@ -188,7 +188,8 @@ def _decide(
     #    Either may have to send LLM requests: if it cannot, ERROR now (before the parent runs).
     pending = [p for p in stage.depends_on if p not in known]
     if pending:
-        waits = Reason(ReasonKind.UPSTREAM_PENDING, f"waits for {', '.join(pending)} to run first")
+        waits = Reason(ReasonKind.UPSTREAM_PENDING, f"waits for {', '.join(pending)} to run first",
+                       parents=tuple(pending))
         cost = _cost(stage, facts, known, None)
         if name in forced:
             return _unless_model_invalid(decision(Status.RUN, None, [_forced_reason(options), waits], cost),
@@ -231,7 +232,7 @@ def _decide(
     if options.resume == ResumeMode.ALWAYS and not any(known[p].ran for p in stage.depends_on):
         why = "; ".join(r.detail for r in reasons)
         refusal = f"Cannot resume workflow '{options.workflow}': stage '{name}' is not reusable ({why})."
-        blocked[name] = Reason(ReasonKind.UPSTREAM_FAILED, f"upstream stage '{name}' cannot be resumed")
+        blocked[name] = _upstream_failed(name, "cannot be resumed")
         return decision(Status.ERROR, this_key, [Reason(ReasonKind.NOT_RESUMABLE, refusal), *reasons])
 
     # 13. Otherwise: run from scratch.
@@ -246,7 +247,7 @@ def _unless_model_invalid(decided: StageDecision, facts: Facts, blocked: dict[st
     error = facts.model_errors.get(decided.name)
     if error is None:
         return decided
-    blocked[decided.name] = Reason(ReasonKind.UPSTREAM_FAILED, f"upstream stage '{decided.name}' cannot run")
+    blocked[decided.name] = _upstream_failed(decided.name, "cannot run")
     notes = [r for r in decided.reasons if r.kind == ReasonKind.CALLBACK_SOURCE]
     return replace(decided, status=Status.ERROR, reasons=[Reason(ReasonKind.MODEL_INVALID, error), *notes],
                    cost=None)
@@ -261,7 +262,13 @@ def entry_drops(entry: Mapping[str, Any]) -> dict[str, int]:
 
 
 def _empty_reason(origin: str) -> Reason:
-    return Reason(ReasonKind.UPSTREAM_EMPTY, f"upstream stage '{origin}' completed with an empty output")
+    return Reason(ReasonKind.UPSTREAM_EMPTY, f"upstream stage '{origin}' completed with an empty output",
+                  origin=origin)
+
+
+def _upstream_failed(origin: str, what: str) -> Reason:
+    """Why the descendants of ``origin`` are skipped: it failed, or cannot run or be resumed."""
+    return Reason(ReasonKind.UPSTREAM_FAILED, f"upstream stage '{origin}' {what}", origin=origin)
 
 
 def _forced_reason(options: Options) -> Reason:
@@ -298,10 +305,13 @@ def _change_reasons(view: StoreView, workflow: str, name: str, this_key: StageKe
         paths = ", ".join(c.path for c in config[:5]) + (" ..." if len(config) > 5 else "")
         reasons.append(Reason(ReasonKind.CONFIG_CHANGED, f"changed: {paths}", config))
     old_inputs, new_inputs = old.get("inputs", {}), document["inputs"]
-    upstream = diff(old_inputs.get("parents", {}), new_inputs.get("parents", {}), "parents")
+    old_parents, new_parents = old_inputs.get("parents", {}), new_inputs.get("parents", {})
+    upstream = diff(old_parents, new_parents, "parents")
     if upstream:
-        names = ", ".join(c.path.split(".", 1)[1] for c in upstream)
-        reasons.append(Reason(ReasonKind.UPSTREAM_CHANGED, f"output of {names} changed", upstream))
+        names = tuple(p for p in sorted(set(old_parents) | set(new_parents), key=str)
+                      if old_parents.get(p) != new_parents.get(p))
+        reasons.append(Reason(ReasonKind.UPSTREAM_CHANGED, f"output of {', '.join(names)} changed", upstream,
+                              parents=names))
     seeds = diff(
         {k: v for k, v in old_inputs.items() if k != "parents"},
         {k: v for k, v in new_inputs.items() if k != "parents"},

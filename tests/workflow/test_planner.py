@@ -74,3 +74,38 @@ def test_always_make_forces_everything() -> None:
     graph = _graph()
     result = plan(graph, ["b"], MemoryView(), _facts(graph), Options("p", always_make=True))
     assert all(any(r.kind == ReasonKind.FORCED for r in d.reasons) for d in result.stages)
+
+
+# -- reasons carry what code needs as fields (the detail is a sentence, never parsed) -------------
+
+def _chain4() -> Graph:
+    wf = dd.DataDesigner().compose_workflow(name="p")
+    wf.add_stage("a", sampler_builder(), num_records=3, allow_empty=True)
+    wf.add_stage("b", expr_builder()).add_stage("c", expr_builder("{{ y }}?", "z"))
+    return Graph(tuple(wf.stages))
+
+
+def test_pending_and_upstream_changed_reasons_name_their_parents() -> None:
+    graph, view = _graph(), MemoryView()
+    facts = _facts(graph)
+    waits = plan(graph, ["b"], view, facts, Options("p")).stage("b").reasons[0]
+    assert (waits.kind, waits.parents) == (ReasonKind.UPSTREAM_PENDING, ("a",))
+    assert waits.to_dict() == {"kind": "upstream_pending", "detail": "waits for a to run first", "parents": ["a"]}
+    view.last[("p", "b")] = LastBuild("0" * 32, stage_key(facts.identities["b"], {"a": "e" * 32}).document)
+    settled = {"a": Settled(Status.RUN, "1" * 32, "f" * 32, 3)}
+    changed = plan(graph, ["b"], view, facts, Options("p"), settled).stage("b").reasons[0]
+    assert (changed.kind, changed.parents, changed.detail) == (ReasonKind.UPSTREAM_CHANGED, ("a",), "output of a changed")
+    assert [(c.path, c.old, c.new) for c in changed.changes] == [("parents.a", "e" * 32, "f" * 32)]
+
+
+def test_skips_name_the_stage_they_come_from_down_a_chain() -> None:
+    graph = _chain4()
+    facts = _facts(graph)
+    for settled_a, kind in [(Settled(Status.RUN, "1" * 32, "f" * 32, 0), ReasonKind.UPSTREAM_EMPTY),
+                            (Settled(Status.ERROR, None, None, None), ReasonKind.UPSTREAM_FAILED)]:
+        result = plan(graph, ["c"], MemoryView(), facts, Options("p"), {"a": settled_a})
+        for name in ("b", "c"):
+            reason = result.stage(name).reasons[0]
+            assert result.stage(name).status == Status.SKIPPED
+            assert (reason.kind, reason.origin) == (kind, "a"), name
+            assert reason.to_dict()["origin"] == "a"
