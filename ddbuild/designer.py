@@ -7,6 +7,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
+from ddbuild.config.columns import is_llm_column
 from ddbuild.config.run_config import ResumeMode, RunConfig
 from ddbuild.errors import GenerationError, ResumeError
 
@@ -213,7 +214,7 @@ def _analysis_facts(config: Any, cache_path: Any) -> Any:
 
 
 def _has_llm(config: Any) -> bool:
-    return any(getattr(c, "is_llm", False) for c in config.columns)
+    return any(is_llm_column(c) for c in config.columns)
 
 
 def _compatible(path: Path, config: Any, run_config: RunConfig, base_dir: Path, file_digest: Any = None,

@@ -157,3 +157,16 @@ def test_custom_column_requires_decorator():
 def test_public_names_resolve():
     for name in dd.__all__:
         assert getattr(dd, name) is not None, name
+
+
+def test_one_llm_column_predicate_for_configs_identities_and_spellings():
+    from ddbuild.config.columns import is_llm_column
+    from ddbuild.fingerprint import model_identity
+
+    columns = {c.name: c for c in _builder().get_column_configs()}
+    assert [n for n, c in columns.items() if is_llm_column(c)] == ["answer"]
+    assert [n for n, c in columns.items() if is_llm_column(model_identity(c))] == ["answer"]  # as keys hold it
+    for spelling in ("llm_text", "llm-text", "LLM_Code", "llm-judge", "llm_structured"):
+        assert is_llm_column({"column_type": spelling}), spelling
+    for other in ("expression", "sampler", "custom", "seed-dataset", "llm", "llmish", None, 3, ["llm-text"]):
+        assert not is_llm_column({"column_type": other}), other

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from enum import Enum
 from typing import Annotated, Any, Literal, Union
 
@@ -51,10 +51,6 @@ class _Column(BaseModel):
     @classmethod
     def _name(cls, value: Any) -> Any:
         return check_name(value, "column name", directory=False)
-
-    @property
-    def is_llm(self) -> bool:
-        return False
 
 
 class SamplerColumnConfig(_Column):
@@ -247,10 +243,6 @@ class _LLMColumn(_Column):
     model_alias: str = Field(min_length=1)
     system_prompt: str | None = None
 
-    @property
-    def is_llm(self) -> bool:
-        return True
-
 
 class LLMTextColumnConfig(_LLMColumn):
     column_type: Literal["llm-text"] = "llm-text"
@@ -310,6 +302,15 @@ COLUMN_CLASSES: dict[str, type[_Column]] = {
     ColumnType.LLM_JUDGE.value: LLMJudgeColumnConfig,
 }
 
-LLM_COLUMN_TYPES = frozenset(
-    {ColumnType.LLM_TEXT, ColumnType.LLM_CODE, ColumnType.LLM_STRUCTURED, ColumnType.LLM_JUDGE}
+LLM_COLUMN_TYPES: frozenset[str] = frozenset(
+    t.value for t in (ColumnType.LLM_TEXT, ColumnType.LLM_CODE, ColumnType.LLM_STRUCTURED, ColumnType.LLM_JUDGE)
 )
+
+
+def is_llm_column(column: object) -> bool:
+    """Whether a column sends LLM requests: the one answer for the planner's and the dry run's
+    costs, the model checks, the engine and the designer. ``column`` is a column config or its
+    identity (a mapping with ``column_type``, as stage keys hold it); both spellings count."""
+    kind = column.get("column_type") if isinstance(column, Mapping) else getattr(column, "column_type", None)
+    kind = normalise_column_type(kind)
+    return isinstance(kind, str) and kind in LLM_COLUMN_TYPES

@@ -15,7 +15,7 @@ from ddbuild.config.columns import (
     ExpressionColumnConfig,
     SamplerColumnConfig,
     SeedDatasetColumnConfig,
-    _LLMColumn,
+    is_llm_column,
 )
 from ddbuild.config.processors import DropColumnsProcessorConfig, SchemaTransformProcessorConfig
 from ddbuild.config.samplers import SamplerType
@@ -28,7 +28,7 @@ def column_references(column: Any) -> set[str]:
     where = f"Column '{column.name}'"
     if isinstance(column, ExpressionColumnConfig):
         return check_template(column.expr, where)
-    if isinstance(column, _LLMColumn):
+    if is_llm_column(column):
         refs = check_template(column.prompt, f"{where} prompt")
         if column.system_prompt:
             refs |= check_template(column.system_prompt, f"{where} system_prompt")

@@ -25,7 +25,7 @@ from ddbuild.config.columns import (
     ExpressionColumnConfig,
     GenerationStrategy,
     SamplerColumnConfig,
-    _LLMColumn,
+    is_llm_column,
 )
 from ddbuild.config.validation import column_references
 from ddbuild.engine.batch import Batch
@@ -67,7 +67,7 @@ class LLMBinding:
 def _is_row_wise(column: Any) -> bool:
     if isinstance(column, CustomColumnConfig):
         return column.generation_strategy == GenerationStrategy.CELL_BY_CELL
-    return isinstance(column, (ExpressionColumnConfig, _LLMColumn))
+    return isinstance(column, ExpressionColumnConfig) or is_llm_column(column)
 
 
 def plan_steps(columns: Sequence[Any], order: Sequence[str]) -> list[Step]:
@@ -92,7 +92,7 @@ def plan_steps(columns: Sequence[Any], order: Sequence[str]) -> list[Step]:
 
 
 def has_llm(steps: Sequence[Step]) -> bool:
-    return any(isinstance(c, _LLMColumn) for s in steps for c in s.columns)
+    return any(is_llm_column(c) for s in steps for c in s.columns)
 
 
 class Pipeline:

@@ -23,6 +23,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from ddbuild.config.columns import is_llm_column
 from ddbuild.engine.llm.schema import example_for
 from ddbuild.execution.build import ParentOutput, entry_output, prepare_generation
 from ddbuild.execution.context import BuildContext
@@ -68,7 +69,7 @@ def _estimate(
 
 def _llm_columns(facts: Facts, name: str) -> list[Any]:
     columns = facts.identities.get(name, {}).get("columns", {})
-    return [c for c in columns.values() if str(c.get("column_type", "")).startswith("llm")]
+    return [c for c in columns.values() if is_llm_column(c)]
 
 
 def _known_parents(

@@ -38,6 +38,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from ddbuild.config.columns import is_llm_column
 from ddbuild.config.run_config import ResumeMode
 from ddbuild.fingerprint import StageKey, stage_key
 from ddbuild.planning.graph import Graph
@@ -358,7 +359,7 @@ def _cost(stage: Stage, facts: Facts, known: dict[str, _Known], seed_rows: int |
         elif name_has_no_seed(facts, stage):
             rows, basis = 10, "default 10 records"
     columns = facts.identities.get(stage.name, {}).get("columns", {})
-    llm = [c for c in columns.values() if str(c.get("column_type", "")).startswith("llm")]
+    llm = [c for c in columns.values() if is_llm_column(c)]
     prompt_chars = sum(len(c.get("prompt", "")) + len(c.get("system_prompt") or "") for c in llm)
     if rows is None:
         return Cost(0, 0, 0, 0, f"unknown until upstream runs; {len(llm)} LLM column(s) per row")

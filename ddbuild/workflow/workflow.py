@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ddbuild.config.checks import positive_count
+from ddbuild.config.columns import is_llm_column
 from ddbuild.config.run_config import ResumeMode
 from ddbuild.config.seeds import SamplingStrategy
 from ddbuild.errors import StagesFailed, TargetError, WorkflowError, did_you_mean
@@ -373,7 +374,7 @@ def _model_error(stage: Stage, providers: Any) -> str | None:
 
     The same check generate_dataset makes before a batch; the planner uses it for stages that run."""
     columns = stage.builder.get_column_configs()
-    if not any(str(getattr(c, "column_type", "")).replace("_", "-").startswith("llm") for c in columns):
+    if not any(is_llm_column(c) for c in columns):
         return None
     from ddbuild.engine.llm.columns import LLMServices
     from ddbuild.errors import ConfigError

@@ -28,6 +28,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from ddbuild.config.columns import is_llm_column
 from ddbuild.config.models import ModelConfig, ModelProvider
 from ddbuild.engine.llm import replies
 from ddbuild.engine.llm.cache import ResponseCache, request_key
@@ -46,8 +47,6 @@ from ddbuild.errors import (
 )
 from ddbuild.fingerprint import digest_json
 
-LLM_COLUMN_TYPES = ("llm-text", "llm-code", "llm-structured", "llm-judge")
-
 
 class RowDropped(GenerationError):
     """This row gets no value for this column (a non-retryable failure); the engine drops the row."""
@@ -63,10 +62,6 @@ class RowDropped(GenerationError):
 def column_type_of(column: Any) -> str:
     kind = getattr(column, "column_type", "")
     return str(getattr(kind, "value", kind)).replace("_", "-")
-
-
-def is_llm_column(column: Any) -> bool:
-    return column_type_of(column) in LLM_COLUMN_TYPES
 
 
 def response_schema(column: Any) -> dict[str, Any] | None:
