@@ -83,7 +83,7 @@ BUILD_OPTIONS: list[Callable[[Any], Any]] = [
         type=click.Choice(RESUME_CHOICES),
         default="if_possible",
         show_default=True,
-        help="Reuse hits and partial checkpoints (if_possible), insist on it (always), or rebuild (never).",
+        help="Reuse hits and partial checkpoints (if_possible), insist on it (always), or generate afresh, sending LLM requests again (never).",
     ),
     click.option(
         "-k", "--keep-going", is_flag=True, help="After a stage fails, keep building what does not need it."

@@ -90,7 +90,7 @@ def build_stage(
         if not resume and partial.exists():
             shutil.rmtree(partial)
         dataset = partial / "dataset"
-        cache = StoreResponseCache(ctx.store)
+        cache = StoreResponseCache(ctx.store, read=not ctx.fresh_replies)
         summary = _generate(ctx, stage, partial, dataset, parents, resume, cache)
         if forced or existing is None:
             # A forced rebuild replaces the entry for its own key; so does a rebuild of an entry

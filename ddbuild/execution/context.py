@@ -45,6 +45,9 @@ class BuildContext:
     reporter: Reporter = field(default_factory=NullReporter)
     clock: Callable[[], float] = time.monotonic
     llm_limits: Any = None  # engine.llm.limits.ModelLimits shared by every stage run of this build
+    # resume=NEVER (Data Designer's "generate afresh"): stage runs ask the endpoint again instead of
+    # reading cached replies; what they receive is still stored (and replaces the cached reply).
+    fresh_replies: bool = False
     stat_cache: StatCache | None = None  # the planner's seed digests, reused by stage builds
     pin: Any = None  # store.pins.Pin while a build runs: what it holds, cache gc keeps
     verifier: BlobVerifier = None  # type: ignore[assignment]  # set in __post_init__ when not given

@@ -117,7 +117,7 @@ def dry_run_cost(
         sample = sample_rows(rows, ctx.run_config.buffer_size, max_rows)
         summary = generate_dataset(
             config, num_records=sample, dataset_dir=folder / "dataset", run_config=ctx.run_config,
-            resume=False, base_dir=ctx.cwd, response_cache=ReadOnlyResponseCache(ctx.store),
+            resume=False, base_dir=ctx.cwd, response_cache=ReadOnlyResponseCache(ctx.store, read=not ctx.fresh_replies),
             model_providers=ctx.model_providers, llm_transport=transport, file_digest=ctx.file_digest(),
         )
     cached = int(summary.llm_stats.get("served_from_cache", 0) or 0)
@@ -176,14 +176,16 @@ class CountingTransport:
 
 
 class ReadOnlyResponseCache:
-    """The engine's ResponseCache over a Store: ``get`` reads it, ``put`` is dropped."""
+    """The engine's ResponseCache over a Store: ``get`` reads it (unless ``read=False``: the build
+    will not read it either, resume=NEVER), ``put`` is dropped."""
 
-    def __init__(self, store: Any) -> None:
+    def __init__(self, store: Any, *, read: bool = True) -> None:
         self.store = store
+        self.read = read
         self.dropped_puts = 0
 
     def get(self, key: str) -> dict[str, Any] | None:
-        return self.store.get_response(key)  # type: ignore[no-any-return]
+        return self.store.get_response(key) if self.read else None  # type: ignore[no-any-return]
 
     def put(self, key: str, response: dict[str, Any]) -> None:
         self.dropped_puts += 1  # a dry run must never write the cache

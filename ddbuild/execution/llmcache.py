@@ -20,8 +20,9 @@ log = logging.getLogger("ddbuild.store")
 class StoreResponseCache:
     """The engine's ResponseCache protocol (get/put) backed by ``store.get/put_response``."""
 
-    def __init__(self, store: Any) -> None:
+    def __init__(self, store: Any, *, read: bool = True) -> None:
         self.store = store
+        self.read = read  # False (resume=NEVER): every get is a miss, puts still store
         self.used: list[str] = []  # response keys served or stored, in first-use order
         self.digests: dict[str, str] = {}  # key -> digest of the response as used (cache verify checks it)
         self._seen: set[str] = set()
@@ -38,7 +39,7 @@ class StoreResponseCache:
             self.digests[key] = response_digest(response)
 
     def get(self, key: str) -> dict[str, Any] | None:
-        response = self.store.get_response(key)
+        response = self.store.get_response(key) if self.read else None
         if response is not None:
             problem = completion_problem(response)
             if problem is not None:

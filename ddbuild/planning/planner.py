@@ -276,7 +276,8 @@ def _forced_reason(options: Options) -> Reason:
     if options.always_make:
         return Reason(ReasonKind.FORCED, "always-make (-B) rebuilds every stage")
     if options.resume == ResumeMode.NEVER:
-        return Reason(ReasonKind.FORCED, "resume=NEVER rebuilds every stage")
+        return Reason(ReasonKind.FORCED, "resume=NEVER generates every stage afresh: its LLM requests are sent "
+                                         "again (cached replies are not read)")
     return Reason(ReasonKind.FORCED, f"rerun_from='{options.rerun_from}' rebuilds it and its descendants")
 
 

@@ -139,6 +139,7 @@ class Workflow:
         graph, names, options = self._validate(targets, ResumeMode(resume), rerun_from, always_make)
         cwd = Path.cwd()
         ctx = self._context(cwd, NullReporter())
+        ctx.fresh_replies = options.resume == ResumeMode.NEVER  # the dry run asks what the build will
         facts = self._facts(graph, names, cwd, ctx, stage_output_overrides)
         view = CacheView(ctx.store, ctx.index_dir, ctx.verifier)
         facts, _ = _check_schemas(graph, names, view, facts, options, ctx)
@@ -181,6 +182,7 @@ class Workflow:
         cwd = Path.cwd()
         ctx = self._context(cwd, reporter or NullReporter())
         ctx.llm_limits = ModelLimits()  # one budget per model for every stage run of this build
+        ctx.fresh_replies = resume == ResumeMode.NEVER  # Data Designer's NEVER: ask the endpoint again
         facts = self._facts(graph, names, cwd, ctx, stage_output_overrides)
         view = FetchingCacheView(ctx.store, ctx.index_dir, ctx.verifier)  # remote hits are made local first
         facts, schemas = _check_schemas(graph, names, view, facts, options, ctx)

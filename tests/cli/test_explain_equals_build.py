@@ -88,6 +88,9 @@ OPTIONS: list[list[str]] = [
     ["-k"],
     ["-k", "-j", "2", "-B"],
     ["--resume", "never"],
+    ["--resume", "never", "left"],
+    ["--resume", "never", "-j", "2"],
+    ["-k", "--resume", "never"],
     ["--resume", "always"],
     ["--resume", "always", "--rerun-from", "left"],
     ["--override", "base=override.parquet"],
@@ -173,3 +176,50 @@ def test_explain_equals_build(states, tmp_path, monkeypatch, state, options):
             assert started[name] == did, name
         if said["key"]:
             assert finished[name]["key"] == said["key"], name
+
+
+# One LLM stage: what explain says it will send / read from the response cache is what the build
+# then sends / reads, for each option that changes it (NEVER asks again; -B reads the cache).
+LLM = '''
+import os
+import ddbuild as dd
+
+provider = dd.ModelProvider(name="stub", endpoint=os.environ["STUB_URL"])
+fast = dd.ModelConfig(alias="fast", model="stub-model", provider="stub")
+texts = dd.DataDesignerConfigBuilder(model_configs=[fast], seed=2)
+texts.add_column(name="topic", column_type="sampler", sampler_type="category", params={"values": ["a", "b", "c"]})
+texts.add_column(name="text", column_type="llm-text", model_alias="fast", prompt="Write about {{ topic }}")
+workflow = dd.DataDesigner(model_providers=[provider]).compose_workflow(name="llm")
+workflow.add_stage("texts", texts, num_records=int(os.environ.get("TEST_ROWS", "12")))
+'''
+
+
+@pytest.mark.parametrize(("setup", "options", "sent", "cached"), [
+    ([], [], 12, 0),
+    ([[]], [], 0, 0),  # a hit: nothing to send or read
+    ([[]], ["--resume", "never"], 12, 0),  # generate afresh: everything sent again
+    ([[]], ["-B"], 0, 12),  # make -B: rebuilt from cached replies
+    ([[], ["--resume", "never"]], [], 0, 0),  # NEVER's output is the entry IF_POSSIBLE reuses
+], ids=["fresh", "built", "built:never", "built:-B", "never-then:-"])
+def test_explain_counts_llm_requests_as_the_build_sends_them(tmp_path, monkeypatch, setup, options, sent, cached):
+    from tests.openai_server import start_server
+
+    server = start_server()
+    try:
+        monkeypatch.setenv("STUB_URL", server.url)
+        project = Project(tmp_path)
+        project.write(LLM)
+        for args in setup:
+            assert project.main(*args).exit_code == 0
+        before = server.total
+        explained = json.loads(project.main("--explain", "--json", *options).stdout)
+        [stage] = [s for w in explained["workflows"] for s in w["stages"]]
+        cost = stage["cost"] or {"llm_requests_to_send": 0, "llm_requests_cached": 0}
+        assert (cost["llm_requests_to_send"], cost["llm_requests_cached"]) == (sent, cached), stage
+        assert server.total == before  # explain sent nothing
+        built = project.main("--json", *options)
+        [finished] = [e for e in built.json_lines() if e["event"] == "stage_finished"]
+        assert (finished.get("llm_requests_sent") or 0, finished.get("llm_requests_cached") or 0) == (sent, cached)
+        assert server.total - before == sent
+    finally:
+        server.stop()
