@@ -28,6 +28,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from ddbuild.config.columns import is_llm_column
 from ddbuild.config.models import ChatCompletionInferenceParams, ModelConfig, ModelProvider
 from ddbuild.errors import ModelConfigError
 
@@ -132,7 +133,7 @@ def effective_model_configs(
     declared = list(declared)
     if declared or defaults is None:
         return declared
-    wanted = {getattr(c, "model_alias", None) for c in columns}
+    wanted = {c.model_alias for c in columns if is_llm_column(c)}
     return [m for m in defaults if m.alias in wanted]
 
 
