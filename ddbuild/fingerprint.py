@@ -89,10 +89,10 @@ _KNOWN_FIELDS: dict[type, tuple[str, ...] | None] = {}  # class -> fields that e
 def _fields_that_enter(cls: type) -> tuple[str, ...] | None:
     """The fields of one of ddbuild's config models that enter keys; None for any other class."""
     if cls not in _KNOWN_FIELDS:
-        known = hasattr(cls, "model_fields") and cls.__module__.startswith("ddbuild.")
+        fields = getattr(cls, "model_fields", None) if cls.__module__.startswith("ddbuild.") else None
         owner = class_path(cls)
         _KNOWN_FIELDS[cls] = (
-            tuple(f for f in cls.model_fields if (owner, f) not in EXCLUDED_FIELDS) if known else None
+            tuple(f for f in fields if (owner, f) not in EXCLUDED_FIELDS) if fields is not None else None
         )
     return _KNOWN_FIELDS[cls]
 

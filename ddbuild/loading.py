@@ -13,6 +13,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
 
 from ddbuild.errors import BuildOnLoadError
 
@@ -31,7 +32,7 @@ def loading(path: Path) -> Iterator[None]:
 
 def _caller_line(path: Path) -> int | None:
     """The line of ``path`` (the build file) that the refused call came from, if on the stack."""
-    frame = sys._getframe(2)
+    frame: FrameType | None = sys._getframe(2)
     target = str(path)
     while frame is not None:
         if frame.f_code.co_filename == target:

@@ -152,9 +152,12 @@ def _arg(args: tuple[Any, ...], kwargs: dict[str, Any], index: int, name: str, d
 
 
 def _replace_size(text: Any, old: Any, new: Any, count: Any) -> int:
-    if not (isinstance(text, _TEXT) and isinstance(old, _TEXT) and isinstance(new, _TEXT)):
+    if isinstance(text, str) and isinstance(old, str) and isinstance(new, str):
+        hits = text.count(old) if old else len(text) + 1
+    elif isinstance(text, bytes) and isinstance(old, bytes) and isinstance(new, bytes):
+        hits = text.count(old) if old else len(text) + 1
+    else:  # not text, or str mixed with bytes: the call itself raises Jinja's/Python's error
         return 0
-    hits = text.count(old) if old else len(text) + 1
     if isinstance(count, int) and count >= 0:
         hits = min(hits, count)
     return len(text) + hits * (len(new) - len(old))
@@ -379,6 +382,7 @@ def compile_bounded(env: Any, source: str) -> Any:
 @functools.lru_cache(maxsize=1)
 def _sandbox_class() -> type:
     from jinja2.sandbox import ImmutableSandboxedEnvironment
+    from jinja2.utils import generate_lorem_ipsum  # Jinja's default ``lipsum`` global
 
     class BoundedSandbox(ImmutableSandboxedEnvironment):
         """Jinja's immutable sandbox with sizes and time bounded (see the module docstring)."""
@@ -388,7 +392,7 @@ def _sandbox_class() -> type:
         def __init__(self, **options: Any) -> None:
             super().__init__(**options)
             self.concat = bounded_concat  # type: ignore[method-assign]
-            self.globals.update({"range": bounded_range, "lipsum": _bounded_lipsum(self.globals["lipsum"])})
+            self.globals.update({"range": bounded_range, "lipsum": _bounded_lipsum(generate_lorem_ipsum)})
             self.filters.update({LOOP_GUARD: _Guarded, CONCAT_GUARD: _concat})
 
         def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:

@@ -53,7 +53,7 @@ class TargetGroup(InheritingGroup):
         items = super().shell_complete(ctx, incomplete)
         if incomplete.startswith("-"):
             return items
-        return items + complete_targets(ctx, self, incomplete)
+        return items + complete_targets(ctx, None, incomplete)
 
     def format_usage(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         formatter.write_usage(ctx.command_path, "[OPTIONS] [TARGET]... | COMMAND [ARGS]...")

@@ -45,5 +45,7 @@ def target_names(ctx: click.Context) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def complete_targets(ctx: click.Context, _param: click.Parameter, incomplete: str) -> list[CompletionItem]:
+def complete_targets(
+    ctx: click.Context, _param: click.Parameter | None, incomplete: str
+) -> list[CompletionItem]:
     return [CompletionItem(name) for name in target_names(ctx) if name.startswith(incomplete)]

@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
@@ -165,6 +165,8 @@ def try_fast_path(argv: list[str], out: TextIO, err: TextIO, environ: Mapping[st
     if environ.get(COMPLETE_ENV):
         return None  # click's shell completion, handled by the normal path
     request = parse(argv)
+    text: str | None
+    why: str | None
     if request is None:
         text, why = None, "not a plain build, -q, -n or status"
     else:
@@ -185,5 +187,5 @@ def try_fast_path(argv: list[str], out: TextIO, err: TextIO, environ: Mapping[st
     return 0
 
 
-def main_fast(argv: list[str] | None) -> int | None:
+def main_fast(argv: Sequence[str] | None) -> int | None:
     return try_fast_path(list(sys.argv[1:] if argv is None else argv), sys.stdout, sys.stderr, os.environ)

@@ -75,7 +75,8 @@ def _stage_row(decision: StageDecision, entry: dict[str, Any] | None, last: dict
         return StageRow(decision.name, list(decision.depends_on), state, decision.key, reason)
     usage = adapters.stage_usage_of(entry)
     same_build = last is not None and last.get("key") == decision.key and last.get("status") in ("run", "resume")
-    seconds = last.get("duration_sec") if same_build and isinstance(last.get("duration_sec"), (int, float)) else None
+    duration = last.get("duration_sec") if same_build and last is not None else None
+    seconds = duration if isinstance(duration, (int, float)) else None
     return StageRow(
         decision.name, list(decision.depends_on), state, decision.key, reason,
         rows=entry["selected_output"].get("rows"), llm_sent=usage["llm_requests_sent"],

@@ -169,8 +169,9 @@ class DataDesignerConfigBuilder:
         if isinstance(source, (str, Path)):
             source = LocalFileSeedSource(path=str(source))
         try:
-            self._seed_config = SeedConfig(
-                source=source, sampling_strategy=sampling_strategy, selection_strategy=selection_strategy
+            # model_validate: a str strategy is validated (and refused) by the model, as a config file's is
+            self._seed_config = SeedConfig.model_validate(
+                {"source": source, "sampling_strategy": sampling_strategy, "selection_strategy": selection_strategy}
             )
         except ValidationError as exc:
             raise ConfigError(format_validation_error("Seed dataset", exc)) from None

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 from ddbuild.config.checks import positive_count
 from ddbuild.config.columns import SeedDatasetColumnConfig
@@ -86,7 +86,13 @@ class BatchSizes(Sequence[int]):
     def __len__(self) -> int:
         return self._count
 
-    def __getitem__(self, index: int) -> int:  # type: ignore[override] - no slices needed
+    @overload
+    def __getitem__(self, index: int) -> int: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[int]: ...
+    def __getitem__(self, index: int | slice) -> int | list[int]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(self._count))]
         if index < 0:
             index += self._count
         if not 0 <= index < self._count:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -80,7 +81,7 @@ class RunRecord:
             record.prior_llm_usage = merge_counts(prior.prior_llm_usage, prior.llm_usage)
         return record
 
-    def reusable_batches(self, layout: DatasetLayout, sizes: list[int]) -> set[int]:
+    def reusable_batches(self, layout: DatasetLayout, sizes: Sequence[int]) -> set[int]:
         keep = set()
         for index, batch in sorted(self.batches.items()):
             if index >= len(sizes) or batch.target != sizes[index]:

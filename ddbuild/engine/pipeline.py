@@ -74,7 +74,8 @@ def plan_steps(columns: Sequence[Any], order: Sequence[str]) -> list[Step]:
     """Group columns (in generation ``order``) into steps: samplers first, maximal row segments."""
     by_name = {c.name: c for c in columns}
     deps = {c.name: column_references(c) & set(by_name) for c in columns}
-    remaining, done, steps = list(order), set(), []
+    remaining, steps = list(order), []
+    done: set[str] = set()
     while remaining:
         samplers = [n for n in remaining if isinstance(by_name[n], SamplerColumnConfig) and deps[n] <= done]
         chosen, kind = samplers, StepKind.SAMPLERS

@@ -107,7 +107,8 @@ def _datetime(p: Any, n: int, rng: Any, columns: Columns) -> Any:
     end = np.datetime64(p.end, p.unit)
     if end < start:
         raise GenerationError(f"datetime sampler: end ({p.end}) is before start ({p.start}).")
-    offsets = rng.integers(0, int((end - start).astype(int)) + 1, n)
+    span = int(end.astype(np.int64)) - int(start.astype(np.int64))  # in ``p.unit``s
+    offsets = rng.integers(0, span + 1, n)
     return (start + offsets.astype(f"timedelta64[{p.unit}]")).astype("datetime64[s]")
 
 
@@ -141,13 +142,13 @@ def _person(p: Any, n: int, rng: Any, columns: Columns) -> Any:
 def _one_person(fake: Any, sex: str, age: int, locale: str) -> dict[str, Any]:
     first = fake.first_name_male() if sex == "Male" else fake.first_name_female()
     last = fake.last_name()
-    state = getattr(fake, "state", None) or getattr(fake, "administrative_unit", lambda: "")
+    state = getattr(fake, "state", None) or getattr(fake, "administrative_unit", None)
     return {
         "uuid": fake.uuid4(), "first_name": first, "last_name": last, "full_name": f"{first} {last}",
         "sex": sex, "age": age,
         "email_address": f"{first}.{last}{fake.random_int(1, 99)}@{fake.free_email_domain()}".lower(),
         "phone_number": fake.phone_number(), "street_address": fake.street_address(),
-        "city": fake.city(), "state": state(), "zipcode": fake.postcode(),
+        "city": fake.city(), "state": state() if state is not None else "", "zipcode": fake.postcode(),
         "country": fake.current_country() if hasattr(fake, "current_country") else "",
         "occupation": fake.job(), "locale": locale,
     }
@@ -191,7 +192,8 @@ def convert(values: Any, target: str, name: str) -> Any:
         try:
             if target == "str" and array.dtype.kind == "M":
                 return [str(v) for v in array.astype("datetime64[s]").astype(object)]
-            return array.astype({"int": "int64", "float": "float64", "str": str}[target])
+            dtypes: dict[str, str | type[str]] = {"int": "int64", "float": "float64", "str": str}
+            return array.astype(dtypes[target])
         except (TypeError, ValueError) as exc:
             raise GenerationError(f"Column '{name}': cannot convert sampled values to {target}: {exc}") from exc
     if array.dtype.kind != "M":

@@ -18,6 +18,7 @@ the failures and the caller raises ``StagesFailed`` after writing results and me
 
 from __future__ import annotations
 
+import functools
 import queue
 import threading
 from collections.abc import Callable
@@ -104,7 +105,7 @@ def _dispatch(
                 except Exception as error:  # noqa: BLE001 - e.g. a parent blob vanished
                     _fail(decision, error, ctx, log, settled)
                     return True
-                pool.submit(name, lambda job=job: job.run(ctx, workflow))
+                pool.submit(name, functools.partial(job.run, ctx, workflow))
             continue
         try:
             record = _settle_inline(graph, decision, facts, ctx)

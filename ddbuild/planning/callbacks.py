@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from typing import Any
+from typing import Any, overload
 
 from ddbuild.fingerprint import digest_bytes
 
@@ -18,6 +18,10 @@ def source_digest(function: Callable[..., Any]) -> str:
     return digest_bytes(text.encode("utf-8"))
 
 
+@overload
+def callable_identity(function: Callable[..., Any], version: str | None) -> dict[str, Any]: ...
+@overload
+def callable_identity(function: None, version: str | None) -> None: ...
 def callable_identity(function: Callable[..., Any] | None, version: str | None) -> dict[str, Any] | None:
     """``{"version": v}`` when declared, else ``{"source_digest": d}``; None without a callable."""
     if function is None:

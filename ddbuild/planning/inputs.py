@@ -55,7 +55,7 @@ def parquet_rows(path: Path) -> int | None:
     return pq.read_metadata(path).num_rows
 
 
-def any_rows(path: Path) -> int | None:
+def any_rows(path: Path) -> int:
     rows = parquet_rows(path)
     if rows is not None:
         return rows

@@ -426,6 +426,7 @@ class LLMColumnGenerator:
             return content.strip()
         if self.kind == "llm-code":
             return replies.extract_code(content, self.column.code_lang)
+        assert self.schema is not None, "response_schema() gives judge and structured columns a schema"
         if self.kind == "llm-judge":
             return replies.parse_judge(content, self.column.scores, self.schema)
         return replies.parse_structured(content, self.schema)
