@@ -26,11 +26,15 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, SecretStr, ValidationError
 
 from ddbuild.config.columns import is_llm_column
 from ddbuild.config.models import ChatCompletionInferenceParams, ModelConfig, ModelProvider
 from ddbuild.errors import ModelConfigError
+
+_Model = TypeVar("_Model", bound=BaseModel)
 
 HOME_ENV = "DATA_DESIGNER_HOME"
 PROVIDERS_FILE = "model_providers.yaml"
@@ -82,7 +86,7 @@ def home_dir(environ: Mapping[str, str] | None = None) -> Path:
 
 def builtin_providers() -> list[ModelProvider]:
     """Data Designer's predefined providers, in its order; each key is the name of a variable."""
-    return [ModelProvider(name=name, endpoint=endpoint, api_key=variable)
+    return [ModelProvider(name=name, endpoint=endpoint, api_key=SecretStr(variable))
             for name, (endpoint, variable) in PREDEFINED_PROVIDERS.items()]
 
 
@@ -163,8 +167,7 @@ def _read_list(path: Path, field: str) -> list[Any] | None:
     return listed
 
 
-def _parse(cls: type, item: Any, file: str, field: str, index: int) -> Any:
-    from pydantic import ValidationError
+def _parse(cls: type[_Model], item: Any, file: str, field: str, index: int) -> _Model:
 
     try:
         return cls.model_validate(item)
