@@ -99,9 +99,89 @@ def resolve_depends_on(depends_on: str | Sequence[str] | None, existing: Sequenc
     return parents
 
 
+# ---- add_stage's argument types (Data Designer's signature), checked before anything else
+
+def _optional(kind: type | tuple[type, ...]) -> Callable[[Any], bool]:
+    return lambda value: value is None or isinstance(value, kind)
+
+
+def _names(value: Any) -> bool:
+    return value is None or isinstance(value, str) or (
+        isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value))
+
+
+def _processors(value: Any) -> bool:
+    from ddbuild.config.processors import DropColumnsProcessorConfig, SchemaTransformProcessorConfig
+
+    kinds = (DropColumnsProcessorConfig, SchemaTransformProcessorConfig)
+    return value is None or (isinstance(value, (list, tuple)) and all(isinstance(p, kinds) for p in value))
+
+
+def _join(value: Any) -> bool:
+    from ddbuild.planning.joins import Concat, JoinOn
+
+    return value is None or isinstance(value, (Concat, JoinOn)) or callable(value)
+
+
+def _builder(value: Any) -> bool:
+    from ddbuild.config.builder import DataDesignerConfigBuilder
+
+    return isinstance(value, DataDesignerConfigBuilder)
+
+
+def _selection(value: Any) -> bool:
+    from ddbuild.config.seeds import IndexRange, PartitionBlock
+
+    return value is None or isinstance(value, (IndexRange, PartitionBlock))
+
+
+def _count(value: Any) -> bool:
+    return value is None or (isinstance(value, int) and not isinstance(value, bool))
+
+
+# argument -> (accepts the value?, what it must be)
+_STAGE_ARGUMENTS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "config_builder": (_builder, "a DataDesignerConfigBuilder"),
+    "num_records": (_count, "a positive int or None"),
+    "on_success": (lambda v: v is None or callable(v), "a callable (stage directory -> output path) or None"),
+    "on_success_version": (_optional(str), "a str or None"),
+    "output_processors": (_processors, "a list of processor configs (DropColumnsProcessorConfig, "
+                                       "SchemaTransformProcessorConfig) or None"),
+    "output": (lambda v: isinstance(v, str), "a str: 'final' or 'processor:<name>'"),
+    "allow_empty": (lambda v: isinstance(v, bool), "True or False"),
+    "sampling_strategy": (lambda v: isinstance(v, (SamplingStrategy, str)), "a SamplingStrategy"),
+    "selection_strategy": (_selection, "an IndexRange, a PartitionBlock or None"),
+    "depends_on": (_names, "a stage name, a list of stage names, or None"),
+    "join": (_join, "dd.Concat(), dd.JoinOn(columns=[...]), a callable, or None"),
+    "join_version": (_optional(str), "a str or None"),
+}
+
+
+def check_stage_arguments(workflow: str, name: Any, arguments: dict[str, Any]) -> None:
+    """WorkflowError naming the workflow, the stage, the argument, its expected type and what it got."""
+    if not isinstance(name, str):
+        raise WorkflowError(f"Workflow '{workflow}': the stage name must be a str, got {_shown(name)}.",
+                            hint="add_stage(name, config_builder, ...): the name comes first.")
+    for argument, value in arguments.items():
+        accepts, expected = _STAGE_ARGUMENTS[argument]
+        if not accepts(value):
+            raise WorkflowError(
+                f"Workflow '{workflow}', stage '{name}': {argument} must be {expected}, got {_shown(value)}.",
+                hint=f"add_stage('{name}', config_builder, *, num_records=None, on_success=None, "
+                "on_success_version=None, output_processors=None, output='final', allow_empty=False, "
+                "sampling_strategy=SamplingStrategy.ORDERED, selection_strategy=None, depends_on=None, "
+                "join=None, join_version=None)",
+            )
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return f"{type(value).__name__} {text if len(text) <= 60 else text[:57] + '...'}"
+
+
 # ---- Validation of workflow, stage and processor names, which become directory names
 
-__all__ = ["INVALID_PATH_CHARS", "validate_dir_name"]
+__all__ = ["INVALID_PATH_CHARS", "check_stage_arguments", "validate_dir_name"]
 
 
 def validate_dir_name(value: object, label: str) -> str:

@@ -29,6 +29,7 @@ from ddbuild.planning.stage import (
     check_output,
     check_output_processors,
     check_selected_processor,
+    check_stage_arguments,
     resolve_depends_on,
     validate_dir_name,
 )
@@ -71,14 +72,21 @@ class Workflow:
         sampling_strategy: SamplingStrategy | str = SamplingStrategy.ORDERED, selection_strategy: Any = None,
         depends_on: str | Sequence[str] | None = None, join: Any = None, join_version: str | None = None,
     ) -> Workflow:
-        """Add a stage (checks in Data Designer's order); returns the workflow so calls chain."""
+        """Add a stage (checks in Data Designer's order, argument types first); returns the
+        workflow so calls chain."""
+        check_stage_arguments(self.name, name, {
+            "config_builder": config_builder, "num_records": num_records, "on_success": on_success,
+            "on_success_version": on_success_version, "output_processors": output_processors, "output": output,
+            "allow_empty": allow_empty, "sampling_strategy": sampling_strategy,
+            "selection_strategy": selection_strategy, "depends_on": depends_on, "join": join,
+            "join_version": join_version,
+        })
         validate_dir_name(name, "stage name")
         existing = [s.name for s in self._stages]
         if name in existing:
             raise WorkflowError(f"Stage name '{name}' is already used in workflow '{self.name}'.")
         if num_records is not None:
-            positive_count(num_records, f"Stage '{name}' num_records", WorkflowError)
-        _check_stage_values(name, config_builder, allow_empty)
+            positive_count(num_records, f"Workflow '{self.name}', stage '{name}': num_records", WorkflowError)
         sampling_strategy = _sampling(name, sampling_strategy)
         output = check_output(output)
         stage_processors = [p.name for p in config_builder.get_processor_configs()]
@@ -409,15 +417,6 @@ def _targets(graph: Graph, targets: Any) -> list[str]:
         raise TargetError("target must include at least one stage.")
     _known(graph, names, "target stage")
     return [n for n in graph.names if n in set(names)]
-
-
-def _check_stage_values(name: str, config_builder: Any, allow_empty: Any) -> None:
-    if not hasattr(config_builder, "get_processor_configs"):
-        raise WorkflowError(
-            f"Stage '{name}': config_builder must be a DataDesignerConfigBuilder, got {type(config_builder).__name__}."
-        )
-    if not isinstance(allow_empty, bool):
-        raise WorkflowError(f"Stage '{name}': allow_empty must be True or False, got {allow_empty!r}.")
 
 
 def _sampling(name: str, value: Any) -> SamplingStrategy:

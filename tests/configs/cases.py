@@ -48,7 +48,7 @@ C = Case
 
 CASES: list[Case] = [
     # -- num_records and run settings: wrong types, huge and negative sizes -----------------------
-    C("num-records-bool", "type", "stage(num_records=True)", err("WorkflowError", r"Stage 's' num_records must be a positive integer, got bool True")),
+    C("num-records-bool", "type", "stage(num_records=True)", err("WorkflowError", r"Workflow 'w', stage 's': num_records must be a positive int or None, got bool True")),
     C("num-records-float", "type", "stage(num_records=2.5)", err("WorkflowError", r"num_records .*got float 2.5")),
     C("num-records-str", "type", "stage(num_records='10')", err("WorkflowError", r"num_records .*got str '10'")),
     C("num-records-zero", "size", "stage(num_records=0)", err("WorkflowError", r"num_records .*at least 1")),
@@ -66,7 +66,7 @@ CASES: list[Case] = [
     C("stage-name-backslash-dots", "name", r"stage(name='..\\x')", err("WorkflowError", r"invalid path characters: \\")),
     C("stage-name-dotdot", "name", "stage(name='..')", err("WorkflowError", r"stage name '\.\.' is not allowed")),
     C("stage-name-newline", "name", r"stage(name='a\nb')", err("WorkflowError", r"stage name .* control characters: \\n")),
-    C("stage-name-int", "type", "stage(name=5)", err("WorkflowError", r"stage name 5 must be a string, not int")),
+    C("stage-name-int", "type", "stage(name=5)", err("WorkflowError", r"Workflow '.*': the stage name must be a str, got int 5")),
     C("stage-name-unicode", "name", "stage(name='étape-数据')", ok("len(df) == 4")),
     C("stage-name-long-utf8", "name", "stage(name='\U0001F642' * 60)", err("WorkflowError", r"240 bytes of UTF-8")),
     C("workflow-name-empty", "name", "stage(workflow='')", err("WorkflowError", r"workflow name '' must be a non-empty string")),
@@ -170,7 +170,7 @@ CASES: list[Case] = [
     C("stage-depends-on-unknown", "name", "stage(depends_on='nope')", err("TargetError", r"Stage 's' depends on unknown stage 'nope'")),
     C("stage-join-one-parent", "type", "stage(join=dd.Concat())", err("WorkflowError", r"Stage 's' has join= but fewer than two parents")),
     C("stage-allow-empty-str", "type", "stage(allow_empty='yes')", err("WorkflowError", r"allow_empty must be True or False")),
-    C("stage-builder-not-builder", "type", "dd.DataDesigner().compose_workflow(name='w').add_stage('s', 42)", err("WorkflowError", r"Stage 's': config_builder must be a DataDesignerConfigBuilder, got int")),
+    C("stage-builder-not-builder", "type", "dd.DataDesigner().compose_workflow(name='w').add_stage('s', 42)", err("WorkflowError", r"Workflow 'w', stage 's': config_builder must be a DataDesignerConfigBuilder, got int 42")),
     # -- config files (from_config): wrong shapes -------------------------------------------------
     C("config-not-mapping", "type", "from_config([1, 2])", err("ConfigError", r"A config must be a mapping")),
     C("config-unknown-field", "type", "from_config({'colums': []})", err("ConfigError", r"Unknown config field 'colums'. Did you mean 'columns'")),

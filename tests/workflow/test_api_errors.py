@@ -46,6 +46,45 @@ def test_add_stage_errors(project: Path) -> None:
         wf.add_stage("d", expr_builder(), depends_on=["b", "c"])
 
 
+@pytest.mark.parametrize(("args", "kwargs", "message"), [
+    (("s", "not a builder"), {},
+     "Workflow 'w', stage 's': config_builder must be a DataDesignerConfigBuilder, got str 'not a builder'."),
+    ((3, None), {}, "Workflow 'w': the stage name must be a str, got int 3."),
+    (("s", None), {}, "Workflow 'w', stage 's': config_builder must be a DataDesignerConfigBuilder, got NoneType None."),
+    (("s",), {"num_records": "10"}, "Workflow 'w', stage 's': num_records must be a positive int or None, got str '10'."),
+    (("s",), {"on_success": "callback.py"},
+     "Workflow 'w', stage 's': on_success must be a callable (stage directory -> output path) or None, "
+     "got str 'callback.py'."),
+    (("s",), {"on_success_version": 2}, "Workflow 'w', stage 's': on_success_version must be a str or None, got int 2."),
+    (("s",), {"output_processors": "drop"},
+     "Workflow 'w', stage 's': output_processors must be a list of processor configs (DropColumnsProcessorConfig, "
+     "SchemaTransformProcessorConfig) or None, got str 'drop'."),
+    (("s",), {"output_processors": [{"name": "p"}]},
+     "Workflow 'w', stage 's': output_processors must be a list of processor configs (DropColumnsProcessorConfig, "
+     "SchemaTransformProcessorConfig) or None, got list [{'name': 'p'}]."),
+    (("s",), {"output": None}, "Workflow 'w', stage 's': output must be a str: 'final' or 'processor:<name>', got NoneType None."),
+    (("s",), {"allow_empty": 1}, "Workflow 'w', stage 's': allow_empty must be True or False, got int 1."),
+    (("s",), {"sampling_strategy": 0}, "Workflow 'w', stage 's': sampling_strategy must be a SamplingStrategy, got int 0."),
+    (("s",), {"selection_strategy": (0, 5)},
+     "Workflow 'w', stage 's': selection_strategy must be an IndexRange, a PartitionBlock or None, got tuple (0, 5)."),
+    (("s",), {"depends_on": 1}, "Workflow 'w', stage 's': depends_on must be a stage name, a list of stage names, or None, got int 1."),
+    (("s",), {"join": "concat"},
+     "Workflow 'w', stage 's': join must be dd.Concat(), dd.JoinOn(columns=[...]), a callable, or None, got str 'concat'."),
+    (("s",), {"join_version": 1.0}, "Workflow 'w', stage 's': join_version must be a str or None, got float 1.0."),
+])
+def test_add_stage_checks_argument_types(project: Path, args: tuple, kwargs: dict, message: str) -> None:
+    """Each wrong type is named with the workflow, the stage and what was expected (was: AttributeError
+    'str' object has no attribute 'get_processor_configs'), and nothing is added."""
+    wf = dd.DataDesigner().compose_workflow(name="w").add_stage("a", sampler_builder())
+    if len(args) == 1:
+        args = (*args, expr_builder())
+    with pytest.raises(dd.DataDesignerWorkflowError) as info:
+        wf.add_stage(*args, **kwargs)
+    assert info.value.message == message
+    assert "add_stage(" in info.value.hint
+    assert wf.stage_names == ["a"]
+
+
 def test_builder_is_copied_when_added(project: Path) -> None:
     builder = sampler_builder()
     wf = dd.DataDesigner().compose_workflow(name="w").add_stage("a", builder, num_records=2)
