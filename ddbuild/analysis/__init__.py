@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ddbuild.analysis.cache import AnalysisCache, inputs_digest
 from ddbuild.analysis.model import (
@@ -23,6 +23,9 @@ from ddbuild.analysis.model import (
     LLMColumnUsage,
     NumericalDistribution,
 )
+
+if TYPE_CHECKING:
+    from ddbuild.config.builder import DataDesignerConfig
 
 DatasetProfilerResults = DatasetAnalysis  # Data Designer's name for the same thing
 
@@ -84,6 +87,6 @@ def column_types_from_identity(identity: Mapping[str, Any]) -> dict[str, str]:
     return types
 
 
-def column_types_from_config(config: Any) -> dict[str, str]:
+def column_types_from_config(config: DataDesignerConfig) -> dict[str, str]:
     """Column name -> what generated it, from a built config (its columns)."""
-    return {c.name: _kind(c.column_type) for c in getattr(config, "columns", None) or []}
+    return {c.name: _kind(c.column_type) for c in config.columns}

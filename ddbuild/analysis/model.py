@@ -12,7 +12,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 FORMAT_VERSION = 1
 
@@ -54,13 +57,13 @@ class CategoricalDistribution:
         return {"categories": list(self.categories), "counts": list(self.counts), "other_count": self.other_count}
 
     @classmethod
-    def from_dict(cls, data: Any) -> CategoricalDistribution:
-        data = _mapping(data, "top_values")
-        categories = _list(data.get("categories"), "top_values.categories")
-        counts = [_count(c, "top_values.counts") for c in _list(data.get("counts"), "top_values.counts")]
+    def from_dict(cls, data: object) -> CategoricalDistribution:
+        fields = _mapping(data, "top_values")
+        categories = _list(fields.get("categories"), "top_values.categories")
+        counts = [_count(c, "top_values.counts") for c in _list(fields.get("counts"), "top_values.counts")]
         if len(categories) != len(counts) or not all(isinstance(c, (str, int, float, bool)) for c in categories):
             raise AnalysisFormatError("top_values: categories and counts do not match")
-        return cls(categories, counts, _count(data.get("other_count", 0), "top_values.other_count"))
+        return cls(categories, counts, _count(fields.get("other_count", 0), "top_values.other_count"))
 
 
 @dataclass(frozen=True)
@@ -80,16 +83,16 @@ class NumericalDistribution:
                 "histogram": {"edges": list(self.edges), "counts": list(self.counts)}}
 
     @classmethod
-    def from_dict(cls, data: Any, where: str) -> NumericalDistribution:
-        data = _mapping(data, where)
-        hist = _mapping(data.get("histogram", {}), f"{where}.histogram")
+    def from_dict(cls, data: object, where: str) -> NumericalDistribution:
+        fields = _mapping(data, where)
+        hist = _mapping(fields.get("histogram", {}), f"{where}.histogram")
         edges = [_number(e, f"{where}.histogram.edges") for e in _list(hist.get("edges", []), where)]
         counts = [_count(c, f"{where}.histogram.counts") for c in _list(hist.get("counts", []), where)]
         if counts and len(edges) != len(counts) + 1:
             raise AnalysisFormatError(f"{where}.histogram: {len(edges)} edges for {len(counts)} bins")
-        stddev = data.get("stddev")
-        return cls(_number(data.get("min"), f"{where}.min"), _number(data.get("max"), f"{where}.max"),
-                   _number(data.get("mean"), f"{where}.mean"), _number(data.get("median"), f"{where}.median"),
+        stddev = fields.get("stddev")
+        return cls(_number(fields.get("min"), f"{where}.min"), _number(fields.get("max"), f"{where}.max"),
+                   _number(fields.get("mean"), f"{where}.mean"), _number(fields.get("median"), f"{where}.median"),
                    None if stddev is None else _number(stddev, f"{where}.stddev"), edges, counts)
 
 
@@ -117,9 +120,9 @@ class LLMColumnUsage:
         return {k: getattr(self, k) for k in self.KEYS}
 
     @classmethod
-    def from_dict(cls, data: Any) -> LLMColumnUsage:
-        data = _mapping(data, "llm_usage")
-        return cls(*(_count(data.get(k), f"llm_usage.{k}") for k in cls.KEYS))
+    def from_dict(cls, data: object) -> LLMColumnUsage:
+        fields = _mapping(data, "llm_usage")
+        return cls(*(_count(fields.get(k), f"llm_usage.{k}") for k in cls.KEYS))
 
 
 @dataclass(frozen=True)
@@ -159,18 +162,18 @@ class ColumnStatistics:
         }
 
     @classmethod
-    def from_dict(cls, data: Any) -> ColumnStatistics:
-        data = _mapping(data, "column")
+    def from_dict(cls, data: object) -> ColumnStatistics:
+        fields = _mapping(data, "column")
         try:
-            kind = ColumnDistributionType(data.get("distribution_type"))
+            kind = ColumnDistributionType(fields.get("distribution_type"))
         except ValueError:
-            raise AnalysisFormatError(f"unknown distribution_type {data.get('distribution_type')!r}") from None
-        top, num, text, llm = (data.get(k) for k in ("top_values", "numerical", "text_length", "llm_usage"))
+            raise AnalysisFormatError(f"unknown distribution_type {fields.get('distribution_type')!r}") from None
+        top, num, text, llm = (fields.get(k) for k in ("top_values", "numerical", "text_length", "llm_usage"))
         return cls(
-            _text(data.get("column_name"), "column_name"), _text(data.get("column_type"), "column_type"),
-            _count(data.get("num_records"), "num_records"), _count(data.get("num_null"), "num_null"),
-            _count(data.get("num_unique"), "num_unique"), _text(data.get("pyarrow_dtype"), "pyarrow_dtype"),
-            _text(data.get("simple_dtype"), "simple_dtype"), kind,
+            _text(fields.get("column_name"), "column_name"), _text(fields.get("column_type"), "column_type"),
+            _count(fields.get("num_records"), "num_records"), _count(fields.get("num_null"), "num_null"),
+            _count(fields.get("num_unique"), "num_unique"), _text(fields.get("pyarrow_dtype"), "pyarrow_dtype"),
+            _text(fields.get("simple_dtype"), "simple_dtype"), kind,
             CategoricalDistribution.from_dict(top) if top is not None else None,
             NumericalDistribution.from_dict(num, "numerical") if num is not None else None,
             NumericalDistribution.from_dict(text, "text_length") if text is not None else None,
@@ -214,17 +217,17 @@ class DatasetAnalysis:
                 "column_statistics": [c.to_dict() for c in self.column_statistics]}
 
     @classmethod
-    def from_dict(cls, data: Any) -> DatasetAnalysis:
-        data = _mapping(data, "analysis")
-        if data.get("format_version") != FORMAT_VERSION:
-            raise AnalysisFormatError(f"format_version {data.get('format_version')!r}, expected {FORMAT_VERSION}")
-        target = data.get("target_num_records")
-        columns = _list(data.get("column_statistics"), "column_statistics")
-        return cls(_count(data.get("num_records"), "num_records"),
+    def from_dict(cls, data: object) -> DatasetAnalysis:
+        fields = _mapping(data, "analysis")
+        if fields.get("format_version") != FORMAT_VERSION:
+            raise AnalysisFormatError(f"format_version {fields.get('format_version')!r}, expected {FORMAT_VERSION}")
+        target = fields.get("target_num_records")
+        columns = _list(fields.get("column_statistics"), "column_statistics")
+        return cls(_count(fields.get("num_records"), "num_records"),
                    None if target is None else _count(target, "target_num_records"),
                    [ColumnStatistics.from_dict(c) for c in columns])
 
-    def to_dataframe(self) -> Any:
+    def to_dataframe(self) -> pd.DataFrame:
         """One row per column: the table's fields as a pandas DataFrame."""
         import pandas as pd
 
@@ -277,31 +280,31 @@ def _flat_row(c: ColumnStatistics) -> dict[str, Any]:
 # -- checked reading of cached JSON --------------------------------------------------------------
 
 
-def _mapping(value: Any, where: str) -> dict[str, Any]:
+def _mapping(value: object, where: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise AnalysisFormatError(f"{where} is not an object")
     return value
 
 
-def _list(value: Any, where: str) -> list[Any]:
+def _list(value: object, where: str) -> list[Any]:
     if not isinstance(value, list):
         raise AnalysisFormatError(f"{where} is not a list")
     return value
 
 
-def _text(value: Any, where: str) -> str:
+def _text(value: object, where: str) -> str:
     if not isinstance(value, str):
         raise AnalysisFormatError(f"{where} is not a string")
     return value
 
 
-def _count(value: Any, where: str) -> int:
+def _count(value: object, where: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise AnalysisFormatError(f"{where} is not a count")
     return value
 
 
-def _number(value: Any, where: str) -> float | int:
+def _number(value: object, where: str) -> float | int:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or (isinstance(value, float) and math.isnan(value)):
         raise AnalysisFormatError(f"{where} is not a number")
     return value

@@ -14,7 +14,7 @@ import logging
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ddbuild.analysis.model import (
     CategoricalDistribution,
@@ -24,6 +24,9 @@ from ddbuild.analysis.model import (
     LLMColumnUsage,
     NumericalDistribution,
 )
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 log = logging.getLogger("ddbuild.analysis")
 
@@ -62,7 +65,10 @@ def analyze_files(
     return DatasetAnalysis(table.num_rows, target_num_records, columns)
 
 
-def column_statistics(name: str, column: Any, column_type: str, usage: Any = None) -> ColumnStatistics:
+def column_statistics(
+    name: str, column: pa.ChunkedArray, column_type: str, usage: object = None
+) -> ColumnStatistics:
+    """One column's profile; ``usage``: the run's recorded LLM usage for it (``llm_stats.by_column``)."""
     import pyarrow as pa
 
     kind = column.type
@@ -161,7 +167,7 @@ def _simple(kind: Any) -> str:
     return next((label for check, label in checks if check(kind)), str(kind))
 
 
-def _usage(stats: Any) -> LLMColumnUsage | None:
+def _usage(stats: object) -> LLMColumnUsage | None:
     if not isinstance(stats, Mapping):
         return None
 

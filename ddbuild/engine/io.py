@@ -9,11 +9,15 @@ import json
 from collections.abc import Sequence
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ddbuild import atomic
 from ddbuild.engine.writer import write_parquet_stream
 from ddbuild.errors import ArtifactError
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow as pa
 
 
 class ExportFormat(str, Enum):
@@ -28,7 +32,7 @@ def _check_present(paths: Sequence[Path]) -> None:
         raise ArtifactError(f"Dataset file '{missing[0]}' is missing.", hint="Rebuild the dataset.")
 
 
-def read_table(paths: Sequence[Path]) -> Any:
+def read_table(paths: Sequence[Path]) -> pa.Table:
     """All files as one Arrow table (schemas unified: a column all-null in one batch is fine)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -40,7 +44,7 @@ def read_table(paths: Sequence[Path]) -> Any:
     return pa.concat_tables(tables, promote_options="permissive")
 
 
-def load_dataframe(paths: Sequence[Path]) -> Any:
+def load_dataframe(paths: Sequence[Path]) -> pd.DataFrame:
     """The files as one pandas DataFrame."""
     return read_table(paths).to_pandas()
 
@@ -87,7 +91,7 @@ def export_files(paths: Sequence[Path], out: str | Path, format: str | ExportFor
     return out
 
 
-def unified_schema(paths: Sequence[Path]) -> Any:
+def unified_schema(paths: Sequence[Path]) -> pa.Schema:
     """The schema every file can be cast to, read from footers only (permissive promotion:
     null -> any type, int -> float, ...)."""
     import pyarrow as pa

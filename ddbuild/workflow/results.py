@@ -6,10 +6,17 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ddbuild.errors import ArtifactError, WorkflowError
-from ddbuild.planning.plan import Status
+from ddbuild.planning.plan import Plan, Status
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from ddbuild.analysis import DatasetAnalysis
+    from ddbuild.results import AnalysisFacts, DatasetCreationResults, StoredFiles
+    from ddbuild.store.verify import BlobVerifier
 
 
 class SkippedStageStatus(str, Enum):
@@ -47,7 +54,7 @@ class StageOutputs:
     another config may rewrite. A blob removed since (``cache gc``) is an ArtifactError naming it.
     """
 
-    def __init__(self, entry: dict[str, Any], verifier: Any, cache_dir: Path | None = None) -> None:
+    def __init__(self, entry: dict[str, Any], verifier: BlobVerifier, cache_dir: Path | None = None) -> None:
         self.entry = entry
         self.verifier = verifier
         self.cache_dir = cache_dir  # local cache whose index/ keeps analyses (None: not kept)
@@ -66,14 +73,14 @@ class StageOutputs:
                 hint="Run the workflow again to rebuild it (a `ddbuild cache gc` or a corrupt blob removed it).",
             ) from exc
 
-    def under(self, prefix: str) -> Any:
+    def under(self, prefix: str) -> StoredFiles:
         """The entry's files below ``prefix`` ("" or "output-processors/") as StoredFiles."""
         from ddbuild.results import StoredFiles
 
         digests = {o["path"][len(prefix):]: o["digest"] for o in self.entry["outputs"] if o["path"].startswith(prefix)}
         return StoredFiles(digests, lambda digest, rel: self.open_blob(digest, prefix + rel))
 
-    def analysis_facts(self) -> Any:
+    def analysis_facts(self) -> AnalysisFacts:
         """load_analysis's facts: cached under this entry's stage key, column types from its identity."""
         from ddbuild.analysis import SEED_COLUMN, column_types_from_identity
         from ddbuild.results import AnalysisFacts
@@ -92,7 +99,7 @@ class WorkflowResults:
 
     def __init__(self, name: str, stages: dict[str, StageSummary], final_stage_name: str,
                  views: dict[str, Path], skipped: dict[str, SkippedStageResult], has_output_processors: set[str],
-                 plan: Any = None, targets: list[str] | None = None,
+                 plan: Plan | None = None, targets: list[str] | None = None,
                  outputs: dict[str, StageOutputs] | None = None) -> None:
         self.name = name
         self.targets = list(targets or [final_stage_name])  # several: no single "final" dataset
@@ -120,11 +127,14 @@ class WorkflowResults:
         return [n for n, s in self.stages.items() if s.executed]
 
     # -- Data Designer's surface --------------------------------------------------------------
-    def __getitem__(self, stage: str) -> Any:
+    def __getitem__(self, stage: str) -> DatasetCreationResults | SkippedStageResult:
         if stage in self._skipped:
             return self._skipped[stage]
         if stage not in self._views:
             raise KeyError(stage)
+        return self._dataset(stage)
+
+    def _dataset(self, stage: str) -> DatasetCreationResults:
         from ddbuild.results import DatasetCreationResults
 
         view = self._views[stage]
@@ -140,7 +150,7 @@ class WorkflowResults:
     def keys(self) -> list[str]:
         return list(self.stages)
 
-    def items(self) -> list[tuple[str, Any]]:
+    def items(self) -> list[tuple[str, DatasetCreationResults | SkippedStageResult]]:
         return [(name, self[name]) for name in self.stages if name in self._views or name in self._skipped]
 
     def _summary(self, stage: str) -> StageSummary:
@@ -169,7 +179,7 @@ class WorkflowResults:
                                 hint="Restore the files or run the workflow again.")
         return files
 
-    def load_stage_output(self, stage: str) -> Any:
+    def load_stage_output(self, stage: str) -> pd.DataFrame:
         from ddbuild.engine.io import load_dataframe
 
         return load_dataframe(self._files(stage))
@@ -193,13 +203,13 @@ class WorkflowResults:
         return self.final_stage_name
 
     @property
-    def final_result(self) -> Any:
-        return self[self._final()]
+    def final_result(self) -> DatasetCreationResults:
+        return self._dataset(self._final())
 
-    def load_dataset(self) -> Any:
+    def load_dataset(self) -> pd.DataFrame:
         return self.load_stage_output(self._final())
 
-    def load_analysis(self) -> Any:
+    def load_analysis(self) -> DatasetAnalysis:
         """The final stage's dataset profile (Data Designer: ``final_result.load_analysis()``)."""
         return self.final_result.load_analysis()
 
