@@ -12,7 +12,7 @@ urllib3 hides behind its pool; what urllib3 would add (proxies, retries) is the 
 Proxies: ``http_proxy`` / ``https_proxy`` / ``no_proxy`` (lowercase first, then uppercase), read
 the way the LLM client reads them (aiohttp's ``get_env_proxy_for_url``, which uses urllib's rules):
 the variable for the remote's scheme names an ``http://[user:password@]host[:port]`` proxy, and a
-host matching ``no_proxy`` (``*``, a name, a ``.suffix`` or ``host:port``) is reached directly. An
+host matching ``no_proxy`` (``*``, or a name that also covers its subdomains) is reached directly. An
 ``http://`` remote goes through the proxy as absolute-URL requests, an ``https://`` one through a
 CONNECT tunnel (TLS end to end). Proxy credentials never appear in an error message.
 
@@ -128,11 +128,7 @@ def proxy_for(url: str, environ: Mapping[str, str]) -> Proxy | None:
     proxy = variables.get(parts.scheme)
     if not proxy:
         return None
-    from urllib.request import proxy_bypass_environment  # lazy: only when a proxy is configured
-
-    host = parts.hostname or ""
-    target = f"{host}:{parts.port}" if parts.port else host
-    if "no" in variables and proxy_bypass_environment(target, {"no": variables["no"]}):
+    if _bypassed(parts.hostname or "", variables.get("no", "")):
         return None
     variable = f"{parts.scheme}_proxy"
     proxy_parts = urlsplit(proxy if "://" in proxy else "http://" + proxy)
@@ -154,6 +150,19 @@ def proxy_for(url: str, environ: Mapping[str, str]) -> Proxy | None:
         pair = f"{unquote(proxy_parts.username)}:{unquote(proxy_parts.password or '')}".encode()
         authorization = "Basic " + base64.b64encode(pair).decode("ascii")
     return Proxy(proxy_parts.hostname, port, authorization)
+
+
+def _bypassed(host: str, no_proxy: str) -> bool:
+    """Whether ``no_proxy`` exempts ``host``: ``*`` alone exempts every host, a name exempts itself
+    and its subdomains (a leading dot is ignored). Ports are not compared: the LLM client passes
+    only the host to urllib's check, so a ``host:port`` entry exempts nothing there either."""
+    if no_proxy.strip() == "*":
+        return True
+    host = host.lower()
+    return any(
+        name and (host == name or host.endswith("." + name))
+        for name in (n.strip().lstrip(".").lower() for n in no_proxy.split(","))
+    )
 
 
 class HttpFiles:

@@ -18,6 +18,7 @@ from store_helpers import key_of, make_entry, write_blob
 from ddbuild.errors import ConfigError, StoreError
 from ddbuild.store._files import CHUNK
 from ddbuild.store.http import ATTEMPTS, HttpStore, proxy_for
+from ddbuild.store.http import Proxy as ProxySetting
 from ddbuild.store.layered import LayeredStore
 
 BLOB = bytes(range(256)) * 4096  # 1 MiB, so a reset half way through is a real partial body
@@ -70,10 +71,10 @@ def test_lowercase_proxy_variable_wins_over_uppercase(origin: Origin, proxy: Pro
 
 
 @pytest.mark.parametrize(
-    "no_proxy", ["127.0.0.1", "localhost,127.0.0.1", "*", "example.com, 127.0.0.1:{port}"]
+    "no_proxy", ["127.0.0.1", "localhost,127.0.0.1", "*", "example.com, .127.0.0.1"]
 )
 def test_no_proxy_reaches_the_remote_directly(origin: Origin, proxy: Proxy, tmp_path: Path, no_proxy: str) -> None:
-    environ = {"HTTP_PROXY": f"http://{proxy.address}", "NO_PROXY": no_proxy.format(port=origin.port)}
+    environ = {"HTTP_PROXY": f"http://{proxy.address}", "NO_PROXY": no_proxy}
     _round_trip(HttpStore(origin.url, environ=environ), tmp_path)
     assert proxy.count() == 0 and origin.count() > 0
 
@@ -147,14 +148,53 @@ def test_a_proxy_that_is_not_plain_http_is_a_config_error(origin: Origin) -> Non
     assert "pw" not in str(bad.value).replace("https", "")
 
 
+PROXY_ENVIRONMENTS = [
+    {"http_proxy": "http://p:1"},
+    {"HTTP_PROXY": "http://p:1", "HTTPS_PROXY": "http://q:2"},
+    {"HTTP_PROXY": "http://p:1", "http_proxy": "http://q:2"},
+    {"HTTP_PROXY": "http://p:1", "http_proxy": ""},
+    {"http_proxy": "http://p:1", "https_proxy": "http://user:pw@q:3", "no_proxy": ".internal, cache.local:8080"},
+    {"https_proxy": "http://q", "NO_PROXY": "*"},
+    {"http_proxy": "http://p:1", "no_proxy": "*,x"},
+    {"http_proxy": "http://p:1", "no_proxy": "EXAMPLE.com"},
+    {"http_proxy": "http://p:1", "no_proxy": "127.0.0.1"},
+]
+PROXY_URLS = [
+    "http://cache.example.com/team/", "https://cache.example.com:8443/", "http://a.internal/",
+    "http://cache.local:8080/", "http://cache.local:9090/", "http://127.0.0.1:8000/", "https://internal/",
+]
+
+
+@pytest.mark.parametrize("environ", PROXY_ENVIRONMENTS, ids=lambda e: ",".join(f"{k}={v}" for k, v in e.items()))
+def test_proxy_choice_matches_the_llm_client(environ: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """For every URL, the proxy the remote uses is the one the LLM client's lookup (aiohttp's
+    get_env_proxy_for_url over the process environment) picks, or none where it picks none."""
+    from aiohttp.helpers import get_env_proxy_for_url
+    from yarl import URL
+
+    for name in [n for n in __import__("os").environ if n.lower().endswith("_proxy")]:
+        monkeypatch.delenv(name)
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    for url in PROXY_URLS:
+        try:
+            theirs = get_env_proxy_for_url(URL(url))[0]
+        except LookupError:
+            theirs = None
+        ours = proxy_for(url, environ)
+        expected = (theirs.host, theirs.port) if theirs is not None else None
+        assert ((ours.host, ours.port) if ours is not None else None) == expected, url
+
+
 def test_proxy_lookup_follows_the_llm_clients_rules() -> None:
-    """The same answers aiohttp's get_env_proxy_for_url (what the LLM client uses) gives."""
-    env = {"http_proxy": "http://p:1", "https_proxy": "p2:2", "no_proxy": ".internal,cache.local:8080"}
-    assert proxy_for("http://cache.example/", env) is not None and proxy_for("http://cache.example/", env).port == 1
-    assert proxy_for("https://cache.example/", env).host == "p2"  # type: ignore[union-attr]  # scheme-less: http
+    """Spot checks of the rules (the comparison with aiohttp above covers them wholesale)."""
+    env = {"http_proxy": "http://p:1", "https_proxy": "p2:2", "no_proxy": ".internal, cache.local"}
+    assert proxy_for("http://cache.example/", env) == ProxySetting("p", 1)
+    assert proxy_for("https://cache.example/", env) == ProxySetting("p2", 2)  # scheme-less: http
     assert proxy_for("http://a.internal/", env) is None
-    assert proxy_for("http://cache.local:8080/", env) is None
-    assert proxy_for("http://cache.local:9090/", env) is not None
+    assert proxy_for("http://b.a.internal:8080/", env) is None
+    assert proxy_for("http://cache.local:9090/", env) is None
+    assert proxy_for("http://notcache.local/", env) == ProxySetting("p", 1)
     assert proxy_for("http://cache.example/", {"http_proxy": ""}) is None
     assert proxy_for("http://cache.example/", {"HTTP_PROXY": "http://p:1", "http_proxy": ""}) is None
 
