@@ -12,6 +12,7 @@ from ``DDBUILD_TRUSTED_KEYS`` (secrets never belong in a project file); both are
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,7 +57,10 @@ def read_pyproject(cwd: Path) -> dict[str, Any]:
     path = cwd / "pyproject.toml"
     if not path.is_file():
         return {}
-    import tomllib
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - Python 3.10: the backport (a dependency there, see pyproject.toml)
+        import tomli as tomllib
 
     try:
         table = tomllib.loads(path.read_text(encoding="utf-8")).get("tool", {}).get("ddbuild", {})

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +27,17 @@ def workflow(designer: dd.DataDesigner, llm_url: str | None) -> Any:
     return wf
 
 
+@contextlib.contextmanager
+def _inside(directory: Path) -> Iterator[None]:
+    """``contextlib.chdir`` (Python 3.11+), for 3.10."""
+    before = os.getcwd()
+    os.chdir(directory)
+    try:
+        yield
+    finally:
+        os.chdir(before)
+
+
 class Teammate:
     """One project copy; every call runs in its own working directory with a fresh DataDesigner."""
 
@@ -35,7 +48,7 @@ class Teammate:
         root.mkdir(parents=True, exist_ok=True)
 
     def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
-        with contextlib.chdir(self.root):
+        with _inside(self.root):
             providers = None
             if self.llm_url is not None:
                 providers = [dd.ModelProvider(name="test", endpoint=self.llm_url, api_key="env:OPENAI_API_KEY")]
