@@ -153,3 +153,26 @@ def test_default_aliases_enter_only_the_keys_of_stages_that_use_them(home, opena
     results = implicit.run()
     assert results.stages["s"].rows == 10 and openai_server.total == 10
     assert {r.model for r in openai_server.records} == {"nvidia/nemotron-3.5-lightning-30b-a3b"}
+
+
+DD_HOME = Path(__file__).parent / "dd_home"  # the files Data Designer 0.9.7 writes on first use (see README)
+
+
+def test_data_designer_written_home_files_equal_the_builtins(monkeypatch):
+    """The files Data Designer seeds ~/.data-designer with load, and hold exactly ddbuild's built-in
+    providers and default aliases (its embedding aliases left out)."""
+    from ddbuild.engine.llm.catalogue import (
+        builtin_model_configs,
+        builtin_providers,
+        default_model_configs,
+        default_model_providers,
+    )
+
+    monkeypatch.setenv("DATA_DESIGNER_HOME", str(DD_HOME))
+
+    def providers(found: list) -> list:
+        return [(p.name, p.endpoint, p.api_key.get_secret_value(), p.model_dump()) for p in found]
+
+    assert providers(default_model_providers()) == providers(builtin_providers())
+    assert [m.model_dump() for m in default_model_configs()] == [m.model_dump() for m in builtin_model_configs()]
+    assert "nvidia-embedding" in (DD_HOME / "model_configs.yaml").read_text()

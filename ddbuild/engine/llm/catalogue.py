@@ -12,7 +12,8 @@ below). ``<provider>-embedding`` is not offered: ddbuild has no embedding column
 
 The user's ``model_providers.yaml`` (``providers: [...]``) and ``model_configs.yaml``
 (``model_configs: [...]``) in ``$DATA_DESIGNER_HOME`` (default ``~/.data-designer``), when present,
-replace the built-in lists, as in Data Designer (which writes the built-ins there on first use).
+replace the built-in lists, as in Data Designer (which writes the built-ins there on first use);
+their embedding and image configs are left out (no such columns in ddbuild yet).
 Everything is read when a ``DataDesigner`` is constructed, so the build file's load sees the reads
 (the no-op stamp notices an edited file).
 
@@ -113,7 +114,16 @@ def default_model_configs(environ: Mapping[str, str] | None = None) -> list[Mode
     listed = _read_list(home_dir(environ) / MODEL_CONFIGS_FILE, "model_configs")
     if listed is None:
         return builtin_model_configs()
-    return [_parse(ModelConfig, item, MODEL_CONFIGS_FILE, "model_configs", i) for i, item in enumerate(listed)]
+    return [_parse(ModelConfig, item, MODEL_CONFIGS_FILE, "model_configs", i)
+            for i, item in enumerate(listed) if _is_chat(item)]
+
+
+def _is_chat(item: Any) -> bool:
+    """False for the embedding / image configs Data Designer writes into the file (ddbuild has no
+    such columns yet): they are left out, so a column naming one is told its alias is not configured."""
+    params = item.get("inference_parameters") if isinstance(item, dict) else None
+    kind = params.get("generation_type", "chat-completion") if isinstance(params, dict) else "chat-completion"
+    return kind == "chat-completion"
 
 
 def runtime_providers(environ: Mapping[str, str] | None = None) -> list[ModelProvider]:
