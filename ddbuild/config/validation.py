@@ -8,19 +8,34 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from ddbuild.config.columns import (
+    ColumnConfig,
     CustomColumnConfig,
     ExpressionColumnConfig,
     SamplerColumnConfig,
     SeedDatasetColumnConfig,
     is_llm_column,
 )
-from ddbuild.config.processors import DropColumnsProcessorConfig, SchemaTransformProcessorConfig
+from ddbuild.config.processors import (
+    DropColumnsProcessorConfig,
+    ProcessorConfig,
+    SchemaTransformProcessorConfig,
+)
 from ddbuild.config.samplers import SamplerType
 from ddbuild.errors import ColumnReferenceError, ConfigError, did_you_mean
 from ddbuild.templating import check_template
+
+
+class ConfigParts(Protocol):
+    """What ``validate_config`` reads: a built config, or a workflow stage's columns and processors."""
+
+    @property
+    def columns(self) -> Sequence[ColumnConfig]: ...
+
+    @property
+    def processors(self) -> Sequence[ProcessorConfig]: ...
 
 
 def column_references(column: Any) -> set[str]:
@@ -55,7 +70,7 @@ def template_strings(value: Any) -> Iterable[str]:
             yield from template_strings(item)
 
 
-def processor_references(processor: Any) -> set[str]:
+def processor_references(processor: ProcessorConfig) -> set[str]:
     if isinstance(processor, SchemaTransformProcessorConfig):
         refs: set[str] = set()
         for text in template_strings(processor.template):
@@ -64,7 +79,7 @@ def processor_references(processor: Any) -> set[str]:
     return set()
 
 
-def generation_order(columns: Sequence[Any]) -> list[str]:
+def generation_order(columns: Sequence[ColumnConfig]) -> list[str]:
     """Configured columns in an order where each comes after the columns it reads.
 
     Stable: among columns whose inputs are ready, the configured order is kept. A cycle is a
@@ -101,7 +116,7 @@ def _find_cycle(names: list[str], deps: dict[str, set[str]]) -> list[str]:
         current = nxt
 
 
-def dropped_by_processors(processors: Sequence[Any], all_columns: Sequence[str]) -> set[str]:
+def dropped_by_processors(processors: Sequence[ProcessorConfig], all_columns: Sequence[str]) -> set[str]:
     dropped: set[str] = set()
     for processor in processors:
         if isinstance(processor, DropColumnsProcessorConfig):
@@ -110,7 +125,7 @@ def dropped_by_processors(processors: Sequence[Any], all_columns: Sequence[str])
     return dropped
 
 
-def validate_config(config: Any, seed_columns: Sequence[str] | None) -> list[str]:
+def validate_config(config: ConfigParts, seed_columns: Sequence[str] | None) -> list[str]:
     """Check a config; return the generation order. ``seed_columns=None``: seed not known yet."""
     columns = [c for c in config.columns if not isinstance(c, SeedDatasetColumnConfig)]
     configured = [c.name for c in columns]
@@ -149,7 +164,7 @@ def _check_known(where: str, refs: set[str], known: set[str]) -> None:
         )
 
 
-def _check_drops(config: Any, columns: list[Any], seed_columns: list[str]) -> None:
+def _check_drops(config: ConfigParts, columns: list[Any], seed_columns: list[str]) -> None:
     all_columns = seed_columns + [c.name for c in columns]
     for processor in config.processors:
         if not isinstance(processor, DropColumnsProcessorConfig):

@@ -9,9 +9,14 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ddbuild.errors import GenerationError
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+    import pyarrow as pa
 
 
 def to_list(values: Any) -> list[Any]:
@@ -25,7 +30,7 @@ def to_list(values: Any) -> list[Any]:
     return values.tolist()
 
 
-def to_arrow(values: Any) -> Any:
+def to_arrow(values: Any) -> pa.Array | pa.ChunkedArray:
     import pyarrow as pa
 
     if isinstance(values, (pa.Array, pa.ChunkedArray)):
@@ -66,12 +71,12 @@ class Batch:
         lists = [to_list(self.columns[name]) for name in names]
         return [dict(zip(names, values, strict=False)) for values in zip(*lists, strict=False)]
 
-    def keep(self, mask: Any) -> None:
+    def keep(self, mask: npt.NDArray[np.bool_]) -> None:
         """Remove the rows where ``mask`` is False from every column."""
         self.row_ids = self.row_ids[mask]
         self.columns = {name: _filter(values, mask) for name, values in self.columns.items()}
 
-    def table(self, names: list[str]) -> Any:
+    def table(self, names: list[str]) -> pa.Table:
         """The named columns as one Arrow table (in that order)."""
         import pyarrow as pa
 

@@ -10,12 +10,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ddbuild.config.columns import CustomColumnConfig, ExpressionColumnConfig
 from ddbuild.errors import DDBuildError, GenerationError, TemplateError, TemplateLimitError
 from ddbuild.templating import compile_template
 from ddbuild.usercode import interrupts, reraise
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from ddbuild.engine.llm.columns import LLMColumnGenerator
 
 MAX_ERROR_CHARS = 500  # first error kept per drop reason in metadata.json
 
@@ -138,7 +143,7 @@ class LLMCell:
 
     is_async = True
 
-    def __init__(self, name: str, generator: Any) -> None:
+    def __init__(self, name: str, generator: LLMColumnGenerator) -> None:
         self.name = name
         self.generator = generator
 
@@ -146,7 +151,7 @@ class LLMCell:
         return await self.generator.generate(row, row_id)
 
 
-def run_full_column(column: CustomColumnConfig, frame: Any) -> list[Any]:
+def run_full_column(column: CustomColumnConfig, frame: pd.DataFrame) -> list[Any]:
     """A ``full_column`` custom generator: DataFrame in, DataFrame with the column added out."""
     function = column.generator_function
     before = interrupts()

@@ -6,6 +6,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ddbuild.config.builder import DataDesignerConfig
+from ddbuild.config.models import ModelConfig, ModelProvider
 from ddbuild.config.run_config import RunConfig
 from ddbuild.config.seeds import DataFrameSeedSource
 from ddbuild.fingerprint import (
@@ -20,7 +22,7 @@ from ddbuild.fingerprint import (
 FileDigest = Callable[[Path], str]  # a seed file's content digest (a caller may memoise or stat-cache it)
 
 
-def seed_content(config: Any, base_dir: Path | None, file_digest: FileDigest | None = None) -> list[str]:
+def seed_content(config: DataDesignerConfig, base_dir: Path | None, file_digest: FileDigest | None = None) -> list[str]:
     """Digests of the seed's data: file bytes (in path order) or the DataFrame's rows."""
     if config.seed_config is None:
         return []
@@ -36,7 +38,9 @@ def seed_content(config: Any, base_dir: Path | None, file_digest: FileDigest | N
     return [(file_digest or digest_file)(path) for path in source.files(base_dir)]
 
 
-def provider_identities(model_configs: list[Any], providers: list[Any] | None) -> dict[str, Any]:
+def provider_identities(
+    model_configs: list[ModelConfig], providers: list[ModelProvider] | None
+) -> dict[str, Any]:
     """Model alias -> the identity of the provider its requests go through (None: not configured).
 
     A provider's ``extra_body`` is merged into every request body, so it changes replies as the
@@ -56,8 +60,8 @@ def provider_identities(model_configs: list[Any], providers: list[Any] | None) -
 
 
 def config_identity(
-    config: Any, run_config: RunConfig, base_dir: Path | None, file_digest: FileDigest | None = None,
-    providers: list[Any] | None = None,
+    config: DataDesignerConfig, run_config: RunConfig, base_dir: Path | None,
+    file_digest: FileDigest | None = None, providers: list[ModelProvider] | None = None,
 ) -> dict[str, Any]:
     """Everything that decides the bytes of a batch (the number of records is not part of it)."""
     return {
@@ -71,7 +75,7 @@ def config_identity(
 
 
 def config_digest(
-    config: Any, run_config: RunConfig, base_dir: Path | None, file_digest: FileDigest | None = None,
-    providers: list[Any] | None = None,
+    config: DataDesignerConfig, run_config: RunConfig, base_dir: Path | None,
+    file_digest: FileDigest | None = None, providers: list[ModelProvider] | None = None,
 ) -> str:
     return digest_json(config_identity(config, run_config, base_dir, file_digest, providers))

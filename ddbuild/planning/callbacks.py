@@ -9,7 +9,7 @@ from typing import Any, overload
 from ddbuild.fingerprint import digest_bytes
 
 
-def source_digest(function: Callable[..., Any]) -> str:
+def source_digest(function: Callable[..., object]) -> str:
     """xxh3_128 of the function's source text (its qualified name when no source is available)."""
     try:
         text = inspect.getsource(function)
@@ -19,10 +19,10 @@ def source_digest(function: Callable[..., Any]) -> str:
 
 
 @overload
-def callable_identity(function: Callable[..., Any], version: str | None) -> dict[str, Any]: ...
+def callable_identity(function: Callable[..., object], version: str | None) -> dict[str, Any]: ...
 @overload
 def callable_identity(function: None, version: str | None) -> None: ...
-def callable_identity(function: Callable[..., Any] | None, version: str | None) -> dict[str, Any] | None:
+def callable_identity(function: Callable[..., object] | None, version: str | None) -> dict[str, Any] | None:
     """``{"version": v}`` when declared, else ``{"source_digest": d}``; None without a callable."""
     if function is None:
         return None

@@ -12,13 +12,18 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ddbuild.engine.identity import provider_identities
 from ddbuild.fingerprint import model_identity
 from ddbuild.planning.callbacks import callable_identity, source_digest
 from ddbuild.planning.joins import join_identity
 from ddbuild.planning.stage import Stage
+
+if TYPE_CHECKING:
+    from ddbuild.config.builder import DataDesignerConfigBuilder
+    from ddbuild.config.models import ModelProvider
+    from ddbuild.config.run_config import RunConfig
 
 DEFAULT_NUM_RECORDS = 10
 
@@ -58,7 +63,7 @@ def _identity(value: Any) -> Any:
     return model_identity(value) if hasattr(value, "model_dump") else value
 
 
-def model_entries(builder: Any, providers: list[Any] | None) -> dict[str, Any]:
+def model_entries(builder: DataDesignerConfigBuilder, providers: list[ModelProvider] | None) -> dict[str, Any]:
     """Model alias -> its identity, plus the request fields of the provider it is sent through."""
     via = provider_identities(builder.model_configs, providers)
     entries = {}
@@ -69,7 +74,7 @@ def model_entries(builder: Any, providers: list[Any] | None) -> dict[str, Any]:
     return entries
 
 
-def custom_function_digests(builder: Any) -> dict[str, str]:
+def custom_function_digests(builder: DataDesignerConfigBuilder) -> dict[str, str]:
     """Column name → digest of its generator's source (a changed function body rebuilds)."""
     found = {}
     for column in builder.get_column_configs():
@@ -79,7 +84,9 @@ def custom_function_digests(builder: Any) -> dict[str, str]:
     return found
 
 
-def stage_identity(stage: Stage, cwd: Path, run_config: Any, providers: list[Any] | None = None) -> dict[str, Any]:
+def stage_identity(
+    stage: Stage, cwd: Path, run_config: RunConfig | None, providers: list[ModelProvider] | None = None
+) -> dict[str, Any]:
     """Everything about the stage's config that determines its output (see DESIGN §3).
 
     Every field of ``Stage`` but ``name`` and ``index`` (fingerprint.EXCLUDED_FIELDS) is read here.
@@ -108,7 +115,7 @@ def stage_identity(stage: Stage, cwd: Path, run_config: Any, providers: list[Any
     }
 
 
-def _default_run_config() -> Any:
+def _default_run_config() -> RunConfig:
     from ddbuild.config.run_config import RunConfig
 
     return RunConfig()

@@ -38,7 +38,10 @@ class JoinOn:
         return {"kind": "join_on", "columns": list(self.columns), "how": self.how}
 
 
-def join_identity(join: Any, join_version: str | None) -> dict[str, Any] | None:
+Join = Concat | JoinOn | JoinCallable  # what ``add_stage(join=...)`` takes for several parents
+
+
+def join_identity(join: Join | None, join_version: str | None) -> dict[str, Any] | None:
     """The key-relevant description of a join (None for single-parent stages)."""
     if join is None:
         return None
@@ -57,7 +60,7 @@ def _read(paths: list[Path]) -> Any:
     return pa.concat_tables(tables, promote_options="permissive") if tables else pa.table({})
 
 
-def apply_join(join: Any, parents: dict[str, list[Path]], parent_dirs: dict[str, Path], dest: Path) -> Path:
+def apply_join(join: Join, parents: dict[str, list[Path]], parent_dirs: dict[str, Path], dest: Path) -> Path:
     """Write the joined seed to ``dest`` (a parquet file) and return the seed path to use."""
     import pyarrow.parquet as pq
 

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ddbuild.engine.llm import schema as jsonschema_subset
+
+if TYPE_CHECKING:
+    from ddbuild.config.columns import Score
 
 
 class ReplyError(ValueError):
@@ -43,7 +46,7 @@ def _tags_for(code_lang: str) -> set[str]:
     return {family}
 
 
-def completion_problem(payload: Any) -> str | None:
+def completion_problem(payload: object) -> str | None:
     """Why ``payload`` is not a usable chat completion, or None.
 
     The one check for a reply, whether it came from the endpoint or from a cache: a JSON object
@@ -127,7 +130,7 @@ def correction_message(problem: str) -> str:
 # -- judge columns -----------------------------------------------------------------------------
 
 
-def judge_schema(scores: list[Any]) -> dict[str, Any]:
+def judge_schema(scores: list[Score]) -> dict[str, Any]:
     """The JSON schema of a judge reply: ``{score_name: {"reasoning": str, "score": option}}``."""
     properties = {
         score.name: {
@@ -143,7 +146,7 @@ def judge_schema(scores: list[Any]) -> dict[str, Any]:
     return {"type": "object", "properties": properties, "required": [s.name for s in scores]}
 
 
-def judge_rubric(scores: list[Any]) -> str:
+def judge_rubric(scores: list[Score]) -> str:
     """The rubric appended to a judge prompt."""
     lines = ["", "", "Judge the content above with these rubrics."]
     for score in scores:
@@ -156,7 +159,7 @@ def judge_rubric(scores: list[Any]) -> str:
     return "\n".join(lines)
 
 
-def parse_judge(reply: str, scores: list[Any], schema: dict[str, Any]) -> dict[str, Any]:
+def parse_judge(reply: str, scores: list[Score], schema: dict[str, Any]) -> dict[str, Any]:
     value = parse_json_reply(reply)
     if isinstance(value, dict):
         # Models often quote integer options ("4" for 4): map a reply back onto the option key.
