@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import fnmatch
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ddbuild.engine.io import count_rows, export_files, load_dataframe
 from ddbuild.engine.layout import METADATA_FILE, PARQUET_DIR, PROCESSORS_DIR, DatasetLayout
 from ddbuild.errors import ArtifactError, did_you_mean
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from ddbuild.analysis import AnalysisCache, DatasetAnalysis
+    from ddbuild.engine.dataset import DatasetRunSummary
 
 
 class StoredFiles:
@@ -54,7 +60,7 @@ class AnalysisFacts:
     column_types: dict[str, str] = field(default_factory=dict)
     other_columns: str = "general"  # columns the config does not name ("seed-dataset" when seeded)
 
-    def cache(self) -> Any:
+    def cache(self) -> AnalysisCache:
         from ddbuild.analysis import AnalysisCache
 
         return AnalysisCache.in_cache(self.cache_dir)
@@ -118,18 +124,18 @@ class DatasetCreationResults:
             return self._stored.files(f"{PROCESSORS_DIR}/{name}")
         return self._layout.side_files(name)
 
-    def load_dataset(self) -> Any:
+    def load_dataset(self) -> pd.DataFrame:
         """The dataset as a pandas DataFrame."""
         return load_dataframe(self.dataset_files())
 
-    def load_processor_dataset(self, name: str) -> Any:
+    def load_processor_dataset(self, name: str) -> pd.DataFrame:
         return load_dataframe(self.processor_files(name))
 
     def count_records(self) -> int:
         """Rows in the dataset, from Parquet metadata (no rows are read)."""
         return count_rows(self.dataset_files())
 
-    def load_analysis(self) -> Any:
+    def load_analysis(self) -> DatasetAnalysis:
         """The dataset's profile (``ddbuild.analysis.DatasetAnalysis``): computed from the stored
         files once, then read from the cache (under the stage key) by any later call or process."""
         from ddbuild.analysis import analysis_of
@@ -174,14 +180,15 @@ class DatasetCreationResults:
 class PreviewResults:
     """A preview held in memory: ``dataset`` and one DataFrame per schema_transform processor."""
 
-    def __init__(self, dataset: Any, processor_artifacts: dict[str, Any], summary: Any = None) -> None:
+    def __init__(self, dataset: pd.DataFrame, processor_artifacts: dict[str, pd.DataFrame],
+                 summary: DatasetRunSummary | None = None) -> None:
         self.dataset = dataset
         self.processor_artifacts = processor_artifacts
         self.dropped_rows: dict[str, int] = dict(summary.dropped_rows) if summary else {}
         self.first_errors: dict[str, str] = dict(summary.first_errors) if summary else {}
 
     @classmethod
-    def read(cls, summary: Any) -> PreviewResults:
+    def read(cls, summary: DatasetRunSummary) -> PreviewResults:
         """Read a finished run (``summary.dataset_dir``) into memory, before its directory goes."""
         layout = DatasetLayout(summary.dataset_dir)
         artifacts = {name: load_dataframe(layout.side_files(name)) for name in layout.side_names()}
@@ -206,7 +213,7 @@ class PreviewResults:
         return f"PreviewResults({len(self.dataset)} records, processors={sorted(self.processor_artifacts)})"
 
 
-def _field_lines(record: dict[str, Any]) -> list[str]:
+def _field_lines(record: Mapping[Hashable, object]) -> list[str]:
     """``name: value`` per field; multi-line values continue on indented lines."""
     width = max((len(str(k)) for k in record), default=0)
     lines = []

@@ -5,11 +5,14 @@ from __future__ import annotations
 import glob
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from ddbuild.errors import SeedError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 SEED_FILE_SUFFIXES = (".parquet", ".csv", ".json", ".jsonl")
 
@@ -108,7 +111,7 @@ class DataFrameSeedSource(BaseModel):
     seed_type: Literal["df"] = "df"
     _df: Any = PrivateAttr(default=None)
 
-    def __init__(self, df: Any = None, **data: Any) -> None:
+    def __init__(self, df: pd.DataFrame | None = None, **data: Any) -> None:
         super().__init__(**data)
         if df is None:
             raise SeedError(
@@ -118,7 +121,7 @@ class DataFrameSeedSource(BaseModel):
         object.__setattr__(self, "_df", df.copy())
 
     @property
-    def df(self) -> Any:
+    def df(self) -> pd.DataFrame:
         return self._df
 
 

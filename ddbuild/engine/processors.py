@@ -15,7 +15,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ddbuild.config.processors import DropColumnsProcessorConfig, SchemaTransformProcessorConfig
+from ddbuild.config.processors import (
+    DropColumnsProcessorConfig,
+    ProcessorConfig,
+    SchemaTransformProcessorConfig,
+)
 from ddbuild.engine.batch import Batch
 from ddbuild.errors import GenerationError
 from ddbuild.templating import compile_template
@@ -63,7 +67,7 @@ class ProcessedBatch:
 
 
 class Processors:
-    def __init__(self, processors: Sequence[Any], drop_flagged: Sequence[str]) -> None:
+    def __init__(self, processors: Sequence[ProcessorConfig], drop_flagged: Sequence[str]) -> None:
         self.processors = list(processors)
         self.drop_flagged = list(drop_flagged)
         self._transforms = {

@@ -6,9 +6,12 @@ Deriving each stream from those three values alone is what lets batch k be regen
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import xxhash
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 def stream_seed(seed: int, name: str, batch_index: int) -> list[int]:
@@ -16,7 +19,7 @@ def stream_seed(seed: int, name: str, batch_index: int) -> list[int]:
     return [int(seed) & 0xFFFFFFFFFFFFFFFF, xxhash.xxh64_intdigest(name.encode("utf-8")), int(batch_index)]
 
 
-def rng_for(seed: int, name: str, batch_index: int) -> Any:
+def rng_for(seed: int, name: str, batch_index: int) -> np.random.Generator:
     """A numpy Generator for one column in one batch."""
     import numpy as np
 

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ddbuild.errors import SeedError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 
 def read_schema_names(path: Path) -> list[str]:
@@ -28,7 +31,7 @@ def read_schema_names(path: Path) -> list[str]:
         raise SeedError(f"Seed file '{path}' could not be read as {suffix[1:]}: {exc}") from exc
 
 
-def read_table(path: Path) -> Any:
+def read_table(path: Path) -> pa.Table:
     """One seed file as a pyarrow Table."""
     suffix = path.suffix.lower()
     try:

@@ -15,12 +15,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ddbuild.config.seeds import DataFrameSeedSource, IndexRange, PartitionBlock, SamplingStrategy, SeedConfig
 from ddbuild.engine.rng import rng_for
 from ddbuild.engine.seed_reader import read_table
 from ddbuild.errors import SeedError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 SHUFFLE_STREAM = "__seed_shuffle__"
 
@@ -79,7 +82,7 @@ class SeedReader:
     permutation: Any = None  # shuffle: selection position -> selection position
     column_names: list[str] = field(default_factory=list)
 
-    def rows(self, first_row: int, n: int) -> Any:
+    def rows(self, first_row: int, n: int) -> pa.Table:
         """Seed rows for output rows ``first_row .. first_row + n - 1`` as a pyarrow Table."""
         import numpy as np
 

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ddbuild import atomic
 from ddbuild.errors import on_full_disk
 from ddbuild.fingerprint import digest_bytes
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 PARQUET_OPTIONS: dict[str, Any] = {
     "compression": "zstd",
@@ -32,7 +35,7 @@ def batch_file_name(index: int) -> str:
     return BATCH_FILE_FORMAT.format(index)
 
 
-def write_parquet(table: Any, path: Path) -> str:
+def write_parquet(table: pa.Table, path: Path) -> str:
     """Write ``table`` to ``path`` atomically and durably with the fixed options above.
 
     Serialised in memory first (a batch is small), so the bytes are hashed on the way: returns
@@ -51,7 +54,7 @@ def write_parquet(table: Any, path: Path) -> str:
 
 
 @on_full_disk
-def write_parquet_stream(schema: Any, tables: Iterable[Any], path: Path) -> None:
+def write_parquet_stream(schema: pa.Schema, tables: Iterable[pa.Table], path: Path) -> None:
     """Write ``tables`` (each already of ``schema``) to one Parquet file, one row group per table,
     atomically and with the options above: memory is bounded by the largest table, not the sum."""
     import pyarrow.parquet as pq
@@ -61,6 +64,6 @@ def write_parquet_stream(schema: Any, tables: Iterable[Any], path: Path) -> None
             writer.write_table(table)
 
 
-def write_json(path: Path, data: Any) -> None:
+def write_json(path: Path, data: object) -> None:
     """Write ``data`` as indented, key-sorted JSON atomically and durably (``ddbuild.atomic``)."""
     atomic.write_json(path, data)
