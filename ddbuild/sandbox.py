@@ -27,7 +27,11 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from jinja2 import Environment, Template
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 MAX_CHARS = 1_000_000  # longest string (or str() of a value) a template may build
 MAX_ITEMS = 100_000  # longest list, range, batch or join a template may build
@@ -365,7 +369,9 @@ def _finalize(value: Any) -> Any:
     return value
 
 
-def new_environment(filters: dict[str, Callable[..., Any]] | None = None, **options: Any) -> Any:
+def new_environment(
+    filters: dict[str, Callable[..., Any]] | None = None, **options: Any
+) -> ImmutableSandboxedEnvironment:
     """A ``BoundedSandbox`` with Jinja's filters plus ``filters``, every one of them bounded."""
     env = _sandbox_class()(finalize=_finalize, optimized=False, **options)
     env.filters.update(filters or {})
@@ -374,7 +380,7 @@ def new_environment(filters: dict[str, Callable[..., Any]] | None = None, **opti
     return env
 
 
-def compile_bounded(env: Any, source: str) -> Any:
+def compile_bounded(env: Environment, source: str) -> Template:
     """Parse ``source``, guard its loops and concatenations, and compile it in ``env``."""
     return env.from_string(_guard_loops(env.parse(source)))
 

@@ -15,9 +15,12 @@ from __future__ import annotations
 
 import signal
 import threading
-from typing import Any, NoReturn
+from collections.abc import Callable
+from typing import Any, NoReturn, TypeVar
 
 from ddbuild.errors import DDBuildError, GenerationError
+
+_T = TypeVar("_T")
 
 _sigints = 0
 _installed = False
@@ -60,7 +63,7 @@ def reraise(exc: BaseException, what: str, before: int) -> NoReturn:
     ) from exc
 
 
-def call_user(function: Any, what: str, *args: Any) -> Any:
+def call_user(function: Callable[..., _T], what: str, *args: object) -> _T:
     """``function(*args)``: a DDBuildError passes, any other Exception is a GenerationError naming
     ``what`` (its cause chained), and BaseExceptions follow ``reraise``."""
     before = interrupts()
