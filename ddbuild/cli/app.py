@@ -64,7 +64,11 @@ def _options(ctx: click.Context, **params: Any) -> Options:
 
 
 def _session(ctx: click.Context, options: Options) -> Any:
+    from ddbuild.cli.progress import warning_sink
     from ddbuild.cli.session import open_session
+    from ddbuild.cli.warnroute import routed_warnings
+
+    ctx.with_resource(routed_warnings(warning_sink(options.silent)))  # until the command ends
 
     root = ctx.find_root()
     commands = tuple(root.command.list_commands(root)) if isinstance(root.command, click.Group) else ()

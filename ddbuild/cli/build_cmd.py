@@ -11,7 +11,9 @@ from ddbuild.cli import adapters, render
 from ddbuild.cli.progress import TallyReporter, Tee, make_reporter
 from ddbuild.cli.session import Session, bind
 from ddbuild.cli.targets import Selection
+from ddbuild.cli.warnroute import routed_warnings
 from ddbuild.errors import ConfigError, DDBuildError, UsageError
+from ddbuild.execution.events import Reporter, SerialReporter
 
 
 @dataclass
@@ -180,6 +182,21 @@ def fill_usage(tally: TallyReporter, store: Any) -> None:
                     setattr(outcome, name, value)
 
 
+def _build_all(
+    session: Session, selections: list[Selection], reporter: Reporter, tally: TallyReporter, streams: Streams,
+    results: list[Any],
+) -> int:
+    status = 0
+    for selection in selections:
+        tally.begin(selection.name)
+        code = _build_selection(session, selection, reporter, tally, streams, results)
+        tally.end()
+        status = status or code
+        if code and not session.options.keep_going:
+            break
+    return status
+
+
 def build(session: Session, streams: Streams) -> int:
     """Plan + execute every selected workflow; print a summary. Exit code from the error class."""
     _check_exclusive(session)
@@ -197,17 +214,11 @@ def build(session: Session, streams: Streams) -> int:
         verbose=options.verbose,
     )
     tally = TallyReporter()
-    reporter = Tee(tally, *([display] if display else []))
-    status = 0
+    reporter = SerialReporter(Tee(tally, *([display] if display else [])))  # also fed by logging's threads
     results: list[Any] = []
     try:
-        for selection in selections:
-            tally.begin(selection.name)
-            code = _build_selection(session, selection, reporter, tally, streams, results)
-            tally.end()
-            status = status or code
-            if code and not options.keep_going:
-                break
+        with routed_warnings(reporter):  # ddbuild's warnings are events of this display
+            status = _build_all(session, selections, reporter, tally, streams, results)
     except KeyboardInterrupt:
         close()
         streams.err.write(

@@ -1,22 +1,28 @@
-"""Reporters over build events: a live terminal display, plain log lines, JSON lines, a tally."""
+"""Reporters over build events: plain log lines, JSON lines, a tally; and which one a run gets
+(the live terminal display is cli/live.py, loaded only for a terminal)."""
 
 from __future__ import annotations
 
 import json
+import os
+import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import singledispatchmethod
 from typing import Any, TextIO
 
 from ddbuild.cli.render import BuildSummary, StageOutcome, short_key
 from ddbuild.execution.events import (
+    EVENT_NAMES,
     BatchDone,
     Event,
-    LLMRequestsInFlight,
     PlanReady,
     Reporter,
+    SerialReporter,
     StageFinished,
     StageStarted,
+    WarningEvent,
 )
 from ddbuild.planning.plan import Status
 
@@ -31,25 +37,18 @@ FINISH_WORDS = {
 }
 
 
-def _warning_event(event: Event) -> tuple[str, str | None] | None:
-    """(message, stage) for the workflow's warning event, whatever its class is called."""
-    if type(event).__name__ in ("WarningEvent", "Warning") and hasattr(event, "message"):
-        return str(event.message), getattr(event, "stage", None)
-    return None
-
-
 def event_to_dict(event: Event) -> dict[str, Any]:
     """A JSON-able dict for one event: ``{"event": "stage_started", ...fields}``."""
-    name = type(event).__name__
-    snake = "".join("_" + c.lower() if c.isupper() else c for c in name).lstrip("_")
-    if snake == "warning_event":
-        snake = "warning"
     if isinstance(event, PlanReady):
-        return {"event": "plan_ready", "plan": event.plan.to_dict()}
-    out: dict[str, Any] = {"event": snake}
+        return {"event": EVENT_NAMES[PlanReady], "plan": event.plan.to_dict()}
+    out: dict[str, Any] = {"event": EVENT_NAMES[type(event)]}
     for key, value in vars(event).items():
         out[key] = value.value if isinstance(value, Status) else value
     return out
+
+
+def warning_line(event: WarningEvent) -> str:
+    return f"warning: {event.text()}"
 
 
 class Tee:
@@ -94,25 +93,35 @@ class TallyReporter:
         summary.outcomes.append(outcome)
         return outcome
 
-    def emit(self, event: Event) -> None:
-        if isinstance(event, PlanReady):
-            for decision in event.plan.stages:
-                self._outcome(decision.name).key = decision.key
-        elif isinstance(event, StageStarted):
-            self._outcome(event.stage).key = event.key
-            self.running.append(event.stage)
-        elif isinstance(event, BatchDone):
-            self.rows_done[event.stage] = event.rows_done
-        elif isinstance(event, StageFinished):
-            outcome = self._outcome(event.stage)
-            if event.stage in self.running:
-                self.running.remove(event.stage)
-            outcome.status, outcome.key, outcome.rows = event.status, event.key or outcome.key, event.rows
-            outcome.rows_generated, outcome.duration_s = event.rows_generated, event.duration_s
-            for attr in ("llm_requests_sent", "llm_requests_cached", "tokens"):
-                if getattr(event, attr, None) is not None:
-                    setattr(outcome, attr, getattr(event, attr))
-            outcome.dropped_rows = dict(event.dropped_rows)
+    @singledispatchmethod
+    def emit(self, event: Event) -> None:  # warnings, requests in flight: nothing to tally
+        return None
+
+    @emit.register(PlanReady)
+    def _on_plan(self, event: PlanReady) -> None:
+        for decision in event.plan.stages:
+            self._outcome(decision.name).key = decision.key
+
+    @emit.register(StageStarted)
+    def _on_started(self, event: StageStarted) -> None:
+        self._outcome(event.stage).key = event.key
+        self.running.append(event.stage)
+
+    @emit.register(BatchDone)
+    def _on_batch(self, event: BatchDone) -> None:
+        self.rows_done[event.stage] = event.rows_done
+
+    @emit.register(StageFinished)
+    def _on_finished(self, event: StageFinished) -> None:
+        outcome = self._outcome(event.stage)
+        if event.stage in self.running:
+            self.running.remove(event.stage)
+        outcome.status, outcome.key, outcome.rows = event.status, event.key or outcome.key, event.rows
+        outcome.rows_generated, outcome.duration_s = event.rows_generated, event.duration_s
+        for attr in ("llm_requests_sent", "llm_requests_cached", "tokens"):
+            if getattr(event, attr) is not None:
+                setattr(outcome, attr, getattr(event, attr))
+        outcome.dropped_rows = dict(event.dropped_rows)
 
     def completed(self) -> list[str]:
         """Stages whose output is complete and cached (a skipped stage has none)."""
@@ -147,156 +156,63 @@ class LineReporter:
         self.stream.write(f"ddbuild: {text}\n")
         self.stream.flush()
 
-    def emit(self, event: Event) -> None:
-        warning = _warning_event(event)
-        if warning is not None:
-            message, stage = warning
-            self._say(f"warning: {stage + ': ' if stage else ''}{message}")
-        elif isinstance(event, StageStarted) and event.status in (Status.RUN, Status.RESUME):
-            total = f", {event.rows_total:,} rows" if event.rows_total else ""
-            verb = "resuming" if event.status is Status.RESUME else "running"
-            self._say(f"{event.stage}: {verb} (key {short_key(event.key)}{total})")
-        elif isinstance(event, BatchDone) and self.verbose:
+    @singledispatchmethod
+    def emit(self, event: Event) -> None:  # the plan, requests in flight: not logged
+        return None
+
+    @emit.register(WarningEvent)
+    def _on_warning(self, event: WarningEvent) -> None:
+        self._say(warning_line(event))
+
+    @emit.register(StageStarted)
+    def _on_started(self, event: StageStarted) -> None:
+        total = f", {event.rows_total:,} rows" if event.rows_total else ""
+        verb = "resuming" if event.status is Status.RESUME else "running"
+        self._say(f"{event.stage}: {verb} (key {short_key(event.key)}{total})")
+
+    @emit.register(BatchDone)
+    def _on_batch(self, event: BatchDone) -> None:
+        if self.verbose:
             self._say(f"{event.stage}: {event.rows_done:,}/{event.rows_total:,} rows")
-        elif isinstance(event, StageFinished):
-            word = FINISH_WORDS.get(event.status, event.status.value)
-            rows = f", {event.rows:,} rows" if event.rows is not None else ""
-            took = f" in {event.duration_s:.1f}s" if event.status in (Status.RUN, Status.RESUME) else ""
-            if event.status is Status.HIT and not self.verbose:
-                return
-            self._say(f"{event.stage}: {word}{took} (key {short_key(event.key)}{rows})")
 
-
-@dataclass
-class _Row:
-    name: str
-    state: str = "waiting"
-    rows_done: int = 0
-    rows_total: int | None = None
-    in_flight: int = 0
-    started: float | None = None
-    finished_line: str | None = None
-
-
-class LiveReporter:
-    """A redrawn block of one line per stage (ANSI cursor movement only; no dependency)."""
-
-    BAR = 16
-
-    def __init__(self, stream: TextIO, *, clock: Clock = time.monotonic, interval: float = 0.1) -> None:
-        self.stream = stream
-        self.clock = clock
-        self.interval = interval
-        self.rows: dict[str, _Row] = {}
-        self._drawn = 0
-        self._last_draw = 0.0
-        encoding = (getattr(stream, "encoding", None) or "").lower()
-        self.fancy = encoding.replace("-", "") in ("utf8",)
-
-    # -- events ---------------------------------------------------------------------------
-    def emit(self, event: Event) -> None:
-        warning = _warning_event(event)
-        force = True
-        if isinstance(event, PlanReady):
-            for decision in event.plan.stages:
-                self.rows.setdefault(decision.name, _Row(decision.name))
-        elif isinstance(event, StageStarted):
-            row = self.rows.setdefault(event.stage, _Row(event.stage))
-            row.state, row.rows_total, row.started = event.status.value, event.rows_total, self.clock()
-        elif isinstance(event, BatchDone):
-            row = self.rows.setdefault(event.stage, _Row(event.stage))
-            row.rows_done, row.rows_total = event.rows_done, event.rows_total
-            force = False
-        elif isinstance(event, LLMRequestsInFlight):
-            self.rows.setdefault(event.stage, _Row(event.stage)).in_flight = event.in_flight
-            force = False
-        elif isinstance(event, StageFinished):
-            row = self.rows.setdefault(event.stage, _Row(event.stage))
-            row.state, row.in_flight = "done", 0
-            row.finished_line = self._finished(event)
-        elif warning is not None:
-            self._print_above(f"warning: {warning[1] + ': ' if warning[1] else ''}{warning[0]}")
+    @emit.register(StageFinished)
+    def _on_finished(self, event: StageFinished) -> None:
+        if event.status is Status.HIT and not self.verbose:
             return
-        self.draw(force=force)
-
-    def close(self) -> None:
-        self.draw(force=True)
-
-    # -- drawing --------------------------------------------------------------------------
-    def _finished(self, event: StageFinished) -> str:
-        mark = {Status.ERROR: "x", Status.HIT: "="}.get(event.status, "+")
-        if self.fancy:
-            mark = {Status.ERROR: "✗", Status.HIT: "="}.get(event.status, "✓")
         word = FINISH_WORDS.get(event.status, event.status.value)
-        rows = f"{event.rows:,} rows" if event.rows is not None else ""
-        took = f"  {event.duration_s:.1f}s" if event.status in (Status.RUN, Status.RESUME) else ""
-        return f"{mark} {{name}}  {word:<8} {rows}{took}"
-
-    def _bar(self, fraction: float) -> str:
-        full = int(round(fraction * self.BAR))
-        if self.fancy:
-            return "█" * full + "░" * (self.BAR - full)
-        return "#" * full + "-" * (self.BAR - full)
-
-    def line(self, row: _Row, width: int) -> str:
-        name = row.name.ljust(width)
-        if row.finished_line is not None:
-            return row.finished_line.replace("{name}", name)
-        if row.state == "waiting":
-            return f"  {name}  waiting"
-        total = row.rows_total or 0
-        fraction = min(row.rows_done / total, 1.0) if total else 0.0
-        eta = ""
-        if row.started is not None and row.rows_done and total:
-            rate = row.rows_done / max(self.clock() - row.started, 1e-6)
-            eta = f"  ETA {_clock_text((total - row.rows_done) / rate)}"
-        flight = f"  {row.in_flight} requests in flight" if row.in_flight else ""
-        spin = ">" if not self.fancy else "▸"
-        return f"{spin} {name}  {row.state:<8} {self._bar(fraction)} {row.rows_done:,}/{total:,} rows{flight}{eta}"
-
-    def draw(self, *, force: bool = False) -> None:
-        now = self.clock()
-        if not force and now - self._last_draw < self.interval:
-            return
-        self._last_draw = now
-        width = max((len(n) for n in self.rows), default=0)
-        lines = [self.line(row, width) for row in self.rows.values()]
-        out = [f"\x1b[{self._drawn}F"] if self._drawn else []
-        out += [f"\x1b[2K{line}\n" for line in lines]
-        self.stream.write("".join(out))
-        self.stream.flush()
-        self._drawn = len(lines)
-
-    def _print_above(self, text: str) -> None:
-        if self._drawn:
-            self.stream.write(f"\x1b[{self._drawn}F\x1b[J")
-            self._drawn = 0
-        self.stream.write(text + "\n")
-        self.draw(force=True)
+        rows = f", {event.rows:,} rows" if event.rows is not None else ""
+        took = f" in {event.duration_s:.1f}s" if event.status in (Status.RUN, Status.RESUME) else ""
+        self._say(f"{event.stage}: {word}{took} (key {short_key(event.key)}{rows})")
 
 
-def _clock_text(seconds: float) -> str:
-    seconds = max(int(seconds), 0)
-    minutes, secs = divmod(seconds, 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+def warning_sink(silent: bool) -> Reporter | None:
+    """Where a command's warnings go outside a build's display: plain lines on stderr (-s: nowhere)."""
+    return None if silent else SerialReporter(LineReporter(sys.stderr))
+
+
+def wants_live(stream: TextIO, environ: Mapping[str, str] | None = None) -> bool:
+    """A live display only on a terminal that can redraw: a TTY, and TERM is not ``dumb``."""
+    environ = os.environ if environ is None else environ
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty()) and environ.get("TERM", "") != "dumb"
 
 
 def make_reporter(
     stream: TextIO, *, json_lines: bool, silent: bool, verbose: int, live: bool | None = None
 ) -> tuple[Reporter | None, Callable[[], None]]:
-    """The display reporter for these options (None when silent) and a function to close it."""
+    """The display reporter for these options (None when silent) and a function to close it.
+
+    The live display (``rich``) is imported only here, only for a terminal: pipes, CI logs, -s
+    and --json never load it."""
     if silent:
         return None, lambda: None
     if json_lines:
         return JsonLinesReporter(stream), lambda: None
     if live is None:
-        live = bool(getattr(stream, "isatty", lambda: False)())
+        live = wants_live(stream)
     if live:
+        from ddbuild.cli.live import LiveReporter
+
         reporter = LiveReporter(stream)
         return reporter, reporter.close
     return LineReporter(stream, verbose=verbose), lambda: None
-
-
-def reporters(*items: Reporter | None) -> Sequence[Reporter]:
-    return [r for r in items if r is not None]

@@ -158,12 +158,14 @@ def generate_dataset(
     response_cache: Any = None,
     model_providers: Any = None,
     on_batch: Callable[[BatchEvent], None] | None = None,
+    on_requests: Callable[[int], None] | None = None,
     llm_limits: Any = None,
     llm_transport: Any = None,
     file_digest: FileDigest | None = None,
 ) -> DatasetRunSummary:
     """Generate ``num_records`` rows of ``config`` into ``dataset_dir`` (see the module docstring).
 
+    ``on_requests`` is told how many LLM requests of this run await a reply, each time that changes.
     ``llm_transport`` replaces the HTTP transport of LLM requests (a fake, or --explain's counter).
     ``file_digest`` hashes seed files for the config digest; a caller that already knows them (a
     stat cache, a memo shared with its own checks) passes it so no seed file is hashed twice.
@@ -180,7 +182,8 @@ def generate_dataset(
         layout.remove_batch(index, processors.side_names())
         record.forget(index)
     runner = _Runner(prepared, layout, processors, record, on_batch)
-    with _LLMContext(prepared, run_config, response_cache, model_providers, llm_limits, llm_transport) as llm:
+    with _LLMContext(prepared, run_config, response_cache, model_providers, llm_limits, llm_transport,
+                     on_requests) as llm:
         runner.run(keep, llm)
         this_run = llm.stats()
     record.save(layout, processors.side_names())
@@ -198,12 +201,13 @@ class _LLMContext:
 
     def __init__(
         self, prepared: _Prepared, run_config: RunConfig, cache: Any, providers: Any, limits: Any = None,
-        transport: Any = None,
+        transport: Any = None, on_requests: Callable[[int], None] | None = None,
     ) -> None:
         self.enabled = has_llm(prepared.pipeline_steps)
         self.args = (prepared.config, run_config, cache, providers)
         self.limits = limits  # a ModelLimits shared by concurrent stage runs, or None (own budget)
         self.transport = transport  # None: the real HTTP transport
+        self.on_requests = on_requests
         self.loop: asyncio.AbstractEventLoop | None = None
         self.binding: LLMBinding | None = None
 
@@ -231,6 +235,8 @@ class _LLMContext:
                 )
 
             self.binding = LLMBinding(self.loop.run_until_complete(create()), RowDropped)
+            if self.on_requests is not None:
+                self.binding.services.client.on_in_flight = self.on_requests
         return self
 
     def stats(self) -> dict[str, Any]:

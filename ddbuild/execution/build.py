@@ -10,7 +10,6 @@ The entry is published only when the stage is complete; the partial folder is re
 from __future__ import annotations
 
 import getpass
-import logging
 import os
 import shutil
 import socket
@@ -20,7 +19,7 @@ from typing import Any
 
 from ddbuild.errors import GenerationError, ResumeError
 from ddbuild.execution.context import BuildContext
-from ddbuild.execution.events import BatchDone
+from ddbuild.execution.events import BatchDone, LLMRequestsInFlight, StageStarted, WarningEvent
 from ddbuild.execution.llmcache import StoreResponseCache
 from ddbuild.execution.locks import key_lock
 from ddbuild.execution.view import materialise, write_json_atomic
@@ -32,8 +31,6 @@ from ddbuild.planning.stage import Stage
 from ddbuild.store.entry import blob_digests, new_entry
 from ddbuild.store.fs import BlobState
 from ddbuild.store.verify import BlobVerifier
-
-log = logging.getLogger("ddbuild.workflow")
 
 
 @dataclass(frozen=True)
@@ -91,7 +88,7 @@ def build_stage(
             shutil.rmtree(partial)
         dataset = partial / "dataset"
         cache = StoreResponseCache(ctx.store, read=not ctx.fresh_replies)
-        summary = _generate(ctx, stage, partial, dataset, parents, resume, cache)
+        summary = _generate(ctx, stage, key, partial, dataset, parents, resume, cache)
         if forced or existing is None:
             # A forced rebuild replaces the entry for its own key; so does a rebuild of an entry
             # whose blobs are gone (quarantined or deleted), which would otherwise win the publish.
@@ -209,12 +206,13 @@ def stage_num_records(stage: Stage, config: Any, seed: Path | None, cwd: Path) -
 
 
 def _generate(
-    ctx: BuildContext, stage: Stage, partial: Path, dataset: Path, parents: dict[str, ParentOutput],
+    ctx: BuildContext, stage: Stage, key: str, partial: Path, dataset: Path, parents: dict[str, ParentOutput],
     resume: bool, cache: StoreResponseCache,
 ) -> dict[str, Any]:
     from ddbuild.engine.dataset import generate_dataset
 
     config, num_records = prepare_generation(stage, partial, parents, ctx.cwd)
+    ctx.reporter.emit(StageStarted(stage.name, Status.RESUME if resume else Status.RUN, key, rows_total=num_records))
     done = {"rows": 0}
 
     def on_batch(event: Any) -> None:
@@ -222,6 +220,7 @@ def _generate(
         ctx.reporter.emit(BatchDone(stage.name, done["rows"], num_records))
 
     common = {"run_config": ctx.run_config, "base_dir": ctx.cwd, "response_cache": cache,
+              "on_requests": InFlightEvents(ctx, stage.name),
               "model_providers": ctx.model_providers, "llm_limits": ctx.llm_limits,
               "file_digest": ctx.file_digest()}  # seeds the planner hashed are not read again
     try:
@@ -230,8 +229,8 @@ def _generate(
     except ResumeError as exc:  # checkpoints that cannot be read back (a torn metadata.json): they
         if not resume:          # are a cache, so the stage starts over instead of failing the build
             raise
-        log.warning("stage '%s': its checkpoints cannot be resumed (%s); starting the stage over",
-                    stage.name, exc.message)
+        ctx.reporter.emit(WarningEvent(
+            f"its checkpoints cannot be resumed ({exc.message}); starting the stage over", stage=stage.name))
         summary = generate_dataset(config, num_records=num_records, dataset_dir=dataset, resume=False,
                                    on_batch=on_batch, **common)
     generated = summary.batches_generated and summary.num_records - _reused_rows(summary)
@@ -242,6 +241,36 @@ def _generate(
     return {"num_records": summary.num_records, "rows_generated": generated, "llm_stats": summary.llm_stats,
             "llm_stats_this_run": summary.llm_stats_this_run, "dropped_rows": summary.dropped_rows,
             "first_errors": summary.first_errors}
+
+
+class InFlightEvents:
+    """A stage run's LLM requests awaiting a reply, as LLMRequestsInFlight events: at most one per
+    ``interval`` seconds (the count it settles on is shown once the interval is up), and at once
+    when it drains to 0, so a display never shows requests that are done. Called on the stage's
+    event loop (engine.llm.client.ChatClient.on_in_flight)."""
+
+    def __init__(self, ctx: BuildContext, stage: str, interval: float = 0.5) -> None:
+        self.ctx, self.stage, self.interval = ctx, stage, interval
+        self.latest = self.shown = 0
+        self.shown_at = float("-inf")
+        self.pending = False
+
+    def __call__(self, in_flight: int) -> None:
+        import asyncio
+
+        self.latest = in_flight
+        wait = self.shown_at + self.interval - self.ctx.clock()
+        if in_flight == 0 or wait <= 0:
+            self.show()
+        elif not self.pending:  # show what the count is when the interval is up
+            self.pending = True
+            asyncio.get_running_loop().call_later(wait, self.show)
+
+    def show(self) -> None:
+        self.pending = False
+        if self.latest != self.shown:
+            self.shown, self.shown_at = self.latest, self.ctx.clock()
+            self.ctx.reporter.emit(LLMRequestsInFlight(self.stage, self.latest))
 
 
 def _reused_rows(summary: Any) -> int:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ddbuild.execution.events import NullReporter, Reporter
+from ddbuild.execution.events import LoggingReporter, Reporter
 from ddbuild.planning.statcache import StatCache
 from ddbuild.store.verify import BlobVerifier, verifier_for
 
@@ -42,7 +42,7 @@ class BuildContext:
     cwd: Path
     run_config: Any
     model_providers: Any = None
-    reporter: Reporter = field(default_factory=NullReporter)
+    reporter: Reporter = field(default_factory=LoggingReporter)
     clock: Callable[[], float] = time.monotonic
     llm_limits: Any = None  # engine.llm.limits.ModelLimits shared by every stage run of this build
     # resume=NEVER (Data Designer's "generate afresh"): stage runs ask the endpoint again instead of

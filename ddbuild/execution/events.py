@@ -1,7 +1,15 @@
-"""Progress events of a build and the Reporter protocol that receives them (never prints itself)."""
+"""Progress events of a build and the Reporter protocol that receives them (never prints itself).
+
+Every event here is emitted by the execution layer (see the emit sites in settle.py, build.py and
+executor.py). Warnings are events too: a reporter decides whether and how to show them. With no
+reporter (library use) a build gets ``LoggingReporter``, which hands warnings to the ``ddbuild``
+logger and drops progress; the CLI routes that logger into its own reporter (cli/warnroute.py).
+"""
 
 from __future__ import annotations
 
+import logging
+import threading
 from dataclasses import dataclass, field
 from typing import Protocol, Union, runtime_checkable
 
@@ -16,9 +24,9 @@ class PlanReady:
 @dataclass(frozen=True)
 class StageStarted:
     stage: str
-    status: Status  # RUN or RESUME (HIT stages also get Started/Finished, with status HIT)
+    status: Status  # RUN or RESUME: how this build generates the stage (RESUME only if checkpoints exist)
     key: str | None
-    rows_total: int | None = None
+    rows_total: int | None = None  # the rows the stage generates (known once its seed is laid out)
 
 
 @dataclass(frozen=True)
@@ -45,7 +53,7 @@ class BatchDone:
 @dataclass(frozen=True)
 class LLMRequestsInFlight:
     stage: str
-    in_flight: int
+    in_flight: int  # requests of this stage waiting for their reply right now
 
 
 @dataclass(frozen=True)
@@ -53,8 +61,22 @@ class WarningEvent:
     message: str
     stage: str | None = None
 
+    def text(self) -> str:
+        """``stage: message`` (or the message alone): how every reporter words a warning."""
+        return f"{self.stage}: {self.message}" if self.stage else self.message
+
 
 Event = Union[PlanReady, StageStarted, StageFinished, BatchDone, LLMRequestsInFlight, WarningEvent]
+
+# The wire name of each event (``--json``'s "event" field, docs/cli.md).
+EVENT_NAMES: dict[type, str] = {
+    PlanReady: "plan_ready",
+    StageStarted: "stage_started",
+    StageFinished: "stage_finished",
+    BatchDone: "batch_done",
+    LLMRequestsInFlight: "llm_requests_in_flight",
+    WarningEvent: "warning",
+}
 
 
 @runtime_checkable
@@ -67,6 +89,29 @@ class NullReporter:
 
     def emit(self, event: Event) -> None:
         return None
+
+
+class LoggingReporter:
+    """The default for library use: warnings go to the ``ddbuild`` logger, progress is dropped."""
+
+    def __init__(self, logger: logging.Logger | None = None) -> None:
+        self.logger = logger or logging.getLogger("ddbuild.workflow")
+
+    def emit(self, event: Event) -> None:
+        if isinstance(event, WarningEvent):
+            self.logger.warning("%s", event.text())
+
+
+class SerialReporter:
+    """Forwards events one at a time, from any thread (reporters need not be thread-safe)."""
+
+    def __init__(self, inner: Reporter) -> None:
+        self.inner = inner
+        self._lock = threading.RLock()
+
+    def emit(self, event: Event) -> None:
+        with self._lock:
+            self.inner.emit(event)
 
 
 @dataclass

@@ -27,7 +27,7 @@ from typing import Any
 
 from ddbuild.errors import DDBuildError, ModelConfigError, ResumeError, SeedError
 from ddbuild.execution.context import BuildContext
-from ddbuild.execution.events import Event, Reporter, StageFinished
+from ddbuild.execution.events import SerialReporter, StageFinished
 from ddbuild.execution.settle import StageRecord, as_settled, hit, prepare_build, skipped
 from ddbuild.planning.graph import Graph
 from ddbuild.planning.plan import Plan, Reason, ReasonKind, StageDecision, Status
@@ -203,14 +203,3 @@ def _call(name: str, job: Callable[[], Any], catch: type[BaseException]) -> Outc
     except catch as error:  # handed to the scheduler, which records or re-raises it
         return name, None, error
 
-
-class SerialReporter:
-    """Forwards events from worker threads one at a time (reporters need not be thread-safe)."""
-
-    def __init__(self, inner: Reporter) -> None:
-        self.inner = inner
-        self._lock = threading.Lock()
-
-    def emit(self, event: Event) -> None:
-        with self._lock:
-            self.inner.emit(event)

@@ -9,7 +9,7 @@ from typing import Any
 from ddbuild.errors import StoreError
 from ddbuild.execution.build import ParentOutput, build_stage, entry_output, llm_counts
 from ddbuild.execution.context import BuildContext
-from ddbuild.execution.events import StageFinished, StageStarted, WarningEvent
+from ddbuild.execution.events import StageFinished, WarningEvent
 from ddbuild.execution.view import materialise, view_edited_reason
 from ddbuild.planning.graph import Graph
 from ddbuild.planning.plan import ReasonKind, StageDecision, Status
@@ -107,7 +107,6 @@ class BuildJob:
 
     def run(self, ctx: BuildContext, workflow: str) -> StageRecord:
         stage, decision, key = self.stage, self.decision, self.key
-        ctx.reporter.emit(StageStarted(stage.name, decision.status, key))
         started = ctx.clock()
         forced = any(r.kind == ReasonKind.FORCED for r in decision.reasons)
         built = build_stage(ctx, workflow, stage, key, self.document, decision.status, self.parents, forced=forced)

@@ -15,7 +15,7 @@ from ddbuild.config.run_config import ResumeMode
 from ddbuild.config.seeds import SamplingStrategy
 from ddbuild.errors import StagesFailed, TargetError, WorkflowError, did_you_mean
 from ddbuild.execution.context import BuildContext, open_store
-from ddbuild.execution.events import NullReporter, PlanReady, Reporter
+from ddbuild.execution.events import LoggingReporter, NullReporter, PlanReady, Reporter
 from ddbuild.execution.executor import BuildLog, Scheduling, execute, planned_error
 from ddbuild.execution.view import note_edited_views, write_json_atomic
 from ddbuild.planning.graph import Graph
@@ -178,6 +178,8 @@ class Workflow:
         once; concurrent stages share each model's ``max_parallel_requests``. ``keep_going`` (make
         ``-k``): after a failure, finish the independent branches, skip the failed stage's
         dependents, then raise ``StagesFailed`` listing failures (``.results`` holds the rest).
+        ``reporter`` receives the build's events (ddbuild.execution.events); without one, its
+        warnings go to the ``ddbuild`` logger.
         """
         from ddbuild.engine.llm.limits import ModelLimits
         from ddbuild.loading import refuse_build
@@ -188,7 +190,7 @@ class Workflow:
         if max_parallel_stages < 1:
             raise WorkflowError(f"max_parallel_stages must be at least 1 (got {max_parallel_stages}).")
         cwd = Path.cwd()
-        ctx = self._context(cwd, reporter or NullReporter())
+        ctx = self._context(cwd, reporter or LoggingReporter())
         ctx.llm_limits = ModelLimits()  # one budget per model for every stage run of this build
         ctx.fresh_replies = resume == ResumeMode.NEVER  # Data Designer's NEVER: ask the endpoint again
         facts = self._facts(graph, names, cwd, ctx, stage_output_overrides)

@@ -200,6 +200,9 @@ class ChatClient:
         self._limits = limits if limits is not None else ModelLimits()
         # Called with a slot held, right before each POST; may raise to stop sending (early stop).
         self.before_send: Callable[[], None] = lambda: None
+        # Called with the number of this client's POSTs awaiting a reply, each time it changes.
+        self.on_in_flight: Callable[[int], None] = lambda in_flight: None
+        self._in_flight = 0
 
     def provider_for(self, model: ModelConfig) -> ModelProvider:
         name = model.provider or self._default_provider
@@ -273,12 +276,17 @@ class ChatClient:
         async with route.slot:
             self.before_send()
             route.counters["requests_sent"] += 1
+            self._in_flight += 1  # one event loop per client: no lock needed
+            self.on_in_flight(self._in_flight)
             try:
                 status, headers, raw = await self._transport.post(route.url, route.headers, body, timeout)
             except TransportTimeout:
                 return _Outcome("timeout", retryable=True)
             except TransportError as exc:
                 return _Outcome("connection_error", retryable=True, body=str(exc).encode())
+            finally:
+                self._in_flight -= 1
+                self.on_in_flight(self._in_flight)
         return _classify(status, headers, raw)
 
 
