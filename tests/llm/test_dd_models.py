@@ -176,3 +176,10 @@ def test_data_designer_written_home_files_equal_the_builtins(monkeypatch):
     assert providers(default_model_providers()) == providers(builtin_providers())
     assert [m.model_dump() for m in default_model_configs()] == [m.model_dump() for m in builtin_model_configs()]
     assert "nvidia-embedding" in (DD_HOME / "model_configs.yaml").read_text()
+
+
+def test_unknown_alias_without_model_configs_points_at_the_defaults(home):
+    with pytest.raises(ModelConfigError) as info:
+        dd.DataDesigner().validate(_answer("nvidia-txt"))
+    assert info.value.message == "Column 'answer' uses model_alias 'nvidia-txt', which is not configured."
+    assert "default alias (e.g. 'nvidia-text'" in info.value.hint

@@ -237,7 +237,9 @@ class LLMServices:
                     f"Column '{column.name}' uses model_alias '{alias}', which is not configured."
                     f"{did_you_mean(alias, models)}",
                     hint=f"Configured aliases: {configured}. Add a ModelConfig(alias='{alias}', …) "
-                    "to model_configs or fix the column's model_alias.",
+                    "to model_configs or fix the column's model_alias."
+                    + ("" if models else " A builder without model configs may name a default alias "
+                       "(e.g. 'nvidia-text'; see DataDesigner().get_default_model_configs())."),
                 )
             name = models[alias].provider or provider_list[0].name
             if name not in by_name:
