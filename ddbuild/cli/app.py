@@ -64,11 +64,10 @@ def _options(ctx: click.Context, **params: Any) -> Options:
 
 
 def _session(ctx: click.Context, options: Options) -> Any:
-    from ddbuild.cli.progress import warning_sink
+    from ddbuild.cli import warnroute
     from ddbuild.cli.session import open_session
-    from ddbuild.cli.warnroute import routed_warnings
 
-    ctx.with_resource(routed_warnings(warning_sink(options.silent)))  # until the command ends
+    warnroute.for_command(ctx, silent=options.silent)
 
     root = ctx.find_root()
     commands = tuple(root.command.list_commands(root)) if isinstance(root.command, click.Group) else ()

@@ -70,9 +70,12 @@ def reachable_keys(session: Any) -> set[str]:
 
 
 def _session(ctx: click.Context) -> Any:
+    from ddbuild.cli import warnroute
     from ddbuild.cli.session import open_session
 
-    return open_session(Options.from_params(ctx.params))
+    options = Options.from_params(ctx.params)
+    warnroute.for_command(ctx, silent=options.silent)
+    return open_session(options)
 
 
 @click.group("cache", cls=InheritingGroup)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -19,7 +18,6 @@ from ddbuild.execution.events import (
     Event,
     PlanReady,
     Reporter,
-    SerialReporter,
     StageFinished,
     StageStarted,
     WarningEvent,
@@ -183,11 +181,6 @@ class LineReporter:
         rows = f", {event.rows:,} rows" if event.rows is not None else ""
         took = f" in {event.duration_s:.1f}s" if event.status in (Status.RUN, Status.RESUME) else ""
         self._say(f"{event.stage}: {word}{took} (key {short_key(event.key)}{rows})")
-
-
-def warning_sink(silent: bool) -> Reporter | None:
-    """Where a command's warnings go outside a build's display: plain lines on stderr (-s: nowhere)."""
-    return None if silent else SerialReporter(LineReporter(sys.stderr))
 
 
 def wants_live(stream: TextIO, environ: Mapping[str, str] | None = None) -> bool:

@@ -13,9 +13,12 @@ import logging
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ddbuild.execution.events import Reporter, WarningEvent
+from ddbuild.execution.events import Reporter, SerialReporter, WarningEvent
+
+if TYPE_CHECKING:
+    import click
 
 LOGGERS = ("ddbuild",)
 
@@ -72,3 +75,13 @@ def routed_warnings(sink: Reporter | None) -> Iterator[None]:
             for logger, propagate in flags:
                 logger.removeHandler(_HANDLER)
                 logger.propagate = propagate
+
+
+def for_command(ctx: click.Context, *, silent: bool) -> None:
+    """Route warnings until ``ctx`` (a command) ends: plain lines on stderr (-s: nowhere). A build
+    routes them into its own display for its length (cli/build_cmd.py)."""
+    import sys
+
+    from ddbuild.cli.progress import LineReporter
+
+    ctx.with_resource(routed_warnings(None if silent else SerialReporter(LineReporter(sys.stderr))))

@@ -134,6 +134,19 @@ def test_a_build_warning_names_its_stage_in_every_mode(chain):
         ("middle", "view edited by hand: restored metadata.json from the cache")]
 
 
+def test_other_commands_print_warnings_as_lines_and_nothing_under_s(chain):
+    assert run(chain.root, "-s").returncode == 0
+    blob = rot_a_blob(chain.root)
+    verify = run(chain.root, "cache", "verify")
+    assert verify.returncode == 1 and verify.stderr.splitlines()[0].startswith(
+        f"ddbuild: warning: quarantined blob {blob.name} ")  # was: the bare message
+
+    assert run(chain.root, "-s").returncode == 0  # rebuilt
+    rot_a_blob(chain.root)
+    silent = run(chain.root, "cache", "verify", "-s")
+    assert (silent.returncode, silent.stdout, silent.stderr) == (1, "", "")
+
+
 LIBRARY = """
 import sys
 sys.path.insert(0, ".")
