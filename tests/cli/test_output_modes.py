@@ -9,11 +9,13 @@ import json
 import os
 import re
 import select
+import signal
 import struct
 import subprocess
 import sys
 import termios
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -53,8 +55,12 @@ def probe(root: Path, *args: str, tty: bool = False, env: dict[str, str] | None 
     return json.loads(report.read_text()), text
 
 
-def in_terminal(command: list[str], cwd: Path, env: dict[str, str], columns: int = 80) -> tuple[int, str]:
-    """Run ``command`` with stdin/stdout/stderr on a pseudo-terminal of ``columns``; all it printed."""
+def in_terminal(
+    command: list[str], cwd: Path, env: dict[str, str], columns: int = 80,
+    interrupt_when: Callable[[str], bool] | None = None,
+) -> tuple[int, str]:
+    """Run ``command`` with stdin/stdout/stderr on a pseudo-terminal of ``columns``; all it printed.
+    ``interrupt_when``: send SIGINT (Ctrl-C) once what it printed so far satisfies it."""
     master, slave = os.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
     proc = subprocess.Popen(command, stdin=slave, stdout=slave, stderr=slave, cwd=cwd, env=env, close_fds=True)
@@ -70,6 +76,9 @@ def in_terminal(command: list[str], cwd: Path, env: dict[str, str], columns: int
             if not chunk:
                 break
             chunks.append(chunk)
+            if interrupt_when is not None and interrupt_when(b"".join(chunks).decode("utf-8", "replace")):
+                proc.send_signal(signal.SIGINT)
+                interrupt_when = None
         elif proc.poll() is not None:
             break
     proc.wait(timeout=30)
@@ -252,3 +261,18 @@ def test_a_command_gives_logging_back_when_it_ends(chain, caplog):
     with caplog.at_level(logging.WARNING, logger="ddbuild.store"):
         logging.getLogger("ddbuild.store").warning("after the command")
     assert [r.getMessage() for r in caplog.records] == ["after the command"]
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_the_live_display_leaves_the_terminal_usable(project):
+    from test_subprocess import SLOW
+
+    project.write(SLOW)
+    env = {**os.environ, "TERM": "xterm"}
+    working = re.compile(r"work +run .* [1-9]\d*/400 rows")  # "work" has checkpointed a batch
+
+    code, text = in_terminal([sys.executable, "-m", "ddbuild.cli"], project.root, env,
+                             interrupt_when=lambda shown: working.search(CSI.sub("", shown)) is not None)
+    assert code == 130, text
+    assert "\x1b[?25l" in text and text.rindex("\x1b[?25h") > text.rindex("\x1b[?25l")  # the cursor is shown again
+    assert "interrupted" in text.split("\x1b[?25h")[-1] and "Traceback" not in text
