@@ -123,11 +123,11 @@ class LiveReporter:
 
     # -- drawing --------------------------------------------------------------------------
     def render(self) -> Table:
-        grid = Table.grid(padding=(0, 1))
+        grid = Table.grid(padding=(0, 1), expand=True)  # the terminal's width: the last column gives way
         grid.add_column(no_wrap=True)  # mark or spinner
         grid.add_column(no_wrap=True)  # stage name
         grid.add_column(no_wrap=True, min_width=8)  # state
-        grid.add_column(no_wrap=True, overflow="ellipsis")  # bar, rows, requests, ETA
+        grid.add_column(no_wrap=True, overflow="ellipsis", ratio=1)  # bar, rows, requests, ETA: cut to fit
         with self._lock:
             for row in self.rows.values():
                 grid.add_row(*self._cells(row))

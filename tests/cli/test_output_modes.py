@@ -201,13 +201,16 @@ def display_lines(text: str) -> list[str]:
 def test_the_live_display_on_a_terminal(chain):
     env = {**os.environ, "TERM": "xterm-256color", "PROBE_OUT": str(chain.root / ".probe.json")}
     env.pop("NO_COLOR", None)
-    code, text = in_terminal([sys.executable, "-c", PROBE], chain.root, env, columns=60)
+    code, text = in_terminal([sys.executable, "-c", PROBE], chain.root, env, columns=40)
     assert code == 0, text
     assert "\x1b[1A" in text and "\x1b[2K" in text  # redrawn in place, not appended
     assert colour_codes(text)  # coloured where colour is allowed
     final = display_lines(text)
     assert [line.split()[:3] for line in final] == [["✓", "base", "ran"], ["✓", "middle", "ran"], ["✓", "final", "ran"]]
-    assert max(len(line.rstrip()) for line in screen_lines(text)) <= 60
+    drawn = screen_lines(text)
+    assert max(len(line.rstrip()) for line in drawn) <= 40  # cut to the terminal's width, never wrapped:
+    assert all(re.match(r"^\S? *(base|middle|final) ", line) for line in drawn)  # every line names its stage
+    assert any(line.endswith("…") for line in drawn)  # (a running stage's progress does not fit in 40)
 
 
 def test_the_live_display_honours_no_color_and_term_dumb(chain):
