@@ -90,7 +90,7 @@ def _streams() -> Any:
 @global_options
 @build_options
 @click.pass_context
-def cli(ctx: click.Context, **_: Any) -> None:
+def cli(ctx: click.Context, **_: object) -> None:
     if ctx.invoked_subcommand is None:
         sub = build_command.make_context("build", [], parent=ctx)
         with sub:
@@ -102,7 +102,7 @@ def cli(ctx: click.Context, **_: Any) -> None:
 @build_options
 @click.argument("targets", nargs=-1, metavar="[TARGET]...", shell_complete=complete_targets)
 @click.pass_context
-def build_command(ctx: click.Context, **_: Any) -> int:
+def build_command(ctx: click.Context, **_: object) -> int:
     """Build TARGETs (the explicit form, for a stage named like a command)."""
     from ddbuild.cli import build_cmd
 
@@ -119,7 +119,7 @@ def build_command(ctx: click.Context, **_: Any) -> int:
 )
 @click.argument("targets", nargs=-1, metavar="[TARGET]...", shell_complete=complete_targets)
 @click.pass_context
-def status_command(ctx: click.Context, **_: Any) -> None:
+def status_command(ctx: click.Context, **_: object) -> None:
     """Each stage's status and key (the --explain table without reasons)."""
     from ddbuild.cli import build_cmd
 
@@ -134,7 +134,7 @@ def status_command(ctx: click.Context, **_: Any) -> None:
     "--format", "fmt", type=click.Choice(("jsonl", "csv", "parquet")), help="Default: from PATH's suffix."
 )
 @click.pass_context
-def export_command(ctx: click.Context, target: str, path: str, fmt: str | None, **_: Any) -> None:
+def export_command(ctx: click.Context, target: str, path: str, fmt: str | None, **_: object) -> None:
     """Write TARGET's built output to PATH (builds nothing)."""
     from ddbuild.cli import inspect_cmds
 
@@ -151,7 +151,7 @@ def export_command(ctx: click.Context, target: str, path: str, fmt: str | None, 
               help="Where to write the page.")
 @click.argument("targets", nargs=-1, metavar="[TARGET]...", shell_complete=complete_targets)
 @click.pass_context
-def report_command(ctx: click.Context, output: str, **_: Any) -> None:
+def report_command(ctx: click.Context, output: str, **_: object) -> None:
     """Write one self-contained HTML page: the stage graph coloured by state, each stage's rows,
     LLM requests and tokens, and a per-column analysis of the TARGETs' output (builds nothing)."""
     from ddbuild.cli import report_cmd
@@ -166,7 +166,7 @@ def report_command(ctx: click.Context, output: str, **_: Any) -> None:
 )
 @click.argument("targets", nargs=-1, metavar="[WORKFLOW|TARGET]...")
 @click.pass_context
-def graph_command(ctx: click.Context, fmt: str, **_: Any) -> None:
+def graph_command(ctx: click.Context, fmt: str, **_: object) -> None:
     """The stage graph of each workflow (text, Mermaid or Graphviz dot)."""
     from ddbuild.cli import inspect_cmds
 

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Any, overload
+from typing import TYPE_CHECKING, Any, overload
 
 from ddbuild.config.checks import positive_count
 from ddbuild.config.columns import SeedDatasetColumnConfig
@@ -30,6 +30,13 @@ from ddbuild.engine.processors import Processors
 from ddbuild.engine.seeds import SeedReader, open_seed
 from ddbuild.engine.writer import write_parquet
 from ddbuild.errors import ConfigError, GenerationError, ResumeError, RowsLostError
+
+if TYPE_CHECKING:
+    from ddbuild.config.builder import DataDesignerConfig
+    from ddbuild.config.models import ModelProvider
+    from ddbuild.engine.llm.cache import ResponseCache
+    from ddbuild.engine.llm.limits import ModelLimits
+    from ddbuild.engine.llm.transport import ChatTransport
 
 
 class BatchStatus(str, Enum):
@@ -105,13 +112,16 @@ def batch_sizes(num_records: int, buffer_size: int) -> BatchSizes:
     return BatchSizes(num_records, buffer_size)
 
 
-def check_generation(config: Any, run_config: RunConfig, base_dir: Path, providers: Any = None) -> None:
+def check_generation(
+    config: DataDesignerConfig, run_config: RunConfig, base_dir: Path, providers: list[ModelProvider] | None = None
+) -> None:
     """Raise what ``generate_dataset`` would raise before its first batch (config, seed, models,
     API keys); reads the seed's schema, sends and writes nothing."""
     _prepare(config, 1, run_config, Path(base_dir), providers)
 
 
-def _prepare(config: Any, num_records: int, run_config: RunConfig, base_dir: Path, providers: Any,
+def _prepare(config: DataDesignerConfig, num_records: int, run_config: RunConfig, base_dir: Path,
+             providers: list[ModelProvider] | None,
              file_digest: FileDigest | None = None) -> _Prepared:
     positive_count(num_records, "num_records", ConfigError)
     seed = open_seed(config.seed_config, config.seed, base_dir) if config.seed_config else None
@@ -148,19 +158,19 @@ def _reusable(prepared: _Prepared, layout: DatasetLayout, resume: bool) -> RunRe
 
 
 def generate_dataset(
-    config: Any,
+    config: DataDesignerConfig,
     *,
     num_records: int,
     dataset_dir: Path,
     run_config: RunConfig,
     resume: bool,
     base_dir: Path,
-    response_cache: Any = None,
-    model_providers: Any = None,
+    response_cache: ResponseCache | None = None,
+    model_providers: list[ModelProvider] | None = None,
     on_batch: Callable[[BatchEvent], None] | None = None,
     on_requests: Callable[[int], None] | None = None,
-    llm_limits: Any = None,
-    llm_transport: Any = None,
+    llm_limits: ModelLimits | None = None,
+    llm_transport: ChatTransport | None = None,
     file_digest: FileDigest | None = None,
 ) -> DatasetRunSummary:
     """Generate ``num_records`` rows of ``config`` into ``dataset_dir`` (see the module docstring).
@@ -200,8 +210,9 @@ class _LLMContext:
     """One asyncio event loop and one LLMServices per run, only when an LLM column exists."""
 
     def __init__(
-        self, prepared: _Prepared, run_config: RunConfig, cache: Any, providers: Any, limits: Any = None,
-        transport: Any = None, on_requests: Callable[[int], None] | None = None,
+        self, prepared: _Prepared, run_config: RunConfig, cache: ResponseCache | None,
+        providers: list[ModelProvider] | None, limits: ModelLimits | None = None,
+        transport: ChatTransport | None = None, on_requests: Callable[[int], None] | None = None,
     ) -> None:
         self.enabled = has_llm(prepared.pipeline_steps)
         self.args = (prepared.config, run_config, cache, providers)

@@ -7,11 +7,14 @@ import copy
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ddbuild.config.checks import INVALID_PATH_CHARS, check_name
 from ddbuild.config.seeds import SamplingStrategy
 from ddbuild.errors import WorkflowError
+
+if TYPE_CHECKING:
+    from ddbuild.config.processors import ProcessorConfig
 
 OnSuccess = Callable[[Path], "str | Path"]
 FINAL = "final"
@@ -54,7 +57,9 @@ def check_output(output: object) -> str:
     return output
 
 
-def check_output_processors(output_processors: Sequence[Any], stage_processors: Sequence[str]) -> tuple[Any, ...]:
+def check_output_processors(
+    output_processors: Sequence[ProcessorConfig], stage_processors: Sequence[str]
+) -> tuple[ProcessorConfig, ...]:
     names = [p.name for p in output_processors]
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
@@ -69,7 +74,9 @@ def check_output_processors(output_processors: Sequence[Any], stage_processors: 
     return tuple(copy.deepcopy(p) for p in output_processors)
 
 
-def check_selected_processor(output: str, stage_processors: Sequence[str], output_processors: Sequence[Any]) -> None:
+def check_selected_processor(
+    output: str, stage_processors: Sequence[str], output_processors: Sequence[ProcessorConfig]
+) -> None:
     if not output.startswith(PROCESSOR_PREFIX):
         return
     name = output[len(PROCESSOR_PREFIX) :]

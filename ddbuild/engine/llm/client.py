@@ -174,7 +174,7 @@ class ChatClient:
     def __init__(
         self,
         model_configs: list[ModelConfig],
-        providers: list[ModelProvider],
+        providers: list[ModelProvider] | None,  # None: default_providers()
         transport: ChatTransport,
         *,
         max_retries: int,

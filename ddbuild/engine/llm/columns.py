@@ -177,7 +177,7 @@ class LLMServices:
     def create(
         cls,
         model_configs: list[ModelConfig],
-        providers: list[ModelProvider],
+        providers: list[ModelProvider] | None,  # None: default_providers()
         cache: ResponseCache,
         *,
         sampling_seed: int,
