@@ -32,9 +32,10 @@ from __future__ import annotations
 import difflib
 import errno as _errno
 from collections.abc import Callable, Iterable
-from typing import Any, TypeVar
+from typing import ParamSpec, TypeVar
 
-_F = TypeVar("_F", bound=Callable[..., Any])
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
 
 class DDBuildError(Exception):
@@ -174,7 +175,7 @@ def disk_full_error(error: BaseException, path: object) -> DiskFullError | None:
     return None
 
 
-def on_full_disk(function: _F) -> _F:
+def on_full_disk(function: Callable[_P, _R]) -> Callable[_P, _R]:
     """Decorator for a write helper with a ``path`` (or ``dest``, ``final``) argument: a full disk
     raises DiskFullError naming that path."""
     import functools
@@ -185,7 +186,7 @@ def on_full_disk(function: _F) -> _F:
     position = names.index(name)
 
     @functools.wraps(function)
-    def write(*args: object, **kwargs: object) -> object:
+    def write(*args: _P.args, **kwargs: _P.kwargs) -> _R:
         try:
             return function(*args, **kwargs)
         except OSError as exc:
@@ -194,7 +195,7 @@ def on_full_disk(function: _F) -> _F:
                 raise
             raise full from exc
 
-    return write  # type: ignore[return-value]
+    return write
 
 
 # Data Designer's names, so a ported pipeline's ``except`` clauses keep working.

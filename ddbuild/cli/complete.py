@@ -17,11 +17,12 @@ from click.shell_completion import CompletionItem
 
 def _option(ctx: click.Context, name: str) -> Any:
     """An option's value as typed so far, on this command or a parent (``ddbuild -C d build <TAB>``)."""
-    while ctx is not None:
-        value = ctx.params.get(name)
+    current: click.Context | None = ctx
+    while current is not None:
+        value = current.params.get(name)
         if value:
             return value
-        ctx = ctx.parent  # type: ignore[assignment]
+        current = current.parent
     return None
 
 

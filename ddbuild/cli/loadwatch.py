@@ -59,7 +59,7 @@ class LoadFacts:
     _events: list[str] = field(default_factory=list, repr=False)
 
 
-class _RecordingEnviron(os._Environ):  # type: ignore[misc,name-defined]
+class _RecordingEnviron(os._Environ):
     """``os.environ`` that remembers which variables were read (shares the real storage)."""
 
     def __init__(self, real: Any, facts: LoadFacts) -> None:

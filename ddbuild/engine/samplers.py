@@ -55,7 +55,7 @@ def _subcategory(p: Any, n: int, rng: Any, columns: Columns) -> Any:
     draws = rng.random(n)
     out: list[Any] = []
     for parent, draw in zip(parents, draws.tolist(), strict=False):
-        options = p.values.get(str(parent), p.values.get(parent))  # type: ignore[call-overload]
+        options = p.values.get(str(parent), p.values.get(parent))
         if not options:
             raise GenerationError(f"Subcategory has no values for parent value {parent!r} of '{p.category}'.")
         out.append(options[int(draw * len(options))])

@@ -305,7 +305,7 @@ def _classify(status: int, headers: Mapping[str, str], raw: bytes) -> dict[str, 
         except (ValueError, RecursionError):  # not JSON, or nested past the parser (a hostile reply)
             payload = None
         if completion_problem(payload) is None:
-            return payload  # type: ignore[no-any-return]
+            return payload
         return _Outcome("malformed_response", retryable=True, status=status, body=raw)
     if status == 429:
         return _Outcome("rate_limited", True, status, raw, _retry_after(headers))

@@ -116,8 +116,8 @@ class FunctionTransport:
         self.requests.append(json_body)
         result = self._handler(url, headers, json_body)
         if asyncio.iscoroutine(result) or isinstance(result, Awaitable):
-            result = await result  # type: ignore[misc]
-        return result  # type: ignore[return-value]
+            result = await result
+        return result
 
     async def aclose(self) -> None:
         return None
