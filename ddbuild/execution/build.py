@@ -166,6 +166,7 @@ def seed_path(stage: Stage, partial: Path, parents: dict[str, ParentOutput]) -> 
     from ddbuild.planning.joins import apply_join
 
     files = {n: sorted(d.glob("*.parquet")) for n, d in dirs.items()}
+    assert stage.join is not None, "add_stage refuses several parents without join="
     return apply_join(stage.join, files, dirs, partial / "inputs" / "_joined" / "joined.parquet")
 
 

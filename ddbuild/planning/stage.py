@@ -10,11 +10,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ddbuild.config.checks import INVALID_PATH_CHARS, check_name
-from ddbuild.config.seeds import SamplingStrategy
+from ddbuild.config.seeds import SamplingStrategy, SelectionStrategy
 from ddbuild.errors import WorkflowError
 
 if TYPE_CHECKING:
+    from ddbuild.config.builder import DataDesignerConfigBuilder
     from ddbuild.config.processors import ProcessorConfig
+    from ddbuild.planning.joins import Join
 
 OnSuccess = Callable[[Path], "str | Path"]
 FINAL = "final"
@@ -25,17 +27,17 @@ PROCESSOR_PREFIX = "processor:"
 class Stage:
     name: str
     index: int  # position in add order; not part of the key (fingerprint.EXCLUDED_FIELDS)
-    builder: Any  # a private copy of the DataDesignerConfigBuilder
+    builder: DataDesignerConfigBuilder  # a private copy of the one add_stage was given
     depends_on: tuple[str, ...]
     num_records: int | None  # None: the seed's row count (or 10 without a seed)
     on_success: OnSuccess | None
     on_success_version: str | None
-    output_processors: tuple[Any, ...]
+    output_processors: tuple[ProcessorConfig, ...]
     output: str  # "final" or "processor:<name>"
     allow_empty: bool
     sampling_strategy: SamplingStrategy
-    selection_strategy: Any
-    join: Any = None
+    selection_strategy: SelectionStrategy | None
+    join: Join | None = None
     join_version: str | None = None
 
     @property
