@@ -112,10 +112,11 @@ class DataDesigner:
         return config
 
     def response_cache(self) -> Any:
-        """The LLM response cache shared by every run of this designer (a directory)."""
-        from ddbuild.engine.llm.cache import DirectoryResponseCache
+        """The LLM response cache shared by every run of this designer: the ``llm/`` area of its cache."""
+        from ddbuild.execution.llmcache import StoreResponseCache
+        from ddbuild.store.fs import FileSystemStore
 
-        return DirectoryResponseCache(self.cache_path)
+        return StoreResponseCache(FileSystemStore(self.cache_path))
 
     def create(
         self,

@@ -16,9 +16,12 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ddbuild.errors import ConfigError, did_you_mean
+
+if TYPE_CHECKING:
+    from ddbuild.store.base import Store
 
 CACHE_ENV = "DDBUILD_CACHE"
 REMOTE_ENV = "DDBUILD_REMOTE"
@@ -135,7 +138,7 @@ def _keys(env: Mapping[str, str]) -> tuple[bytes | None, tuple[bytes, ...]]:
     return signing_key_from_env(env), trusted_keys_from_env(env)
 
 
-def open_cache(settings: CacheSettings) -> Any:
+def open_cache(settings: CacheSettings) -> Store:
     """The build's Store: the local FileSystemStore, with the remote (if any) layered behind it."""
     from ddbuild.store.fs import FileSystemStore
 

@@ -25,7 +25,8 @@ def _table() -> Any:
 
 
 def _put_blob(root: Path) -> Path:
-    from ddbuild.store.fs import FileSystemStore, blob_rel
+    from ddbuild.store.fs import FileSystemStore
+    from ddbuild.store.layout import blob_rel
 
     source = root.parent / "source.bin"
     source.write_bytes(b"blob bytes " * 100)
@@ -36,7 +37,8 @@ def _put_blob(root: Path) -> Path:
 
 def _put_entry(root: Path) -> Path:
     from ddbuild.store.entry import new_entry
-    from ddbuild.store.fs import FileSystemStore, entry_rel
+    from ddbuild.store.fs import FileSystemStore
+    from ddbuild.store.layout import entry_rel
 
     key = "ab" * 16
     outputs = [{"path": "parquet-files/batch_00000.parquet", "digest": "cd" * 16, "rows": 1, "size": 1}]
@@ -49,18 +51,11 @@ def _put_entry(root: Path) -> Path:
 
 
 def _put_response(root: Path) -> Path:
-    from ddbuild.store.fs import FileSystemStore, response_rel
+    from ddbuild.store.fs import FileSystemStore
+    from ddbuild.store.layout import response_rel
 
     FileSystemStore(root).put_response("12" * 16, {"choices": [{"message": {"content": "hi"}}]})
     return root / response_rel("12" * 16)
-
-
-def _engine_response(root: Path) -> Path:
-    from ddbuild.engine.llm.cache import DirectoryResponseCache
-
-    cache = DirectoryResponseCache(root)
-    cache.put("34" * 16, {"choices": [{"message": {"content": "hi"}}]})
-    return cache.path_for("34" * 16)
 
 
 def _checkpoint_batch(root: Path) -> Path:
@@ -105,7 +100,6 @@ WRITERS: list[tuple[str, Callable[[Path], Path]]] = [
     ("store blob", _put_blob),
     ("store entry", _put_entry),
     ("store LLM response", _put_response),
-    ("engine LLM response cache", _engine_response),
     ("checkpoint batch", _checkpoint_batch),
     ("checkpoint metadata", _checkpoint_metadata),
     ("streamed parquet export", _streamed_export),
@@ -201,16 +195,18 @@ def test_checkpoint_batch_bytes_equal_a_direct_parquet_write(tmp_path: Path) -> 
 def test_a_leftover_temp_file_is_not_read_as_data(tmp_path: Path) -> None:
     """A write killed before its rename leaves a temp file; a directory seed must not read it."""
     from ddbuild.config.seeds import resolve_seed_files
-    from ddbuild.engine.llm.cache import DirectoryResponseCache
     from ddbuild.engine.writer import write_parquet
+    from ddbuild.store.fs import FileSystemStore
+    from ddbuild.store.layout import response_rel
 
     write_parquet(_table(), tmp_path / "parquet-files" / "batch_00000.parquet")
     leftover = atomic.temp_path(tmp_path / "parquet-files" / "batch_00001.parquet")
     leftover.write_bytes(b"PAR1 half a batch")
     assert [p.name for p in resolve_seed_files(tmp_path / "parquet-files")] == ["batch_00000.parquet"]
-    atomic.temp_path(tmp_path / "llm" / "ab" / f"{'ab' * 16}.json").parent.mkdir(parents=True)
-    atomic.temp_path(tmp_path / "llm" / "ab" / f"{'ab' * 16}.json").write_text("{")
-    assert DirectoryResponseCache(tmp_path).keys() == []
+    response = atomic.temp_path(tmp_path / response_rel("ab" * 16))
+    response.parent.mkdir(parents=True)
+    response.write_text("{")
+    assert list(FileSystemStore(tmp_path).list_responses()) == []
 
 
 # -- one helper --------------------------------------------------------------------------------

@@ -43,7 +43,9 @@ class AnalysisCache:
 
     @classmethod
     def in_cache(cls, cache_dir: Path | str | None) -> AnalysisCache:
-        return cls(Path(cache_dir) / "index" / "analysis" if cache_dir is not None else None)
+        from ddbuild.store.layout import CacheLayout
+
+        return cls(CacheLayout(Path(cache_dir)).analyses if cache_dir is not None else None)
 
     def path(self, key: str | None, inputs: str) -> Path | None:
         if self.root is None:

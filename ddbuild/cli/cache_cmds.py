@@ -6,19 +6,18 @@ import json
 import os
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from ddbuild.cli.options import InheritingCommand, InheritingGroup, Options, global_options
 from ddbuild.errors import UsageError
 
+if TYPE_CHECKING:
+    from ddbuild.store.base import Store
 
-def _local_store(store: Any) -> Any:
-    return getattr(store, "local", store)
 
-
-def read_entries(store: Any) -> list[Any]:
+def read_entries(store: Store) -> list[Any]:
     """Every readable entry of the store as ``store.gc.EntryInfo`` (newest first per stage)."""
     from ddbuild.store.gc import read_entries as read
 
@@ -92,7 +91,7 @@ def cache_ls(ctx: click.Context, **_: Any) -> None:
     session = _session(ctx)
     from ddbuild.cli.session import open_cache
 
-    entries = read_entries(_local_store(open_cache(session)))
+    entries = read_entries(open_cache(session).local_store())
     now = _now()
     if session.options.json_output:
         for e in entries:
@@ -151,7 +150,7 @@ def cache_du(ctx: click.Context, **_: Any) -> None:
     if "://" in location:
         raise UsageError("cache du needs a local cache directory.")
     usage = disk_usage(Path(location))
-    labels = {"objects": "blobs", "actions": "entries", "llm": "LLM responses", "partial": "checkpoints"}
+    from ddbuild.store.layout import LABELS
     total = sum(size for _, size in usage.values())
     if session.options.json_output:
         click.echo(
@@ -166,7 +165,7 @@ def cache_du(ctx: click.Context, **_: Any) -> None:
         return
     click.echo(f"cache {location}")
     for name, (files, size) in usage.items():
-        click.echo(f"  {labels.get(name, name):<14} {files:>7,} files  {human_size(size):>10}")
+        click.echo(f"  {LABELS.get(name, name):<14} {files:>7,} files  {human_size(size):>10}")
     click.echo(f"  {'total':<14} {'':>13}  {human_size(total):>10}")
 
 
@@ -181,7 +180,7 @@ def cache_verify(ctx: click.Context, **_: Any) -> None:
     from ddbuild.store.audit import audit
 
     session = _session(ctx)
-    store = _local_store(open_cache(session))
+    store = open_cache(session).local_store()
     found = audit(store)
     if not session.options.silent:
         click.echo(f"checked {found.blobs_checked:,} blobs, {found.entries_checked:,} entries and "
@@ -235,7 +234,7 @@ def cache_gc(
 
     grace = parse_prune(prune)
     session = _session(ctx)
-    store = _local_store(open_cache(session))  # the local cache: a remote is never collected
+    store = open_cache(session).local_store()  # the local cache: a remote is never collected
     location = session.cache_location()
     keep = reachable_keys(session)
     policy = Policy(frozenset(keep), keep_last, older_than, grace, dry_run)

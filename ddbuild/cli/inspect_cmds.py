@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ddbuild.cli import render
 from ddbuild.cli.build_cmd import Streams
 from ddbuild.cli.session import Session, bind
 from ddbuild.errors import ArtifactError, UsageError
 from ddbuild.planning.plan import Status
+
+if TYPE_CHECKING:
+    from ddbuild.store.base import Store
 
 FORMATS = ("jsonl", "csv", "parquet")
 
@@ -53,7 +56,7 @@ def export(session: Session, target: str, raw_path: str, fmt: str | None, stream
     return 0
 
 
-def write_entry_output(store: Any, key: str, path: Path, fmt: str) -> int:
+def write_entry_output(store: Store, key: str, path: Path, fmt: str) -> int:
     """Fetch the entry's selected-output blobs (verified) and export them as one file.
 
     The writing is the engine's (``engine.io.export_files``): the same JSONL, CSV (nested values

@@ -24,7 +24,7 @@ cheapest first; the first fact that differs is the reason the fast path steps as
 Facts about the load (1-7) are the ones taken when the load ended (``ddbuild.cli.loadwatch``).
 
 Env values are kept as blake2b digests, never as text (a build file may read an API key).
-This module imports nothing heavy: os, json, hashlib and xxhash only.
+This module imports nothing heavy: os, json, hashlib, xxhash and the cache layout only.
 """
 
 from __future__ import annotations
@@ -38,6 +38,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from ddbuild.store.layout import CacheLayout
+
 FORMAT = 2
 # Switches of the fast path itself: they never change what a build would do.
 CONTROL_ENV = ("DDBUILD_NO_FASTPATH", "DDBUILD_DEBUG_FASTPATH")
@@ -48,7 +50,7 @@ IMPORT_SUFFIXES = (".py", ".pyc", ".so", ".pyd", ".pth", ".zip", ".egg", ".egg-l
 def stamp_path(cache: Path, build_file: Path, targets: Sequence[str], cache_flag: str | None) -> Path:
     """Where the stamp for this build file, these targets and this ``--cache`` lives."""
     ident = json.dumps([str(build_file), list(targets), cache_flag])
-    return cache / "stamps" / f"{hashlib.blake2b(ident.encode(), digest_size=16).hexdigest()}.json"
+    return CacheLayout(cache).stamp(hashlib.blake2b(ident.encode(), digest_size=16).hexdigest())
 
 
 def runtime() -> dict[str, str]:

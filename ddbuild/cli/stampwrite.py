@@ -11,10 +11,13 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ddbuild.cli import stamp
 from ddbuild.errors import on_full_disk
+
+if TYPE_CHECKING:
+    from ddbuild.store.base import Store
 
 
 def all_local_hits(plans: list[Any]) -> bool:
@@ -63,15 +66,19 @@ def _seeds(session: Any, plans: list[Any]) -> tuple[dict[str, Any], set[str]] | 
     return files, listed
 
 
-def _stage_records(store: Any, cache: Path, plans: list[Any]) -> list[dict[str, Any]] | None:
+def _stage_records(store: Store, plans: list[Any]) -> list[dict[str, Any]] | None:
+    """Each stage's entry and blob files by stat; None for a store without a local directory."""
+    layout = store.layout
+    if layout is None:
+        return None
     stages = []
     for plan in plans:
         for decision in plan.stages:
             entry = store.get_entry(decision.key)
             if entry is None:
                 return None
-            paths = [cache / "actions" / decision.key[:2] / f"{decision.key}.json"]
-            paths += [cache / "objects" / o["digest"][:2] / o["digest"] for o in entry["outputs"]]
+            paths = [layout.entry(decision.key)]
+            paths += [store.blob_path(o["digest"]) for o in entry["outputs"]]
             stages.append({
                 "workflow": plan.workflow, "name": decision.name, "status": decision.status.value,
                 "key": decision.key, "origin": decision.origin,
@@ -128,7 +135,7 @@ def build_stamp(session: Any, plans: list[Any], views: dict[str, Any] | None) ->
     if facts is None or settings.remote or not all_local_hits(plans):
         return None
     seeds = _seeds(session, plans)
-    stages = _stage_records(session.store, Path(settings.cache), plans)
+    stages = _stage_records(session.store, plans)
     if seeds is None or stages is None:
         return None
     build_dir = os.path.realpath(session.build.directory)

@@ -28,8 +28,8 @@ from ddbuild.planning.inputs import parquet_files_at
 from ddbuild.planning.plan import Status, sorted_drops
 from ddbuild.planning.planner import selected_rows
 from ddbuild.planning.stage import Stage
+from ddbuild.store.base import BlobState, Store
 from ddbuild.store.entry import blob_digests, new_entry
-from ddbuild.store.fs import BlobState
 from ddbuild.store.verify import BlobVerifier
 
 
@@ -105,8 +105,7 @@ def build_stage(
 def _usable_entry(ctx: BuildContext, key: str) -> dict[str, Any] | None:
     """The entry for ``key`` if all its output blobs are (or can be made) local and verify; else None."""
     store = ctx.store
-    fetch = getattr(store, "fetch", None)
-    if callable(fetch) and not fetch(key):
+    if not store.fetch(key):
         return None  # absent, untrusted, or its remote blobs are missing/corrupt: build it here
     entry = store.get_entry(key)
     stage = f"{entry['workflow']}:{entry['stage']}" if entry is not None else None
@@ -115,15 +114,14 @@ def _usable_entry(ctx: BuildContext, key: str) -> dict[str, Any] | None:
     return entry
 
 
-def _drop_local_entry(store: Any, key: str) -> None:
-    local = getattr(store, "local", store)
-    if local.get_entry(key) is not None:
+def _drop_local_entry(store: Store, key: str) -> None:
+    if store.local_store().get_entry(key) is not None:
         store.delete_entry(key)
 
 
 def _remember(ctx: BuildContext, workflow: str, stage: str, key: str, document: dict[str, Any]) -> None:
     """index/<workflow>/<stage>.json: the last key, so the next plan can say what changed."""
-    write_json_atomic(ctx.index_dir / workflow / f"{stage}.json", {"key": key, "document": document})
+    write_json_atomic(ctx.layout.last_build(workflow, stage), {"key": key, "document": document})
 
 
 def prepare_generation(

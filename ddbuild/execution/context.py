@@ -11,6 +11,8 @@ from typing import Any
 
 from ddbuild.execution.events import LoggingReporter, Reporter
 from ddbuild.planning.statcache import StatCache
+from ddbuild.store.base import Store
+from ddbuild.store.layout import CacheLayout
 from ddbuild.store.verify import BlobVerifier, verifier_for
 
 CACHE_ENV = "DDBUILD_CACHE"
@@ -23,7 +25,7 @@ def default_cache_dir(cwd: Path) -> Path:
     return Path(env).expanduser() if env else cwd / DEFAULT_CACHE
 
 
-def open_store(cache: Any, cwd: Path) -> tuple[Any, Path]:
+def open_store(cache: str | os.PathLike[str] | Store | None, cwd: Path) -> tuple[Store, Path]:
     """(store, local cache dir) from a path, a Store, or None (the default directory)."""
     from ddbuild.store.fs import FileSystemStore
 
@@ -31,13 +33,18 @@ def open_store(cache: Any, cwd: Path) -> tuple[Any, Path]:
         root = Path(cache).expanduser() if cache is not None else default_cache_dir(cwd)
         root = root if root.is_absolute() else cwd / root
         return FileSystemStore(root), root
-    return cache, Path(cache.location)
+    return cache, store_dir(cache)
+
+
+def store_dir(store: Store) -> Path:
+    """The local directory of ``store`` (its layout's root; the location of one without a directory)."""
+    return store.layout.root if store.layout is not None else Path(store.location)
 
 
 @dataclass
 class BuildContext:
-    store: Any
-    cache_dir: Path  # local: partial/, index/, locks/ live here
+    store: Store
+    cache_dir: Path  # local: partial/, index/, locks/ live here (``layout``)
     artifact_root: Path  # <artifact_path>/<workflow>
     cwd: Path
     run_config: Any
@@ -62,8 +69,9 @@ class BuildContext:
             self.verifier = verifier_for(self.store, self.cache_dir)
 
     @property
-    def index_dir(self) -> Path:
-        return self.cache_dir / "index"
+    def layout(self) -> CacheLayout:
+        """The paths of the local cache directory (index/, locks/, pins/, ...)."""
+        return CacheLayout(self.cache_dir)
 
     def file_digest(self) -> Callable[[Path], str] | None:
         """Seed-file hashing for the engine: through the stat cache when there is one."""
@@ -73,6 +81,4 @@ class BuildContext:
         return self.artifact_root / stage.dir_name
 
     def lock_path(self, key: str) -> Path:
-        from ddbuild.store.pins import key_lock_path
-
-        return key_lock_path(self.cache_dir, key)
+        return self.layout.key_lock(key)

@@ -31,6 +31,7 @@ from ddbuild.planning.graph import Graph
 from ddbuild.planning.plan import Cost, Plan, StageDecision, Status
 from ddbuild.planning.planner import Facts
 from ddbuild.planning.stage import Stage
+from ddbuild.store.base import Store
 
 DRY_RUN_MAX_ROWS = 2000  # bigger stages are dry-run on their first batches and scaled linearly
 
@@ -76,8 +77,8 @@ def _known_parents(
     stage: Stage, decisions: dict[str, StageDecision], facts: Facts, ctx: BuildContext
 ) -> dict[str, ParentOutput] | None:
     """Each parent's selected output as local files, or None when one is not available locally."""
-    local = getattr(ctx.store, "local", ctx.store)  # a LayeredStore: never download in a dry run
-    if not callable(getattr(local, "blob_path", None)):
+    local = ctx.store.local_store()  # never download in a dry run
+    if local.layout is None:  # no local blob files to read the parents from
         return None
     parents: dict[str, ParentOutput] = {}
     for name in stage.depends_on:
@@ -179,13 +180,13 @@ class ReadOnlyResponseCache:
     """The engine's ResponseCache over a Store: ``get`` reads it (unless ``read=False``: the build
     will not read it either, resume=NEVER), ``put`` is dropped."""
 
-    def __init__(self, store: Any, *, read: bool = True) -> None:
+    def __init__(self, store: Store, *, read: bool = True) -> None:
         self.store = store
         self.read = read
         self.dropped_puts = 0
 
     def get(self, key: str) -> dict[str, Any] | None:
-        return self.store.get_response(key) if self.read else None  # type: ignore[no-any-return]
+        return self.store.get_response(key) if self.read else None
 
     def put(self, key: str, response: dict[str, Any]) -> None:
         self.dropped_puts += 1  # a dry run must never write the cache

@@ -12,6 +12,7 @@ import logging
 from typing import Any
 
 from ddbuild.engine.llm.replies import completion_problem
+from ddbuild.store.base import Store
 from ddbuild.store.entry import RESPONSE_UNVERIFIED, response_digest
 
 log = logging.getLogger("ddbuild.store")
@@ -20,7 +21,7 @@ log = logging.getLogger("ddbuild.store")
 class StoreResponseCache:
     """The engine's ResponseCache protocol (get/put) backed by ``store.get/put_response``."""
 
-    def __init__(self, store: Any, *, read: bool = True) -> None:
+    def __init__(self, store: Store, *, read: bool = True) -> None:
         self.store = store
         self.read = read  # False (resume=NEVER): every get is a miss, puts still store
         self.used: list[str] = []  # response keys served or stored, in first-use order

@@ -71,7 +71,7 @@ def held_blobs(ctx: BuildContext, key: str, entry: dict[str, Any], stage: str) -
     """Pin a hit's entry and blobs for this build, then check they survived until pinned."""
     digests = blob_digests(entry)
     ctx.hold(entries=[key], blobs=digests)
-    local = getattr(ctx.store, "local", ctx.store)  # a remote hit was made local by the plan's view
+    local = ctx.store.local_store()  # a remote hit was made local by the plan's view
     missing = [d for d in digests if not local.has_blob(d)]
     if missing:  # deleted between the plan and the pin (cache gc --prune=now, by hand)
         raise StoreError(

@@ -25,7 +25,7 @@ import fnmatch
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ddbuild.config.columns import SeedDatasetColumnConfig
 from ddbuild.config.processors import DropColumnsProcessorConfig, SchemaTransformProcessorConfig
@@ -36,6 +36,9 @@ from ddbuild.planning.inputs import InputDigests
 from ddbuild.planning.joins import Concat, JoinOn
 from ddbuild.planning.plan import Plan, Status
 from ddbuild.planning.stage import Stage
+
+if TYPE_CHECKING:
+    from ddbuild.store.base import Store
 
 Columns = tuple[str, ...] | None  # None: unknown until the stage runs
 
@@ -203,7 +206,7 @@ def parquet_columns(path: Path) -> Columns:
         return None
 
 
-def observed_columns(plan: Plan, stages: Iterable[str], view: Any, store: Any) -> dict[str, Columns]:
+def observed_columns(plan: Plan, stages: Iterable[str], view: Any, store: Store) -> dict[str, Columns]:
     """For the given stages that are HITs: the columns of their cached selected output (footer)."""
     found: dict[str, Columns] = {}
     for name in stages:

@@ -16,11 +16,11 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from enum import Enum
-from pathlib import Path
 from typing import Any, Protocol
 
+from ddbuild.store.base import BlobState, Origin, Store
 from ddbuild.store.entry import blob_digests
-from ddbuild.store.fs import BlobState
+from ddbuild.store.layout import CacheLayout
 from ddbuild.store.verify import BlobVerifier
 
 
@@ -54,11 +54,11 @@ class StoreView(Protocol):
 
 
 class CacheView:
-    """StoreView over a FileSystemStore plus the cache's ``index/`` of last builds."""
+    """StoreView over a Store plus the ``index/`` of last builds in the local cache ``layout``."""
 
-    def __init__(self, store: Any, index_dir: Path | None, verifier: BlobVerifier | None = None) -> None:
+    def __init__(self, store: Store, layout: CacheLayout | None, verifier: BlobVerifier | None = None) -> None:
         self.store = store
-        self.index_dir = index_dir
+        self.layout = layout
         self.verifier = verifier or BlobVerifier(store)
         self._entries: dict[str, dict[str, Any] | None] = {}
 
@@ -70,7 +70,7 @@ class CacheView:
     def entry_state(self, key: str) -> EntryState:
         entry = self.entry(key)
         if entry is None:
-            return EntryState.CORRUPT if self._entry_file_exists(key) else EntryState.ABSENT
+            return EntryState.CORRUPT if self.store.has_entry(key) else EntryState.ABSENT
         states = {self._blob_state(d, f"{entry['workflow']}:{entry['stage']}") for d in blob_digests(entry)}
         if BlobState.CORRUPT in states:
             return EntryState.BLOBS_CORRUPT
@@ -81,26 +81,19 @@ class CacheView:
     def _blob_state(self, digest: str, stage: str) -> BlobState:
         return self.verifier.state(digest)  # a plan only reads: nothing is moved
 
-    def _entry_file_exists(self, key: str) -> bool:
-        location = Path(getattr(self.store, "location", ""))
-        return (location / "actions" / key[:2] / f"{key}.json").exists()
-
     def origin(self, key: str) -> str:
-        entry_origin = getattr(self.store, "entry_origin", None)
-        found = entry_origin(key) if callable(entry_origin) else None
-        return str(getattr(found, "value", found) or "local")
+        return (self.store.entry_origin(key) or Origin.LOCAL).value
 
     def has_partial(self, key: str) -> bool:
-        try:
-            partial = self.store.partial_dir(key) / "dataset" / "parquet-files"
-        except Exception:  # noqa: BLE001 - a remote-only store has no partials
+        if self.store.layout is None:  # a store without a local directory keeps no checkpoints
             return False
+        partial = self.store.partial_dir(key) / "dataset" / "parquet-files"
         return partial.is_dir() and any(partial.glob("batch_*.parquet"))
 
     def last_build(self, workflow: str, stage: str) -> LastBuild | None:
-        if self.index_dir is None:
+        if self.layout is None:
             return None
-        path = self.index_dir / workflow / f"{stage}.json"
+        path = self.layout.last_build(workflow, stage)
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
             return LastBuild(key=data["key"], document=data["document"])
@@ -112,14 +105,13 @@ class FetchingCacheView(CacheView):
     """CacheView for a build: a remote hit is made local (and verified) before it counts as OK,
     and a hit whose ``.parquet`` outputs are not Parquet is quarantined and rebuilt (never used)."""
 
-    def __init__(self, store: Any, index_dir: Path | None, verifier: BlobVerifier | None = None) -> None:
-        super().__init__(store, index_dir, verifier)
+    def __init__(self, store: Store, layout: CacheLayout | None, verifier: BlobVerifier | None = None) -> None:
+        super().__init__(store, layout, verifier)
         self._parquet_ok: set[str] = set()
 
     def entry_state(self, key: str) -> EntryState:
-        fetch = getattr(self.store, "fetch", None)
-        if callable(fetch) and self.entry(key) is not None and self.origin(key) != "local":
-            if not fetch(key):
+        if self.entry(key) is not None and self.origin(key) != Origin.LOCAL.value:
+            if not self.store.fetch(key):
                 return EntryState.BLOBS_MISSING  # tampered or missing on the remote: rebuild
         state = super().entry_state(key)
         if state is EntryState.OK and key not in self._parquet_ok:
@@ -132,15 +124,14 @@ class FetchingCacheView(CacheView):
         """Cheap Parquet check (magic bytes, footer length) of a hit's blobs; quarantine failures."""
         from ddbuild.store.parquet import parquet_problem
 
-        blob_path, quarantine = getattr(self.store, "blob_path", None), getattr(self.store, "quarantine", None)
         entry = self.entry(key)
-        if entry is None or not callable(blob_path) or not callable(quarantine):
+        if entry is None or self.store.layout is None:  # no blob files to look into
             return True
         for output in entry["outputs"]:
             if output["path"].endswith(".parquet"):
-                problem = parquet_problem(blob_path(output["digest"]), footer=False)
+                problem = parquet_problem(self.store.blob_path(output["digest"]), footer=False)
                 if problem is not None:
-                    quarantine(output["digest"], f"entry {key} names it as {output['path']}, but {problem}")
+                    self.store.quarantine(output["digest"], f"entry {key} names it as {output['path']}, but {problem}")
                     self._entries.pop(key, None)
                     return False
         return True

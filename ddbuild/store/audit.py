@@ -21,8 +21,8 @@ from enum import Enum
 from typing import Any
 
 from ddbuild.fingerprint import output_digest
+from ddbuild.store.base import BlobState, Store
 from ddbuild.store.entry import blob_digests, response_digest
-from ddbuild.store.fs import BlobState
 
 
 class FindingKind(str, Enum):
@@ -58,7 +58,7 @@ def selected_digest_ok(entry: dict[str, Any]) -> bool:
     return bool(output_digest(by_path[p] for p in selected["paths"]) == selected["digest"])
 
 
-def audit(store: Any) -> Audit:
+def audit(store: Store) -> Audit:
     """Check the whole local ``store`` (see the module docstring); corrupt blobs are quarantined."""
     result = Audit()
     for digest in list(store.list_blobs()):
@@ -83,7 +83,7 @@ def audit(store: Any) -> Audit:
     return result
 
 
-def _check_parquet(store: Any, entries: dict[str, dict[str, Any]], result: Audit) -> None:
+def _check_parquet(store: Store, entries: dict[str, dict[str, Any]], result: Audit) -> None:
     from ddbuild.store.parquet import parquet_problem
 
     checked: set[str] = set()
@@ -104,7 +104,7 @@ def _name(entry: dict[str, Any]) -> str:
     return f"entry {entry['key'][:8]} ({entry['workflow']}:{entry['stage']})"
 
 
-def _check_entry(store: Any, entry: dict[str, Any], result: Audit) -> bool:
+def _check_entry(store: Store, entry: dict[str, Any], result: Audit) -> bool:
     """True when every blob of the entry is present and its selected digest matches them."""
     ok = True
     for digest in blob_digests(entry):
@@ -131,7 +131,7 @@ def _check_inputs(entry: dict[str, Any], producers: dict[str, list[str]], sound:
                        f"(entry {', '.join(broken)} is broken); rebuild both with `ddbuild -B`")
 
 
-def _check_responses(store: Any, entry: dict[str, Any], result: Audit) -> None:
+def _check_responses(store: Store, entry: dict[str, Any], result: Audit) -> None:
     recorded = entry["usage"].get("response_digests")
     if not isinstance(recorded, dict):
         return  # built before digests were recorded: nothing to compare with

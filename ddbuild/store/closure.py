@@ -53,19 +53,16 @@ class ClosureCounts:
 
 def copy_blob(src: Store, dst: Store, digest: str, scratch: Path) -> int | None:
     """Copy one blob; returns its size, or None when ``src`` lacks it. IntegrityError if corrupt."""
-    blob_path = getattr(src, "blob_path", None)
-    if getattr(src, "is_local", False) and callable(blob_path):
+    if src.layout is not None:
         # A local directory: upload straight from the store file; ``put_blob`` hashes what it sends
         # and refuses bytes that fail the digest, which are then quarantined here (rebuilt next time).
-        path = blob_path(digest)
+        path = src.blob_path(digest)
         if not path.exists():
             return None
         try:
             dst.put_blob(digest, path)
         except IntegrityError as exc:
-            quarantine = getattr(src, "quarantine", None)
-            if callable(quarantine):
-                quarantine(digest, f"refused while copying to {dst.location}: {exc.message}")
+            src.quarantine(digest, f"refused while copying to {dst.location}: {exc.message}")
             raise
         return path.stat().st_size
     temp = scratch / digest

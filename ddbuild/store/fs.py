@@ -1,4 +1,4 @@
-"""FileSystemStore: the cache layout of DESIGN §4 over a local directory, any pyarrow filesystem or HTTP.
+"""FileSystemStore: the Store over a local directory, any pyarrow filesystem or HTTP (layout.py's paths).
 
     <root>/objects/ab/<digest>          blobs, verified (streaming xxh3_128) on every read
     <root>/actions/ab/<key>.json        entries, schema-checked on every read, first writer wins
@@ -6,9 +6,10 @@
     <root>/partial/<key>/               batch checkpoints of an unfinished stage (local only)
     <root>/quarantine/<digest>.<time>   corrupt blobs moved aside, with a .reason.txt beside them
 
-One class for every filesystem: the layout and the trust rules live here, byte moving lives in a
-``Files`` object (``LocalFiles`` with plain os calls; ``ArrowFiles`` for S3/GCS, imported lazily so
-a local build never pays for ``import pyarrow``; ``HttpFiles`` for WebDAV, see ``HttpStore``).
+One class for every filesystem: the trust rules live here, the names in ``layout``, byte moving
+in a ``Files`` object (``LocalFiles`` with plain os calls; ``ArrowFiles`` for S3/GCS, imported
+lazily so a local build never pays for ``import pyarrow``; ``HttpFiles`` for WebDAV, see
+``HttpStore``). Only a ``LocalFiles`` store has a ``layout`` (blob files, checkpoints, quarantine).
 """
 
 from __future__ import annotations
@@ -18,10 +19,9 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterator
-from enum import Enum
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import xxhash
 
@@ -30,21 +30,24 @@ from ddbuild.bounds import Limits, ObjectKind, limits_from_env, parse_json
 from ddbuild.errors import IntegrityError, StoreError, on_full_disk
 from ddbuild.fingerprint import digest_file, is_digest
 from ddbuild.store._files import Files, LocalFiles, mismatch
+from ddbuild.store.base import BlobState, OnCorrupt, Origin, Store, no_remote
 from ddbuild.store.entry import validate_entry
+from ddbuild.store.layout import (
+    ACTIONS,
+    LLM,
+    OBJECTS,
+    QUARANTINE,
+    CacheLayout,
+    blob_rel,
+    entry_rel,
+    partial_rel,
+    response_rel,
+)
+
+if TYPE_CHECKING:
+    from ddbuild.store.closure import ClosureCounts
 
 log = logging.getLogger("ddbuild.store")
-
-#: Called with the path of downloaded bytes that failed verification, before IntegrityError is
-#: raised; it may move the file away (LayeredStore quarantines it). Otherwise the bytes are deleted.
-OnCorrupt = Callable[[Path], None]
-
-
-class BlobState(str, Enum):
-    """Result of checking one blob in place (``cache verify``)."""
-
-    OK = "ok"
-    MISSING = "missing"
-    CORRUPT = "corrupt"
 
 
 def check_name(name: str, what: str, location: str) -> str:
@@ -52,18 +55,6 @@ def check_name(name: str, what: str, location: str) -> str:
     if not is_digest(name):
         raise StoreError(f"{what} {name!r} for cache {location} is not 32 lowercase hex; refusing to use it as a path.")
     return name
-
-
-def blob_rel(digest: str) -> str:
-    return f"objects/{digest[:2]}/{digest}"
-
-
-def entry_rel(key: str) -> str:
-    return f"actions/{key[:2]}/{key}.json"
-
-
-def response_rel(key: str) -> str:
-    return f"llm/{key[:2]}/{key}.json"
 
 
 def dump_json(value: dict[str, Any]) -> bytes:
@@ -141,6 +132,7 @@ class FileSystemStore:
             self._files = ArrowFiles(filesystem, os.fspath(root), location or os.fspath(root))
         self.location = location or self._files.location
         self.atomic_create = self._files.atomic_create
+        self._layout = CacheLayout(self._files.root) if isinstance(self._files, LocalFiles) else None
         self._warned: set[str] = set()
 
     def __repr__(self) -> str:
@@ -149,6 +141,17 @@ class FileSystemStore:
     @property
     def is_local(self) -> bool:
         return self._files.is_local
+
+    @property
+    def layout(self) -> CacheLayout | None:
+        return self._layout
+
+    @property
+    def remote_location(self) -> str | None:
+        return None  # no remote layer: this store may itself be someone's remote
+
+    def local_store(self) -> Store:
+        return self
 
     # -- blobs ---------------------------------------------------------------------------
     def has_blob(self, digest: str) -> bool:
@@ -203,9 +206,12 @@ class FileSystemStore:
         self._files.delete(blob_rel(check_name(digest, "blob digest", self.location)))
 
     def list_blobs(self) -> Iterator[str]:
-        return (name for name in self._files.names("objects") if is_digest(name))
+        return (name for name in self._files.names(OBJECTS) if is_digest(name))
 
     # -- entries -------------------------------------------------------------------------
+    def has_entry(self, key: str) -> bool:
+        return self._files.exists(entry_rel(check_name(key, "entry key", self.location)))
+
     def get_entry(self, key: str) -> dict[str, Any] | None:
         """The validated entry for ``key``; None when absent or unreadable (warned once per key)."""
         try:
@@ -237,7 +243,13 @@ class FileSystemStore:
         self._files.delete(entry_rel(check_name(key, "entry key", self.location)))
 
     def list_entries(self) -> Iterator[str]:
-        return json_keys(self._files.names("actions"))
+        return json_keys(self._files.names(ACTIONS))
+
+    def entry_origin(self, key: str) -> Origin | None:
+        return Origin.LOCAL if self.has_entry(key) else None
+
+    def fetch(self, key: str) -> bool:
+        return self.get_entry(key) is not None  # nothing behind this store to download from
 
     # -- LLM responses -------------------------------------------------------------------
     def get_response(self, key: str) -> dict[str, Any] | None:
@@ -262,7 +274,14 @@ class FileSystemStore:
         self._files.replace(rel, dump_json(response))
 
     def list_responses(self) -> Iterator[str]:
-        return json_keys(self._files.names("llm"))
+        return json_keys(self._files.names(LLM))
+
+    # -- sharing -------------------------------------------------------------------------
+    def push_closure(self, keys: Iterable[str]) -> ClosureCounts:
+        raise no_remote(self.location)
+
+    def pull_closure(self, keys: Iterable[str]) -> ClosureCounts:
+        raise no_remote(self.location)
 
     # -- local extras --------------------------------------------------------------------
     def _local(self, what: str) -> LocalFiles:
@@ -276,7 +295,7 @@ class FileSystemStore:
 
     def partial_dir(self, key: str) -> Path:
         """``partial/<key>/``: batch checkpoints of an unfinished stage (not created here)."""
-        return self._local("partial_dir").path(f"partial/{check_name(key, 'entry key', self.location)}")
+        return self._local("partial_dir").path(partial_rel(check_name(key, "entry key", self.location)))
 
     def quarantine(self, digest: str, reason: str, source: Path | None = None) -> Path | None:
         """Move a corrupt blob (ours, or the downloaded file ``source``) to ``quarantine/``.
@@ -288,7 +307,7 @@ class FileSystemStore:
         if self.remote:
             raise StoreError(f"refusing to quarantine inside remote cache {self.location}: reads never write to a remote.")
         check_name(digest, "blob digest", self.location)
-        stem = f"quarantine/{digest}.{time.strftime('%Y%m%dT%H%M%S')}.{os.getpid()}"
+        stem = f"{QUARANTINE}/{digest}.{time.strftime('%Y%m%dT%H%M%S')}.{os.getpid()}"
         target = files.path(stem)
         _real_directory(target.parent)
         try:

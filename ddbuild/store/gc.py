@@ -30,17 +30,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
 
 from ddbuild.fingerprint import is_digest
-from ddbuild.store.pins import LOCKS_DIR, guard, key_lock_path, read_pins, try_lock
+from ddbuild.store.base import Store
+from ddbuild.store.layout import TEMP_AREAS, CacheLayout
+from ddbuild.store.pins import guard, key_lock_path, read_pins, try_lock
 
 DEFAULT_GRACE_S = 2 * 3600.0
 #: Temp files are kept this long even with --prune=now: one being written was modified seconds
 #: ago (every write moves its mtime), and no writer holds a pin or lock on it.
 TEMP_MIN_AGE_S = 600.0
-#: Where temp files of interrupted writes can be left (partial/ goes as a whole, pins/ by liveness).
-TEMP_AREAS = ("objects", "actions", "llm", "index", "stamps")
 
 
 @dataclass
@@ -62,7 +61,7 @@ def _parse_created(text: str) -> datetime:
     return created if created.tzinfo else created.replace(tzinfo=timezone.utc)
 
 
-def read_entries(store: Any) -> list[EntryInfo]:
+def read_entries(store: Store) -> list[EntryInfo]:
     """Every readable entry of the store (unreadable ones are skipped and reported by the store)."""
     out = []
     for key in store.list_entries():
@@ -143,7 +142,7 @@ class Collected:
     locks: int = 0  # unused lock files deleted
 
 
-def collect_garbage(store: Any, cache_dir: Path, policy: Policy, now: datetime) -> Collected:
+def collect_garbage(store: Store, cache_dir: Path, policy: Policy, now: datetime) -> Collected:
     """Delete what ``policy`` makes garbage in the local ``store`` at ``cache_dir`` (module docstring)."""
     out = Collected()
     stamp = now.timestamp()
@@ -181,7 +180,7 @@ def _age_s(path: Path, now: float) -> float:
 
 
 def _collect_blobs(
-    store: Any, referenced: set[str], pinned: set[str], policy: Policy, now: float, out: Collected
+    store: Store, referenced: set[str], pinned: set[str], policy: Policy, now: float, out: Collected
 ) -> None:
     for digest in list(store.list_blobs()):
         if digest in referenced:
@@ -229,7 +228,7 @@ def _newest_write(directory: Path) -> float:
 
 def _collect_partials(cache_dir: Path, policy: Policy, now: float, out: Collected) -> None:
     try:
-        folders = sorted(p for p in (cache_dir / "partial").iterdir() if p.is_dir() and is_digest(p.name))
+        folders = sorted(p for p in CacheLayout(cache_dir).partials.iterdir() if p.is_dir() and is_digest(p.name))
     except FileNotFoundError:
         return
     for folder in folders:
@@ -250,11 +249,11 @@ def _collect_partials(cache_dir: Path, policy: Policy, now: float, out: Collecte
 
 def _collect_locks(cache_dir: Path, policy: Policy, now: float, out: Collected) -> None:
     try:
-        paths = sorted(p for p in (cache_dir / LOCKS_DIR).iterdir() if p.suffix == ".lock" and is_digest(p.stem))
+        paths = sorted(p for p in CacheLayout(cache_dir).locks.iterdir() if p.suffix == ".lock" and is_digest(p.stem))
     except FileNotFoundError:
         return
     for path in paths:
-        if (cache_dir / "partial" / path.stem).exists() or _age_s(path, now) < policy.grace_s:
+        if CacheLayout(cache_dir).partial(path.stem).exists() or _age_s(path, now) < policy.grace_s:
             continue
         with try_lock(path) as free:
             if free:

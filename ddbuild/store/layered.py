@@ -28,12 +28,11 @@ import os
 import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from enum import Enum
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ddbuild.errors import ConfigError, IntegrityError, StoreError
-from ddbuild.store.base import Store
+from ddbuild.store.base import BlobState, OnCorrupt, Origin, Store
 from ddbuild.store.closure import ClosureCounts, copy_closure
 from ddbuild.store.entry import (
     RESPONSE_SIGNATURE,
@@ -48,16 +47,12 @@ from ddbuild.store.entry import (
 )
 from ddbuild.store.parquet import parquet_problem
 
+if TYPE_CHECKING:
+    from ddbuild.store.layout import CacheLayout
+
 log = logging.getLogger("ddbuild.store")
 
 T = TypeVar("T")
-
-
-class Origin(str, Enum):
-    """Where a hit came from (for ``--explain``)."""
-
-    LOCAL = "local"
-    REMOTE = "remote"
 
 
 class _RemoteDown(Exception):
@@ -170,8 +165,13 @@ class LayeredStore:
         self._publish_complete()
         return entry
 
+    def has_entry(self, key: str) -> bool:
+        """Whether the local cache holds something under ``key``. A remote entry that fails to
+        validate is reported by the remote store and is simply absent here: it is never copied."""
+        return self.local.has_entry(key)
+
     def entry_origin(self, key: str) -> Origin | None:
-        """"local", "remote" or None (a miss), looking the entry up if needed."""
+        """LOCAL, REMOTE or None (a miss), looking the entry up if needed."""
         if key not in self._origins:
             self.get_entry(key)
         return self._origins.get(key)
@@ -221,13 +221,15 @@ class LayeredStore:
         """Local only; blobs go to the remote with their entry (``put_entry``), never alone."""
         self.local.put_blob(digest, source)
 
-    def get_blob(self, digest: str, dest: Path) -> bool:
+    def get_blob(self, digest: str, dest: Path, *, on_corrupt: OnCorrupt | None = None) -> bool:
+        """The local copy, else the remote's (verified, kept locally); a corrupt local copy is
+        quarantined and replaced from the remote, so corruption here is a miss, not an error."""
         try:
             if self.local.get_blob(digest, dest):
                 return True
         except IntegrityError:
             pass  # the local store reported and quarantined it; a good copy may be on the remote
-        return self.fetch_blob(digest) and self.local.get_blob(digest, dest)
+        return self.fetch_blob(digest) and self.local.get_blob(digest, dest, on_corrupt=on_corrupt)
 
     def fetch_blob(self, digest: str) -> bool:
         """Make the blob local: download it from the remote, verified; False if absent or corrupt."""
@@ -276,16 +278,15 @@ class LayeredStore:
 
     def _all_parquet(self, key: str, entry: dict[str, Any]) -> bool:
         """Every ``.parquet`` output of a remote entry is Parquet; else quarantine it locally: a miss."""
-        blob_path = getattr(self.local, "blob_path", None)
-        if not callable(blob_path):
+        if self.local.layout is None:  # no blob files to look into (an in-memory local store)
             return True
         for output in entry["outputs"]:
             if not output["path"].endswith(".parquet"):
                 continue
-            problem = parquet_problem(blob_path(output["digest"]))
+            problem = parquet_problem(self.local.blob_path(output["digest"]))
             if problem is not None:
                 self._bad_blobs.add(output["digest"])
-                self.local.quarantine(output["digest"], f"entry {key} from remote cache {self.remote.location} "  # type: ignore[attr-defined]
+                self.local.quarantine(output["digest"], f"entry {key} from remote cache {self.remote.location} "
                                       f"names it as {output['path']}, but {problem}")
                 self._pending.pop(key, None)
                 return False
@@ -293,10 +294,8 @@ class LayeredStore:
 
     def _quarantine_hook(self, digest: str) -> Callable[[Path], None]:
         def hook(path: Path) -> None:
-            quarantine = getattr(self.local, "quarantine", None)
-            if callable(quarantine):
-                reason = f"downloaded from remote cache {self.remote.location}; bytes do not match the digest"
-                quarantine(digest, reason, source=path)
+            reason = f"downloaded from remote cache {self.remote.location}; bytes do not match the digest"
+            self.local.quarantine(digest, reason, source=path)
 
         return hook
 
@@ -306,20 +305,32 @@ class LayeredStore:
     # -- local-only parts (checkpoints, blob files, quarantine) belong to the local store -----
     @property
     def is_local(self) -> bool:
-        return bool(getattr(self.local, "is_local", False))
+        return self.local.is_local
+
+    @property
+    def layout(self) -> CacheLayout | None:
+        return self.local.layout
+
+    @property
+    def remote_location(self) -> str | None:
+        return self.remote.location
+
+    def local_store(self) -> Store:
+        return self.local
 
     def blob_path(self, digest: str) -> Path:
         """The local file of a blob (``fetch``/``fetch_blob`` first for one that is only remote)."""
-        return self.local.blob_path(digest)  # type: ignore[attr-defined, no-any-return]
+        return self.local.blob_path(digest)
 
     def partial_dir(self, key: str) -> Path:
-        return self.local.partial_dir(key)  # type: ignore[attr-defined, no-any-return]
+        return self.local.partial_dir(key)
 
     def quarantine(self, digest: str, reason: str, source: Path | None = None) -> Path | None:
-        return self.local.quarantine(digest, reason, source=source)  # type: ignore[attr-defined, no-any-return]
+        return self.local.quarantine(digest, reason, source=source)
 
-    def check_blob(self, digest: str) -> Any:
-        return self.local.check_blob(digest)  # type: ignore[attr-defined]
+    def check_blob(self, digest: str) -> BlobState:
+        """The local copy's state (``cache verify`` checks the local cache, never the remote)."""
+        return self.local.check_blob(digest)
 
     def list_blobs(self) -> Iterator[str]:
         return self._union(self.local.list_blobs, self.remote.list_blobs)

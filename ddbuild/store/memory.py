@@ -10,15 +10,20 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ddbuild.errors import IntegrityError
+from ddbuild.errors import IntegrityError, StoreError
 from ddbuild.fingerprint import digest_bytes
 from ddbuild.store._files import mismatch
+from ddbuild.store.base import BlobState, OnCorrupt, Origin, Store, no_remote
 from ddbuild.store.entry import validate_entry
-from ddbuild.store.fs import BlobState, OnCorrupt, check_name, download_verified
+from ddbuild.store.fs import check_name, download_verified
+
+if TYPE_CHECKING:
+    from ddbuild.store.closure import ClosureCounts
+    from ddbuild.store.layout import CacheLayout
 
 log = logging.getLogger("ddbuild.store")
 
@@ -28,6 +33,8 @@ class MemoryStore:
 
     atomic_create = True
     is_local = True
+    layout: CacheLayout | None = None  # no directory: no checkpoints, index, pins or blob files
+    remote_location: str | None = None
 
     def __init__(self, location: str = "memory://") -> None:
         self.location = location
@@ -40,6 +47,12 @@ class MemoryStore:
 
     def __repr__(self) -> str:
         return f"MemoryStore({self.location!r})"
+
+    def local_store(self) -> Store:
+        return self
+
+    def _no_files(self, what: str) -> StoreError:
+        return StoreError(f"{what} needs a local cache directory; {self.location} is kept in memory.")
 
     # -- blobs ---------------------------------------------------------------------------
     def has_blob(self, digest: str) -> bool:
@@ -78,7 +91,12 @@ class MemoryStore:
     def list_blobs(self) -> Iterator[str]:
         return iter(sorted(self.blobs))
 
-    def quarantine(self, digest: str, reason: str, source: Path | None = None) -> None:
+    def blob_path(self, digest: str) -> Path:
+        check_name(digest, "blob digest", self.location)
+        raise self._no_files("blob_path")
+
+    def quarantine(self, digest: str, reason: str, source: Path | None = None) -> Path | None:
+        """Drop the bytes (ours, or the file ``source``) and remember why; nothing is kept aside."""
         check_name(digest, "blob digest", self.location)
         with self._lock:
             self.quarantined[digest] = reason
@@ -86,8 +104,12 @@ class MemoryStore:
                 self.blobs.pop(digest, None)
         if source is not None:
             Path(source).unlink(missing_ok=True)
+        return None
 
     # -- entries -------------------------------------------------------------------------
+    def has_entry(self, key: str) -> bool:
+        return check_name(key, "entry key", self.location) in self.entries
+
     def get_entry(self, key: str) -> dict[str, Any] | None:
         text = self.entries.get(check_name(key, "entry key", self.location))
         if text is None:
@@ -115,6 +137,16 @@ class MemoryStore:
     def list_entries(self) -> Iterator[str]:
         return iter(sorted(self.entries))
 
+    def entry_origin(self, key: str) -> Origin | None:
+        return Origin.LOCAL if self.has_entry(key) else None
+
+    def fetch(self, key: str) -> bool:
+        return self.get_entry(key) is not None
+
+    def partial_dir(self, key: str) -> Path:
+        check_name(key, "entry key", self.location)
+        raise self._no_files("partial_dir")
+
     # -- LLM responses -------------------------------------------------------------------
     def get_response(self, key: str) -> dict[str, Any] | None:
         text = self.responses.get(check_name(key, "response key", self.location))
@@ -131,3 +163,10 @@ class MemoryStore:
 
     def list_responses(self) -> Iterator[str]:
         return iter(sorted(self.responses))
+
+    # -- sharing -------------------------------------------------------------------------
+    def push_closure(self, keys: Iterable[str]) -> ClosureCounts:
+        raise no_remote(self.location)
+
+    def pull_closure(self, keys: Iterable[str]) -> ClosureCounts:
+        raise no_remote(self.location)

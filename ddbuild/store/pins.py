@@ -36,6 +36,7 @@ from pathlib import Path
 
 from ddbuild import atomic
 from ddbuild.fingerprint import is_digest
+from ddbuild.store.layout import CacheLayout
 
 try:
     import fcntl
@@ -44,14 +45,10 @@ except ImportError:  # pragma: no cover - Windows
 
 log = logging.getLogger("ddbuild.store")
 
-PINS_DIR = "pins"
-LOCKS_DIR = "locks"
-GUARD = "gc.lock"
-
 
 def key_lock_path(cache_dir: Path, key: str) -> Path:
     """The lock a build of ``key`` holds (its ``partial/<key>/`` is in use while it is held)."""
-    return Path(cache_dir) / LOCKS_DIR / f"{key}.lock"
+    return CacheLayout(Path(cache_dir)).key_lock(key)
 
 
 def _open_lock(path: Path) -> int:
@@ -62,7 +59,7 @@ def _open_lock(path: Path) -> int:
 @contextlib.contextmanager
 def guard(cache_dir: Path, *, exclusive: bool) -> Iterator[None]:
     """Hold the gc guard: exclusively (``cache gc``) or shared (a build adding to its pin)."""
-    fd = _open_lock(Path(cache_dir) / LOCKS_DIR / GUARD)
+    fd = _open_lock(CacheLayout(Path(cache_dir)).gc_guard)
     try:
         if fcntl is not None:
             fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
@@ -105,7 +102,7 @@ class Pin:
         self._lock = threading.Lock()
 
     def __enter__(self) -> Pin:
-        directory = self.cache_dir / PINS_DIR
+        directory = CacheLayout(self.cache_dir).pins
         try:
             with guard(self.cache_dir, exclusive=False):  # gc never sees a pin before it is locked
                 atomic.ensure_dir(directory)
@@ -156,7 +153,7 @@ class Held:
 def read_pins(cache_dir: Path, *, grace_s: float, now: float | None = None) -> Held:
     """Every pin of the cache (call it inside ``guard(exclusive=True)``); dead ones are only listed."""
     held = Held()
-    directory = Path(cache_dir) / PINS_DIR
+    directory = CacheLayout(Path(cache_dir)).pins
     try:
         paths = sorted(p for p in directory.iterdir() if p.suffix == ".pin")
     except FileNotFoundError:

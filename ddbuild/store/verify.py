@@ -27,12 +27,12 @@ from typing import Any
 from ddbuild import atomic
 from ddbuild.errors import IntegrityError
 from ddbuild.fingerprint import digest_file
-from ddbuild.store.fs import BlobState
+from ddbuild.store.base import BlobState, Store
+from ddbuild.store.layout import CacheLayout
 
 log = logging.getLogger("ddbuild.store")
 
 FORMAT = 1
-RECORD_NAME = "verified-stats.json"
 
 
 def stat_of(path: str | os.PathLike[str]) -> list[int] | None:
@@ -125,7 +125,7 @@ class VerifiedStats:
 class BlobVerifier:
     """Checks blobs of ``store`` (local files) against their digests before their bytes are used."""
 
-    def __init__(self, store: Any, stats: VerifiedStats | None = None) -> None:
+    def __init__(self, store: Store, stats: VerifiedStats | None = None) -> None:
         self.store = store
         self.stats = stats or VerifiedStats(None)
         self._reported: set[str] = set()
@@ -133,10 +133,9 @@ class BlobVerifier:
 
     def local_path(self, digest: str) -> Path | None:
         """Where the blob's local file is, or None for a store without local files (memory, remote)."""
-        blob_path = getattr(self.store, "blob_path", None)
-        if not callable(blob_path) or not getattr(self.store, "is_local", False):
+        if self.store.layout is None:
             return None
-        return Path(blob_path(digest))
+        return self.store.blob_path(digest)
 
     def state(self, digest: str) -> BlobState:
         """OK / MISSING / CORRUPT without moving anything (a blob only on a remote counts as OK)."""
@@ -174,9 +173,8 @@ class BlobVerifier:
             self._reported.add(digest)
         who = f"an output of stage '{stage}'" if stage else "a cached output"
         reason = f"{who}: {why}; it was not used and will be rebuilt"
-        quarantine = getattr(self.store, "quarantine", None)
-        if callable(quarantine) and (first or (path is not None and path.exists())):
-            quarantine(digest, reason)  # moves the bytes aside and logs the warning: the one report
+        if first or (path is not None and path.exists()):
+            self.store.quarantine(digest, reason)  # moves the bytes aside and logs the warning: the one report
         elif first:
             log.warning("%s", reason)
 
@@ -193,7 +191,7 @@ class BlobVerifier:
         if found is BlobState.MISSING or path is None or not path.exists():
             raise IntegrityError(
                 f"blob {digest} ({f'stage {stage!r}' if stage else 'a cached output'}) is not in the cache "
-                f"{getattr(self.store, 'location', '')}.",
+                f"{self.store.location}.",
                 hint="Build again: the stage that produced it is rebuilt.",
             )
         return path
@@ -202,7 +200,7 @@ class BlobVerifier:
         self.stats.save()
 
 
-def verifier_for(store: Any, cache_dir: Path | None) -> BlobVerifier:
+def verifier_for(store: Store, cache_dir: Path | None) -> BlobVerifier:
     """The verifier of a build: its record lives in ``<cache_dir>/index/`` (None: in memory only)."""
-    record = None if cache_dir is None else Path(cache_dir) / "index" / RECORD_NAME
+    record = None if cache_dir is None else CacheLayout(Path(cache_dir)).verified_stats
     return BlobVerifier(store, VerifiedStats(record))

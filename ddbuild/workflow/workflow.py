@@ -14,7 +14,7 @@ from ddbuild.config.columns import is_llm_column
 from ddbuild.config.run_config import ResumeMode
 from ddbuild.config.seeds import SamplingStrategy
 from ddbuild.errors import StagesFailed, TargetError, WorkflowError, did_you_mean
-from ddbuild.execution.context import BuildContext, open_store
+from ddbuild.execution.context import BuildContext, open_store, store_dir
 from ddbuild.execution.events import LoggingReporter, NullReporter, PlanReady, Reporter
 from ddbuild.execution.executor import BuildLog, Scheduling, execute, planned_error
 from ddbuild.execution.view import note_edited_views, write_json_atomic
@@ -35,6 +35,7 @@ from ddbuild.planning.stage import (
 )
 from ddbuild.planning.statcache import StatCache
 from ddbuild.planning.storeview import CacheView, FetchingCacheView
+from ddbuild.store.base import Store
 from ddbuild.workflow.results import (
     SkippedStageResult,
     SkippedStageStatus,
@@ -58,9 +59,9 @@ class Workflow:
             designer = DataDesigner()
         self._designer = designer
         self._stages: list[Stage] = []
-        self._store: Any = None  # set by use_store (the CLI's cache); else opened per call
+        self._store: Store | None = None  # set by use_store (the CLI's cache); else opened per call
 
-    def use_store(self, store: Any) -> None:
+    def use_store(self, store: Store) -> None:
         """Build with this Store (e.g. a LayeredStore) instead of the designer's cache settings."""
         self._store = store
 
@@ -149,7 +150,7 @@ class Workflow:
         ctx = self._context(cwd, NullReporter())
         ctx.fresh_replies = options.resume == ResumeMode.NEVER  # the dry run asks what the build will
         facts = self._facts(graph, names, cwd, ctx, stage_output_overrides)
-        view = CacheView(ctx.store, ctx.index_dir, ctx.verifier)
+        view = CacheView(ctx.store, ctx.layout, ctx.verifier)
         facts, _ = _check_schemas(graph, names, view, facts, options, ctx)
         decided = self._with_view_notes(plan(graph, names, view, facts, options), graph, view, ctx)
         if estimate_cost:
@@ -194,7 +195,7 @@ class Workflow:
         ctx.llm_limits = ModelLimits()  # one budget per model for every stage run of this build
         ctx.fresh_replies = resume == ResumeMode.NEVER  # Data Designer's NEVER: ask the endpoint again
         facts = self._facts(graph, names, cwd, ctx, stage_output_overrides)
-        view = FetchingCacheView(ctx.store, ctx.index_dir, ctx.verifier)  # remote hits are made local first
+        view = FetchingCacheView(ctx.store, ctx.layout, ctx.verifier)  # remote hits are made local first
         facts, schemas = _check_schemas(graph, names, view, facts, options, ctx)
         first = self._with_view_notes(plan(graph, names, view, facts, options), graph, view, ctx)
         for decision in first.invalid():  # knowable now: fail before any stage of the closure runs
@@ -228,7 +229,7 @@ class Workflow:
         decisions = self.plan(targets).stages
         return pull(self._sharing_store(), decisions)
 
-    def _sharing_store(self) -> Any:
+    def _sharing_store(self) -> Store:
         from ddbuild.workflow.sharing import layered_store
 
         return layered_store(self._context(Path.cwd(), NullReporter()).store)
@@ -260,10 +261,10 @@ class Workflow:
             model_providers=getattr(designer, "model_providers", None), reporter=reporter,
         )
 
-    def _open_store(self, cwd: Path) -> tuple[Any, Path]:
+    def _open_store(self, cwd: Path) -> tuple[Store, Path]:
         """The use_store Store; else a Store injected as cache_path; else the designer's settings."""
         if self._store is not None:
-            return self._store, Path(self._store.location)
+            return self._store, store_dir(self._store)
         cache = getattr(self._designer, "cache_path", None)
         settings = getattr(self._designer, "settings", None)
         if settings is None or not isinstance(cache, (str, os.PathLike)):
@@ -275,7 +276,7 @@ class Workflow:
         return open_cache(settings), settings.cache
 
     def _facts(self, graph: Graph, names: list[str], cwd: Path, ctx: BuildContext, overrides: Any) -> Facts:
-        stats = ctx.stat_cache = StatCache(ctx.index_dir / "stat-cache.json")  # builds reuse its digests
+        stats = ctx.stat_cache = StatCache(ctx.layout.stat_cache)  # builds reuse its digests
         closure = graph.closure(names)
         resolved = {}
         for stage, raw in (overrides or {}).items():
@@ -341,7 +342,7 @@ class Workflow:
 @contextlib.contextmanager
 def _pinned(ctx: BuildContext) -> Iterator[None]:
     """Hold a pin in the local cache for the build (not for a store without one, e.g. in memory)."""
-    if not hasattr(ctx.store, "partial_dir"):
+    if ctx.store.layout is None:
         yield
         return
     from ddbuild.store.pins import Pin

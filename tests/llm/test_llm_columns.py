@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from ddbuild.engine.llm.cache import DirectoryResponseCache, MemoryResponseCache
+from ddbuild.engine.llm.cache import MemoryResponseCache
 from ddbuild.errors import ConfigError, EarlyShutdownError
 from tests.llm.helpers import (
     LLMCodeColumnConfig,
@@ -32,6 +32,14 @@ SCHEMA = {
 }
 
 
+def disk_cache(root):
+    """The persistent response cache a build uses: the llm/ area of a local store at ``root``."""
+    from ddbuild.execution.llmcache import StoreResponseCache
+    from ddbuild.store.fs import FileSystemStore
+
+    return StoreResponseCache(FileSystemStore(root))
+
+
 def structured(name: str = "qa") -> LLMStructuredColumnConfig:
     return LLMStructuredColumnConfig(name=name, prompt="Write a question about {{ topic }}", model_alias="fast",
                                      output_format=SCHEMA)
@@ -55,9 +63,9 @@ def test_text_column_values_and_token_stats(openai_server):
 
 
 def test_identical_second_pass_sends_no_requests(openai_server, tmp_path):
-    first = run_column(services(openai_server.url, cache=DirectoryResponseCache(tmp_path)), text_column(), rows(5))
+    first = run_column(services(openai_server.url, cache=disk_cache(tmp_path)), text_column(), rows(5))
     assert openai_server.total == 5
-    svc = services(openai_server.url, cache=DirectoryResponseCache(tmp_path))
+    svc = services(openai_server.url, cache=disk_cache(tmp_path))
     assert run_column(svc, text_column(), rows(5)) == first
     assert openai_server.total == 5
     assert svc.stats["served_from_cache"] == 5 and svc.stats["requests_sent"] == 0
@@ -68,10 +76,10 @@ HOSTILE_CACHED = [b'{"choices":[1]}', b'{"choices":[{"message":"x"}]}', b"[" * 2
 
 @pytest.mark.parametrize("planted", HOSTILE_CACHED, ids=["choices-int", "message-str", "deep", "list", "garbage"])
 def test_a_hostile_cached_response_is_a_miss_and_asked_again(planted, openai_server, tmp_path):
-    first = run_column(services(openai_server.url, cache=DirectoryResponseCache(tmp_path)), text_column(), rows(2))
+    first = run_column(services(openai_server.url, cache=disk_cache(tmp_path)), text_column(), rows(2))
     for path in (tmp_path / "llm").rglob("*.json"):
         path.write_bytes(planted)  # checked by the same code as a live reply
-    svc = services(openai_server.url, cache=DirectoryResponseCache(tmp_path))
+    svc = services(openai_server.url, cache=disk_cache(tmp_path))
     assert run_column(svc, text_column(), rows(2)) == first
     assert svc.stats["requests_sent"] == 2 and openai_server.total == 4
 
@@ -123,7 +131,7 @@ def test_api_key_never_in_cache_files_or_errors(openai_server, tmp_path, monkeyp
     key = "sk-test-SECRET-0123456789"
     monkeypatch.setenv("DDBUILD_TEST_KEY", key)
     openai_server.add_fault("400", times=None, match="topic 2", body=f"Incorrect API key provided: {key}")
-    svc = services(openai_server.url, cache=DirectoryResponseCache(tmp_path), api_key="env:DDBUILD_TEST_KEY")
+    svc = services(openai_server.url, cache=disk_cache(tmp_path), api_key="env:DDBUILD_TEST_KEY")
     values = run_column(svc, text_column(), rows(3))
     assert openai_server.records[0].authorization == f"Bearer {key}"
     [failure] = dropped(values)
@@ -226,12 +234,12 @@ def test_validate_rejects_an_output_format_that_is_not_a_schema():
 
 
 def test_corrupt_cache_entry_is_a_miss_and_is_rewritten(openai_server, tmp_path):
-    cache = DirectoryResponseCache(tmp_path)
+    cache = disk_cache(tmp_path)
     run_column(services(openai_server.url, cache=cache), text_column(), rows(1))
     [path] = list(tmp_path.rglob("*.json"))
     assert json.loads(path.read_text())["choices"][0]["message"]["content"].startswith("reply to:")
     path.write_text("{not json")
-    run_column(services(openai_server.url, cache=DirectoryResponseCache(tmp_path)), text_column(), rows(1))
+    run_column(services(openai_server.url, cache=disk_cache(tmp_path)), text_column(), rows(1))
     assert openai_server.total == 2
     assert json.loads(path.read_text())["choices"]
     assert not list(tmp_path.rglob("*.tmp"))

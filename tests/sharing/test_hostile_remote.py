@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 
 from ddbuild.fingerprint import digest_bytes
-from ddbuild.store.fs import blob_rel, entry_rel
+from ddbuild.store.layout import blob_rel, entry_rel
 from tests.openai_server import start_server
 from tests.sharing.hostile import cases
 from tests.sharing.teammates import Teammate

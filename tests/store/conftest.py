@@ -8,6 +8,6 @@ import pytest
 from store_helpers import Backend, make_backend
 
 
-@pytest.fixture(params=["memory", "local", "s3", "http"])
+@pytest.fixture(params=["memory", "local", "layered", "s3", "http"])
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
     return make_backend(request.param, request, tmp_path)

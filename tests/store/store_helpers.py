@@ -14,17 +14,27 @@ from store_servers import Moto, Nginx
 
 from ddbuild.fingerprint import digest_bytes
 from ddbuild.store.entry import new_entry
-from ddbuild.store.fs import FileSystemStore, blob_rel, entry_rel
+from ddbuild.store.fs import FileSystemStore
+from ddbuild.store.layout import blob_rel, entry_rel
 from ddbuild.store.memory import MemoryStore
 
 
 @dataclass
 class Backend:
-    """A store under test plus a back door to plant raw bytes (what a corrupt/hostile cache holds)."""
+    """A store under test plus a back door to plant raw bytes (what a corrupt/hostile cache holds).
+
+    ``directory``: the local cache directory the store keeps (None: memory, S3, HTTP);
+    ``remote``: the store behind it (a LayeredStore's remote), None without a remote layer.
+    For ``layered``, planted bytes land in the local cache (the remote's tampering is tested in
+    test_layered.py).
+    """
 
     name: str
     store: Any
     plant: Callable[[str, bytes], None]  # (relative path in the layout, raw bytes)
+    directory: Path | None = None
+    remote: Any = None
+    is_local: bool = True
 
     def plant_blob(self, digest: str, data: bytes) -> None:
         self.plant(blob_rel(digest), data)
@@ -58,7 +68,13 @@ def make_backend(name: str, request: pytest.FixtureRequest, tmp_path: Path) -> B
         store = MemoryStore()
         return Backend(name, store, _memory_plant(store))
     if name == "local":
-        return Backend(name, FileSystemStore(tmp_path / "cache"), _local_plant(tmp_path / "cache"))
+        return Backend(name, FileSystemStore(tmp_path / "cache"), _local_plant(tmp_path / "cache"), tmp_path / "cache")
+    if name == "layered":
+        from ddbuild.store.layered import LayeredStore
+
+        remote = FileSystemStore(tmp_path / "remote", remote=True)
+        store = LayeredStore(FileSystemStore(tmp_path / "cache"), remote)
+        return Backend(name, store, _local_plant(tmp_path / "cache"), tmp_path / "cache", remote)
     if name == "s3":
         moto: Moto = request.getfixturevalue("moto")
         filesystem = moto.filesystem()
@@ -68,7 +84,7 @@ def make_backend(name: str, request: pytest.FixtureRequest, tmp_path: Path) -> B
             with filesystem.open_output_stream(f"{root}/{rel}") as out:
                 out.write(data)
 
-        return Backend(name, FileSystemStore(root, filesystem, location=f"s3://{root}"), plant_s3)
+        return Backend(name, FileSystemStore(root, filesystem, location=f"s3://{root}"), plant_s3, is_local=False)
     if name == "http":
         from ddbuild.store.http import HttpStore
 
@@ -82,7 +98,7 @@ def make_backend(name: str, request: pytest.FixtureRequest, tmp_path: Path) -> B
 
         store = HttpStore(base, environ={})
         request.addfinalizer(store.close)
-        return Backend(name, store, plant_http)
+        return Backend(name, store, plant_http, is_local=False)
     raise ValueError(name)
 
 

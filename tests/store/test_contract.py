@@ -1,7 +1,12 @@
-"""The one Store contract, run against every backend: memory, local dir, S3 (moto), HTTP (nginx)."""
+"""The one Store contract, run against every backend: memory, local dir, layered, S3 (moto), HTTP (nginx).
+
+Every member of the ``Store`` protocol is exercised here on every backend;
+``test_every_protocol_member_is_exercised_by_the_contract_suite`` fails when one is not.
+"""
 
 from __future__ import annotations
 
+import ast
 import json
 import logging
 import re
@@ -13,7 +18,7 @@ from store_helpers import Backend, key_of, make_entry, write_blob
 
 from ddbuild.errors import IntegrityError, StoreError
 from ddbuild.fingerprint import digest_bytes
-from ddbuild.store.base import Store
+from ddbuild.store.base import BlobState, Origin, Store
 
 
 def test_every_backend_implements_the_protocol(backend: Backend) -> None:
@@ -60,8 +65,13 @@ def test_corrupt_blob_is_detected_and_never_returned(backend: Backend, tmp_path:
     out = tmp_path / "out"
     out.mkdir()
     bad = digest_bytes(b"tampered bytes" * 1000)
-    with pytest.raises(IntegrityError, match=f"blob {digest} from .* has digest {bad}"):
-        store.get_blob(digest, out / "batch.parquet")
+    handed: list[bytes] = []
+    if backend.remote is not None:  # layered: a corrupt local copy is quarantined and is a miss
+        assert store.get_blob(digest, out / "batch.parquet", on_corrupt=lambda p: handed.append(p.read_bytes())) is False
+    else:
+        with pytest.raises(IntegrityError, match=f"blob {digest} from .* has digest {bad}"):
+            store.get_blob(digest, out / "batch.parquet", on_corrupt=lambda p: handed.append(p.read_bytes()))
+        assert handed == [b"tampered bytes" * 1000]  # the bad bytes, for the caller to quarantine
     assert list(out.iterdir()) == []  # neither the blob nor a partial download
 
 
@@ -210,3 +220,152 @@ def test_readers_never_see_half_an_entry(backend: Backend, caplog: pytest.LogCap
     assert [r.getMessage() for r in caplog.records if r.name == "ddbuild.store"] == []
     assert all(entry is None or entry == make_entry(entry["key"], blobs=blobs) for entry in seen)
     assert all(store.get_entry(k) == make_entry(k, blobs=blobs) for k in keys)
+
+
+# -- what differs between backends is said by the protocol, never probed -------------------------
+
+
+def test_locality_layout_and_remote_are_stated(backend: Backend) -> None:
+    store = backend.store
+    assert store.is_local is backend.is_local
+    if backend.directory is None:
+        assert store.layout is None
+    else:
+        assert store.layout.root == backend.directory
+    if backend.remote is None:
+        assert store.remote_location is None
+        assert store.local_store() is store
+    else:
+        assert store.remote_location == backend.remote.location
+        local = store.local_store()
+        assert isinstance(local, Store) and local.remote_location is None
+        assert local.layout == store.layout
+
+
+def test_blob_files_and_checkpoints_only_in_a_local_directory(backend: Backend, tmp_path: Path) -> None:
+    store = backend.store
+    digest, source = write_blob(tmp_path, b"blob bytes" * 100)
+    store.put_blob(digest, source)
+    key = key_of("stage with checkpoints")
+    if backend.directory is None:
+        with pytest.raises(StoreError, match="blob_path needs a local cache directory"):
+            store.blob_path(digest)
+        with pytest.raises(StoreError, match="partial_dir needs a local cache directory"):
+            store.partial_dir(key)
+        return
+    assert store.blob_path(digest) == store.layout.blob(digest) == backend.directory / "objects" / digest[:2] / digest
+    assert store.blob_path(digest).read_bytes() == b"blob bytes" * 100
+    assert store.partial_dir(key) == store.layout.partial(key) == backend.directory / "partial" / key
+    assert not store.partial_dir(key).exists()  # named, not created
+    with pytest.raises(StoreError, match="is not 32 lowercase hex"):
+        store.blob_path("../" + "0" * 29)
+
+
+def test_check_blob_hashes_in_place_and_moves_nothing(backend: Backend, tmp_path: Path) -> None:
+    store = backend.store
+    digest, source = write_blob(tmp_path, b"checked bytes" * 100)
+    assert store.check_blob(digest) is BlobState.MISSING
+    store.put_blob(digest, source)
+    assert store.check_blob(digest) is BlobState.OK
+    backend.plant_blob(digest, b"flipped bytes" * 100)
+    assert store.check_blob(digest) is BlobState.CORRUPT
+    assert store.has_blob(digest)  # still there: checking never quarantines
+
+
+def test_quarantine_moves_a_blob_aside_only_where_the_store_owns_files(backend: Backend, tmp_path: Path) -> None:
+    store = backend.store
+    digest, source = write_blob(tmp_path, b"suspect bytes" * 100)
+    store.put_blob(digest, source)
+    if not backend.is_local:  # S3/HTTP: a remote is never written by a reader
+        with pytest.raises(StoreError, match="quarantine needs a local cache directory"):
+            store.quarantine(digest, "test")
+        assert store.has_blob(digest)
+        return
+    moved = store.quarantine(digest, "looked wrong")
+    assert not store.has_blob(digest)
+    if backend.directory is None:
+        assert moved is None  # memory: the bytes are dropped, the reason remembered
+    else:
+        assert moved is not None and moved.parent == store.layout.quarantine
+        assert moved.read_bytes() == b"suspect bytes" * 100
+        assert Path(f"{moved}.reason.txt").read_text() == "looked wrong\n"
+    downloaded = tmp_path / "downloaded"  # bytes that failed verification on their way in
+    downloaded.write_bytes(b"bad download")
+    store.quarantine(digest, "bad download", source=downloaded)
+    assert not downloaded.exists()
+
+
+def test_has_entry_tells_a_corrupt_entry_from_an_absent_one(backend: Backend) -> None:
+    store = backend.store
+    key, corrupt = key_of("present"), key_of("corrupt")
+    assert store.has_entry(key) is False
+    store.put_entry(key, make_entry(key))
+    assert store.has_entry(key) is True
+    backend.plant_entry(corrupt, b'{"key": "half')
+    assert store.get_entry(corrupt) is None
+    assert store.has_entry(corrupt) is True
+    store.delete_entry(key)
+    assert store.has_entry(key) is False
+
+
+def test_origin_and_fetch_of_an_entry(backend: Backend, tmp_path: Path) -> None:
+    store = backend.store
+    blobs = {"rows.bin": b"fetched rows"}  # not .parquet: a remote hit must be Parquet to be fetched
+    key, absent = key_of("fetched"), key_of("never built")
+    assert store.entry_origin(absent) is None
+    assert store.fetch(absent) is False
+    if backend.remote is not None:  # built by a teammate: only on the remote until fetched
+        home = backend.remote
+    else:
+        home = store
+    digest, source = write_blob(tmp_path, blobs["rows.bin"])
+    home.put_blob(digest, source)
+    home.put_entry(key, make_entry(key, blobs=blobs))
+    expected = Origin.REMOTE if backend.remote is not None else Origin.LOCAL
+    assert store.entry_origin(key) is expected
+    assert store.fetch(key) is True
+    local = store.local_store()
+    assert local.get_entry(key) == make_entry(key, blobs=blobs) | (
+        {"unverified": f"pulled from {backend.remote.location} without an accepted signature"}
+        if backend.remote is not None else {}
+    )
+    assert local.has_blob(digest)
+
+
+def test_push_and_pull_need_a_remote_layer(backend: Backend, tmp_path: Path) -> None:
+    store = backend.store
+    blobs = {"parquet-files/batch_00000.parquet": b"shared rows"}
+    key = key_of("shared")
+    digest, source = write_blob(tmp_path, blobs["parquet-files/batch_00000.parquet"])
+    store.put_blob(digest, source)
+    store.put_entry(key, make_entry(key, blobs=blobs))
+    if backend.remote is None:
+        for share in (store.push_closure, store.pull_closure):
+            with pytest.raises(StoreError, match=re.escape(f"No remote cache is configured for {store.location}.")):
+                share([key])
+        return
+    pushed = store.push_closure([key])
+    assert (pushed.entries_copied, pushed.blobs_copied, pushed.complete) == (1, 1, True)
+    assert backend.remote.get_entry(key) == make_entry(key, blobs=blobs)
+    store.local_store().delete_entry(key)
+    store.local_store().delete_blob(digest)
+    pulled = store.pull_closure([key])
+    assert (pulled.entries_copied, pulled.blobs_copied, pulled.complete) == (1, 1, True)
+    assert store.local_store().has_blob(digest) and store.entry_origin(key) is Origin.LOCAL
+
+
+def _members(protocol: type) -> set[str]:
+    names = {n for n in vars(protocol) if not n.startswith("_")} | set(protocol.__annotations__)
+    return names - {"register"}
+
+
+def test_every_protocol_member_is_exercised_by_the_contract_suite() -> None:
+    """Each Store member is read as ``.member`` in a test of this file that runs on every backend."""
+    tree = ast.parse(Path(__file__).read_text(encoding="utf-8"))
+    used: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef) and "backend" in {a.arg for a in node.args.args}:
+            used |= {n.attr for n in ast.walk(node) if isinstance(n, ast.Attribute)}
+    members = _members(Store)
+    assert {"location", "get_blob", "fetch", "layout", "push_closure"} <= members  # the introspection works
+    assert sorted(members - used) == []

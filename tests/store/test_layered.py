@@ -11,10 +11,10 @@ from store_servers import Moto, Nginx, nginx_binary
 
 from ddbuild.errors import ConfigError, StoreError
 from ddbuild.fingerprint import digest_bytes
-from ddbuild.store.base import Store
+from ddbuild.store.base import Origin, Store
 from ddbuild.store.entry import sign_entry
 from ddbuild.store.fs import FileSystemStore
-from ddbuild.store.layered import LayeredStore, Origin
+from ddbuild.store.layered import LayeredStore
 from ddbuild.store.url import open_store
 
 KEY = b"team-secret"
