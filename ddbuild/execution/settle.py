@@ -60,6 +60,11 @@ def hit(stage: Stage, decision: StageDecision, facts: Facts, ctx: BuildContext) 
         ctx.reporter.emit(StageFinished(stage.name, Status.HIT, None, rows=override.rows))
         return StageRecord(decision, Status.HIT)
     entry = ctx.store.get_entry(decision.key)
+    if entry is None:  # deleted between the plan and now (cache gc --prune=now, by hand)
+        raise StoreError(
+            f"Stage '{stage.name}': the cached output {decision.key[:8]} vanished while this build started.",
+            hint="Run the build again: the stage is then rebuilt. Was `ddbuild cache gc` running?",
+        )
     held_blobs(ctx, decision.key, entry, stage.name)
     decision = show_view(ctx, stage, entry, decision)
     rows = entry["selected_output"]["rows"]
