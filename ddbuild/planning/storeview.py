@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Protocol
 
+from ddbuild.planning.plan import Origin as HitOrigin
 from ddbuild.store.base import BlobState, Origin, Store
 from ddbuild.store.entry import blob_digests
 from ddbuild.store.layout import CacheLayout
@@ -49,7 +50,7 @@ class StoreView(Protocol):
 
     def last_build(self, workflow: str, stage: str) -> LastBuild | None: ...
 
-    def origin(self, key: str) -> str:
+    def origin(self, key: str) -> HitOrigin:
         """Where an OK entry lives: "local", or "remote" (found only on the remote)."""
 
 
@@ -81,8 +82,8 @@ class CacheView:
     def _blob_state(self, digest: str, stage: str) -> BlobState:
         return self.verifier.state(digest)  # a plan only reads: nothing is moved
 
-    def origin(self, key: str) -> str:
-        return (self.store.entry_origin(key) or Origin.LOCAL).value
+    def origin(self, key: str) -> HitOrigin:
+        return "remote" if self.store.entry_origin(key) is Origin.REMOTE else "local"
 
     def has_partial(self, key: str) -> bool:
         if self.store.layout is None:  # a store without a local directory keeps no checkpoints
@@ -164,7 +165,7 @@ class MemoryView:
     def has_partial(self, key: str) -> bool:
         return key in self.partials
 
-    def origin(self, key: str) -> str:
+    def origin(self, key: str) -> HitOrigin:
         return "remote" if key in self.remote else "local"
 
     def last_build(self, workflow: str, stage: str) -> LastBuild | None:

@@ -17,12 +17,12 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import xxhash
 
 from ddbuild.errors import StoreError
-from ddbuild.store._files import CHUNK, mismatch, over_limit, temp_name
+from ddbuild.store._files import CHUNK, BinarySink, mismatch, over_limit, temp_name
 
 WHOLE_READ_LIMIT = 256 * 1024 * 1024
 RANGE_READ = 64 * 1024 * 1024
@@ -65,7 +65,7 @@ class ArrowFiles:
         except FileNotFoundError:
             return None
 
-    def copy_to(self, rel: str, out: BinaryIO, hasher: xxhash.xxh3_128, limit: int | None = None) -> bool:
+    def copy_to(self, rel: str, out: BinarySink, hasher: xxhash.xxh3_128, limit: int | None = None) -> bool:
         try:
             with arrow_errors(self.location, f"read {rel}"), self.fs.open_input_file(self._p(rel)) as f:
                 size = f.size()

@@ -25,7 +25,7 @@ import os
 import stat
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import Protocol
 
 import xxhash
 
@@ -33,6 +33,12 @@ from ddbuild import atomic
 from ddbuild.errors import IntegrityError, StoreError, disk_full_error
 
 CHUNK = 8 * 1024 * 1024
+
+
+class BinarySink(Protocol):
+    """What ``copy_to`` streams a file into: an open binary file, or a sink that only counts."""
+
+    def write(self, data: bytes | memoryview, /) -> object: ...
 
 
 class Files(Protocol):
@@ -46,7 +52,7 @@ class Files(Protocol):
     def read_bytes(self, rel: str, limit: int) -> bytes | None:
         """The whole file, or None when absent; IntegrityError when it is over ``limit`` bytes."""
 
-    def copy_to(self, rel: str, out: BinaryIO, hasher: xxhash.xxh3_128, limit: int | None = None) -> bool:
+    def copy_to(self, rel: str, out: BinarySink, hasher: xxhash.xxh3_128, limit: int | None = None) -> bool:
         """Stream the file into ``out`` and ``hasher``; False when absent; IntegrityError over ``limit``."""
 
     def commit_file(self, rel: str, source: Path, digest: str) -> None: ...
@@ -181,7 +187,7 @@ class LocalFiles:
             raise over_limit(f"{rel} in cache {self.location}", limit)
         return data
 
-    def copy_to(self, rel: str, out: BinaryIO, hasher: xxhash.xxh3_128, limit: int | None = None) -> bool:
+    def copy_to(self, rel: str, out: BinarySink, hasher: xxhash.xxh3_128, limit: int | None = None) -> bool:
         with os_errors(self.location, f"read {rel}"):
             fd = open_regular(self.root, rel)
         if fd is None:

@@ -316,10 +316,12 @@ class FileSystemStore:
             else:
                 files.move(blob_rel(digest), stem)
         except FileNotFoundError:
-            target = None
+            moved = None
+        else:
+            moved = target
         files.replace(f"{stem}.reason.txt", (reason + "\n").encode("utf-8"))
         log.warning("quarantined blob %s in %s: %s", digest, self.location, reason)
-        return target
+        return moved
 
     def _warn_once(self, key: str, message: str) -> None:
         if key not in self._warned:

@@ -58,7 +58,7 @@ import xxhash
 from ddbuild.bounds import ObjectKind, limits_from_env, parse_json
 from ddbuild.errors import ConfigError, IntegrityError, StoreError
 from ddbuild.fingerprint import digest_file
-from ddbuild.store._files import CHUNK, mismatch, over_limit
+from ddbuild.store._files import CHUNK, BinarySink, mismatch, over_limit
 from ddbuild.store.fs import FileSystemStore
 
 TOKEN_ENV = "DDBUILD_REMOTE_TOKEN"
@@ -374,9 +374,9 @@ class HttpFiles:
         if status == 404:
             return None
         self._check(status, "GET", rel, (200,))
-        return data  # type: ignore[no-any-return]
+        return data
 
-    def copy_to(self, rel: str, out: BinaryIO, hasher: xxhash.xxh3_128, limit: int | None = None) -> bool:
+    def copy_to(self, rel: str, out: BinarySink, hasher: xxhash.xxh3_128, limit: int | None = None) -> bool:
         def stream(response: http.client.HTTPResponse) -> None:
             if limit is not None and response.length is not None and response.length > limit:
                 raise over_limit(f"{rel} in remote cache {self.location}", limit)
@@ -395,7 +395,7 @@ class HttpFiles:
                     raise StoreError(f"cannot write {rel} to {where}: {exc.strerror or exc}.") from exc
 
         def restart() -> None:  # the connection broke mid-body: the next attempt starts from byte 0
-            if hasattr(out, "seek"):
+            if hasattr(out, "seek") and hasattr(out, "truncate"):  # a file, not a counting sink
                 out.seek(0)
                 out.truncate()
             hasher.reset()
