@@ -21,7 +21,10 @@ HASH_SCHEME_VERSION = 2
 # 2: exclusion by (model, field) instead of by key name at any depth; 1 and 1.0, NaN and "nan"
 #    are told apart; run settings and the model's provider request fields enter the key.
 # Bumped whenever the engine would generate different bytes for the same config.
-ENGINE_COMPAT_VERSION = 1
+ENGINE_COMPAT_VERSION = 2
+# 2: seeded rows have an identity (content + occurrence, ddbuild.engine.rowid): samplers on seeded
+#    rows, seed shuffles and LLM draws follow it instead of the row's position. Stage keys are
+#    computed as before (HASH_SCHEME_VERSION unchanged); they change because this number is in them.
 
 DIGEST_HEX_LEN = 32  # xxh3_128 as lowercase hex
 

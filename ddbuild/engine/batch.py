@@ -8,6 +8,7 @@ Arrow table when the batch is written.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +18,8 @@ if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
     import pyarrow as pa
+
+    from ddbuild.engine.rowid import RowIdentity
 
 
 def to_list(values: Any) -> list[Any]:
@@ -51,13 +54,19 @@ def _filter(values: Any, mask: Any) -> Any:
 @dataclass
 class Batch:
     """Rows ``row_ids`` (global row numbers) of batch ``index``; ``dropped`` counts rows removed
-    per reason and ``first_errors`` keeps the message of the first (lowest) row dropped for each."""
+    per reason and ``first_errors`` keeps the message of the first (lowest) row dropped for each.
+    ``identity`` is the seeded rows' identity (``engine.rowid``); None: rows are their position."""
 
     index: int
     row_ids: Any
     columns: dict[str, Any] = field(default_factory=dict)
     dropped: Counter[str] = field(default_factory=Counter)
     first_errors: dict[str, str] = field(default_factory=dict)
+    identity: RowIdentity | None = None
+
+    def draws(self) -> Sequence[int | str]:
+        """Each row's draw in request keys: its identity when seeded, else its row id."""
+        return self.identity.draws() if self.identity is not None else self.row_ids.tolist()
 
     @property
     def num_rows(self) -> int:
@@ -74,6 +83,8 @@ class Batch:
     def keep(self, mask: npt.NDArray[np.bool_]) -> None:
         """Remove the rows where ``mask`` is False from every column."""
         self.row_ids = self.row_ids[mask]
+        if self.identity is not None:
+            self.identity = self.identity.take(mask)
         self.columns = {name: _filter(values, mask) for name, values in self.columns.items()}
 
     def table(self, names: list[str]) -> pa.Table:

@@ -1,6 +1,6 @@
 """Row-wise column executors: expression, custom cell-by-cell, LLM; and custom full-column.
 
-A cell takes one row dict (plus its global row id) and returns the new column's value. A failure
+A cell takes one row dict (plus its global row id; an LLM cell its draw) and returns the new column's value. A failure
 that belongs to one row (an expression that does not render or cast, a custom generator that
 raises) is a ``CellFailed``: the pipeline drops that row, as Data Designer does. Failures that are
 bugs of the whole config (sandbox violations, a generator returning the wrong type) stay errors.
@@ -139,7 +139,9 @@ class CustomCell:
 
 
 class LLMCell:
-    """An LLM column: ``await generator.generate(row, row_id)``; RowDropped propagates to the runner."""
+    """An LLM column: ``await generator.generate(row, draw)``; RowDropped propagates to the runner.
+
+    ``draw`` is the row's identity (``engine.rowid``) for seeded rows, its row id otherwise."""
 
     is_async = True
 
@@ -147,8 +149,8 @@ class LLMCell:
         self.name = name
         self.generator = generator
 
-    async def __call__(self, row: dict[str, Any], row_id: int) -> Any:
-        return await self.generator.generate(row, row_id)
+    async def __call__(self, row: dict[str, Any], draw: int | str) -> Any:
+        return await self.generator.generate(row, draw)
 
 
 def run_full_column(column: CustomColumnConfig, frame: pd.DataFrame) -> list[Any]:

@@ -25,7 +25,14 @@ from ddbuild.engine.batch import Batch
 from ddbuild.engine.identity import FileDigest, config_digest
 from ddbuild.engine.layout import DatasetLayout
 from ddbuild.engine.metadata import BatchRecord, RunRecord, read_record
-from ddbuild.engine.pipeline import LLMBinding, Pipeline, has_llm, plan_steps, systematic_failure
+from ddbuild.engine.pipeline import (
+    LLMBinding,
+    Pipeline,
+    has_llm,
+    needs_identity,
+    plan_steps,
+    systematic_failure,
+)
 from ddbuild.engine.processors import Processors
 from ddbuild.engine.seeds import SeedReader, open_seed
 from ddbuild.engine.writer import write_parquet
@@ -358,6 +365,8 @@ class _Runner:
         if self.prepared.seed is not None:
             table = self.prepared.seed.rows(first_row, size)
             batch.columns = {name: table.column(name) for name in table.column_names}
+            if needs_identity(self.prepared.pipeline_steps):
+                batch.identity = self.prepared.seed.identity(first_row, size)
         return batch
 
     def _write(self, batch: Batch) -> tuple[int, dict[str, str]]:

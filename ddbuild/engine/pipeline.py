@@ -10,6 +10,9 @@ A row segment is a maximal run of row-wise columns (expression, llm, custom cell
 holds an LLM column, each row is one coroutine that walks the segment's columns in order, so row
 i's ``answer`` request starts as soon as row i's ``question`` is done. Without LLM columns the
 segment runs as a plain loop (no asyncio).
+
+Seeded rows carry their identity (``engine.rowid``): samplers draw from it and LLM requests use it
+as their draw, so a row's values follow the row, not its position. Unseeded rows use their position.
 """
 
 from __future__ import annotations
@@ -96,6 +99,11 @@ def has_llm(steps: Sequence[Step]) -> bool:
     return any(is_llm_column(c) for s in steps for c in s.columns)
 
 
+def needs_identity(steps: Sequence[Step]) -> bool:
+    """Whether seeded rows need their identity: something draws randomness per row (sampler, LLM)."""
+    return any(s.kind == StepKind.SAMPLERS for s in steps) or has_llm(steps)
+
+
 class Pipeline:
     """Runs the steps of a config on one batch at a time."""
 
@@ -124,7 +132,7 @@ class Pipeline:
             elif step.kind == StepKind.SAMPLERS:
                 for column in step.columns:
                     batch.columns[column.name] = sample_column(
-                        column, batch.num_rows, self.seed, batch.index, batch.columns
+                        column, batch.num_rows, self.seed, batch.index, batch.columns, batch.identity
                     )
             elif step.kind == StepKind.FULL_COLUMN:
                 column = step.columns[0]
@@ -139,7 +147,7 @@ class Pipeline:
         if any(cell.is_async for cell in cells):
             assert loop is not None, "an LLM segment needs the run's event loop"
             try:
-                failures = loop.run_until_complete(self._run_async(cells, rows, ids))
+                failures = loop.run_until_complete(self._run_async(cells, rows, ids, batch.draws()))
             except KeyboardInterrupt:
                 _cancel_pending(loop)  # Ctrl-C lands outside the coroutine: end its row tasks quietly
                 raise
@@ -157,19 +165,21 @@ class Pipeline:
                     batch.first_errors.setdefault(reason, message[:MAX_ERROR_CHARS])
             batch.keep(np.array([f is None for f in failures], dtype=bool))
 
-    async def _run_async(self, cells: list[Any], rows: list[dict[str, Any]], ids: list[int]) -> list[Failure | None]:
+    async def _run_async(
+        self, cells: list[Any], rows: list[dict[str, Any]], ids: list[int], draws: Sequence[int | str]
+    ) -> list[Failure | None]:
         row_dropped = (self.llm.row_dropped, CellFailed) if self.llm else (CellFailed,)
 
-        async def one_row(row: dict[str, Any], row_id: int) -> Failure | None:
+        async def one_row(row: dict[str, Any], row_id: int, draw: int | str) -> Failure | None:
             try:
                 for cell in cells:
-                    value = cell(row, row_id)
-                    row[cell.name] = (await value) if cell.is_async else value
+                    row[cell.name] = (await cell(row, draw)) if cell.is_async else cell(row, row_id)
             except row_dropped as exc:  # the reason is reported beside the message: keep only the detail
                 return str(getattr(exc, "reason", None) or type(exc).__name__), str(getattr(exc, "detail", None) or exc)
             return None
 
-        tasks = [asyncio.ensure_future(one_row(row, row_id)) for row, row_id in zip(rows, ids, strict=False)]
+        tasks = [asyncio.ensure_future(one_row(row, row_id, draw))
+                 for row, row_id, draw in zip(rows, ids, draws, strict=True)]
         try:
             return list(await asyncio.gather(*tasks))
         except BaseException:

@@ -5,7 +5,10 @@ be read on its own (resume) and ordered reads are continuous across batches::
 
     output rows   0 1 2 3 4 5 6 ...
     selection     s0 s1 s2 s0 s1 s2 s0 ...     (S = 3: cycling)
-    shuffle       perm[p] instead of p, one permutation seeded by the config seed
+    shuffle       perm[p] instead of p: rows ordered by a hash of (config seed, row identity)
+
+Each output row also has an identity (``engine.rowid``: its content and occurrence number, the
+cycle counted on), computed once for the whole selection the first time it is asked for.
 
 Parquet files are read by row group, only the groups a batch needs; csv/json files are read whole
 once (they have no random access).
@@ -18,14 +21,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ddbuild.config.seeds import DataFrameSeedSource, IndexRange, PartitionBlock, SamplingStrategy, SeedConfig
-from ddbuild.engine.rng import rng_for
+from ddbuild.engine.rowid import RowIdentity, SelectionIdentity, content_hashes
 from ddbuild.engine.seed_reader import read_table
 from ddbuild.errors import SeedError
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-SHUFFLE_STREAM = "__seed_shuffle__"
+IDENTITY_CHUNK = 65_536  # selection rows hashed per read (bounds memory on large seeds)
 
 
 @dataclass
@@ -79,17 +82,44 @@ class SeedReader:
     files: list[_SeedFile]
     start: int  # first selected row (over all files)
     size: int  # number of selected rows (S)
-    permutation: Any = None  # shuffle: selection position -> selection position
+    shuffle_seed: int | None = None  # shuffle: the config seed; None keeps the seed's order
     column_names: list[str] = field(default_factory=list)
+    _identity: SelectionIdentity | None = None
+    _permutation: Any = None
 
     def rows(self, first_row: int, n: int) -> pa.Table:
         """Seed rows for output rows ``first_row .. first_row + n - 1`` as a pyarrow Table."""
+        return self._take(self._positions(first_row, n) + self.start)
+
+    def identity(self, first_row: int, n: int) -> RowIdentity:
+        """The identity of output rows ``first_row .. first_row + n - 1``."""
+        import numpy as np
+
+        cycles = np.arange(first_row, first_row + n, dtype="int64") // self.size
+        return self.selection_identity().rows(self._positions(first_row, n), cycles)
+
+    def selection_identity(self) -> SelectionIdentity:
+        """Content hash and occurrence number of every selected row (hashed once, in chunks)."""
+        if self._identity is None:
+            import numpy as np
+
+            chunks = [
+                content_hashes(self._take(np.arange(first, min(first + IDENTITY_CHUNK, self.size),
+                                                    dtype="int64") + self.start))
+                for first in range(0, self.size, IDENTITY_CHUNK)
+            ]
+            self._identity = SelectionIdentity.of(np.concatenate(chunks))
+        return self._identity
+
+    def _positions(self, first_row: int, n: int) -> Any:
         import numpy as np
 
         positions = (np.arange(first_row, first_row + n, dtype="int64")) % self.size
-        if self.permutation is not None:
-            positions = self.permutation[positions]
-        return self._take(positions + self.start)
+        if self.shuffle_seed is not None:
+            if self._permutation is None:
+                self._permutation = self.selection_identity().shuffle_order(self.shuffle_seed)
+            positions = self._permutation[positions]
+        return positions
 
     def _take(self, global_rows: Any) -> Any:
         import numpy as np
@@ -114,11 +144,8 @@ def open_seed(seed_config: SeedConfig, seed: int, base_dir: Path | None) -> Seed
     files = _open_source(seed_config, base_dir)
     total = sum(f.num_rows for f in files)
     start, size = _selection(seed_config.selection_strategy, total)
-    permutation = None
-    if seed_config.sampling_strategy == SamplingStrategy.SHUFFLE:
-        permutation = rng_for(seed, SHUFFLE_STREAM, 0).permutation(size)
-    names = _column_names(files)
-    return SeedReader(files, start, size, permutation, names)
+    shuffle = seed if seed_config.sampling_strategy == SamplingStrategy.SHUFFLE else None
+    return SeedReader(files, start, size, shuffle, _column_names(files))
 
 
 def _open_source(seed_config: SeedConfig, base_dir: Path | None) -> list[_SeedFile]:

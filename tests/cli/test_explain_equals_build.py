@@ -223,3 +223,59 @@ def test_explain_counts_llm_requests_as_the_build_sends_them(tmp_path, monkeypat
         assert server.total - before == sent
     finally:
         server.stop()
+
+
+# One seeded LLM stage with a sampler on the seeded rows: after an edit of the seed, what explain
+# says it will send is what the build sends, and both are the rows whose content changed or
+# appeared (rows keep their identity: their keys and sampled values follow the row, not its position).
+SEEDED = '''
+import os
+import ddbuild as dd
+
+provider = dd.ModelProvider(name="stub", endpoint=os.environ["STUB_URL"])
+fast = dd.ModelConfig(alias="fast", model="stub-model", provider="stub")
+texts = dd.DataDesignerConfigBuilder(model_configs=[fast], seed=2).with_seed_dataset(
+    "topics.jsonl", sampling_strategy=os.environ.get("TEST_SAMPLING", "ordered"))
+texts.add_column(name="tone", column_type="sampler", sampler_type="category",
+                 params={"values": ["dry", "warm", "terse", "lyrical"]})
+texts.add_column(name="text", column_type="llm-text", model_alias="fast",
+                 prompt="Write about {{ topic }} in a {{ tone }} tone.")
+workflow = dd.DataDesigner(model_providers=[provider]).compose_workflow(name="seeded")
+workflow.add_stage("texts", texts)
+'''
+TOPICS = [f'{{"topic": "topic {i}"}}' for i in range(10)]
+SEED_EDITS = {  # name -> (the edited seed lines, rows whose content changed or appeared)
+    "insert-top": (['{"topic": "new"}', *TOPICS], 1),
+    "insert-middle": ([*TOPICS[:5], '{"topic": "new"}', *TOPICS[5:]], 1),
+    "delete": ([*TOPICS[:3], *TOPICS[4:]], 0),
+    "reverse": (TOPICS[::-1], 0),
+    "duplicate": ([*TOPICS, TOPICS[2]], 1),
+    "change-one": ([*TOPICS[:6], '{"topic": "topic 6, revised"}', *TOPICS[7:]], 1),
+}
+
+
+@pytest.mark.parametrize("sampling", ["ordered", "shuffle"])
+@pytest.mark.parametrize("edit", list(SEED_EDITS))
+def test_explain_counts_seed_edits_as_the_build_sends_them(tmp_path, monkeypatch, edit, sampling):
+    from tests.openai_server import start_server
+
+    server = start_server()
+    try:
+        monkeypatch.setenv("STUB_URL", server.url)
+        monkeypatch.setenv("TEST_SAMPLING", sampling)
+        project = Project(tmp_path)
+        project.write(SEEDED)
+        (tmp_path / "topics.jsonl").write_text("\n".join(TOPICS) + "\n")
+        assert project.main().exit_code == 0
+        assert server.total == len(TOPICS)
+        lines, changed = SEED_EDITS[edit]
+        (tmp_path / "topics.jsonl").write_text("\n".join(lines) + "\n")
+        explained = json.loads(project.main("--explain", "--json").stdout)
+        [stage] = [s for w in explained["workflows"] for s in w["stages"]]
+        assert stage["cost"]["llm_requests_to_send"] == changed, stage
+        before = server.total
+        built = project.main("--json")
+        [finished] = [e for e in built.json_lines() if e["event"] == "stage_finished"]
+        assert (finished.get("llm_requests_sent") or 0, server.total - before) == (changed, changed)
+    finally:
+        server.stop()

@@ -6,7 +6,8 @@
         request: the body sent minus "model" — messages as rendered, temperature / top_p as drawn,
                  max_tokens, response_format (the JSON schema), extra_body fields (provider's, then
                  the model's),
-        draw:    the draw index (the row index; see docs/models.md),
+        draw:    the row's identity (see docs/models.md): "<content hash>.<occurrence>" for a
+                 seeded row (ddbuild.engine.rowid), the row index (an int) for an unseeded one,
         seed:    the sampling seed (DataDesignerConfigBuilder(seed=…)) }))
 
 Not in the key: endpoint URL, provider name, API key, extra_headers, max_parallel_requests,
@@ -29,11 +30,14 @@ from typing import Any, Protocol
 from ddbuild.fingerprint import REQUEST_KEY_SCHEME, digest_request
 
 REQUEST_KEY_VERSION = 1
+# Still 1 after row identities (ENGINE_COMPAT_VERSION 2): the recipe is unchanged, only the draw of a
+# seeded row is now a string, which no key of an older run holds. Unseeded rows keep their int draw,
+# so their cached responses still hit; a seeded row's old entries are never read again (never wrong).
 
 log = logging.getLogger(__name__)
 
 
-def request_key(model: str, request: dict[str, Any], draw: int, seed: int) -> str:
+def request_key(model: str, request: dict[str, Any], draw: int | str, seed: int) -> str:
     """The cache key of one logical request (``request`` = body without ``model``)."""
     return digest_request(
         {

@@ -6,7 +6,7 @@ How the engine uses it::
     services = LLMServices.create(model_configs, providers, cache, sampling_seed=…,
                                   max_retries=…, retry_max_wait=…)
     gen = services.generator_for(column)                          # per LLM column
-    value = await gen.generate(row, row_index)                    # from many row coroutines
+    value = await gen.generate(row, draw)                         # from many row coroutines
     …  RowDropped → drop that row;  EarlyShutdownError → propagate (stop the stage)
     services.stats                                                # into metadata.json
     await services.aclose()
@@ -16,8 +16,10 @@ seeded RNG → compute the request key → cache hit? return it → send (client
 check the reply, with up to ``max_correction_turns`` correction turns for structured/judge
 columns → store the successful response under the key → return the value.
 
-Draw index = the row index. Ten rows with the same prompt are ten keys, so ten samples; a rerun
-finds the same keys (row order is deterministic), and a row never waits for another row.
+The draw = the row's identity: for seeded rows its content and occurrence number among identical
+rows (``engine.rowid``), else its row index. Ten rows with the same prompt are ten keys, so ten
+samples; a rerun finds the same keys, a seed row inserted above another does not change that
+row's keys, and a row never waits for another row.
 """
 
 from __future__ import annotations
@@ -307,23 +309,23 @@ class LLMColumnGenerator:
         self.schema = response_schema(column)
         self._extra_body = services.client.route(self.alias).extra_body
 
-    async def generate(self, row: dict[str, Any], row_index: int) -> Any:
+    async def generate(self, row: dict[str, Any], draw: int | str) -> Any:
         """The column value for ``row`` (str for text/code, dict for structured/judge)."""
         self.services._check_running()
         try:
             async with self.services._admission[self.alias]:
-                value = await self._generate(row, row_index)
+                value = await self._generate(row, draw)
         except RowDropped as failure:
             self.services._record(self.alias, self.column.name, failure)
             raise
         self.services._record(self.alias, self.column.name, None)
         return value
 
-    async def _generate(self, row: dict[str, Any], row_index: int) -> Any:
+    async def _generate(self, row: dict[str, Any], draw: int | str) -> Any:
         messages = self._messages(row)
-        body = self._body(messages, row_index)
+        body = self._body(messages, draw)
         key = request_key(self.model.model, {k: v for k, v in body.items() if k != "model"},
-                          row_index, self.services.sampling_seed)
+                          draw, self.services.sampling_seed)
         cached = self.services.cache.get(key)
         if cached is not None:
             try:
@@ -362,7 +364,7 @@ class LLMColumnGenerator:
             raise RowDropped("empty_prompt", f"{where} rendered to an empty string.", column=self.column.name)
         return text
 
-    def _body(self, messages: list[dict[str, str]], row_index: int) -> dict[str, Any]:
+    def _body(self, messages: list[dict[str, str]], draw: int | str) -> dict[str, Any]:
         params = self.model.inference_parameters
         body: dict[str, Any] = {**self._extra_body, **(params.extra_body or {})}
         body["model"] = self.model.model
@@ -370,7 +372,7 @@ class LLMColumnGenerator:
         if params.is_sampled:
             # Seeded by what the request is and its draw, so the draw is the same on every run
             # whatever order rows finish in.
-            seed = digest_json({"seed": self.services.sampling_seed, "draw": row_index,
+            seed = digest_json({"seed": self.services.sampling_seed, "draw": draw,
                                 "model": self.model.model, "messages": messages})
             rng = random.Random(int(seed[:16], 16))
         for name in ("temperature", "top_p"):
