@@ -12,6 +12,7 @@ Each function returns ``n`` values as a numpy array (or a list for struct / mixe
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -147,14 +148,18 @@ def _person(p: Any, n: int, rng: Any, columns: Columns) -> Any:
     return [_one_person(fake, sex, age, p.locale) for sex, age in zip(sexes, ages, strict=False)]
 
 
-_FAKERS: dict[str, Any] = {}
+_FAKERS = threading.local()  # stages of one build may sample in parallel threads
 
 
 def _faker(factory: Any, locale: str) -> Any:
-    """One Faker per locale (building one costs milliseconds); every use reseeds it first."""
-    fake = _FAKERS.get(locale)
+    """One Faker per (thread, locale): building one costs milliseconds, and every use reseeds it
+    first, so a cached one draws what a new one would."""
+    fakers = getattr(_FAKERS, "by_locale", None)
+    if fakers is None:
+        fakers = _FAKERS.by_locale = {}
+    fake = fakers.get(locale)
     if fake is None:
-        fake = _FAKERS[locale] = factory(locale)
+        fake = fakers[locale] = factory(locale)
     return fake
 
 

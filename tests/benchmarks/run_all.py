@@ -24,6 +24,7 @@ SCRIPTS: dict[str, tuple[list[str], list[str]]] = {
     "bench_cli.py": ([], ["--repeat", "3"]),
     "bench_dag.py": ([], ["--rows", "50", "--repeat", "1"]),
     "bench_remote_pull.py": ([], ["--size-mib", "128"]),
+    "bench_seed_edits.py": ([], ["--rows", "60"]),
 }
 
 
