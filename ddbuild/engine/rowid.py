@@ -76,6 +76,8 @@ def _column_hashes(column: pa.ChunkedArray | pa.Array) -> npt.NDArray[np.uint64]
     import pyarrow.compute as pc
 
     kind = column.type
+    if pa.types.is_dictionary(kind):  # a dictionary-encoded column is its values
+        return _column_hashes(column.cast(kind.value_type))
     if pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind):
         if pa.types.is_floating(kind):
             values = np.asarray(pc.fill_null(column.cast(pa.float64()), 0.0))

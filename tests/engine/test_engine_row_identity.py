@@ -102,6 +102,8 @@ def test_content_hash_reads_values_not_layout():
     assert list(content_hashes(table.select(["b", "a"]))) == list(hashes)  # column order
     with_empty = table.append_column("c", pa.array([None, None, None], pa.string()))
     assert list(content_hashes(with_empty)) == list(hashes)  # a null cell counts as absent
+    encoded = pa.table({"a": [1, 2, None], "b": pa.array(["x", "y", "z"]).dictionary_encode()})
+    assert list(content_hashes(encoded)) == list(hashes)  # dictionary encoding is layout
     as_float = pa.table({"a": [1.0, 2.0, None], "b": ["x", "y", "z"]})
     assert list(content_hashes(as_float) == hashes) == [False, False, True]  # 1 and 1.0 differ
     ids = SelectionIdentity.of(content_hashes(pa.table({"t": ["p", "q", "p", "p"]})))
