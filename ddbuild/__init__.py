@@ -95,6 +95,21 @@ _ALIASES: dict[str, str] = {
     "CompositeWorkflowResults": "WorkflowResults",
 }
 
+# Every other public name of Data Designer's config and interface namespaces is here too, as
+# ``ddbuild.config`` / ``ddbuild.interface`` give it (a placeholder where ddbuild has no such
+# feature yet): ``import ddbuild as dd`` and ``import ddbuild.config as dd`` both port.
+_NAMESPACES = ("ddbuild.config", "ddbuild.interface")
+_DD_NAMES: dict[str, str] = {}  # name -> namespace, filled on first use (the lists are in those modules)
+
+
+def _dd_names() -> dict[str, str]:
+    if not _DD_NAMES:
+        for namespace in _NAMESPACES:
+            for name in importlib.import_module(namespace).__all__:
+                _DD_NAMES.setdefault(name, namespace)
+    return _DD_NAMES
+
+
 __all__ = ["__version__", *_EXPORTS, *_ALIASES]
 
 
@@ -105,11 +120,16 @@ def __getattr__(name: str) -> Any:
         return value
     module = _EXPORTS.get(name)
     if module is None:
-        raise AttributeError(f"module 'ddbuild' has no attribute {name!r}")
+        namespace = _dd_names().get(name)
+        if namespace is None:
+            raise AttributeError(f"module 'ddbuild' has no attribute {name!r}")
+        value = getattr(importlib.import_module(namespace), name)
+        globals()[name] = value
+        return value
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value
 
 
 def __dir__() -> list[str]:
-    return sorted(__all__)
+    return sorted({*__all__, *_dd_names()})

@@ -199,10 +199,22 @@ class DataDesigner:
 
         return Workflow(name=name, designer=self)
 
+    def validate(self, config_builder: Any) -> None:
+        """Check a config as ``create`` would, generating nothing: a ConfigError (Data Designer's
+        InvalidConfigError) names the column and field; a Data Designer feature ddbuild does not
+        run yet raises NotSupportedError naming every such field."""
+        _built(config_builder, Path.cwd())
+
 
 def _built(config_builder: Any, base_dir: Path) -> Any:
-    """A builder is built (validated) against ``base_dir``; a built config passes through."""
-    return config_builder.build(base_dir=base_dir) if hasattr(config_builder, "build") else config_builder
+    """A builder is built (validated) against ``base_dir``; a built config is checked for Data
+    Designer features ddbuild does not run, then passes through."""
+    if hasattr(config_builder, "build"):
+        return config_builder.build(base_dir=base_dir)
+    from ddbuild.config.support import check_supported
+
+    check_supported(config_builder)
+    return config_builder
 
 
 def _analysis_facts(config: Any, cache_path: Any) -> Any:

@@ -2,6 +2,7 @@
 
     DDBuildError (exit 1)                    base of everything ddbuild raises on purpose
     ├── ConfigError (exit 2)                 a config, builder or parameter is invalid
+    │   ├── NotSupportedError                a Data Designer name or field ddbuild does not run yet
     │   ├── ColumnReferenceError             a template names a column that does not exist
     │   ├── SeedError                        a seed source is missing, empty or unreadable
     │   ├── ModelConfigError                 model aliases, providers, API key variables
@@ -23,8 +24,25 @@
     └── ArtifactError (exit 1)               an artifact to load/export is missing or unreadable
 
 The CLI reads ``exit_code`` from the class; it never maps exceptions to codes by hand.
-Data Designer's names (``DataDesignerWorkflowError`` ...) are aliases, so ported code that catches
-them keeps working.
+
+Data Designer's exception names are classes of their own (``DataDesignerError`` at the root, the
+rest below it, as in Data Designer 0.9.7) and ddbuild's classes subclass the ones that mean the
+same, so a ported ``except`` clause catches what it caught before; exit codes stay on ours:
+
+    DataDesignerError                        base of DDBuildError and of every name below
+    ├── InvalidConfigError, BuilderConfigurationError   <- ConfigError (and NotSupportedError)
+    ├── InvalidFilePathError                 <- SeedError
+    ├── UnknownProviderError, NoModelProvidersError     <- ModelConfigError
+    ├── UserJinjaTemplateSyntaxError         <- TemplateError
+    ├── DataDesignerWorkflowError            <- WorkflowError, ResumeError, StagesFailed
+    ├── DataDesignerGenerationError, DatasetGenerationError  <- GenerationError
+    │   └── DataDesignerEarlyShutdownError   <- EarlyShutdownError
+    └── the others Data Designer exports (BuilderSerializationError, InvalidColumnTypeError,
+        InvalidFileFormatError, DataDesignerProfilingError, SecretResolutionError, ...), which
+        ddbuild does not raise yet; they exist so that ported code imports and catches them.
+
+They are exported from the modules where Data Designer has them: ``ddbuild.config.errors``,
+``ddbuild.config.utils.errors``, ``ddbuild.interface.errors``, ``ddbuild.engine.errors``.
 """
 
 from __future__ import annotations
@@ -38,7 +56,83 @@ _P = ParamSpec("_P")
 _R = TypeVar("_R")
 
 
-class DDBuildError(Exception):
+# -- Data Designer's names (one class each, no behaviour) -------------------------------------
+
+
+class DataDesignerError(Exception):
+    """Data Designer's root exception: ``except DataDesignerError`` catches every ddbuild error."""
+
+
+class InvalidConfigError(DataDesignerError): ...
+
+
+class BuilderConfigurationError(DataDesignerError): ...
+
+
+class BuilderSerializationError(DataDesignerError): ...
+
+
+class InvalidColumnTypeError(DataDesignerError): ...
+
+
+class InvalidFilePathError(DataDesignerError): ...
+
+
+class InvalidFileFormatError(DataDesignerError): ...
+
+
+class UserJinjaTemplateSyntaxError(DataDesignerError): ...
+
+
+class InvalidEnumValueError(DataDesignerError): ...
+
+
+class InvalidTypeUnionError(DataDesignerError): ...
+
+
+class InvalidDiscriminatorFieldError(DataDesignerError): ...
+
+
+class DatasetSampleDisplayError(DataDesignerError): ...
+
+
+class DataDesignerProfilingError(DataDesignerError): ...
+
+
+class DataDesignerGenerationError(DataDesignerError): ...
+
+
+class DataDesignerWorkflowError(DataDesignerError): ...
+
+
+class DataDesignerEarlyShutdownError(DataDesignerGenerationError): ...
+
+
+class InvalidBufferValueError(DataDesignerError): ...
+
+
+class UnknownProviderError(DataDesignerError): ...
+
+
+class NoModelProvidersError(DataDesignerError): ...
+
+
+class SecretResolutionError(DataDesignerError): ...
+
+
+class DatasetGenerationError(DataDesignerError): ...
+
+
+class ConfigCompilationError(DataDesignerError): ...
+
+
+class DAGCircularDependencyError(DataDesignerError): ...
+
+
+# -- ddbuild's tree ------------------------------------------------------------------------------
+
+
+class DDBuildError(DataDesignerError):
     """Base class: a headline message, optional hint; ``exit_code`` tells the CLI what to return."""
 
     exit_code = 1
@@ -50,7 +144,7 @@ class DDBuildError(Exception):
         super().__init__(message if hint is None else f"{message} {hint}")
 
 
-class ConfigError(DDBuildError):
+class ConfigError(DDBuildError, InvalidConfigError, BuilderConfigurationError):
     exit_code = 2
 
 
@@ -58,15 +152,27 @@ class ColumnReferenceError(ConfigError):
     pass
 
 
-class SeedError(ConfigError):
+class NotSupportedError(ConfigError):
+    """A Data Designer name, field value or config section that ddbuild does not run yet.
+
+    Made by ``not_supported``: the message says ``not supported by ddbuild yet: <name>`` so that
+    users (and tests) can find every such place."""
+
+
+def not_supported(name: str, detail: str = "", *, hint: str | None = None) -> NotSupportedError:
+    """The NotSupportedError for ``name`` (a Data Designer class, field or value)."""
+    return NotSupportedError(f"not supported by ddbuild yet: {name}{detail}.", hint=hint)
+
+
+class SeedError(ConfigError, InvalidFilePathError):
     pass
 
 
-class ModelConfigError(ConfigError):
+class ModelConfigError(ConfigError, UnknownProviderError, NoModelProvidersError):
     pass
 
 
-class WorkflowError(ConfigError):
+class WorkflowError(ConfigError, DataDesignerWorkflowError):
     pass
 
 
@@ -74,7 +180,7 @@ class TargetError(WorkflowError):
     pass
 
 
-class TemplateError(DDBuildError):
+class TemplateError(DDBuildError, UserJinjaTemplateSyntaxError):
     exit_code = 2
 
 
@@ -90,11 +196,11 @@ class BuildOnLoadError(UsageError):
     pass
 
 
-class GenerationError(DDBuildError):
+class GenerationError(DDBuildError, DataDesignerGenerationError, DatasetGenerationError):
     pass
 
 
-class EarlyShutdownError(GenerationError):
+class EarlyShutdownError(GenerationError, DataDesignerEarlyShutdownError):
     pass
 
 
@@ -111,7 +217,7 @@ class RowsLostError(GenerationError):
         super().__init__(message, hint=hint)
 
 
-class StagesFailed(DDBuildError):
+class StagesFailed(DDBuildError, DataDesignerWorkflowError):
     """A keep-going build finished the branches it could; ``failures`` maps stage -> its error,
     ``skipped`` maps each skipped dependent -> the failed stage it needed, ``results`` is what the
     build did produce (a WorkflowResults)."""
@@ -130,7 +236,7 @@ class StagesFailed(DDBuildError):
         super().__init__(message, hint="Fix the failures and build again; completed stages are cached.")
 
 
-class ResumeError(DDBuildError):
+class ResumeError(DDBuildError, DataDesignerWorkflowError):
     pass
 
 
@@ -196,13 +302,6 @@ def on_full_disk(function: Callable[_P, _R]) -> Callable[_P, _R]:
             raise full from exc
 
     return write
-
-
-# Data Designer's names, so a ported pipeline's ``except`` clauses keep working.
-DataDesignerError = DDBuildError
-DataDesignerWorkflowError = WorkflowError
-DataDesignerGenerationError = GenerationError
-DataDesignerEarlyShutdownError = EarlyShutdownError
 
 
 def closest(name: str, candidates: Iterable[str]) -> str | None:

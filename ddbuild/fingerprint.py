@@ -56,8 +56,36 @@ EXCLUDED_FIELDS: dict[tuple[str, str], str] = {
     "a finished one (a stopped run is never stored)",
     (RUN_CONFIG, "shutdown_error_rate"): "decides whether a failing run stops, never the rows of a finished one",
     (RUN_CONFIG, "shutdown_error_window"): "decides whether a failing run stops, never the rows of a finished one",
+    **{(RUN_CONFIG, f): "Data Designer's scheduler, tracing or display setting: accepted, ddbuild has no such "
+       "machinery, so it never changes the data" for f in (
+           "max_concurrent_row_groups", "max_in_flight_tasks", "non_inference_max_parallel_workers",
+           "async_trace", "write_scheduler_events", "display_tui", "progress_interval", "otel_metrics_port",
+           "request_admission")},
+    (RUN_CONFIG, "max_conversation_restarts"): "Data Designer's restarts of a failing conversation: how hard "
+    "it tries, never a successful reply (ddbuild retries by max_retries)",
+    (RUN_CONFIG, "jinja_rendering_engine"): "ddbuild renders every template in its own bounded sandbox "
+    "whatever this says, so it never changes the data",
     (STAGE, "index"): "stage position: inserting an unrelated stage must not invalidate others",
     (STAGE, "name"): "entries are shared by content; a parent's name enters its child's key with its digest",
+}
+
+# Data Designer's fields that select a feature ddbuild does not run yet: they enter an identity
+# only when set to something other than their default, so keys made before they were accepted (and
+# a config that spells the default, as Data Designer's YAML does) stay the same. A non-default value
+# is refused at build time (config/support.py) and enters the key, should it ever be run.
+_COLUMNS = "ddbuild.config.columns"
+_ALL_COLUMNS = ("SamplerColumnConfig", "ExpressionColumnConfig", "CustomColumnConfig", "SeedDatasetColumnConfig",
+                "LLMTextColumnConfig", "LLMCodeColumnConfig", "LLMStructuredColumnConfig", "LLMJudgeColumnConfig")
+_LLM_COLUMNS = _ALL_COLUMNS[4:]
+_NOT_RUN = "a Data Designer feature ddbuild does not run yet; at its default it changes nothing"
+OMITTED_AT_DEFAULT: dict[tuple[str, str], str] = {
+    **{(f"{_COLUMNS}.{c}", f): _NOT_RUN for c in _ALL_COLUMNS for f in ("skip", "propagate_skip")},
+    **{(f"{_COLUMNS}.{c}", f): _NOT_RUN for c in _LLM_COLUMNS
+       for f in ("multi_modal_context", "tool_alias", "with_trace", "extract_reasoning_content")},
+    (f"{_COLUMNS}.SamplerColumnConfig", "conditional_params"): _NOT_RUN,
+    **{("ddbuild.config.samplers.PersonSamplerParams", f): _NOT_RUN
+       for f in ("city", "select_field_values", "with_synthetic_personas")},
+    ("ddbuild.config.samplers.PersonFromFakerSamplerParams", "city"): _NOT_RUN,
 }
 
 # Fields that enter an identity in a normal form rather than as written (planning/identity.py).
@@ -97,7 +125,14 @@ def _fields_that_enter(cls: type) -> tuple[str, ...] | None:
         _KNOWN_FIELDS[cls] = (
             tuple(f for f in fields if (owner, f) not in EXCLUDED_FIELDS) if fields is not None else None
         )
+        _DEFAULTS[cls] = {
+            f: info.get_default(call_default_factory=True)
+            for f, info in getattr(cls, "model_fields", {}).items() if (owner, f) in OMITTED_AT_DEFAULT
+        } if known else {}
     return _KNOWN_FIELDS[cls]
+
+
+_DEFAULTS: dict[type, dict[str, Any]] = {}  # class -> {OMITTED_AT_DEFAULT field: its default}
 
 
 def _walk(raw: Any, dumped: Any, orders: list[list[str]]) -> Any:
@@ -122,10 +157,13 @@ def _plain_keys(keys: list[Any]) -> bool:
 
 def _model_fields(model: Any, dumped: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
     out: dict[str, Any] = {}
+    defaults = _DEFAULTS[type(model)]
     for name in fields:
         if name not in dumped:  # Field(exclude=True), e.g. ModelProvider.api_key
             continue
         value = getattr(model, name)
+        if name in defaults and value == defaults[name]:
+            continue  # OMITTED_AT_DEFAULT
         if type(value) in _SCALARS:
             out[name] = value
             continue

@@ -18,7 +18,7 @@ PACKAGE = Path(ddbuild.__file__).parent
 LAYERS: list[tuple[str, set[str]]] = [
     ("cli", {"cli"}),
     ("report", {"report"}),
-    ("entry points", {"designer"}),
+    ("entry points", {"designer", "interface"}),
     ("workflow API", {"workflow", "results"}),
     ("analysis", {"analysis"}),
     ("execution", {"execution"}),

@@ -12,17 +12,23 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError,
 from ddbuild.config.checks import shown
 from ddbuild.config.columns import (
     COLUMN_CLASSES,
+    UNSUPPORTED_COLUMN_TYPES,
     ColumnConfig,
     SeedDatasetColumnConfig,
+    UnsupportedColumnConfig,
     normalise_column_type,
 )
+from ddbuild.config.constraints import Constraint
+from ddbuild.config.ddformat import TOP_LEVEL, from_dd, to_dd
 from ddbuild.config.processors import PROCESSOR_CLASSES, ProcessorConfig
+from ddbuild.config.profilers import JudgeScoreProfilerConfig, ToolConfig
 from ddbuild.config.seeds import (
     DataFrameSeedSource,
     LocalFileSeedSource,
     SamplingStrategy,
     SeedConfig,
 )
+from ddbuild.config.support import check_supported
 from ddbuild.config.validation import validate_config
 from ddbuild.errors import ConfigError, did_you_mean
 
@@ -34,7 +40,11 @@ def _model_config_class() -> type[BaseModel]:
 
 
 class DataDesignerConfig(BaseModel):
-    """A complete, validated single-run config (what a stage runs)."""
+    """A complete, validated single-run config (what a stage runs).
+
+    ``constraints``, ``profilers`` and ``tool_configs`` are Data Designer's sections: loaded and
+    written, refused at build time when not empty (config/support.py). ``seed`` is ddbuild's.
+    """
 
     model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
 
@@ -43,6 +53,9 @@ class DataDesignerConfig(BaseModel):
     processors: list[ProcessorConfig] = Field(default_factory=list)
     seed_config: SeedConfig | None = None
     seed: int = 0
+    constraints: list[Constraint] | None = None
+    profilers: list[JudgeScoreProfilerConfig] | None = None
+    tool_configs: list[ToolConfig] | None = None
 
     @field_validator("columns", mode="before")
     @classmethod
@@ -64,7 +77,30 @@ class DataDesignerConfig(BaseModel):
         raise KeyError(name)
 
     def to_dict(self) -> dict[str, Any]:
-        return self.model_dump(mode="json")
+        """Data Designer's file mapping of this config (ddformat.py): what its from_config reads."""
+        return to_dd(self.model_dump(mode="json"))
+
+    def to_json(self, path: str | Path | None = None, *, indent: int = 2) -> str:
+        return _write_json(self.to_dict(), path, indent)
+
+    def to_yaml(self, path: str | Path | None = None) -> str:
+        return _write_yaml(self.to_dict(), path)
+
+
+def _write_json(data: dict[str, Any], path: str | Path | None, indent: int) -> str:
+    text = json.dumps(data, indent=indent, sort_keys=False)
+    if path is not None:
+        Path(path).write_text(text + "\n", encoding="utf-8")
+    return text
+
+
+def _write_yaml(data: dict[str, Any], path: str | Path | None) -> str:
+    import yaml
+
+    text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+    if path is not None:
+        Path(path).write_text(text, encoding="utf-8")
+    return text
 
 
 def format_validation_error(where: str, error: ValidationError) -> str:
@@ -80,6 +116,8 @@ def parse_column(data: dict[str, Any]) -> Any:
     """Validate one column dict, naming the column and listing valid types on error."""
     name = _display_name(data)
     kind = normalise_column_type(data.get("column_type"))
+    if kind in UNSUPPORTED_COLUMN_TYPES:
+        return UnsupportedColumnConfig.model_validate({**data, "column_type": kind})
     if kind not in COLUMN_CLASSES:
         raise ConfigError(
             f"Column {name} has unknown column_type {data.get('column_type')!r}.{did_you_mean(str(kind), COLUMN_CLASSES)}",
@@ -132,6 +170,9 @@ class DataDesignerConfigBuilder:
         self._columns: dict[str, Any] = {}
         self._processors: dict[str, Any] = {}
         self._seed_config: SeedConfig | None = None
+        self._constraints: list[Any] = []
+        self._profilers: list[Any] = []
+        self._tool_configs: list[Any] = []
         self.seed = int(seed)
 
     # -- assembling --------------------------------------------------------------------------
@@ -181,6 +222,41 @@ class DataDesignerConfigBuilder:
         self._columns.pop(name, None)
         return self
 
+    # Data Designer's sections that ddbuild loads and writes but does not run yet: build() refuses
+    # a builder that has any (config/support.py), so they can be ported and seen, never ignored.
+    def add_constraint(self, constraint: Any = None, /, **params: Any) -> DataDesignerConfigBuilder:
+        self._constraints.append(_section_item("constraints", constraint, params, Constraint))
+        return self
+
+    def add_profiler(self, profiler: Any = None, /, **params: Any) -> DataDesignerConfigBuilder:
+        self._profilers.append(_section_item("profilers", profiler, params, JudgeScoreProfilerConfig))
+        return self
+
+    def add_tool_config(self, tool_config: Any = None, /, **params: Any) -> DataDesignerConfigBuilder:
+        self._tool_configs.append(_section_item("tool_configs", tool_config, params, ToolConfig))
+        return self
+
+    def get_constraints(self, target_column: str | None = None) -> list[Any]:
+        return [c for c in self._constraints if target_column is None or c.target_column == target_column]
+
+    def delete_constraints(self, target_column: str) -> DataDesignerConfigBuilder:
+        self._constraints = [c for c in self._constraints if c.target_column != target_column]
+        return self
+
+    def delete_tool_config(self, alias: str) -> DataDesignerConfigBuilder:
+        self._tool_configs = [t for t in self._tool_configs if t.tool_alias != alias]
+        return self
+
+    @property
+    def tool_configs(self) -> list[Any]:
+        return list(self._tool_configs)
+
+    def get_profilers(self) -> list[Any]:
+        return list(self._profilers)
+
+    def get_tool_configs(self) -> list[Any]:
+        return list(self._tool_configs)
+
     # -- reading ---------------------------------------------------------------------------
     @property
     def model_configs(self) -> list[Any]:
@@ -188,6 +264,21 @@ class DataDesignerConfigBuilder:
 
     def get_column_configs(self) -> list[Any]:
         return list(self._columns.values())
+
+    def get_column_config(self, name: str) -> Any:
+        if name not in self._columns:
+            raise ConfigError(f"No column named '{name}'.{did_you_mean(name, self._columns)}")
+        return self._columns[name]
+
+    def add_model_config(self, model_config: Any) -> DataDesignerConfigBuilder:
+        """Add a model alias (replacing one of the same alias)."""
+        added = DataDesignerConfig(model_configs=[model_config]).model_configs[0]
+        self._model_configs = [m for m in self._model_configs if m.alias != added.alias] + [added]
+        return self
+
+    def delete_model_config(self, alias: str) -> DataDesignerConfigBuilder:
+        self._model_configs = [m for m in self._model_configs if m.alias != alias]
+        return self
 
     def get_processor_configs(self) -> list[Any]:
         return list(self._processors.values())
@@ -197,16 +288,27 @@ class DataDesignerConfigBuilder:
 
     # -- building --------------------------------------------------------------------------
     def build(self, *, base_dir: Path | None = None) -> DataDesignerConfig:
-        """Validate and return the config. References are checked now when the seed is known."""
+        """Validate and return the config. References are checked now when the seed is known.
+
+        A Data Designer feature ddbuild does not run yet raises NotSupportedError naming it."""
         config = DataDesignerConfig(
             model_configs=self._model_configs,
             columns=[c for c in self._columns.values() if not isinstance(c, SeedDatasetColumnConfig)],
             processors=list(self._processors.values()),
             seed_config=self._seed_config,
             seed=self.seed,
+            **self._sections(),
         )
+        check_supported(config)
         validate_config(config, seed_column_names(config.seed_config, base_dir))
         return config
+
+    def _sections(self) -> dict[str, Any]:
+        return {
+            "constraints": list(self._constraints) or None,
+            "profilers": list(self._profilers) or None,
+            "tool_configs": list(self._tool_configs) or None,
+        }
 
     def copy(self) -> DataDesignerConfigBuilder:
         """An independent copy (a workflow stage keeps its own; later edits do not leak in)."""
@@ -215,37 +317,52 @@ class DataDesignerConfigBuilder:
         clone._columns = dict(self._columns)  # column configs are replaced, never mutated in place
         clone._processors = copy.deepcopy(self._processors)
         clone._seed_config = self._seed_config
+        clone._constraints = list(self._constraints)  # frozen models: sharing them is safe
+        clone._profilers = list(self._profilers)
+        clone._tool_configs = list(self._tool_configs)
         clone.seed = self.seed
         return clone
 
     # -- round trip ------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
+        """The config in Data Designer's file format (not validated: a partial builder dumps too)."""
         config = DataDesignerConfig(
             model_configs=self._model_configs,
             columns=list(self._columns.values()),
             processors=list(self._processors.values()),
             seed_config=self._seed_config,
             seed=self.seed,
+            **self._sections(),
         )
         return config.to_dict()
 
     def to_json(self, path: str | Path | None = None, *, indent: int = 2) -> str:
-        text = json.dumps(self.to_dict(), indent=indent, sort_keys=False)
-        if path is not None:
-            Path(path).write_text(text + "\n", encoding="utf-8")
-        return text
+        return _write_json(self.to_dict(), path, indent)
 
     def to_yaml(self, path: str | Path | None = None) -> str:
-        import yaml
+        return _write_yaml(self.to_dict(), path)
 
-        text = yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
-        if path is not None:
-            Path(path).write_text(text, encoding="utf-8")
-        return text
+    def write_config(self, path: str | Path, indent: int = 2) -> None:
+        """Write Data Designer's builder file (``{"data_designer": config, "library_version": ...}``)
+        as YAML or JSON by the file's suffix; ``from_config`` reads it back."""
+        from ddbuild._version import __version__
+
+        suffix = Path(path).suffix.lower()
+        data = {"data_designer": self.to_dict(), "library_version": __version__}
+        if suffix in (".yaml", ".yml"):
+            _write_yaml(data, path)
+        elif suffix == ".json":
+            _write_json(data, path, indent)
+        else:
+            raise ConfigError(f"Cannot write config file '{path}': the name must end in .yaml, .yml or .json.")
 
     @classmethod
     def from_config(cls, config: dict[str, Any] | str | Path | DataDesignerConfig) -> DataDesignerConfigBuilder:
-        """Rebuild a builder from a dict, a DataDesignerConfig, or a .json / .yaml / .yml file."""
+        """Rebuild a builder from a dict, a DataDesignerConfig, or a .json / .yaml / .yml file.
+
+        Reads Data Designer 0.9.7's files as it writes them (ddformat.py), and its
+        ``builder_config.json``. Loading never refuses a feature ddbuild does not run yet;
+        ``build()`` names those."""
         if isinstance(config, DataDesignerConfig):
             data = config.to_dict()
         elif isinstance(config, (str, Path)):
@@ -254,12 +371,14 @@ class DataDesignerConfigBuilder:
             data = dict(config) if isinstance(config, dict) else config
         if not isinstance(data, dict):
             raise ConfigError("A config must be a mapping with columns, processors, seed_config and model_configs.")
-        unknown = set(data) - set(DataDesignerConfig.model_fields)
+        data = from_dd(data)
+        fields = [*TOP_LEVEL, "seed"]
+        unknown = set(data) - set(fields)
         if unknown:
             name = sorted(unknown)[0]
             raise ConfigError(
-                f"Unknown config field '{name}'.{did_you_mean(name, DataDesignerConfig.model_fields)}",
-                hint=f"Valid fields: {', '.join(DataDesignerConfig.model_fields)}.",
+                f"Unknown config field '{name}'.{did_you_mean(name, fields)}",
+                hint=f"Valid fields: {', '.join(fields)}.",
             )
         seed = data.get("seed", 0) or 0
         if isinstance(seed, bool) or not isinstance(seed, int):
@@ -285,7 +404,27 @@ class DataDesignerConfigBuilder:
                 builder._seed_config = TypeAdapter(SeedConfig).validate_python(seed)
             except ValidationError as exc:
                 raise ConfigError(format_validation_error("seed_config", exc)) from None
+        for item in _listed(data, "constraints"):
+            builder.add_constraint(item)
+        for item in _listed(data, "profilers"):
+            builder.add_profiler(item)
+        for item in _listed(data, "tool_configs"):
+            builder.add_tool_config(item)
         return builder
+
+
+def _section_item(section: str, item: Any, params: dict[str, Any], kind: Any) -> Any:
+    """One constraint / profiler / tool config, validated; ConfigError naming the section."""
+    if item is None:
+        item = params
+    elif params:
+        raise ConfigError(f"add to {section}: give a config object or keyword parameters, not both.")
+    if isinstance(item, BaseModel) and not isinstance(item, dict):
+        item = item.model_dump()
+    try:
+        return TypeAdapter(kind).validate_python(item)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(section, exc)) from None
 
 
 def _listed(data: dict[str, Any], field: str) -> list[Any]:

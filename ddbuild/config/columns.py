@@ -18,6 +18,7 @@ from pydantic import (
 )
 
 from ddbuild.config.checks import check_name
+from ddbuild.config.enums import TraceType
 from ddbuild.config.samplers import SAMPLER_PARAMS, SamplerType
 
 
@@ -41,11 +42,27 @@ def normalise_column_type(value: object) -> object:
     return value
 
 
+class SkipConfig(BaseModel):
+    """Data Designer's conditional skip: when ``when`` (a Jinja expression) is truthy for a row,
+    the cell gets ``value`` instead of being generated. Loaded and written; not run yet
+    (``ddbuild.config.support`` refuses a column that sets one)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    when: str = Field(min_length=1)
+    value: bool | int | float | str | None = None
+
+
 class _Column(BaseModel):
+    """Fields every column has. ``skip`` and ``propagate_skip`` are Data Designer's; at their
+    defaults they change nothing and stay out of keys (``fingerprint.OMITTED_AT_DEFAULT``)."""
+
     model_config = ConfigDict(extra="forbid", validate_assignment=True, arbitrary_types_allowed=True)
 
     name: str = Field(min_length=1)
     drop: bool = False
+    skip: SkipConfig | None = None
+    propagate_skip: bool = True
 
     @field_validator("name", mode="before")
     @classmethod
@@ -57,11 +74,14 @@ class SamplerColumnConfig(_Column):
     column_type: Literal["sampler"] = "sampler"
     sampler_type: SamplerType
     params: Any = None
+    conditional_params: dict[str, Any] = Field(default_factory=dict)  # Data Designer's; not run yet
     convert_to: str | None = None
 
     @model_validator(mode="after")
     def _type_params(self) -> SamplerColumnConfig:
-        params_cls = SAMPLER_PARAMS[self.sampler_type]
+        params_cls = SAMPLER_PARAMS.get(self.sampler_type)
+        if params_cls is None:  # Data Designer's, not run yet: kept as written, refused by build()
+            return self
         if not isinstance(self.params, params_cls):
             raw = self.params if self.params is not None else {}
             if isinstance(raw, BaseModel):
@@ -239,9 +259,16 @@ class CustomColumnConfig(_Column):
 
 
 class _LLMColumn(_Column):
+    """Fields of every LLM column. The last four are Data Designer's and not run yet: at their
+    defaults they change nothing and stay out of keys; ``ddbuild.config.support`` refuses others."""
+
     prompt: str = Field(min_length=1)
     model_alias: str = Field(min_length=1)
     system_prompt: str | None = None
+    multi_modal_context: list[dict[str, Any]] | None = None
+    tool_alias: str | None = None
+    with_trace: TraceType = TraceType.NONE
+    extract_reasoning_content: bool = False
 
 
 class LLMTextColumnConfig(_LLMColumn):
@@ -255,7 +282,19 @@ class LLMCodeColumnConfig(_LLMColumn):
 
 def _schema_of(value: object) -> object:
     if isinstance(value, type) and issubclass(value, BaseModel):
-        return value.model_json_schema()
+        value = value.model_json_schema()
+    return _ordered_schema(value)
+
+
+def _ordered_schema(value: Any, *, keep_order: bool = False) -> Any:
+    """A JSON schema with its keys sorted, except the names under ``properties``, whose order is
+    the order of the reply's fields (data). Data Designer's YAML files sort every mapping; sorting
+    where order is not data makes a schema read from them equal to the one written in Python."""
+    if isinstance(value, dict):
+        items = value.items() if keep_order else sorted(value.items(), key=lambda kv: str(kv[0]))
+        return {k: _ordered_schema(v, keep_order=(k == "properties" and not keep_order)) for k, v in items}
+    if isinstance(value, list):
+        return [_ordered_schema(v) for v in value]
     return value
 
 
@@ -277,6 +316,15 @@ class LLMJudgeColumnConfig(_LLMColumn):
     scores: list[Score] = Field(min_length=1)
 
 
+class UnsupportedColumnConfig(_Column):
+    """A column of a type Data Designer has and ddbuild does not run yet (embedding, image,
+    validation): loaded and written back as it is, refused by ``build()`` (config/support.py)."""
+
+    model_config = ConfigDict(extra="allow", validate_assignment=True)
+
+    column_type: Literal["embedding", "image", "validation"]
+
+
 ColumnConfig = Annotated[
     Union[
         SamplerColumnConfig,
@@ -287,6 +335,7 @@ ColumnConfig = Annotated[
         LLMCodeColumnConfig,
         LLMStructuredColumnConfig,
         LLMJudgeColumnConfig,
+        UnsupportedColumnConfig,
     ],
     Field(discriminator="column_type"),
 ]
@@ -301,6 +350,7 @@ COLUMN_CLASSES: dict[str, type[_Column]] = {
     ColumnType.LLM_STRUCTURED.value: LLMStructuredColumnConfig,
     ColumnType.LLM_JUDGE.value: LLMJudgeColumnConfig,
 }
+UNSUPPORTED_COLUMN_TYPES = ("embedding", "image", "validation")  # UnsupportedColumnConfig
 
 LLM_COLUMN_TYPES: frozenset[str] = frozenset(
     t.value for t in (ColumnType.LLM_TEXT, ColumnType.LLM_CODE, ColumnType.LLM_STRUCTURED, ColumnType.LLM_JUDGE)

@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from ddbuild.config.checks import check_finite
-from ddbuild.config.samplers import check_weights
+from ddbuild.config.samplers import check_weights, normalise_weights
 from ddbuild.errors import ModelConfigError
 
 ENV_PREFIX = "env:"
@@ -25,14 +25,53 @@ ENV_PREFIX = "env:"
 VARIABLE_NAME = re.compile(r"[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+")
 
 
+def _flatten_params(value: Any) -> Any:
+    """Data Designer nests a distribution's numbers under ``params``; ddbuild keeps them inline
+    (so keys made before this spelling was accepted stay put). Both spellings build one model."""
+    if isinstance(value, dict) and "params" in value:
+        params = value["params"]
+        if isinstance(params, BaseModel):
+            params = params.model_dump()
+        if isinstance(params, dict):
+            return {**{k: v for k, v in value.items() if k != "params"}, **params}
+    return value
+
+
+class UniformDistributionParams(BaseModel):
+    """Data Designer's ``params`` of a uniform distribution."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    low: float
+    high: float
+
+
+class ManualDistributionParams(BaseModel):
+    """Data Designer's ``params`` of a manual distribution."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    values: list[float] = Field(min_length=1)
+    weights: list[float] | None = None
+
+
 class UniformDistribution(BaseModel):
-    """A sampling parameter drawn uniformly from [low, high] for each request."""
+    """A sampling parameter drawn uniformly from [low, high] for each request.
+
+    Built as ``UniformDistribution(low=, high=)`` or, as in Data Designer,
+    ``UniformDistribution(params=UniformDistributionParams(low=, high=))``."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     distribution_type: Literal["uniform"] = "uniform"
     low: float
     high: float
+
+    _params = model_validator(mode="before")(classmethod(lambda cls, value: _flatten_params(value)))
+
+    @property
+    def params(self) -> UniformDistributionParams:
+        return UniformDistributionParams(low=self.low, high=self.high)
 
     @model_validator(mode="after")
     def _ordered(self) -> UniformDistribution:
@@ -53,9 +92,16 @@ class ManualDistribution(BaseModel):
     values: list[float] = Field(min_length=1)
     weights: list[float] | None = None
 
+    _params = model_validator(mode="before")(classmethod(lambda cls, value: _flatten_params(value)))
+
+    @property
+    def params(self) -> ManualDistributionParams:
+        return ManualDistributionParams(values=self.values, weights=self.weights)
+
     @model_validator(mode="after")
     def _weights(self) -> ManualDistribution:
         check_weights(self.values, self.weights)
+        object.__setattr__(self, "weights", normalise_weights(self.weights))  # Data Designer's rule
         return self
 
     def sample(self, rng: random.Random) -> float:
@@ -218,7 +264,9 @@ class ModelConfig(BaseModel):
 __all__ = [
     "ChatCompletionInferenceParams",
     "ManualDistribution",
+    "ManualDistributionParams",
     "ModelConfig",
     "ModelProvider",
     "UniformDistribution",
+    "UniformDistributionParams",
 ]

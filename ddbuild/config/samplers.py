@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from enum import Enum
 from typing import Any, Literal
 
@@ -20,6 +21,10 @@ class SamplerType(str, Enum):
     DATETIME = "datetime"
     TIMEDELTA = "timedelta"
     PERSON = "person"
+    PERSON_FROM_FAKER = "person_from_faker"  # the same Faker generator as PERSON
+    # Data Designer's, not run yet: a column of these types is refused with NotSupportedError.
+    BERNOULLI_MIXTURE = "bernoulli_mixture"
+    SCIPY = "scipy"
 
 
 class _Params(BaseModel):
@@ -36,19 +41,41 @@ def check_weights(values: list[Any], weights: list[float] | None) -> None:
         raise ValueError("weights must be non-negative and sum to more than 0")
 
 
+def normalise_weights(weights: list[float] | None) -> list[float] | None:
+    """Weights scaled to sum to 1, as Data Designer stores them (``w / sum``), so a config built
+    with ``[2, 1]`` and the same config read from Data Designer's file (``[0.666.., 0.333..]``) are
+    one config with one key. Weights that already sum to 1 (to 1e-12) are kept bit for bit: loading
+    a written file again must not move its key."""
+    if weights is None:
+        return None
+    total = sum(weights)
+    if math.isclose(total, 1.0, rel_tol=0.0, abs_tol=1e-12):
+        return weights
+    return [w / total for w in weights]
+
+
 class CategorySamplerParams(_Params):
     values: list[Any] = Field(min_length=1)
-    weights: list[float] | None = None
+    weights: list[float] | None = None  # normalised to sum to 1 (Data Designer's rule)
 
     @model_validator(mode="after")
     def _weights_match(self) -> CategorySamplerParams:
         check_weights(self.values, self.weights)
+        object.__setattr__(self, "weights", normalise_weights(self.weights))
         return self
 
 
 class SubcategorySamplerParams(_Params):
+    """``values`` is kept sorted by parent value: its order never changes a draw, and Data
+    Designer's YAML files sort it, so a loaded file and a Python config have one key."""
+
     category: str
     values: dict[str, list[Any]]
+
+    @model_validator(mode="after")
+    def _sorted(self) -> SubcategorySamplerParams:
+        object.__setattr__(self, "values", dict(sorted(self.values.items())))
+        return self
 
 
 MAX_DECIMAL_PLACES = 15  # float64 holds 15-17 significant digits; more only costs time
@@ -130,9 +157,16 @@ class TimeDeltaSamplerParams(_Params):
 
 
 class PersonSamplerParams(_Params):
+    """Data Designer's fields and defaults. ``city``, ``select_field_values`` and
+    ``with_synthetic_personas`` select Data Designer's managed person datasets: loaded and
+    written, refused at build time when set (``ddbuild.config.support``)."""
+
     locale: str = "en_US"
     sex: Literal["Male", "Female"] | None = None
-    age_range: list[int] = Field(default_factory=lambda: [18, 90], min_length=2, max_length=2)
+    city: str | list[str] | None = None
+    age_range: list[int] = Field(default_factory=lambda: [18, 114], min_length=2, max_length=2)
+    select_field_values: dict[str, list[str]] | None = None
+    with_synthetic_personas: bool = False
 
     @model_validator(mode="after")
     def _ages(self) -> PersonSamplerParams:
@@ -140,6 +174,18 @@ class PersonSamplerParams(_Params):
         if not 0 <= low <= high <= 150:
             raise ValueError(f"age_range {self.age_range} must be [low, high] with 0 <= low <= high <= 150")
         return self
+
+
+class PersonFromFakerSamplerParams(_Params):
+    """Data Designer's Faker-based person sampler: ddbuild's person sampler is Faker-based, so
+    this runs the same generator (``city``, when set, is refused by config/support.py)."""
+
+    locale: str = "en_US"
+    sex: Literal["Male", "Female"] | None = None
+    city: str | list[str] | None = None
+    age_range: list[int] = Field(default_factory=lambda: [18, 114], min_length=2, max_length=2)
+
+    _ages = model_validator(mode="after")(PersonSamplerParams._ages)
 
 
 SAMPLER_PARAMS: dict[SamplerType, type[_Params]] = {
@@ -154,4 +200,5 @@ SAMPLER_PARAMS: dict[SamplerType, type[_Params]] = {
     SamplerType.DATETIME: DatetimeSamplerParams,
     SamplerType.TIMEDELTA: TimeDeltaSamplerParams,
     SamplerType.PERSON: PersonSamplerParams,
+    SamplerType.PERSON_FROM_FAKER: PersonFromFakerSamplerParams,
 }

@@ -190,6 +190,7 @@ _SAMPLERS: dict[SamplerType, Callable[[Any, int, Any, Columns], Any]] = {
     SamplerType.DATETIME: _datetime,
     SamplerType.TIMEDELTA: _timedelta,
     SamplerType.PERSON: _person,
+    SamplerType.PERSON_FROM_FAKER: _person,
 }
 
 

@@ -29,8 +29,9 @@ from typing import TYPE_CHECKING, Any
 
 from ddbuild.config.columns import SeedDatasetColumnConfig
 from ddbuild.config.processors import DropColumnsProcessorConfig, SchemaTransformProcessorConfig
+from ddbuild.config.support import check_builder_supported
 from ddbuild.config.validation import validate_config
-from ddbuild.errors import ConfigError, DDBuildError, TemplateError
+from ddbuild.errors import ConfigError, DDBuildError, NotSupportedError, TemplateError
 from ddbuild.planning.graph import Graph
 from ddbuild.planning.inputs import InputDigests
 from ddbuild.planning.joins import Concat, JoinOn
@@ -77,6 +78,12 @@ def check_schemas(graph: Graph, closure: Sequence[str], facts: SchemaFacts) -> S
         stage = graph[name]
         if name in facts.overrides:  # not run at all: its override is its output
             outputs[name] = facts.overrides[name]
+            continue
+        try:
+            check_builder_supported(stage.builder)  # whatever its seed: a Data Designer feature not run
+        except NotSupportedError as exc:
+            errors[name] = _naming_stage(name, exc)
+            outputs[name] = None
             continue
         seed = seed_columns(stage, outputs, facts)
         derived: Columns = None
