@@ -141,7 +141,8 @@ class DataDesigner:
         summary = self._generate(config, num_records, target, choice == DatasetDirChoice.RESUME, base_dir,
                                  file_digest)
         return DatasetCreationResults(target, artifact_path=self.artifact_path, summary=summary,
-                                      analysis=_analysis_facts(config, self.cache_path))
+                                      analysis=_analysis_facts(config, self.cache_path),
+                                      model_configs=config.model_configs)
 
     def preview(self, config_builder: Any, *, num_records: int = 10) -> Any:
         """Generate ``num_records`` rows in memory: the rows ``create`` would write first, no artifacts.

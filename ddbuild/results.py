@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from ddbuild.analysis import AnalysisCache, DatasetAnalysis
+    from ddbuild.config.builder import DataDesignerConfigBuilder
     from ddbuild.engine.dataset import DatasetRunSummary
 
 
@@ -71,12 +72,14 @@ class DatasetCreationResults:
     blobs of a workflow stage's output, read back by digest whatever the view holds now."""
 
     def __init__(self, base_dataset_path: Path, *, artifact_path: Path | None = None, summary: Any = None,
-                 stored: StoredFiles | None = None, analysis: AnalysisFacts | None = None) -> None:
+                 stored: StoredFiles | None = None, analysis: AnalysisFacts | None = None,
+                 model_configs: list[Any] | None = None) -> None:
         self._layout = DatasetLayout(Path(base_dataset_path))
         self.artifact_path = Path(artifact_path) if artifact_path else self._layout.root.parent
         self.summary = summary  # the engine's DatasetRunSummary when this run produced it
         self._stored = stored
         self._analysis = analysis or AnalysisFacts()
+        self._model_configs = list(model_configs or [])  # what to_config_builder hands on
 
     @property
     def base_dataset_path(self) -> Path:
@@ -114,7 +117,7 @@ class DatasetCreationResults:
         return files
 
     def processor_files(self, name: str) -> list[Path]:
-        known = self._stored.folders(PROCESSORS_DIR) if self._stored is not None else self._layout.side_names()
+        known = self.processor_names()
         if name not in known:
             raise ArtifactError(
                 f"No processor output named '{name}' in '{self.base_dataset_path}'.{did_you_mean(name, known)}",
@@ -134,6 +137,39 @@ class DatasetCreationResults:
     def count_records(self) -> int:
         """Rows in the dataset, from Parquet metadata (no rows are read)."""
         return count_rows(self.dataset_files())
+
+    def get_path_to_processor_artifacts(self, name: str) -> Path:
+        """The folder holding processor ``name``'s output files (ArtifactError naming the known ones)."""
+        return self.processor_files(name)[0].parent
+
+    def processor_names(self) -> list[str]:
+        return self._stored.folders(PROCESSORS_DIR) if self._stored is not None else self._layout.side_names()
+
+    def sample_record(self, index: int = 0) -> str:
+        """Record ``index`` (and its processor outputs) as readable text, as a preview shows it."""
+        artifacts = {name: self.load_processor_dataset(name) for name in self.processor_names()}
+        return PreviewResults(self.load_dataset(), artifacts).sample_record(index)
+
+    def display_sample_record(self, index: int = 0) -> None:
+        print(self.sample_record(index))
+
+    def to_config_builder(self, columns: list[str] | None = None) -> DataDesignerConfigBuilder:
+        """A new builder seeded with this dataset (or its ``columns``), with the same model configs."""
+        from ddbuild.config.builder import DataDesignerConfigBuilder
+        from ddbuild.config.seeds import DataFrameSeedSource
+
+        frame = self.load_dataset()
+        if columns is not None:
+            missing = [c for c in columns if c not in frame.columns]
+            if missing:
+                raise ArtifactError(
+                    f"to_config_builder: no column {missing[0]!r} in '{self.base_dataset_path}'."
+                    f"{did_you_mean(missing[0], frame.columns)}",
+                    hint=f"Columns: {', '.join(map(str, frame.columns))}.",
+                )
+            frame = frame.loc[:, columns]
+        builder = DataDesignerConfigBuilder(model_configs=self._model_configs)
+        return builder.with_seed_dataset(DataFrameSeedSource(df=frame))
 
     def load_analysis(self) -> DatasetAnalysis:
         """The dataset's profile (``ddbuild.analysis.DatasetAnalysis``): computed from the stored

@@ -165,7 +165,11 @@ def seed_column_names(seed_config: SeedConfig | None, base_dir: Path | None = No
 class DataDesignerConfigBuilder:
     """Assembles a DataDesignerConfig one column / processor / seed at a time."""
 
-    def __init__(self, model_configs: list[Any] | None = None, *, seed: int = 0) -> None:
+    def __init__(self, model_configs: list[Any] | str | Path | None = None, tool_configs: list[Any] | None = None,
+                 *, seed: int = 0) -> None:
+        """``model_configs`` may also be a YAML/JSON file with a ``model_configs:`` list, as in Data Designer."""
+        if isinstance(model_configs, (str, Path)):
+            model_configs = _model_configs_file(Path(model_configs))
         self._model_configs: list[Any] = DataDesignerConfig(model_configs=model_configs or []).model_configs
         self._columns: dict[str, Any] = {}
         self._processors: dict[str, Any] = {}
@@ -174,6 +178,8 @@ class DataDesignerConfigBuilder:
         self._profilers: list[Any] = []
         self._tool_configs: list[Any] = []
         self.seed = int(seed)
+        for tool_config in tool_configs or []:
+            self.add_tool_config(tool_config)
 
     # -- assembling --------------------------------------------------------------------------
     def add_column(self, config: Any = None, /, **params: Any) -> DataDesignerConfigBuilder:
@@ -343,12 +349,11 @@ class DataDesignerConfigBuilder:
         return _write_yaml(self.to_dict(), path)
 
     def write_config(self, path: str | Path, indent: int = 2) -> None:
-        """Write Data Designer's builder file (``{"data_designer": config, "library_version": ...}``)
-        as YAML or JSON by the file's suffix; ``from_config`` reads it back."""
-        from ddbuild._version import __version__
-
+        """Write Data Designer's builder file (``{"data_designer": config, "library_version": null}``)
+        as YAML or JSON by the file's suffix; ``from_config`` (and Data Designer's) reads it back.
+        ``library_version`` is Data Designer's version, which ddbuild does not have: null."""
         suffix = Path(path).suffix.lower()
-        data = {"data_designer": self.to_dict(), "library_version": __version__}
+        data = {"data_designer": self.to_dict(), "library_version": None}
         if suffix in (".yaml", ".yml"):
             _write_yaml(data, path)
         elif suffix == ".json":
@@ -411,6 +416,13 @@ class DataDesignerConfigBuilder:
         for item in _listed(data, "tool_configs"):
             builder.add_tool_config(item)
         return builder
+
+
+def _model_configs_file(path: Path) -> list[Any]:
+    data = _load_config_file(path)
+    if not isinstance(data, dict) or not isinstance(data.get("model_configs"), list):
+        raise ConfigError(f"Model config file '{path}' must hold a list under 'model_configs'.")
+    return data["model_configs"]
 
 
 def _section_item(section: str, item: Any, params: dict[str, Any], kind: Any) -> Any:

@@ -67,7 +67,10 @@ class UniformDistribution(BaseModel):
     low: float
     high: float
 
-    _params = model_validator(mode="before")(classmethod(lambda cls, value: _flatten_params(value)))
+    @model_validator(mode="before")
+    @classmethod
+    def _params_spelling(cls, value: Any) -> Any:
+        return _flatten_params(value)
 
     @property
     def params(self) -> UniformDistributionParams:
@@ -92,7 +95,10 @@ class ManualDistribution(BaseModel):
     values: list[float] = Field(min_length=1)
     weights: list[float] | None = None
 
-    _params = model_validator(mode="before")(classmethod(lambda cls, value: _flatten_params(value)))
+    @model_validator(mode="before")
+    @classmethod
+    def _params_spelling(cls, value: Any) -> Any:
+        return _flatten_params(value)
 
     @property
     def params(self) -> ManualDistributionParams:

@@ -185,7 +185,10 @@ class PersonFromFakerSamplerParams(_Params):
     city: str | list[str] | None = None
     age_range: list[int] = Field(default_factory=lambda: [18, 114], min_length=2, max_length=2)
 
-    _ages = model_validator(mode="after")(PersonSamplerParams._ages)
+    @model_validator(mode="after")
+    def _ages(self) -> PersonFromFakerSamplerParams:
+        PersonSamplerParams._ages(self)  # type: ignore[arg-type] -- the same age_range rule
+        return self
 
 
 SAMPLER_PARAMS: dict[SamplerType, type[_Params]] = {

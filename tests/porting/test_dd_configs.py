@@ -197,3 +197,13 @@ def test_a_malformed_file_still_names_the_field() -> None:
     data["columns"][1]["params"]["sampler_type"] = "gaussian"
     with pytest.raises(ConfigError, match="Column 'age' has sampler_type 'uniform' but its params say 'gaussian'"):
         dd.DataDesignerConfigBuilder.from_config(data)
+
+
+def test_the_builder_takes_data_designers_constructor_arguments(tmp_path: Path) -> None:
+    (tmp_path / "models.yaml").write_text("model_configs:\n- alias: fast\n  model: stub-model\n  provider: local\n")
+    tools = [dd.ToolConfig(tool_alias="web", providers=["mcp"])]
+    builder = dd.DataDesignerConfigBuilder(tmp_path / "models.yaml", tool_configs=tools)
+    assert [m.alias for m in builder.model_configs] == ["fast"] and builder.tool_configs == tools
+    (tmp_path / "bad.yaml").write_text("- alias: fast\n")
+    with pytest.raises(ConfigError, match="must hold a list under 'model_configs'"):
+        dd.DataDesignerConfigBuilder(tmp_path / "bad.yaml")

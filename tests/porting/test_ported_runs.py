@@ -92,3 +92,26 @@ def test_a_ported_except_clause_catches_ddbuilds_errors(tmp_path: Path, monkeypa
         assert "Column 'e'" in str(exc) and "missing" in str(exc)
     else:
         pytest.fail("validate() accepted a template naming a missing column")
+
+
+def test_results_have_data_designers_methods(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    fast = dd.ModelConfig(alias="fast", model="m", provider="local")
+    builder = dd.DataDesignerConfigBuilder(model_configs=[fast])
+    builder.add_column(dd.SamplerColumnConfig(name="topic", sampler_type=dd.SamplerType.CATEGORY,
+                                              params=dd.CategorySamplerParams(values=["a", "b"])))
+    builder.add_column(dd.ExpressionColumnConfig(name="title", expr="about {{ topic }}"))
+    builder.add_processor(dd.SchemaTransformProcessorConfig(name="chat", template={"text": "{{ title }}"}))
+    results = DataDesigner(cache=tmp_path / "cache").create(builder, num_records=3, dataset_name="d")
+    folder = results.get_path_to_processor_artifacts("chat")
+    assert folder.resolve() == tmp_path / "artifacts" / "d" / "processors-files" / "chat"
+    assert any(folder.glob("*.parquet"))
+    results.display_sample_record(1)
+    shown = capsys.readouterr().out
+    assert shown.startswith("Record 1 of 3\n") and "title: about " in shown and "Processor 'chat'" in shown
+    seeded = results.to_config_builder(columns=["title"])
+    assert seeded.model_configs == [fast]
+    assert list(seeded.get_seed_config().source.df.columns) == ["title"]
+    with pytest.raises(Exception, match="to_config_builder: no column 'titel'.*Did you mean 'title'"):
+        results.to_config_builder(columns=["titel"])
