@@ -200,12 +200,6 @@ class DataDesigner:
 
         return Workflow(name=name, designer=self)
 
-    def validate(self, config_builder: Any) -> None:
-        """Check a config as ``create`` would, generating nothing: a ConfigError (Data Designer's
-        InvalidConfigError) names the column and field; a Data Designer feature ddbuild does not
-        run yet raises NotSupportedError naming every such field."""
-        _built(config_builder, Path.cwd())
-
 
 def _built(config_builder: Any, base_dir: Path) -> Any:
     """A builder is built (validated) against ``base_dir``; a built config is checked for Data

@@ -39,7 +39,7 @@ def _key(builder: Any, cwd: Path) -> str:
     """The stage key of ``builder`` as the one stage of a workflow (fixed seed-file digest)."""
     workflow = DataDesigner().compose_workflow(name="port").add_stage("s", builder, num_records=4)
     identity = stage_identity(workflow.stages[0], cwd, dd.RunConfig(), PROVIDERS)
-    return stage_key(identity, {"parents": {}, "seed_files": {"passages.parquet": "1" * 32}})
+    return stage_key(identity, {}, {"seed_files": {"passages.parquet": "1" * 32}}).key
 
 
 def test_the_files_are_data_designers() -> None:
