@@ -84,6 +84,7 @@ def _universe() -> dict[str, Any]:
         S.SamplerType.DATETIME: {"start": "2024-01-01", "end": "2024-12-31"},
         S.SamplerType.TIMEDELTA: {"dt_min": 1, "dt_max": 5, "reference_column_name": "s_datetime"},
         S.SamplerType.PERSON: {"locale": "en_GB", "sex": "Female"},
+        S.SamplerType.PERSON_FROM_FAKER: {"locale": "en_US", "age_range": [20, 30]},
     }
     columns = [C.SamplerColumnConfig(name=f"s_{kind.value}", sampler_type=kind, params=params)
                for kind, params in sampler.items()]
