@@ -127,8 +127,8 @@ def _fields_that_enter(cls: type) -> tuple[str, ...] | None:
         )
         _DEFAULTS[cls] = {
             f: info.get_default(call_default_factory=True)
-            for f, info in getattr(cls, "model_fields", {}).items() if (owner, f) in OMITTED_AT_DEFAULT
-        } if known else {}
+            for f, info in (fields or {}).items() if (owner, f) in OMITTED_AT_DEFAULT
+        }
     return _KNOWN_FIELDS[cls]
 
 

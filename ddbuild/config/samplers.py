@@ -170,10 +170,14 @@ class PersonSamplerParams(_Params):
 
     @model_validator(mode="after")
     def _ages(self) -> PersonSamplerParams:
-        low, high = self.age_range
-        if not 0 <= low <= high <= 150:
-            raise ValueError(f"age_range {self.age_range} must be [low, high] with 0 <= low <= high <= 150")
+        check_ages(self.age_range)
         return self
+
+
+def check_ages(age_range: list[int]) -> None:
+    low, high = age_range
+    if not 0 <= low <= high <= 150:
+        raise ValueError(f"age_range {age_range} must be [low, high] with 0 <= low <= high <= 150")
 
 
 class PersonFromFakerSamplerParams(_Params):
@@ -187,7 +191,7 @@ class PersonFromFakerSamplerParams(_Params):
 
     @model_validator(mode="after")
     def _ages(self) -> PersonFromFakerSamplerParams:
-        PersonSamplerParams._ages(self)  # type: ignore[arg-type] -- the same age_range rule
+        check_ages(self.age_range)
         return self
 
 
