@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
     from ddbuild.analysis import AnalysisCache, DatasetAnalysis
     from ddbuild.config.builder import DataDesignerConfigBuilder
+    from ddbuild.config.models import ModelConfig
     from ddbuild.engine.dataset import DatasetRunSummary
 
 
@@ -71,9 +72,9 @@ class DatasetCreationResults:
     """One generated dataset: ``<artifact_path>/<dataset_name>/`` on disk, or (``stored``) the
     blobs of a workflow stage's output, read back by digest whatever the view holds now."""
 
-    def __init__(self, base_dataset_path: Path, *, artifact_path: Path | None = None, summary: Any = None,
-                 stored: StoredFiles | None = None, analysis: AnalysisFacts | None = None,
-                 model_configs: list[Any] | None = None) -> None:
+    def __init__(self, base_dataset_path: Path, *, artifact_path: Path | None = None,
+                 summary: DatasetRunSummary | None = None, stored: StoredFiles | None = None,
+                 analysis: AnalysisFacts | None = None, model_configs: list[ModelConfig] | None = None) -> None:
         self._layout = DatasetLayout(Path(base_dataset_path))
         self.artifact_path = Path(artifact_path) if artifact_path else self._layout.root.parent
         self.summary = summary  # the engine's DatasetRunSummary when this run produced it

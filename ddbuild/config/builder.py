@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
@@ -27,10 +28,15 @@ from ddbuild.config.seeds import (
     LocalFileSeedSource,
     SamplingStrategy,
     SeedConfig,
+    SeedSource,
+    SelectionStrategy,
 )
 from ddbuild.config.support import check_supported
 from ddbuild.config.validation import validate_config
 from ddbuild.errors import ConfigError, did_you_mean
+
+if TYPE_CHECKING:
+    from ddbuild.config.models import ModelConfig
 
 
 def _model_config_class() -> type[BaseModel]:
@@ -70,7 +76,7 @@ class DataDesignerConfig(BaseModel):
         model_class = _model_config_class()
         return [m if isinstance(m, model_class) else model_class.model_validate(m) for m in value]
 
-    def column(self, name: str) -> Any:
+    def column(self, name: str) -> ColumnConfig:
         for column in self.columns:
             if column.name == name:
                 return column
@@ -112,7 +118,7 @@ def format_validation_error(where: str, error: ValidationError) -> str:
     return f"{where}: " + "; ".join(parts)
 
 
-def parse_column(data: dict[str, Any]) -> Any:
+def parse_column(data: Mapping[str, object]) -> ColumnConfig:
     """Validate one column dict, naming the column and listing valid types on error."""
     name = _display_name(data)
     kind = normalise_column_type(data.get("column_type"))
@@ -129,7 +135,7 @@ def parse_column(data: dict[str, Any]) -> Any:
         raise ConfigError(format_validation_error(f"Column {name} ({kind})", exc)) from None
 
 
-def parse_processor(data: dict[str, Any]) -> Any:
+def parse_processor(data: Mapping[str, object]) -> ProcessorConfig:
     name = _display_name(data)
     kind = data.get("processor_type")
     if kind not in PROCESSOR_CLASSES:
@@ -143,7 +149,7 @@ def parse_processor(data: dict[str, Any]) -> Any:
         raise ConfigError(format_validation_error(f"Processor {name} ({kind})", exc)) from None
 
 
-def _display_name(data: dict[str, Any]) -> str:
+def _display_name(data: Mapping[str, object]) -> str:
     """The quoted name of a column or processor dict, printable even when the name is invalid."""
     name = data.get("name", "?")
     return f"'{name}'" if isinstance(name, str) and name.isprintable() and len(name) <= 40 else shown(name)
@@ -165,53 +171,63 @@ def seed_column_names(seed_config: SeedConfig | None, base_dir: Path | None = No
 class DataDesignerConfigBuilder:
     """Assembles a DataDesignerConfig one column / processor / seed at a time."""
 
-    def __init__(self, model_configs: list[Any] | str | Path | None = None, tool_configs: list[Any] | None = None,
-                 *, seed: int = 0) -> None:
+    def __init__(self, model_configs: Sequence[ModelConfig | Mapping[str, object]] | str | Path | None = None,
+                 tool_configs: Sequence[ToolConfig | Mapping[str, object]] | None = None, *, seed: int = 0) -> None:
         """``model_configs`` may also be a YAML/JSON file with a ``model_configs:`` list, as in Data Designer."""
         if isinstance(model_configs, (str, Path)):
             model_configs = _model_configs_file(Path(model_configs))
-        self._model_configs: list[Any] = DataDesignerConfig(model_configs=model_configs or []).model_configs
-        self._columns: dict[str, Any] = {}
-        self._processors: dict[str, Any] = {}
+        self._model_configs: list[ModelConfig] = DataDesignerConfig(model_configs=list(model_configs or [])).model_configs
+        self._columns: dict[str, ColumnConfig] = {}
+        self._processors: dict[str, ProcessorConfig] = {}
         self._seed_config: SeedConfig | None = None
-        self._constraints: list[Any] = []
-        self._profilers: list[Any] = []
-        self._tool_configs: list[Any] = []
+        self._constraints: list[Constraint] = []
+        self._profilers: list[JudgeScoreProfilerConfig] = []
+        self._tool_configs: list[ToolConfig] = []
         self.seed = int(seed)
         for tool_config in tool_configs or []:
             self.add_tool_config(tool_config)
 
     # -- assembling --------------------------------------------------------------------------
-    def add_column(self, config: Any = None, /, **params: Any) -> DataDesignerConfigBuilder:
+    def add_column(
+        self, config: ColumnConfig | Mapping[str, object] | None = None, /, **params: object
+    ) -> DataDesignerConfigBuilder:
         """Add a column (a config object, or ``name=..., column_type=..., **params``).
 
         Adding a name that exists replaces that column, as in Data Designer.
         """
+        column: ColumnConfig
         if config is None:
             if "name" not in params or "column_type" not in params:
                 raise ConfigError("add_column needs a column config, or name=... and column_type=....")
-            config = parse_column(params)
+            column = parse_column(params)
         elif params:
             raise ConfigError("add_column takes a config object or keyword parameters, not both.")
-        elif isinstance(config, dict):
-            config = parse_column(config)
-        self._columns[config.name] = config
+        elif isinstance(config, Mapping):
+            column = parse_column(config)
+        else:
+            column = config
+        self._columns[column.name] = column
         return self
 
-    def add_processor(self, config: Any = None, /, **params: Any) -> DataDesignerConfigBuilder:
+    def add_processor(
+        self, config: ProcessorConfig | Mapping[str, object] | None = None, /, **params: object
+    ) -> DataDesignerConfigBuilder:
+        processor: ProcessorConfig
         if config is None:
-            config = parse_processor(params)
-        elif isinstance(config, dict):
-            config = parse_processor(config)
-        self._processors[config.name] = config
+            processor = parse_processor(params)
+        elif isinstance(config, Mapping):
+            processor = parse_processor(config)
+        else:
+            processor = config
+        self._processors[processor.name] = processor
         return self
 
     def with_seed_dataset(
         self,
-        source: Any,
+        source: SeedSource | str | Path,
         *,
         sampling_strategy: SamplingStrategy | str = SamplingStrategy.ORDERED,
-        selection_strategy: Any = None,
+        selection_strategy: SelectionStrategy | None = None,
     ) -> DataDesignerConfigBuilder:
         if isinstance(source, (str, Path)):
             source = LocalFileSeedSource(path=str(source))
@@ -230,19 +246,25 @@ class DataDesignerConfigBuilder:
 
     # Data Designer's sections that ddbuild loads and writes but does not run yet: build() refuses
     # a builder that has any (config/support.py), so they can be ported and seen, never ignored.
-    def add_constraint(self, constraint: Any = None, /, **params: Any) -> DataDesignerConfigBuilder:
+    def add_constraint(
+        self, constraint: Constraint | Mapping[str, object] | None = None, /, **params: object
+    ) -> DataDesignerConfigBuilder:
         self._constraints.append(_section_item("constraints", constraint, params, Constraint))
         return self
 
-    def add_profiler(self, profiler: Any = None, /, **params: Any) -> DataDesignerConfigBuilder:
+    def add_profiler(
+        self, profiler: JudgeScoreProfilerConfig | Mapping[str, object] | None = None, /, **params: object
+    ) -> DataDesignerConfigBuilder:
         self._profilers.append(_section_item("profilers", profiler, params, JudgeScoreProfilerConfig))
         return self
 
-    def add_tool_config(self, tool_config: Any = None, /, **params: Any) -> DataDesignerConfigBuilder:
+    def add_tool_config(
+        self, tool_config: ToolConfig | Mapping[str, object] | None = None, /, **params: object
+    ) -> DataDesignerConfigBuilder:
         self._tool_configs.append(_section_item("tool_configs", tool_config, params, ToolConfig))
         return self
 
-    def get_constraints(self, target_column: str | None = None) -> list[Any]:
+    def get_constraints(self, target_column: str | None = None) -> list[Constraint]:
         return [c for c in self._constraints if target_column is None or c.target_column == target_column]
 
     def delete_constraints(self, target_column: str) -> DataDesignerConfigBuilder:
@@ -254,29 +276,29 @@ class DataDesignerConfigBuilder:
         return self
 
     @property
-    def tool_configs(self) -> list[Any]:
+    def tool_configs(self) -> list[ToolConfig]:
         return list(self._tool_configs)
 
-    def get_profilers(self) -> list[Any]:
+    def get_profilers(self) -> list[JudgeScoreProfilerConfig]:
         return list(self._profilers)
 
-    def get_tool_configs(self) -> list[Any]:
+    def get_tool_configs(self) -> list[ToolConfig]:
         return list(self._tool_configs)
 
     # -- reading ---------------------------------------------------------------------------
     @property
-    def model_configs(self) -> list[Any]:
+    def model_configs(self) -> list[ModelConfig]:
         return list(self._model_configs)
 
-    def get_column_configs(self) -> list[Any]:
+    def get_column_configs(self) -> list[ColumnConfig]:
         return list(self._columns.values())
 
-    def get_column_config(self, name: str) -> Any:
+    def get_column_config(self, name: str) -> ColumnConfig:
         if name not in self._columns:
             raise ConfigError(f"No column named '{name}'.{did_you_mean(name, self._columns)}")
         return self._columns[name]
 
-    def add_model_config(self, model_config: Any) -> DataDesignerConfigBuilder:
+    def add_model_config(self, model_config: ModelConfig | Mapping[str, object]) -> DataDesignerConfigBuilder:
         """Add a model alias (replacing one of the same alias)."""
         added = DataDesignerConfig(model_configs=[model_config]).model_configs[0]
         self._model_configs = [m for m in self._model_configs if m.alias != added.alias] + [added]
@@ -286,7 +308,7 @@ class DataDesignerConfigBuilder:
         self._model_configs = [m for m in self._model_configs if m.alias != alias]
         return self
 
-    def get_processor_configs(self) -> list[Any]:
+    def get_processor_configs(self) -> list[ProcessorConfig]:
         return list(self._processors.values())
 
     def get_seed_config(self) -> SeedConfig | None:

@@ -340,7 +340,7 @@ ColumnConfig = Annotated[
     Field(discriminator="column_type"),
 ]
 
-COLUMN_CLASSES: dict[str, type[_Column]] = {
+COLUMN_CLASSES: dict[str, type[ColumnConfig]] = {
     ColumnType.SAMPLER.value: SamplerColumnConfig,
     ColumnType.EXPRESSION.value: ExpressionColumnConfig,
     ColumnType.CUSTOM.value: CustomColumnConfig,

@@ -45,7 +45,7 @@ ProcessorConfig = Annotated[
     Field(discriminator="processor_type"),
 ]
 
-PROCESSOR_CLASSES: dict[str, type[_Processor]] = {
+PROCESSOR_CLASSES: dict[str, type[ProcessorConfig]] = {
     ProcessorType.DROP_COLUMNS.value: DropColumnsProcessorConfig,
     ProcessorType.SCHEMA_TRANSFORM.value: SchemaTransformProcessorConfig,
 }
