@@ -13,9 +13,12 @@ import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import xxhash
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 HASH_SCHEME_VERSION = 2
 # 2: exclusion by (model, field) instead of by key name at any depth; 1 and 1.0, NaN and "nan"
@@ -190,7 +193,7 @@ def _normalise(value: Any) -> Any:
     return value
 
 
-def canonical_json(value: Any) -> str:
+def canonical_json(value: object) -> str:
     """Sorted-key, whitespace-free JSON of ``value``.
 
     Numbers keep their type: ``1`` and ``1.0`` differ (a category sampler over ``[1, 2]`` writes an
@@ -225,7 +228,7 @@ def _normalise_json_numbers(value: Any) -> Any:
     return value
 
 
-def digest_request(value: Any) -> str:
+def digest_request(value: object) -> str:
     """xxh3_128 of a request document: canonical JSON with numbers as a JSON reader sees them."""
     text = json.dumps(_normalise_json_numbers(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return digest_bytes(text.encode("utf-8"))
@@ -235,7 +238,7 @@ def digest_bytes(data: bytes | memoryview) -> str:
     return xxhash.xxh3_128_hexdigest(data)
 
 
-def digest_json(value: Any) -> str:
+def digest_json(value: object) -> str:
     """xxh3_128 (hex) of the canonical JSON of ``value``."""
     return digest_bytes(canonical_json(value).encode("utf-8"))
 
@@ -329,7 +332,7 @@ def output_digest(file_digests: Iterable[str]) -> str:
     return digest_files(file_digests)
 
 
-def frame_digest(frame: Any) -> str:
+def frame_digest(frame: pd.DataFrame) -> str:
     """Content digest of an in-memory pandas DataFrame seed (column names, dtypes, values)."""
     import pandas as pd
 

@@ -14,10 +14,13 @@ from ddbuild.cli.options import InheritingCommand, InheritingGroup, Options, glo
 from ddbuild.errors import UsageError
 
 if TYPE_CHECKING:
+    from ddbuild.cli.session import Session
     from ddbuild.store.base import Store
+    from ddbuild.store.closure import ClosureCounts
+    from ddbuild.store.gc import Collected, EntryInfo, Policy
 
 
-def read_entries(store: Store) -> list[Any]:
+def read_entries(store: Store) -> list[EntryInfo]:
     """Every readable entry of the store as ``store.gc.EntryInfo`` (newest first per stage)."""
     from ddbuild.store.gc import read_entries as read
 
@@ -50,7 +53,7 @@ def _now() -> datetime:
 # -- reachability ------------------------------------------------------------------------------
 
 
-def reachable_keys(session: Any) -> set[str]:
+def reachable_keys(session: Session) -> set[str]:
     """Keys the build file's workflows use now (hits and partial checkpoints of every stage)."""
     from ddbuild.cli.session import bind
 
@@ -79,14 +82,14 @@ def _session(ctx: click.Context) -> Any:
 
 @click.group("cache", cls=InheritingGroup)
 @global_options
-def cache_group(**_: Any) -> None:
+def cache_group(**_: object) -> None:
     """Inspect, verify, prune and share the cache."""
 
 
 @cache_group.command("ls", cls=InheritingCommand)
 @global_options
 @click.pass_context
-def cache_ls(ctx: click.Context, **_: Any) -> None:
+def cache_ls(ctx: click.Context, **_: object) -> None:
     """Entries by workflow and stage: key, rows, size, age."""
     session = _session(ctx)
     from ddbuild.cli.session import open_cache
@@ -143,7 +146,7 @@ def disk_usage(root: Path) -> dict[str, tuple[int, int]]:
 @cache_group.command("du", cls=InheritingCommand)
 @global_options
 @click.pass_context
-def cache_du(ctx: click.Context, **_: Any) -> None:
+def cache_du(ctx: click.Context, **_: object) -> None:
     """Disk usage of the local cache by kind (blobs, entries, LLM responses, checkpoints)."""
     session = _session(ctx)
     location = session.cache_location()
@@ -172,7 +175,7 @@ def cache_du(ctx: click.Context, **_: Any) -> None:
 @cache_group.command("verify", cls=InheritingCommand)
 @global_options
 @click.pass_context
-def cache_verify(ctx: click.Context, **_: Any) -> None:
+def cache_verify(ctx: click.Context, **_: object) -> None:
     """Rehash every blob (quarantine corrupt ones); check entries' blobs, inputs and LLM responses.
 
     Exit 1 when anything was found."""
@@ -225,7 +228,7 @@ def parse_prune(text: str) -> float:
 @click.option("--dry-run", is_flag=True, help="Say what would be deleted; delete nothing.")
 @click.pass_context
 def cache_gc(
-    ctx: click.Context, keep_last: int | None, older_than: float | None, prune: str, dry_run: bool, **_: Any
+    ctx: click.Context, keep_last: int | None, older_than: float | None, prune: str, dry_run: bool, **_: object
 ) -> None:
     """Delete old entries and unreferenced blobs; never what the build file's targets use now,
     nor what a running build holds."""
@@ -246,7 +249,7 @@ def cache_gc(
             click.echo(line)
 
 
-def gc_json(done: Any, policy: Any) -> dict[str, Any]:
+def gc_json(done: Collected, policy: Policy) -> dict[str, Any]:
     return {
         "dry_run": policy.dry_run, "grace_seconds": None if policy.grace_s == float("inf") else policy.grace_s,
         "entries": [e.key for e in done.entries], "kept_entries": done.kept_entries,
@@ -258,7 +261,7 @@ def gc_json(done: Any, policy: Any) -> dict[str, Any]:
     }
 
 
-def gc_lines(done: Any, policy: Any, build_file: str) -> list[str]:
+def gc_lines(done: Collected, policy: Policy, build_file: str) -> list[str]:
     """What ``cache gc`` tells people: what went, what stayed and why."""
     verb = "would delete" if policy.dry_run else "deleted"
     now = _now()
@@ -333,7 +336,7 @@ def _share(session: Any, direction: str) -> Any:
     return total
 
 
-def counts_json(counts: Any) -> dict[str, Any]:
+def counts_json(counts: ClosureCounts) -> dict[str, Any]:
     from dataclasses import asdict
 
     return {**asdict(counts), "complete": counts.complete}
@@ -366,7 +369,7 @@ def _report_copy(counts: Any, direction: str, session: Any) -> int:
 @global_options
 @click.argument("targets", nargs=-1, metavar="[TARGET]...")
 @click.pass_context
-def cache_push(ctx: click.Context, **_: Any) -> None:
+def cache_push(ctx: click.Context, **_: object) -> None:
     """Upload the targets' closures (entries, blobs, LLM responses) to --remote."""
     session = _session(ctx)
     _remote(session)
@@ -378,7 +381,7 @@ def cache_push(ctx: click.Context, **_: Any) -> None:
 @global_options
 @click.argument("targets", nargs=-1, required=True, metavar="TARGET...")
 @click.pass_context
-def cache_pull(ctx: click.Context, **_: Any) -> None:
+def cache_pull(ctx: click.Context, **_: object) -> None:
     """Download the targets' closures from --remote into the local cache."""
     session = _session(ctx)
     _remote(session)

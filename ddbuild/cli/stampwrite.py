@@ -17,10 +17,13 @@ from ddbuild.cli import stamp
 from ddbuild.errors import on_full_disk
 
 if TYPE_CHECKING:
+    from ddbuild.cli.session import Session
+    from ddbuild.planning.plan import Plan
     from ddbuild.store.base import Store
+    from ddbuild.workflow.results import WorkflowResults
 
 
-def all_local_hits(plans: list[Any]) -> bool:
+def all_local_hits(plans: list[Plan]) -> bool:
     from ddbuild.planning.plan import Status
 
     return bool(plans) and all(
@@ -112,7 +115,7 @@ def _outputs(session: Any, plans: list[Any], stages: list[dict[str, Any]]) -> di
     }
 
 
-def view_files(results: list[Any]) -> dict[str, Any]:
+def view_files(results: list[WorkflowResults]) -> dict[str, Any]:
     """Every file of the views a build materialised (size + mtime_ns), from its WorkflowResults,
     and every folder of them (its mtime changes when a file is added: the build keeps that aside)."""
     out: dict[str, Any] = {}
@@ -128,7 +131,7 @@ def view_files(results: list[Any]) -> dict[str, Any]:
     return out
 
 
-def build_stamp(session: Any, plans: list[Any], views: dict[str, Any] | None) -> dict[str, Any] | None:
+def build_stamp(session: Session, plans: list[Plan], views: dict[str, Any] | None) -> dict[str, Any] | None:
     """The stamp document for these all-hit plans, or None when this build cannot have one."""
     facts = getattr(session.build, "load_facts", None)
     settings = session.settings()
@@ -171,7 +174,7 @@ def _write_atomic(path: Path, document: dict[str, Any]) -> None:
     atomic.write_json(path, document, indent=None, ensure_ascii=True, durable=False)
 
 
-def record(session: Any, plans: list[Any], *, views: dict[str, Any] | None = None) -> Path | None:
+def record(session: Session, plans: list[Plan], *, views: dict[str, Any] | None = None) -> Path | None:
     """Write the stamp for this invocation's targets if its plans were all local hits.
 
     Without ``views`` (explain/status/-q), the views of a still-valid stamp with the same stage

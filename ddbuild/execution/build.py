@@ -15,7 +15,7 @@ import shutil
 import socket
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ddbuild.errors import GenerationError, ResumeError
 from ddbuild.execution.context import BuildContext
@@ -31,6 +31,9 @@ from ddbuild.planning.stage import Stage
 from ddbuild.store.base import BlobState, Store
 from ddbuild.store.entry import blob_digests, new_entry
 from ddbuild.store.verify import BlobVerifier
+
+if TYPE_CHECKING:
+    from ddbuild.config.builder import DataDesignerConfig
 
 
 @dataclass(frozen=True)
@@ -126,7 +129,7 @@ def _remember(ctx: BuildContext, workflow: str, stage: str, key: str, document: 
 
 def prepare_generation(
     stage: Stage, folder: Path, parents: dict[str, ParentOutput], cwd: Path
-) -> tuple[Any, int]:
+) -> tuple[DataDesignerConfig, int]:
     """(config, num_records) for one run of ``stage``, its seed laid out under ``folder``/inputs/.
 
     The one preparation shared by a build (folder = partial/<key>/) and the --explain dry run
@@ -175,7 +178,7 @@ def _link(source: Path, dest: Path) -> None:
         shutil.copy2(source, dest)
 
 
-def stage_config(stage: Stage, seed: Path | None, cwd: Path) -> Any:
+def stage_config(stage: Stage, seed: Path | None, cwd: Path) -> DataDesignerConfig:
     builder = stage.builder.copy()
     if seed is not None:
         from ddbuild.config.seeds import LocalFileSeedSource
@@ -188,19 +191,21 @@ def stage_config(stage: Stage, seed: Path | None, cwd: Path) -> Any:
     return builder.build(base_dir=cwd)
 
 
-def stage_num_records(stage: Stage, config: Any, seed: Path | None, cwd: Path) -> int:
+def stage_num_records(stage: Stage, config: DataDesignerConfig, seed: Path | None, cwd: Path) -> int:
     """Explicit, else the seed's rows after selection (cycling covers larger counts), else 10."""
     if stage.num_records is not None:
         return stage.num_records
     seed_config = config.seed_config
     if seed_config is None:
         return 10
+    from ddbuild.config.seeds import DataFrameSeedSource
     from ddbuild.planning.inputs import any_rows
 
     source = seed_config.source
-    rows = len(source.df) if getattr(source, "seed_type", None) == "df" else sum(
-        any_rows(f) for f in source.files(cwd)
-    )
+    if isinstance(source, DataFrameSeedSource):
+        rows = len(source.df)
+    else:
+        rows = sum(any_rows(f) for f in source.files(cwd))
     return max(1, selected_rows(rows, seed_config.selection_strategy) or 0)
 
 

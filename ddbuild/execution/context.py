@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ddbuild.execution.events import LoggingReporter, Reporter
 from ddbuild.planning.statcache import StatCache
 from ddbuild.store.base import Store
 from ddbuild.store.layout import CacheLayout
 from ddbuild.store.verify import BlobVerifier, verifier_for
+
+if TYPE_CHECKING:
+    from ddbuild.planning.stage import Stage
+    from ddbuild.store.pins import Pin
 
 CACHE_ENV = "DDBUILD_CACHE"
 DEFAULT_CACHE = Path(".ddbuild") / "cache"
@@ -56,10 +60,10 @@ class BuildContext:
     # reading cached replies; what they receive is still stored (and replaces the cached reply).
     fresh_replies: bool = False
     stat_cache: StatCache | None = None  # the planner's seed digests, reused by stage builds
-    pin: Any = None  # store.pins.Pin while a build runs: what it holds, cache gc keeps
+    pin: Pin | None = None  # while a build runs: what it holds, cache gc keeps
     verifier: BlobVerifier = None  # type: ignore[assignment]  # set in __post_init__ when not given
 
-    def hold(self, *, blobs: Any = (), entries: Any = ()) -> None:
+    def hold(self, *, blobs: Iterable[str] = (), entries: Iterable[str] = ()) -> None:
         """Pin blobs / entries this build is about to store or read (see store/pins.py)."""
         if self.pin is not None:
             self.pin.hold(blobs=blobs, entries=entries)
@@ -77,7 +81,7 @@ class BuildContext:
         """Seed-file hashing for the engine: through the stat cache when there is one."""
         return self.stat_cache.digest if self.stat_cache is not None else None
 
-    def stage_view(self, stage: Any) -> Path:
+    def stage_view(self, stage: Stage) -> Path:
         return self.artifact_root / stage.dir_name
 
     def lock_path(self, key: str) -> Path:
