@@ -61,6 +61,8 @@ _EXPORTS: dict[str, str] = {
     # run settings
     "RunConfig": "ddbuild.config.run_config",
     "ResumeMode": "ddbuild.config.run_config",
+    "RequestAdmissionTuningConfig": "ddbuild.config.run_config",
+    "ThrottleConfig": "ddbuild.config.run_config",
     # interface
     "DataDesigner": "ddbuild.designer",
     "DatasetCreationResults": "ddbuild.results",

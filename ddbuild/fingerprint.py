@@ -62,12 +62,12 @@ EXCLUDED_FIELDS: dict[tuple[str, str], str] = {
     **{(RUN_CONFIG, f): "Data Designer's scheduler, tracing or display setting: accepted, ddbuild has no such "
        "machinery, so it never changes the data" for f in (
            "max_concurrent_row_groups", "max_in_flight_tasks", "non_inference_max_parallel_workers",
-           "async_trace", "write_scheduler_events", "display_tui", "progress_interval", "otel_metrics_port",
-           "request_admission")},
+           "async_trace", "write_scheduler_events", "display_tui", "progress_interval", "otel_metrics_port")},
     (RUN_CONFIG, "max_conversation_restarts"): "Data Designer's restarts of a failing conversation: how hard "
     "it tries, never a successful reply (ddbuild retries by max_retries)",
     (RUN_CONFIG, "jinja_rendering_engine"): "ddbuild renders every template in its own bounded sandbox "
     "whatever this says, so it never changes the data",
+    (RUN_CONFIG, "request_admission"): "how many requests are in flight (AIMD tuning) changes speed, never a reply",
     (STAGE, "index"): "stage position: inserting an unrelated stage must not invalidate others",
     (STAGE, "name"): "entries are shared by content; a parent's name enters its child's key with its digest",
 }

@@ -23,6 +23,10 @@ message, ``times=None`` means every time): ``429`` (``retry_after=`` seconds), `
 ``invalid_json`` (reply content is not JSON), ``schema_invalid`` (JSON that breaks the schema),
 ``length`` (finish_reason=length), ``refusal``, ``reply`` (``content=`` the reply text), ``raw``
 (HTTP 200 with ``body=`` as the whole response body, e.g. ``{"choices": [1]}``).
+Concurrency limit (``set_concurrency_limit(n, retry_after=None)``, ``--concurrency-limit``): a
+request that arrives while ``n`` others are in flight gets 429 at once (no latency), as a provider's
+rate limiter would; ``arrivals`` records how many were in flight at each arrival (itself
+included), ``max_in_flight`` the most ever.
 ``rate=`` (0..1) applies a fault to about that fraction of matching requests, decided by a hash of
 (the last user message, how many times it was seen before): the same prompts fail the same way in
 any order, so ``add_fault("500", times=None, rate=0.6)`` fails the same attempts on every run
@@ -64,6 +68,7 @@ class Fault:
     content: str = ""
     body: str = ""
     rate: float = 1.0  # fraction of matching requests that get the fault
+    immediate: bool = False  # answered without the server's latency (the concurrency limit's 429)
 
 
 @dataclass
@@ -73,6 +78,7 @@ class RequestRecord:
     last_user: str
     body: dict[str, Any]
     authorization: str | None
+    in_flight: int = 0  # requests in flight when this one arrived, itself included
 
 
 class FakeOpenAIServer:
@@ -82,6 +88,8 @@ class FakeOpenAIServer:
         self.latency = latency_ms / 1000.0
         self._lock = threading.Lock()
         self._faults: list[Fault] = []
+        self.concurrency_limit: int | None = None
+        self.limit_retry_after: float | None = None
         self.reset()
         handler = type("Handler", (_Handler,), {"server_state": self})
         self._httpd = _Server((host, port), handler)
@@ -111,6 +119,18 @@ class FakeOpenAIServer:
         with self._lock:
             self._faults.append(Fault(kind, times, match, **options))
 
+    def set_concurrency_limit(self, limit: int | None, retry_after: float | None = None) -> None:
+        """Answer 429 (``Retry-After: retry_after`` if given) to a request arriving while ``limit``
+        others are in flight; None: no limit."""
+        with self._lock:
+            self.concurrency_limit, self.limit_retry_after = limit, retry_after
+
+    @property
+    def arrivals(self) -> list[int]:
+        """In flight at each request's arrival (itself included), in arrival order."""
+        with self._lock:
+            return [r.in_flight for r in self.records]
+
     def reset(self) -> None:
         """Clear counters, records and faults."""
         with self._lock:
@@ -135,6 +155,7 @@ class FakeOpenAIServer:
                 "by_model": dict(self.by_model),
                 "by_status": {str(k): v for k, v in self.by_status.items()},
                 "max_in_flight": self.max_in_flight,
+                "arrivals": [r.in_flight for r in self.records],
             }
 
     # -- request handling (called from handler threads) ------------------------------------------
@@ -147,7 +168,10 @@ class FakeOpenAIServer:
             self.by_model[record.model] += 1
             self.records.append(record)
             self.in_flight += 1
+            record.in_flight = self.in_flight
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            if self.concurrency_limit is not None and self.in_flight > self.concurrency_limit:
+                return record, Fault("429", retry_after=self.limit_retry_after, immediate=True)
             fault = self._take_fault(record.last_user)
         return record, fault
 
@@ -282,6 +306,8 @@ class _Handler(BaseHTTPRequestHandler):
         status = 0
         try:
             delay = state.latency + (fault.delay if fault and fault.kind == "slow" else 0.0)
+            if fault is not None and fault.immediate:
+                delay = 0.0
             if delay:
                 time.sleep(delay)
             status, headers, payload = state.respond(body, record, fault)
@@ -304,8 +330,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port (printed)")
     parser.add_argument("--latency-ms", type=float, default=0.0)
+    parser.add_argument("--concurrency-limit", type=int, default=None, help="429 above this many in flight")
+    parser.add_argument("--limit-retry-after", type=float, default=None, help="Retry-After of those 429s")
     args = parser.parse_args(argv)
     server = FakeOpenAIServer(args.host, args.port, args.latency_ms)
+    server.set_concurrency_limit(args.concurrency_limit, args.limit_retry_after)
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server._httpd.shutdown).start())
     print(f"listening on {server.url}", flush=True)
     try:

@@ -249,7 +249,7 @@ class _LLMContext:
                     shutdown_error_rate=run_config.shutdown_error_rate,
                     shutdown_error_window=run_config.shutdown_error_window,
                     disable_early_shutdown=run_config.disable_early_shutdown, limits=self.limits,
-                    transport=self.transport,
+                    request_admission=run_config.request_admission, transport=self.transport,
                 )
 
             self.binding = LLMBinding(self.loop.run_until_complete(create()), RowDropped)

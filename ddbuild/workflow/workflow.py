@@ -192,7 +192,7 @@ class Workflow:
             raise WorkflowError(f"max_parallel_stages must be at least 1 (got {max_parallel_stages}).")
         cwd = Path.cwd()
         ctx = self._context(cwd, reporter or LoggingReporter())
-        ctx.llm_limits = ModelLimits()  # one budget per model for every stage run of this build
+        ctx.llm_limits = ModelLimits(ctx.run_config.request_admission)  # one budget per model for the build
         ctx.fresh_replies = resume == ResumeMode.NEVER  # Data Designer's NEVER: ask the endpoint again
         facts = self._facts(graph, names, cwd, ctx, stage_output_overrides)
         view = FetchingCacheView(ctx.store, ctx.layout, ctx.verifier)  # remote hits are made local first

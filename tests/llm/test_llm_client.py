@@ -67,12 +67,15 @@ def test_malformed_response_body_is_retried(openai_server):
     assert openai_server.total == 2
 
 
-def test_connection_refused_is_retried_then_dropped(openai_server):
-    url = openai_server.url
-    openai_server.stop()
-    svc = services(url, max_retries=1)
-    [failure] = dropped(run_column(svc, text_column(), rows(1)))
-    assert failure.reason == "connection_error" and failure.status is None
+def test_connection_refused_is_not_retried(openai_server):
+    url, port = openai_server.url, openai_server.port
+    openai_server.stop()  # nothing listens on the port now
+    svc = services(url, max_retries=5)
+    [error] = run_column(svc, text_column(), rows(1))  # the stage stops: every request would be refused
+    assert str(error).startswith(f"Stopping the stage: Model alias 'fast': POST {url}/chat/completions failed: "
+                                 f"connection refused: nothing listens at 127.0.0.1:{port}")
+    assert svc.stats["failures"] == {"connection_refused": 1}
+    assert svc.stats["requests_sent"] == 1 and svc.stats["retries"] == 0
 
 
 @pytest.mark.parametrize("limit", [1, 4])

@@ -1,9 +1,9 @@
 """LLM columns against any OpenAI-compatible chat-completions endpoint.
 
     columns.py    LLMServices / LLMColumnGenerator: the engine-facing API (one per stage run)
-    client.py     ChatClient: URLs, API keys, per-alias concurrency, retries with backoff
+    client.py     ChatClient: URLs, API keys, per-model admission, retries with backoff
     catalogue.py  Data Designer's predefined providers, default aliases, ~/.data-designer files
-    limits.py     ModelLimits: per-model request budgets shared across stage runs, threads and loops
+    limits.py     ModelLimits: per-model adaptive (AIMD) request admission shared across stage runs
     transport.py  ChatTransport protocol + aiohttp implementation (imported lazily)
     cache.py      request keys and the request-level response cache
     replies.py    parsing replies: code fences, JSON, judge rubrics

@@ -1,19 +1,25 @@
-"""ChatClient: chat-completions URLs, API keys, per-alias concurrency, and retries with backoff.
+"""ChatClient: chat-completions URLs, API keys, per-model admission, and retries with backoff.
 
 One ``ChatClient`` per stage run. Per model alias it holds a route (URL, headers, the provider's
-extra body), a slot of ``max_parallel_requests`` held for the duration of each HTTP attempt, and a
-"not before" time that a 429 pushes back so the whole alias slows down together. Slots come from a
-``ModelLimits`` registry keyed by (URL, model id): the client's own by default, or one shared by
-every stage run of a build so concurrent branches on one model share its budget (limits.py).
+extra body) and a slot of the model's admission controller (limits.py): at most
+``max_parallel_requests`` in flight, fewer while the endpoint pushes back (AIMD, tuned by
+``RunConfig.request_admission``). Slots come from a ``ModelLimits`` registry keyed by (URL, model
+id): the client's own by default, or one shared by every stage run of a build so concurrent
+branches on one model share its budget.
 
 Retry policy (one request):
 
     attempt ──► 2xx with a JSON object ─────────────────────────────► return it
-        │       429, 408, 5xx, timeout, connection error, bad JSON ─► wait, try again
+        │       429 ───────────────────────────────────────────────► admission lowers the limit and
+        │                                                            cools down; try again (free
+        │                                                            while the limit was above 1)
+        │       408, 5xx, timeout, connection reset, bad JSON ──────► wait, try again
         │                                                            (at most max_retries times)
+        ├─────► connection refused (nothing listening) ─────────────► RequestFailure (no retry)
         └─────► any other status (400, 401, 404, …) ────────────────► RequestFailure (no retry)
 
     wait = min(retry_max_wait, max(Retry-After, base · 2^n · jitter)),  jitter ∈ [0.5, 1)
+    cooldown after 429/503 = min(retry_max_wait, Retry-After or cooldown_seconds)
 
 No health checks and no probes: every HTTP request sent is one the caller asked for, so request
 counts are exact.
@@ -33,12 +39,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ddbuild.config.models import ModelConfig, ModelProvider
-from ddbuild.engine.llm.limits import ModelLimits, Slot
+from ddbuild.config.run_config import RequestAdmissionTuningConfig
+from ddbuild.engine.llm.limits import ModelLimits, Outcome, Slot
 from ddbuild.engine.llm.replies import completion_problem
-from ddbuild.engine.llm.transport import ChatTransport, TransportError, TransportTimeout
+from ddbuild.engine.llm.transport import ChatTransport, TransportError, TransportRefused, TransportTimeout
 from ddbuild.errors import LLMRequestError, ModelConfigError
 
 EXCERPT_CHARS = 500
+# 429s admitted while the model's limit was above 1 are the admission controller's signal, not a
+# failure of the request: retried without counting against max_retries, at most this many times.
+MAX_ADMISSION_RETRIES = 32
 REDACTED = "***"
 _VERSION_SEGMENT = re.compile(r"/v\d+[a-z0-9]*$")
 
@@ -137,8 +147,7 @@ class _Route:
     headers: dict[str, str]
     extra_body: dict[str, Any]
     secrets: list[str]
-    slot: Slot  # one unit of the model's max_parallel_requests budget
-    not_before: float = 0.0
+    slot: Slot  # admission to the model's adaptive max_parallel_requests budget
     counters: dict[str, int] = field(default_factory=lambda: {"requests_sent": 0, "retries": 0})
 
 
@@ -184,6 +193,7 @@ class ChatClient:
         sleep: Callable[[float], Any] = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
         limits: ModelLimits | None = None,
+        request_admission: RequestAdmissionTuningConfig | None = None,  # tuning of a client's own limits
     ) -> None:
         self._models = {m.alias: m for m in model_configs}
         self._providers = {p.name: p for p in (providers or default_providers(environ))}
@@ -197,7 +207,7 @@ class ChatClient:
         self._clock = clock
         self._jitter = random.Random()  # timing only; never affects a key or a reply
         self._routes: dict[str, _Route] = {}
-        self._limits = limits if limits is not None else ModelLimits()
+        self._limits = limits if limits is not None else ModelLimits(request_admission)
         # Called with a slot held, right before each POST; may raise to stop sending (early stop).
         self.before_send: Callable[[], None] = lambda: None
         # Called with the number of this client's POSTs awaiting a reply, each time it changes.
@@ -243,13 +253,16 @@ class ChatClient:
         """POST ``body`` for ``alias`` with retries; ``RequestFailure`` when it fails for good."""
         route = self.route(alias)
         timeout = route.model.inference_parameters.timeout
-        attempt = 0
+        attempt = counted = admission_retries = 0
         while True:
             attempt += 1
-            outcome = await self._attempt(route, body, timeout)
+            outcome, admitted_at = await self._attempt(route, body, timeout)
             if isinstance(outcome, dict):
                 return Sent(outcome, attempt)
-            if not outcome.retryable or attempt > self._max_retries:
+            free = (outcome.status == 429 and admitted_at > 1 and admission_retries < MAX_ADMISSION_RETRIES)
+            if not free:
+                counted += 1
+            if not outcome.retryable or counted > self._max_retries:
                 raise RequestFailure(
                     reason=outcome.reason,
                     alias=alias,
@@ -259,10 +272,10 @@ class ChatClient:
                     attempts=attempt,
                 )
             route.counters["retries"] += 1
-            wait = self._backoff(attempt, outcome.retry_after)
             if outcome.status == 429:
-                route.not_before = max(route.not_before, self._clock() + wait)
-            await self._sleep(wait)
+                admission_retries += free
+                continue  # the admission controller holds the next attempt for the cooldown
+            await self._sleep(self._backoff(counted, outcome.retry_after))
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
         wait = self._retry_base_wait * (2 ** (attempt - 1)) * self._jitter.uniform(0.5, 1.0)
@@ -270,10 +283,17 @@ class ChatClient:
             wait = max(wait, retry_after)
         return min(self._retry_max_wait, wait)
 
-    async def _attempt(self, route: _Route, body: dict[str, Any], timeout: float | None) -> dict[str, Any] | _Outcome:
-        while (delay := route.not_before - self._clock()) > 0:
-            await self._sleep(delay)  # the alias is backing off after a 429
-        async with route.slot:
+    def _cooldown(self, retry_after: float | None) -> float:
+        given = retry_after if retry_after is not None and retry_after > 0 else None
+        return min(self._retry_max_wait, given if given is not None else self._limits.tuning.cooldown_seconds)
+
+    async def _attempt(
+        self, route: _Route, body: dict[str, Any], timeout: float | None
+    ) -> tuple[dict[str, Any] | _Outcome, int]:
+        """One admitted POST: the reply (or why not) and the adaptive limit it was admitted under."""
+        admitted_at = await route.slot.acquire()
+        signal, cooldown = Outcome.NEUTRAL, 0.0
+        try:
             self.before_send()
             route.counters["requests_sent"] += 1
             self._in_flight += 1  # one event loop per client: no lock needed
@@ -281,13 +301,24 @@ class ChatClient:
             try:
                 status, headers, raw = await self._transport.post(route.url, route.headers, body, timeout)
             except TransportTimeout:
-                return _Outcome("timeout", retryable=True)
+                signal = Outcome.TIMEOUT
+                return _Outcome("timeout", retryable=True), admitted_at
+            except TransportRefused as exc:
+                return _Outcome("connection_refused", retryable=False, body=str(exc).encode()), admitted_at
             except TransportError as exc:
-                return _Outcome("connection_error", retryable=True, body=str(exc).encode())
+                return _Outcome("connection_error", retryable=True, body=str(exc).encode()), admitted_at
             finally:
                 self._in_flight -= 1
                 self.on_in_flight(self._in_flight)
-        return _classify(status, headers, raw)
+            if 200 <= status < 300:
+                signal = Outcome.SUCCESS
+            elif status in (429, 503):
+                signal, cooldown = Outcome.RATE_LIMITED, self._cooldown(_retry_after(headers))
+            elif status == 408:
+                signal = Outcome.TIMEOUT
+        finally:
+            route.slot.release(signal, admitted_at, cooldown)
+        return _classify(status, headers, raw), admitted_at
 
 
 # Reasons a request fails for good that say nothing about the row: the endpoint was busy, down or
@@ -295,7 +326,9 @@ class ChatClient:
 # A row lost to one of them is never part of a stored output: the stage fails and the next build
 # asks again (engine/dataset.py). Every other reason (400, a refusal, invalid JSON) is a property
 # of the request and drops the row as data.
-TRANSIENT_REASONS = frozenset({"server_error", "rate_limited", "timeout", "connection_error", "malformed_response"})
+TRANSIENT_REASONS = frozenset(
+    {"server_error", "rate_limited", "timeout", "connection_error", "connection_refused", "malformed_response"}
+)
 
 
 def _classify(status: int, headers: Mapping[str, str], raw: bytes) -> dict[str, Any] | _Outcome:

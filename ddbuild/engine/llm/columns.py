@@ -32,6 +32,7 @@ from typing import Any
 
 from ddbuild.config.columns import is_llm_column
 from ddbuild.config.models import ModelConfig, ModelProvider
+from ddbuild.config.run_config import RequestAdmissionTuningConfig
 from ddbuild.engine.llm import replies
 from ddbuild.engine.llm.cache import ResponseCache, request_key
 from ddbuild.engine.llm.client import ChatClient, RequestFailure, default_providers, resolve_api_key
@@ -127,6 +128,13 @@ class _EarlyStop:
         self.error: EarlyShutdownError | None = None
 
     def record(self, failure: RowDropped | None) -> None:
+        if failure is not None and failure.reason == "connection_refused" and self.error is None:
+            # Nothing listens at the endpoint: every other request would be refused the same way.
+            self.error = EarlyShutdownError(
+                f"Stopping the stage: {failure.detail}",
+                hint="Start the server, or fix the endpoint of the model's provider, then build again.",
+            )
+            return
         if not self.enabled or self.seen >= self.window:
             return
         self.seen += 1
@@ -192,6 +200,7 @@ class LLMServices:
         disable_early_shutdown: bool = False,
         retry_base_wait: float = 0.5,
         limits: ModelLimits | None = None,
+        request_admission: RequestAdmissionTuningConfig | None = None,
     ) -> LLMServices:
         """Wire a stage run. Builds nothing on the network; the aiohttp session opens on first send."""
         if transport is None:
@@ -207,6 +216,7 @@ class LLMServices:
             retry_max_wait=retry_max_wait,
             retry_base_wait=retry_base_wait,
             limits=limits,
+            request_admission=request_admission,
         )
         return cls(
             client,

@@ -26,7 +26,11 @@ class TransportTimeout(TransportError):
 
 
 class TransportConnectionError(TransportError):
-    """Connecting, sending or reading failed (refused, reset, server disconnected)."""
+    """Connecting, sending or reading failed (reset, server disconnected, DNS); retryable."""
+
+
+class TransportRefused(TransportConnectionError):
+    """Nothing listens at the endpoint (ECONNREFUSED): not retried, waiting will not change it."""
 
 
 class ChatTransport(Protocol):
@@ -91,6 +95,10 @@ class AiohttpTransport:
                 return resp.status, resp.headers, body
         except asyncio.TimeoutError as exc:
             raise TransportTimeout(f"no response within {timeout or DEFAULT_TIMEOUT_S:g} s") from exc
+        except aiohttp.ClientConnectorError as exc:
+            if isinstance(exc.os_error, ConnectionRefusedError):
+                raise TransportRefused(f"nothing listens at {exc.host}:{exc.port}") from exc
+            raise TransportConnectionError(f"{type(exc).__name__}: {exc}") from exc
         except aiohttp.ClientError as exc:
             raise TransportConnectionError(f"{type(exc).__name__}: {exc}") from exc
 
