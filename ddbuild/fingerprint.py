@@ -81,8 +81,9 @@ _ALL_COLUMNS = ("SamplerColumnConfig", "ExpressionColumnConfig", "CustomColumnCo
                 "LLMTextColumnConfig", "LLMCodeColumnConfig", "LLMStructuredColumnConfig", "LLMJudgeColumnConfig")
 _LLM_COLUMNS = _ALL_COLUMNS[4:]
 _NOT_RUN = "a Data Designer feature ddbuild does not run yet; at its default it changes nothing"
+_ADDED_LATER = "run since issue 14; at its default it changes nothing, so keys made before it stay the same"
 OMITTED_AT_DEFAULT: dict[tuple[str, str], str] = {
-    **{(f"{_COLUMNS}.{c}", f): _NOT_RUN for c in _ALL_COLUMNS for f in ("skip", "propagate_skip")},
+    **{(f"{_COLUMNS}.{c}", f): _ADDED_LATER for c in _ALL_COLUMNS for f in ("skip", "propagate_skip")},
     **{(f"{_COLUMNS}.{c}", f): _NOT_RUN for c in _LLM_COLUMNS
        for f in ("multi_modal_context", "tool_alias", "with_trace", "extract_reasoning_content")},
     (f"{_COLUMNS}.SamplerColumnConfig", "conditional_params"): _NOT_RUN,

@@ -106,6 +106,33 @@ def compile_template(source: str, where: str = "template") -> Callable[[dict[str
     return render_row
 
 
+def compile_condition(source: str, where: str = "condition") -> Callable[[dict[str, Any]], bool]:
+    """A row -> bool test: ``source`` rendered in the same sandbox, its value taken natively (as
+    Jinja's NativeEnvironment does: ``{{ n }}`` with ``n == 0`` is false, ``{{ flag }}`` with
+    ``False`` is false, ``"{{ x }} and more"`` is a non-empty string, so true). Errors are the
+    ``render`` errors: TemplateLimitError for a limit, TemplateError for a row's values."""
+    from jinja2.nativetypes import native_concat
+
+    from ddbuild.sandbox import begin_render, end_render
+
+    template = _compiled(source)
+    base = dict(template.globals)
+    root, new_context = template.root_render_func, template.new_context
+
+    def test_row(row: dict[str, Any]) -> bool:
+        previous = begin_render()
+        try:
+            value = native_concat(root(new_context({**base, **row}, shared=True)))
+        except BaseException as exc:
+            _raise_template_error(exc, where)
+            raise
+        finally:
+            end_render(previous)
+        return bool(value)
+
+    return test_row
+
+
 def _raise_template_error(exc: BaseException, where: str) -> None:
     """Raise the TemplateError for what a render raised; return for anything else (re-raised as is).
 

@@ -43,19 +43,30 @@ def normalise_column_type(value: object) -> object:
 
 
 class SkipConfig(BaseModel):
-    """Data Designer's conditional skip: when ``when`` (a Jinja expression) is truthy for a row,
-    the cell gets ``value`` instead of being generated. Loaded and written; not run yet
-    (``ddbuild.config.support`` refuses a column that sets one)."""
+    """Data Designer's conditional skip: when ``when`` (a Jinja expression, ``{{ }}`` included)
+    is truthy for a row, the cell gets ``value`` instead of being generated and sends no request
+    (engine/skips.py)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     when: str = Field(min_length=1)
     value: bool | int | float | str | None = None
 
+    @field_validator("when")
+    @classmethod
+    def _reads_a_column(cls, value: str) -> str:
+        from ddbuild.templating import check_template
+
+        if not check_template(value, "skip.when"):
+            raise ValueError(f"skip.when {value!r} reads no column; write it as a Jinja expression over "
+                             "the row, e.g. \"{{ score < 3 }}\"")
+        return value
+
 
 class _Column(BaseModel):
-    """Fields every column has. ``skip`` and ``propagate_skip`` are Data Designer's; at their
-    defaults they change nothing and stay out of keys (``fingerprint.OMITTED_AT_DEFAULT``)."""
+    """Fields every column has. ``skip`` and ``propagate_skip`` are Data Designer's conditional
+    skips (engine/skips.py); at their defaults they change nothing and stay out of keys
+    (``fingerprint.OMITTED_AT_DEFAULT``)."""
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True, arbitrary_types_allowed=True)
 

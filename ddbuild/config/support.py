@@ -20,7 +20,7 @@ from ddbuild.config.samplers import SAMPLER_PARAMS
 from ddbuild.errors import not_supported
 
 # Fields of a column (or of its sampler params) that select a feature ddbuild does not run yet.
-COLUMN_FIELDS = ("skip", "conditional_params", "multi_modal_context", "tool_alias", "with_trace",
+COLUMN_FIELDS = ("conditional_params", "multi_modal_context", "tool_alias", "with_trace",
                  "extract_reasoning_content")
 PERSON_FIELDS = ("city", "select_field_values", "with_synthetic_personas")
 # Config sections ddbuild does not run yet (non-empty is refused).

@@ -39,7 +39,16 @@ class ConfigParts(Protocol):
 
 
 def column_references(column: Any) -> set[str]:
-    """Names a column reads (template variables, declared inputs, sampler parents)."""
+    """Names a column reads (template variables, declared inputs, sampler parents, and the
+    columns its ``skip.when`` reads: they are generated before it)."""
+    refs = _own_references(column)
+    skip = getattr(column, "skip", None)
+    if skip is not None:
+        refs = refs | check_template(skip.when, f"Column '{column.name}' skip.when")
+    return refs
+
+
+def _own_references(column: Any) -> set[str]:
     where = f"Column '{column.name}'"
     if isinstance(column, ExpressionColumnConfig):
         return check_template(column.expr, where)
@@ -141,6 +150,13 @@ def validate_config(config: ConfigParts, seed_columns: Sequence[str] | None) -> 
                     f"Column '{name}' collides with a seed dataset column of the same name.",
                     hint="Rename the configured column, or drop it and use the seed column.",
                 )
+    for column in columns:
+        if getattr(column, "skip", None) is not None and isinstance(column, SamplerColumnConfig):
+            raise ConfigError(
+                f"Column '{column.name}' is a sampler column and sets skip; Data Designer skips "
+                "generated columns only (not sampler or seed columns).",
+                hint="Remove skip from the sampler, or put the condition on the columns that use it.",
+            )
     order = generation_order(columns)
     known = set(configured) | set(seed_columns or [])
     if seed_columns is not None:

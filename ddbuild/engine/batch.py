@@ -63,6 +63,8 @@ class Batch:
     dropped: Counter[str] = field(default_factory=Counter)
     first_errors: dict[str, str] = field(default_factory=dict)
     identity: RowIdentity | None = None
+    # column -> one bool per row: the cell was skipped (engine.skips); only columns that can be skipped
+    skipped: dict[str, list[bool]] = field(default_factory=dict)
 
     def draws(self) -> Sequence[int | str]:
         """Each row's draw in request keys: its identity when seeded, else its row id."""
@@ -86,6 +88,7 @@ class Batch:
         if self.identity is not None:
             self.identity = self.identity.take(mask)
         self.columns = {name: _filter(values, mask) for name, values in self.columns.items()}
+        self.skipped = {name: _filter(flags, mask) for name, flags in self.skipped.items()}
 
     def table(self, names: list[str]) -> pa.Table:
         """The named columns as one Arrow table (in that order)."""

@@ -42,6 +42,7 @@ from ddbuild.engine.cells import (
     run_full_column,
 )
 from ddbuild.engine.samplers import sample_column
+from ddbuild.engine.skips import SkipRules
 from ddbuild.errors import ConfigError
 
 Failure = tuple[str, str]  # (drop reason, its message) for one dropped row
@@ -114,6 +115,8 @@ class Pipeline:
         self._cells = [
             [self._cell(c) for c in s.columns] if s.kind == StepKind.ROW_SEGMENT else [] for s in steps
         ]
+        columns = [c for s in steps for c in s.columns]
+        self.skips = SkipRules.build(columns, [c.name for c in columns], column_references)
 
     def _cell(self, column: Any) -> Any:
         if isinstance(column, ExpressionColumnConfig):
@@ -135,26 +138,57 @@ class Pipeline:
                         column, batch.num_rows, self.seed, batch.index, batch.columns, batch.identity
                     )
             elif step.kind == StepKind.FULL_COLUMN:
-                column = step.columns[0]
-                frame = batch.table(list(batch.columns)).to_pandas()
-                batch.columns[column.name] = run_full_column(column, frame)
+                self._run_full_column(batch, step.columns[0])
             else:
                 self._run_segment(batch, cells, loop)
+
+    def _skipped_so_far(self, batch: Batch) -> list[set[str]] | None:
+        """Per row, the columns skipped in it so far; None when no column of the config can be."""
+        if not self.skips:
+            return None
+        sets: list[set[str]] = [set() for _ in range(batch.num_rows)]
+        for name, flags in batch.skipped.items():
+            for row_skips, flag in zip(sets, flags, strict=True):
+                if flag:
+                    row_skips.add(name)
+        return sets
+
+    def _run_full_column(self, batch: Batch, column: Any) -> None:
+        """A full-column generator sees only the rows whose cell is not skipped."""
+        frame = batch.table(list(batch.columns)).to_pandas()
+        rule = self.skips.get(column.name)
+        if rule is None:
+            batch.columns[column.name] = run_full_column(column, frame)
+            return
+        skipped = self._skipped_so_far(batch) or []
+        rows = batch.row_dicts()
+        flags = [rule.skips(row, done) for row, done in zip(rows, skipped, strict=True)]
+        kept = frame[[not f for f in flags]].reset_index(drop=True)
+        values = iter(run_full_column(column, kept) if len(kept) else [])
+        batch.columns[column.name] = [rule.value if f else next(values) for f in flags]
+        batch.skipped[column.name] = flags
 
     def _run_segment(self, batch: Batch, cells: list[Any], loop: asyncio.AbstractEventLoop | None) -> None:
         rows = batch.row_dicts()
         ids = batch.row_ids.tolist()
+        skipped = self._skipped_so_far(batch)
+        rules = [self.skips.get(cell.name) for cell in cells] if skipped is not None else None
         if any(cell.is_async for cell in cells):
             assert loop is not None, "an LLM segment needs the run's event loop"
             try:
-                failures = loop.run_until_complete(self._run_async(cells, rows, ids, batch.draws()))
+                failures = loop.run_until_complete(self._run_async(cells, rows, ids, batch.draws(), rules, skipped))
             except KeyboardInterrupt:
                 _cancel_pending(loop)  # Ctrl-C lands outside the coroutine: end its row tasks quietly
                 raise
         else:
-            failures = [_run_row(cells, row, row_id) for row, row_id in zip(rows, ids, strict=False)]
+            failures = [_run_row(cells, row, row_id, rules, row_skips)
+                        for row, row_id, row_skips in zip(rows, ids, _per_row(skipped, len(rows)), strict=True)]
         for cell in cells:
             batch.columns[cell.name] = [row.get(cell.name) for row in rows]
+        if rules is not None and skipped is not None:
+            for cell, rule in zip(cells, rules, strict=True):
+                if rule is not None:
+                    batch.skipped[cell.name] = [cell.name in row_skips for row_skips in skipped]
         if any(f is not None for f in failures):
             import numpy as np
 
@@ -166,20 +200,26 @@ class Pipeline:
             batch.keep(np.array([f is None for f in failures], dtype=bool))
 
     async def _run_async(
-        self, cells: list[Any], rows: list[dict[str, Any]], ids: list[int], draws: Sequence[int | str]
+        self, cells: list[Any], rows: list[dict[str, Any]], ids: list[int], draws: Sequence[int | str],
+        rules: list[Any] | None = None, skipped: list[set[str]] | None = None,
     ) -> list[Failure | None]:
         row_dropped = (self.llm.row_dropped, CellFailed) if self.llm else (CellFailed,)
 
-        async def one_row(row: dict[str, Any], row_id: int, draw: int | str) -> Failure | None:
+        async def one_row(row: dict[str, Any], row_id: int, draw: int | str, row_skips: set[str] | None) -> Failure | None:
             try:
-                for cell in cells:
+                for index, cell in enumerate(cells):
+                    rule = rules[index] if rules is not None else None
+                    if rule is not None and row_skips is not None and rule.skips(row, row_skips):
+                        row[cell.name] = rule.value  # no request: Data Designer's skipped cell
+                        row_skips.add(cell.name)
+                        continue
                     row[cell.name] = (await cell(row, draw)) if cell.is_async else cell(row, row_id)
             except row_dropped as exc:  # the reason is reported beside the message: keep only the detail
                 return str(getattr(exc, "reason", None) or type(exc).__name__), str(getattr(exc, "detail", None) or exc)
             return None
 
-        tasks = [asyncio.ensure_future(one_row(row, row_id, draw))
-                 for row, row_id, draw in zip(rows, ids, draws, strict=True)]
+        tasks = [asyncio.ensure_future(one_row(row, row_id, draw, row_skips))
+                 for row, row_id, draw, row_skips in zip(rows, ids, draws, _per_row(skipped, len(rows)), strict=True)]
         try:
             return list(await asyncio.gather(*tasks))
         except BaseException:
@@ -189,10 +229,21 @@ class Pipeline:
             raise
 
 
-def _run_row(cells: list[Any], row: dict[str, Any], row_id: int) -> Failure | None:
-    """Fill one row's cells in order; the failure that drops the row, or None."""
+def _per_row(skipped: list[set[str]] | None, n: int) -> list[set[str] | None]:
+    return list(skipped) if skipped is not None else [None] * n
+
+
+def _run_row(cells: list[Any], row: dict[str, Any], row_id: int, rules: list[Any] | None = None,
+             row_skips: set[str] | None = None) -> Failure | None:
+    """Fill one row's cells in order (a skipped cell takes its skip value); the failure that
+    drops the row, or None."""
     try:
-        for cell in cells:
+        for index, cell in enumerate(cells):
+            rule = rules[index] if rules is not None else None
+            if rule is not None and row_skips is not None and rule.skips(row, row_skips):
+                row[cell.name] = rule.value
+                row_skips.add(cell.name)
+                continue
             row[cell.name] = cell(row, row_id)
     except CellFailed as exc:
         return exc.reason, str(exc)

@@ -188,17 +188,20 @@ provider = dd.ModelProvider(name="stub", endpoint=os.environ["STUB_URL"])
 fast = dd.ModelConfig(alias="fast", model="stub-model", provider="stub")
 texts = dd.DataDesignerConfigBuilder(model_configs=[fast], seed=2)
 texts.add_column(name="topic", column_type="sampler", sampler_type="category", params={"values": ["a", "b", "c"]})
-texts.add_column(name="text", column_type="llm-text", model_alias="fast", prompt="Write about {{ topic }}")
+skip = dd.SkipConfig(when="{{ topic == 'a' }}") if os.environ.get("TEST_SKIP") == "1" else None
+texts.add_column(name="text", column_type="llm-text", model_alias="fast", prompt="Write about {{ topic }}",
+                 skip=skip)
+texts.add_column(name="more", column_type="llm-text", model_alias="fast", prompt="More on {{ text }}")
 workflow = dd.DataDesigner(model_providers=[provider]).compose_workflow(name="llm")
 workflow.add_stage("texts", texts, num_records=int(os.environ.get("TEST_ROWS", "12")))
 '''
 
 
 @pytest.mark.parametrize(("setup", "options", "sent", "cached"), [
-    ([], [], 12, 0),
+    ([], [], 24, 0),
     ([[]], [], 0, 0),  # a hit: nothing to send or read
-    ([[]], ["--resume", "never"], 12, 0),  # generate afresh: everything sent again
-    ([[]], ["-B"], 0, 12),  # make -B: rebuilt from cached replies
+    ([[]], ["--resume", "never"], 24, 0),  # generate afresh: everything sent again
+    ([[]], ["-B"], 0, 24),  # make -B: rebuilt from cached replies
     ([[], ["--resume", "never"]], [], 0, 0),  # NEVER's output is the entry IF_POSSIBLE reuses
 ], ids=["fresh", "built", "built:never", "built:-B", "never-then:-"])
 def test_explain_counts_llm_requests_as_the_build_sends_them(tmp_path, monkeypatch, setup, options, sent, cached):
@@ -221,6 +224,30 @@ def test_explain_counts_llm_requests_as_the_build_sends_them(tmp_path, monkeypat
         [finished] = [e for e in built.json_lines() if e["event"] == "stage_finished"]
         assert (finished.get("llm_requests_sent") or 0, finished.get("llm_requests_cached") or 0) == (sent, cached)
         assert server.total - before == sent
+    finally:
+        server.stop()
+
+
+def test_explain_does_not_count_skipped_cells_as_requests(tmp_path, monkeypatch):
+    """text is skipped where topic == 'a' and more propagates the skip: explain's count is what the
+    build sends, 2 per row that is not skipped."""
+    from tests.openai_server import start_server
+
+    server = start_server()
+    try:
+        monkeypatch.setenv("STUB_URL", server.url)
+        monkeypatch.setenv("TEST_SKIP", "1")
+        project = Project(tmp_path)
+        project.write(LLM)
+        explained = json.loads(project.main("--explain", "--json").stdout)
+        [stage] = [s for w in explained["workflows"] for s in w["stages"]]
+        to_send = stage["cost"]["llm_requests_to_send"]
+        assert server.total == 0
+        built = project.main("--json")
+        [finished] = [e for e in built.json_lines() if e["event"] == "stage_finished"]
+        assert finished["llm_requests_sent"] == server.total == to_send
+        assert 0 < to_send < 24 and to_send % 2 == 0
+        assert server.count_prompt("Write about a") == 0
     finally:
         server.stop()
 

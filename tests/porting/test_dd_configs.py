@@ -99,8 +99,6 @@ def test_keys_did_not_move_for_configs_that_spell_no_data_designer_field(tmp_pat
 
 
 UNSUPPORTED_FIELDS = [
-    ("skip", {"when": "{{ topic == 'a' }}", "value": "n/a"}, "column 'q' sets skip = {'when': \"{{ topic == 'a' }}\", "
-     "'value': 'n/a'} (default None)"),
     ("with_trace", "all_messages", "column 'q' sets with_trace = 'all_messages' (default 'none')"),
     ("extract_reasoning_content", True, "column 'q' sets extract_reasoning_content = True (default False)"),
     ("tool_alias", "search", "column 'q' sets tool_alias = 'search' (default None)"),
