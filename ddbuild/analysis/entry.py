@@ -12,16 +12,19 @@ import json
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ddbuild.analysis import SEED_COLUMN, AnalysisCache, analysis_of, column_types_from_identity
 from ddbuild.analysis.model import DatasetAnalysis
 from ddbuild.errors import ArtifactError
 
+if TYPE_CHECKING:
+    from ddbuild.store.base import Store
+
 METADATA_LIMIT = 4 * 1024 * 1024  # a run's metadata.json is a few KB
 
 
-def entry_analysis(store: Any, entry: Mapping[str, Any], cache_dir: Path | None) -> DatasetAnalysis:
+def entry_analysis(store: Store, entry: Mapping[str, Any], cache_dir: Path | None) -> DatasetAnalysis:
     """Profile of ``entry``'s selected output (cached under the entry's stage key)."""
     digest_of = {o["path"]: o["digest"] for o in entry["outputs"]}
     selected = entry["selected_output"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ddbuild.cli import render
 from ddbuild.cli.build_cmd import Streams
@@ -14,6 +14,7 @@ from ddbuild.planning.plan import Status
 
 if TYPE_CHECKING:
     from ddbuild.store.base import Store
+    from ddbuild.workflow.workflow import Workflow
 
 FORMATS = ("jsonl", "csv", "parquet")
 
@@ -83,11 +84,11 @@ def write_entry_output(store: Store, key: str, path: Path, fmt: str) -> int:
 # -- graph -------------------------------------------------------------------------------------
 
 
-def _edges(workflow: Any) -> list[tuple[str, list[str]]]:
+def _edges(workflow: Workflow) -> list[tuple[str, list[str]]]:
     return [(s.name, list(s.depends_on)) for s in workflow.stages]
 
 
-def graph_text(workflow: Any) -> str:
+def graph_text(workflow: Workflow) -> str:
     lines = [f"workflow {workflow.name}"]
     for name, parents in _edges(workflow):
         lines.append(f"  {name}" + (f" <- {', '.join(parents)}" if parents else ""))
@@ -98,7 +99,7 @@ def _mermaid_id(name: str) -> str:
     return "s_" + "".join(c if c.isalnum() else "_" for c in name)
 
 
-def graph_mermaid(workflow: Any) -> str:
+def graph_mermaid(workflow: Workflow) -> str:
     lines = ["flowchart LR", f"  %% workflow {workflow.name}"]
     for name, parents in _edges(workflow):
         lines.append(f'  {_mermaid_id(name)}["{name}"]')
@@ -110,7 +111,7 @@ def _dot_quote(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def graph_dot(workflow: Any) -> str:
+def graph_dot(workflow: Workflow) -> str:
     lines = [f"digraph {_dot_quote(str(workflow.name))} {{", "  rankdir=LR;", "  node [shape=box];"]
     for name, parents in _edges(workflow):
         lines.append(f"  {_dot_quote(name)};")

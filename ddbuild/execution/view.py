@@ -178,6 +178,6 @@ def _keep_aside(path: Path, stage_dir: Path, changes: ViewChanges) -> None:
         changes.edited.append(rel.as_posix())
 
 
-def write_json_atomic(path: Path, value: Any) -> None:
+def write_json_atomic(path: Path, value: object) -> None:
     """Derived JSON (workflow-metadata.json, index/): atomic, not fsynced (rebuilt when lost)."""
     atomic.write_json(path, value, ensure_ascii=True, durable=False)

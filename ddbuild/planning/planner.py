@@ -40,6 +40,7 @@ from typing import Any
 
 from ddbuild.config.columns import is_llm_column
 from ddbuild.config.run_config import ResumeMode
+from ddbuild.config.seeds import IndexRange, SelectionStrategy
 from ddbuild.fingerprint import StageKey, stage_key
 from ddbuild.planning.graph import Graph
 from ddbuild.planning.inputs import InputDigests
@@ -334,11 +335,11 @@ def _callback_note(stage: Stage) -> list[Reason]:
     return []
 
 
-def selected_rows(rows: int | None, selection: Any) -> int | None:
+def selected_rows(rows: int | None, selection: SelectionStrategy | None) -> int | None:
     """Rows a selection strategy keeps out of ``rows``."""
     if rows is None or selection is None:
         return rows
-    if getattr(selection, "selection_type", None) == "index_range":
+    if isinstance(selection, IndexRange):
         return max(0, min(selection.end, rows - 1) - selection.start + 1)
     size = rows // selection.num_partitions
     last = selection.index == selection.num_partitions - 1

@@ -39,6 +39,7 @@ from ddbuild.planning.plan import Plan, Status
 from ddbuild.planning.stage import Stage
 
 if TYPE_CHECKING:
+    from ddbuild.planning.storeview import StoreView
     from ddbuild.store.base import Store
 
 Columns = tuple[str, ...] | None  # None: unknown until the stage runs
@@ -213,7 +214,7 @@ def parquet_columns(path: Path) -> Columns:
         return None
 
 
-def observed_columns(plan: Plan, stages: Iterable[str], view: Any, store: Store) -> dict[str, Columns]:
+def observed_columns(plan: Plan, stages: Iterable[str], view: StoreView, store: Store) -> dict[str, Columns]:
     """For the given stages that are HITs: the columns of their cached selected output (footer)."""
     found: dict[str, Columns] = {}
     for name in stages:

@@ -29,7 +29,7 @@ from ddbuild import atomic
 from ddbuild.bounds import Limits, ObjectKind, limits_from_env, parse_json
 from ddbuild.errors import IntegrityError, StoreError, on_full_disk
 from ddbuild.fingerprint import digest_file, is_digest
-from ddbuild.store._files import Files, LocalFiles, mismatch
+from ddbuild.store._files import BinarySink, Files, LocalFiles, mismatch
 from ddbuild.store.base import BlobState, OnCorrupt, Origin, Store, no_remote
 from ddbuild.store.entry import validate_entry
 from ddbuild.store.layout import (
@@ -68,7 +68,7 @@ def json_keys(names: Iterator[str]) -> Iterator[str]:
 
 @on_full_disk
 def download_verified(
-    copy_to: Callable[[Any, xxhash.xxh3_128], bool],
+    copy_to: Callable[[BinarySink, xxhash.xxh3_128], bool],
     digest: str,
     dest: Path,
     where: str,
