@@ -30,7 +30,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ddbuild.config.columns import is_llm_column
+from ddbuild.config.columns import LLMJudgeColumnConfig, LLMStructuredColumnConfig, is_llm_column
 from ddbuild.config.models import ModelConfig, ModelProvider
 from ddbuild.config.run_config import RequestAdmissionTuningConfig
 from ddbuild.engine.llm import replies
@@ -62,20 +62,16 @@ class RowDropped(GenerationError):
         super().__init__(f"Column '{column}': row dropped ({reason}): {detail}")
 
 
-def column_type_of(column: Any) -> str:
+def column_type_of(column: object) -> str:
     kind = getattr(column, "column_type", "")
     return str(getattr(kind, "value", kind)).replace("_", "-")
 
 
-def response_schema(column: Any) -> dict[str, Any] | None:
+def response_schema(column: object) -> dict[str, Any] | None:
     """The JSON schema a column's reply must satisfy (structured and judge columns), else None."""
-    kind = column_type_of(column)
-    if kind == "llm-structured":
-        schema = column.output_format
-        if isinstance(schema, type) and hasattr(schema, "model_json_schema"):
-            schema = schema.model_json_schema()
-        return schema
-    if kind == "llm-judge":
+    if isinstance(column, LLMStructuredColumnConfig):
+        return column.output_format  # a pydantic model class was turned into its schema at config time
+    if isinstance(column, LLMJudgeColumnConfig):
         return replies.judge_schema(column.scores)
     return None
 
