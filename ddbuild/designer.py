@@ -1,8 +1,13 @@
-"""DataDesigner: the Data-Designer-style entry point (create or preview one dataset; compose workflows)."""
+"""DataDesigner: the Data-Designer-style entry point (create or preview one dataset; compose workflows).
+
+Its settings (artifact path, run config, providers, default models, cache) are one ``BuildSettings``
+value that a composed workflow reads at each plan/run, so the workflow never imports this module.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -10,10 +15,8 @@ from typing import Any
 from ddbuild.config.columns import is_llm_column
 from ddbuild.config.run_config import ResumeMode, RunConfig
 from ddbuild.errors import GenerationError, ResumeError
-
-CACHE_ENV = "DDBUILD_CACHE"
-DEFAULT_CACHE = Path(".ddbuild") / "cache"
-DEFAULT_ARTIFACTS = Path("artifacts")
+from ddbuild.settings import DEFAULT_ARTIFACTS as DEFAULT_ARTIFACTS  # the default's public home so far
+from ddbuild.settings import BuildSettings, CacheSettings, resolve_build_settings
 
 
 class DatasetDirChoice(str, Enum):
@@ -59,24 +62,43 @@ class DataDesigner:
         else Data Designer's predefined providers (nvidia, openai, openrouter); a builder without
         model configs may use the default aliases (``nvidia-text``, ...) of
         ``get_default_model_configs()``. Both are read now (``ddbuild.engine.llm.catalogue``)."""
-        from ddbuild.engine.llm.catalogue import default_model_configs, runtime_providers
-        from ddbuild.settings import resolve_settings
+        self._settings = resolve_build_settings(
+            Path.cwd(), artifact_path=artifact_path, model_providers=model_providers, cache=cache,
+            remote=remote, remote_upload=remote_upload, require_signed=require_signed,
+        )
 
-        self.artifact_path = Path(artifact_path) if artifact_path is not None else DEFAULT_ARTIFACTS
-        self.model_providers = list(model_providers) if model_providers else runtime_providers()
-        #: Aliases a builder that declares no model configs may use (Data Designer's defaults).
-        self.default_model_configs = default_model_configs()
-        self.settings = resolve_settings(Path.cwd(), cache=cache or None, remote=remote,
-                                         remote_upload=remote_upload, require_signed=require_signed)
-        self.cache_path = self.settings.cache
-        self._run_config = RunConfig()
+    def build_settings(self) -> BuildSettings:
+        """The settings every run of this designer uses now (what a composed workflow reads)."""
+        return self._settings
+
+    @property
+    def artifact_path(self) -> Path:
+        return self._settings.artifact_path
+
+    @property
+    def model_providers(self) -> list[Any] | None:
+        return self._settings.model_providers
+
+    @property
+    def default_model_configs(self) -> list[Any]:
+        """Aliases a builder that declares no model configs may use (Data Designer's defaults)."""
+        return self._settings.default_model_configs
+
+    @property
+    def settings(self) -> CacheSettings:
+        """The resolved cache settings; ``settings.sources`` says where each value came from."""
+        return self._settings.cache_settings
+
+    @property
+    def cache_path(self) -> Path:
+        return self._settings.cache_settings.cache
 
     @property
     def run_config(self) -> RunConfig:
-        return self._run_config
+        return self._settings.run_config
 
     def set_run_config(self, run_config: RunConfig) -> None:
-        self._run_config = run_config
+        self._settings = replace(self._settings, run_config=run_config)
 
     def get_default_model_configs(self) -> list[Any]:
         """The user's ``model_configs.yaml`` (in ``$DATA_DESIGNER_HOME``, default ``~/.data-designer``)
@@ -98,7 +120,7 @@ class DataDesigner:
         column). Nothing is sent and nothing is written."""
         from ddbuild.engine.dataset import check_generation
 
-        check_generation(self._config(config_builder, Path.cwd()), self._run_config, Path.cwd(),
+        check_generation(self._config(config_builder, Path.cwd()), self.run_config, Path.cwd(),
                          self.model_providers)
 
     def _config(self, config_builder: Any, base_dir: Path) -> Any:
@@ -168,7 +190,7 @@ class DataDesigner:
         from ddbuild.engine.dataset import generate_dataset
 
         summary = generate_dataset(
-            config, num_records=num_records, dataset_dir=target, run_config=self._run_config,
+            config, num_records=num_records, dataset_dir=target, run_config=self.run_config,
             resume=resume, base_dir=base_dir,
             response_cache=self.response_cache() if _has_llm(config) else None,
             model_providers=self.model_providers, file_digest=file_digest,
@@ -190,7 +212,7 @@ class DataDesigner:
             return path, DatasetDirChoice.FRESH
         if resume == ResumeMode.NEVER:
             return timestamped_sibling(path), DatasetDirChoice.SIBLING
-        if resume == ResumeMode.IF_POSSIBLE and not _compatible(path, config, self._run_config, base_dir, file_digest,
+        if resume == ResumeMode.IF_POSSIBLE and not _compatible(path, config, self.run_config, base_dir, file_digest,
                                                                    self.model_providers):
             return timestamped_sibling(path), DatasetDirChoice.SIBLING
         return path, DatasetDirChoice.RESUME
@@ -198,7 +220,7 @@ class DataDesigner:
     def compose_workflow(self, name: str) -> Any:
         from ddbuild.workflow import Workflow
 
-        return Workflow(name=name, designer=self)
+        return Workflow(name=name, settings=self.build_settings)
 
 
 def _built(config_builder: Any, base_dir: Path) -> Any:

@@ -1,4 +1,4 @@
-"""Cache settings (cache, remote, remote_upload, require_signed): explicit > env > pyproject > default.
+"""Settings a build reads (BuildSettings), and the cache settings' one resolver: explicit > env > pyproject > default.
 
     explicit argument          DataDesigner(cache=, remote=, remote_upload=, require_signed=) / CLI flags
     environment                DDBUILD_CACHE, DDBUILD_REMOTE, DDBUILD_REMOTE_UPLOAD=1, DDBUILD_REQUIRE_SIGNED=1
@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from ddbuild.errors import ConfigError, did_you_mean
 
 if TYPE_CHECKING:
+    from ddbuild.config.run_config import RunConfig
     from ddbuild.store.base import Store
 
 CACHE_ENV = "DDBUILD_CACHE"
@@ -28,6 +29,7 @@ REMOTE_ENV = "DDBUILD_REMOTE"
 REMOTE_UPLOAD_ENV = "DDBUILD_REMOTE_UPLOAD"
 REQUIRE_SIGNED_ENV = "DDBUILD_REQUIRE_SIGNED"
 DEFAULT_CACHE = Path(".ddbuild") / "cache"
+DEFAULT_ARTIFACTS = Path("artifacts")
 PYPROJECT_KEYS = ("cache", "remote", "remote_upload", "require_signed")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"", "0", "false", "no", "off"}
@@ -44,6 +46,44 @@ class CacheSettings:
     signing_key: bytes | None = field(default=None, repr=False)
     trusted_keys: tuple[bytes, ...] = field(default=(), repr=False)  # accepted besides signing_key
     sources: dict[str, str] = field(default_factory=dict, compare=False)  # "argument"/"env"/"pyproject"/"default"
+
+
+def _default_run_config() -> RunConfig:
+    from ddbuild.config.run_config import RunConfig  # pydantic: not on the CLI's fast path
+
+    return RunConfig()
+
+
+@dataclass(frozen=True)
+class BuildSettings:
+    """Everything a workflow reads from its designer, as one value: the designer makes and replaces
+    it (set_run_config), a workflow asks for the current one at each plan/run (DESIGN §7: the two
+    share this object and neither imports the other)."""
+
+    cache_settings: CacheSettings
+    artifact_path: Path = DEFAULT_ARTIFACTS  # views go to <artifact_path>/<workflow>; relative to the cwd
+    run_config: RunConfig = field(default_factory=_default_run_config)
+    model_providers: list[Any] | None = None  # config.models.ModelProvider
+    default_model_configs: list[Any] = field(default_factory=list)  # for builders that declare none
+
+
+def resolve_build_settings(
+    cwd: Path | None = None, *, artifact_path: str | os.PathLike[str] | None = None,
+    model_providers: list[Any] | None = None, cache: str | os.PathLike[str] | None = None,
+    remote: str | None = None, remote_upload: bool | None = None, require_signed: bool | None = None,
+) -> BuildSettings:
+    """A designer's settings, for ``DataDesigner(...)`` and a Workflow made without one alike: the
+    cache settings by ``resolve_settings``; the providers given, else the user's
+    ``model_providers.yaml`` or Data Designer's predefined ones; the default model configs."""
+    from ddbuild.engine.llm.catalogue import default_model_configs, runtime_providers
+
+    return BuildSettings(
+        cache_settings=resolve_settings(cwd, cache=cache or None, remote=remote, remote_upload=remote_upload,
+                                        require_signed=require_signed),
+        artifact_path=Path(artifact_path) if artifact_path is not None else DEFAULT_ARTIFACTS,
+        model_providers=list(model_providers) if model_providers else runtime_providers(),
+        default_model_configs=default_model_configs(),
+    )
 
 
 def _flag(value: Any, where: str) -> bool:

@@ -12,8 +12,6 @@ from ddbuild.cli.options import Options
 from ddbuild.cli.targets import Selection, resolve
 from ddbuild.errors import TargetError, UsageError
 
-DEFAULT_CACHE = Path(".ddbuild") / "cache"
-
 
 @dataclass
 class Session:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -18,26 +17,6 @@ from ddbuild.store.verify import BlobVerifier, verifier_for
 if TYPE_CHECKING:
     from ddbuild.planning.stage import Stage
     from ddbuild.store.pins import Pin
-
-CACHE_ENV = "DDBUILD_CACHE"
-DEFAULT_CACHE = Path(".ddbuild") / "cache"
-
-
-def default_cache_dir(cwd: Path) -> Path:
-    """``$DDBUILD_CACHE``, else ``.ddbuild/cache`` in the working directory."""
-    env = os.environ.get(CACHE_ENV)
-    return Path(env).expanduser() if env else cwd / DEFAULT_CACHE
-
-
-def open_store(cache: str | os.PathLike[str] | Store | None, cwd: Path) -> tuple[Store, Path]:
-    """(store, local cache dir) from a path, a Store, or None (the default directory)."""
-    from ddbuild.store.fs import FileSystemStore
-
-    if cache is None or isinstance(cache, (str, os.PathLike)):
-        root = Path(cache).expanduser() if cache is not None else default_cache_dir(cwd)
-        root = root if root.is_absolute() else cwd / root
-        return FileSystemStore(root), root
-    return cache, store_dir(cache)
 
 
 def store_dir(store: Store) -> Path:

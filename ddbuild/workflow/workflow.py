@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -14,7 +13,7 @@ from ddbuild.config.columns import is_llm_column
 from ddbuild.config.run_config import ResumeMode
 from ddbuild.config.seeds import SamplingStrategy
 from ddbuild.errors import StagesFailed, TargetError, WorkflowError, did_you_mean
-from ddbuild.execution.context import BuildContext, open_store, store_dir
+from ddbuild.execution.context import BuildContext, store_dir
 from ddbuild.execution.events import LoggingReporter, NullReporter, PlanReady, Reporter
 from ddbuild.execution.executor import BuildLog, Scheduling, execute, planned_error
 from ddbuild.execution.view import note_edited_views, write_json_atomic
@@ -35,6 +34,7 @@ from ddbuild.planning.stage import (
 )
 from ddbuild.planning.statcache import StatCache
 from ddbuild.planning.storeview import CacheView, FetchingCacheView
+from ddbuild.settings import BuildSettings, open_cache, resolve_build_settings
 from ddbuild.store.base import Store
 from ddbuild.workflow.results import (
     SkippedStageResult,
@@ -51,13 +51,13 @@ if TYPE_CHECKING:
 class Workflow:
     """A DAG of named stages; each stage is a build target keyed by the content of its inputs."""
 
-    def __init__(self, name: str, designer: Any = None) -> None:
+    def __init__(self, name: str, settings: BuildSettings | Callable[[], BuildSettings] | None = None) -> None:
+        """``settings``: a BuildSettings, or a function giving the current one at each plan/run
+        (``DataDesigner.compose_workflow`` passes its designer's); None resolves the defaults now."""
         self.name = validate_dir_name(name, "workflow name")
-        if designer is None:
-            from ddbuild.designer import DataDesigner
-
-            designer = DataDesigner()
-        self._designer = designer
+        if settings is None:
+            settings = resolve_build_settings()
+        self._settings = settings if callable(settings) else _constant(settings)
         self._stages: list[Stage] = []
         self._store: Store | None = None  # set by use_store (the CLI's cache); else opened per call
 
@@ -110,7 +110,7 @@ class Workflow:
         columns name (Data Designer's default aliases), so the stage's key holds what it sends."""
         from ddbuild.engine.llm.catalogue import effective_model_configs
 
-        defaults = getattr(self._designer, "default_model_configs", None)
+        defaults = self._settings().default_model_configs
         models = effective_model_configs(builder.model_configs, builder.get_column_configs(), defaults)
         if len(models) != len(builder.model_configs):
             builder._model_configs = models  # the stage's own copy
@@ -128,7 +128,7 @@ class Workflow:
     @property
     def artifact_root(self) -> Path:
         """Where the stage views and workflow-metadata.json go: ``<artifact_path>/<name>`` (from the cwd)."""
-        artifacts = Path(getattr(self._designer, "artifact_path", None) or "artifacts")
+        artifacts = self._settings().artifact_path
         return (artifacts if artifacts.is_absolute() else Path.cwd() / artifacts) / self.name
 
     # -- planning ------------------------------------------------------------------------
@@ -251,29 +251,16 @@ class Workflow:
         return graph, names, Options(self.name, resume, always_make, rerun_from)
 
     def _context(self, cwd: Path, reporter: Reporter) -> BuildContext:
-        designer = self._designer
-        store, cache_dir = self._open_store(cwd)
-        artifacts = Path(getattr(designer, "artifact_path", None) or "artifacts")
-        artifacts = artifacts if artifacts.is_absolute() else cwd / artifacts
+        settings = self._settings()
+        if self._store is not None:  # use_store: the CLI's cache, resolved the same way
+            store, cache_dir = self._store, store_dir(self._store)
+        else:
+            store, cache_dir = open_cache(settings.cache_settings), settings.cache_settings.cache
+        artifacts = settings.artifact_path if settings.artifact_path.is_absolute() else cwd / settings.artifact_path
         return BuildContext(
             store=store, cache_dir=cache_dir, artifact_root=artifacts / self.name, cwd=cwd,
-            run_config=getattr(designer, "run_config", None) or _default_run_config(),
-            model_providers=getattr(designer, "model_providers", None), reporter=reporter,
+            run_config=settings.run_config, model_providers=settings.model_providers, reporter=reporter,
         )
-
-    def _open_store(self, cwd: Path) -> tuple[Store, Path]:
-        """The use_store Store; else a Store injected as cache_path; else the designer's settings."""
-        if self._store is not None:
-            return self._store, store_dir(self._store)
-        cache = getattr(self._designer, "cache_path", None)
-        settings = getattr(self._designer, "settings", None)
-        if settings is None or not isinstance(cache, (str, os.PathLike)):
-            return open_store(cache, cwd)
-        from ddbuild.settings import open_cache
-
-        if Path(cache) != settings.cache:  # cache_path reassigned after construction
-            settings = replace(settings, cache=Path(cache))
-        return open_cache(settings), settings.cache
 
     def _facts(self, graph: Graph, names: list[str], cwd: Path, ctx: BuildContext, overrides: Any) -> Facts:
         stats = ctx.stat_cache = StatCache(ctx.layout.stat_cache)  # builds reuse its digests
@@ -399,10 +386,8 @@ def _model_error(stage: Stage, providers: Any) -> str | None:
     return None
 
 
-def _default_run_config() -> Any:
-    from ddbuild.config.run_config import RunConfig
-
-    return RunConfig()
+def _constant(settings: BuildSettings) -> Callable[[], BuildSettings]:
+    return lambda: settings
 
 
 def _known(graph: Graph, names: Iterable[str], what: str) -> None:

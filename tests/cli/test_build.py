@@ -169,3 +169,24 @@ workflow.add_stage("chat", chat, output="processor:chat")
     assert jsonl.exit_code == 0
     records = [json.loads(line) for line in (project.root / "out.jsonl").read_text().splitlines()]
     assert [r["messages"] for r in records] == [json.loads(r["messages"]) for r in rows]
+
+
+def test_pyproject_cache_is_the_cache_of_the_python_api_and_of_the_cli(chain, monkeypatch):
+    """``[tool.ddbuild] cache`` goes through one resolver: a build made through the Python API is
+    the CLI's hit, and the other way round; neither touches the default .ddbuild/cache."""
+    import runpy
+
+    (chain.root / "pyproject.toml").write_text('[tool.ddbuild]\ncache = "team-cache"\n')
+    monkeypatch.chdir(chain.root)
+    workflow = runpy.run_path(str(chain.root / "ddfile.py"), run_name="ddfile")["workflow"]
+    assert workflow.run().executed_stages() == ["base", "middle", "final"]
+    assert chain.run("-q").exit_code == 0  # the CLI finds the API's build: up to date
+    assert started(chain.run("--json", env={"TEST_LABEL": "v2"})) == ["middle", "final"]
+    monkeypatch.setenv("TEST_LABEL", "v2")
+    workflow = runpy.run_path(str(chain.root / "ddfile.py"), run_name="ddfile")["workflow"]
+    assert workflow.run().executed_stages() == []  # the API finds the CLI's build
+    standalone = type(workflow)("chain")  # a Workflow made without a designer resolves the same way
+    for stage in workflow.stages:
+        standalone.add_stage(stage.name, stage.builder, num_records=stage.num_records, output=stage.output)
+    assert standalone.run().executed_stages() == []
+    assert (chain.root / "team-cache").is_dir() and not (chain.root / ".ddbuild").exists()
