@@ -7,7 +7,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-from ddbuild.cli import adapters, render
+from ddbuild.cli import format_error, render
 from ddbuild.cli.progress import TallyReporter, Tee, make_reporter
 from ddbuild.cli.session import Session, bind
 from ddbuild.cli.targets import Selection
@@ -27,13 +27,14 @@ class Streams:
 
 
 def _plan_args(session: Session, selection: Selection) -> dict[str, Any]:
+    """The keyword arguments of ``Workflow.plan`` and ``Workflow.run`` that the command line gave."""
     options = session.options
     return {
         "targets": selection.resolved_stages(),
         "resume": options.resume,
         "rerun_from": session.rerun_from_for(selection),
         "always_make": options.always_make,
-        "overrides": session.overrides_for(selection),
+        "stage_output_overrides": session.overrides_for(selection),
     }
 
 
@@ -43,7 +44,7 @@ def make_plans(session: Session, *, estimate_cost: bool = False) -> list[Any]:
     ``estimate_cost`` (--explain only): costs from a dry run of each stage whose inputs are known.
     """
     bind(session)
-    return [adapters.plan(sel.workflow, **_plan_args(session, sel), estimate_cost=estimate_cost)
+    return [sel.workflow.plan(**_plan_args(session, sel), estimate_cost=estimate_cost)
             for sel in session.selections()]
 
 
@@ -64,8 +65,7 @@ def stamp_build(session: Session, results: list[Any]) -> None:
     """After a successful build: re-plan with plain options; if that is all hits, stamp it."""
     from ddbuild.cli import stampwrite
 
-    plain = {"resume": "if_possible", "rerun_from": None, "always_make": False, "overrides": None}
-    plans = [adapters.plan(sel.workflow, targets=sel.resolved_stages(), **plain) for sel in session.selections()]
+    plans = [sel.workflow.plan(targets=sel.resolved_stages()) for sel in session.selections()]
     stampwrite.record(session, plans, views=stampwrite.view_files(results))
 
 
@@ -132,12 +132,12 @@ def _failure_report(
 ) -> None:
     failures = getattr(error, "failures", None)  # StagesFailed (-k): every failed stage, by name
     if not failures and not tally.failed():  # raised before any stage ran (invalid config, resume=always)
-        streams.err.write(f"ddbuild: build of {selection.name} not started: {render_error(error)}\n")
+        streams.err.write(format_error(error, f"build of {selection.name} not started") + "\n")
         return
     failed = list(failures) if failures else ([error.stage] if error.stage else tally.failed()) or ["?"]
     kept = tally.completed()
     where = ", ".join(f"'{name}'" for name in failed) if failures else f"'{failed[-1]}'"
-    lines = [f"ddbuild: build of {selection.name} failed at stage {where}: {render_error(error)}"]
+    lines = [format_error(error, f"build of {selection.name} failed at stage {where}")]
     if kept:
         lines.append(f"ddbuild: kept (complete, cached): {', '.join(dict.fromkeys(kept))}")
     rows = tally.rows_done.get(failed[-1], 0)
@@ -148,12 +148,6 @@ def _failure_report(
     streams.err.write("\n".join(lines) + "\n")
 
 
-def render_error(error: BaseException) -> str:
-    hint = getattr(error, "hint", None)
-    message = getattr(error, "message", None) or str(error)
-    return f"{message} ({hint})" if hint else message
-
-
 def _build_selection(
     session: Session, selection: Selection, reporter: Any, tally: TallyReporter, streams: Streams,
     results: list[Any],
@@ -161,8 +155,8 @@ def _build_selection(
     """Run one workflow's targets (-j stages at once; with -k, every branch that does not need a failure)."""
     options = session.options
     try:
-        done = adapters.run(selection.workflow, reporter=reporter, jobs=options.jobs or 1,
-                     keep_going=options.keep_going, **_plan_args(session, selection))
+        done = selection.workflow.run(reporter=reporter, max_parallel_stages=options.jobs or 1,
+                                      keep_going=options.keep_going, **_plan_args(session, selection))
     except DDBuildError as error:
         _failure_report(selection, tally, error, streams)
         return error.exit_code
@@ -177,8 +171,8 @@ def fill_usage(tally: TallyReporter, store: Any) -> None:
     for summary in tally.summaries:
         for outcome in summary.outcomes:
             if outcome.status in (Status.RUN, Status.RESUME) and outcome.llm_requests_sent is None:
-                usage = adapters.stage_usage(store, outcome.key)
-                for name, value in (usage or {}).items():
+                entry = store.get_entry(outcome.key) if outcome.key else None
+                for name, value in (render.entry_usage(entry) if entry else {}).items():
                     setattr(outcome, name, value)
 
 
@@ -216,15 +210,9 @@ def build(session: Session, streams: Streams) -> int:
     tally = TallyReporter()
     reporter = SerialReporter(Tee(tally, *([display] if display else [])))  # also fed by logging's threads
     results: list[Any] = []
-    try:
+    try:  # Ctrl-C: the display closes here, ddbuild.cli.main says so and exits 130
         with routed_warnings(reporter):  # ddbuild's warnings are events of this display
             status = _build_all(session, selections, reporter, tally, streams, results)
-    except KeyboardInterrupt:
-        close()
-        streams.err.write(
-            "\nddbuild: interrupted. Finished stages and batches are kept; run the same command to resume.\n"
-        )
-        return 130
     finally:
         close()
     fill_usage(tally, session.store)

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ddbuild.cli import headline
 from ddbuild.errors import BuildOnLoadError, UsageError
 from ddbuild.loading import loading
 
@@ -113,9 +114,8 @@ def _import(path: Path) -> Any:
         sys.modules.pop(name, None)
         line, snippet = _location(path, exc)
         where = f"{path}:{line}" if line else str(path)
-        headline = getattr(exc, "message", None) or str(exc) or type(exc).__name__
         raise UsageError(
-            f"{where}: build file failed to load: {type(exc).__name__}: {headline}{snippet}",
+            f"{where}: build file failed to load: {type(exc).__name__}: {headline(exc)}{snippet}",
             hint=getattr(exc, "hint", None),
         ) from exc
     return module

@@ -394,3 +394,15 @@ def summary_document(summaries: Sequence[BuildSummary]) -> dict[str, Any]:
             for s in summaries
         ],
     }
+
+
+def entry_usage(entry: dict[str, Any]) -> dict[str, int]:
+    """LLM requests sent / served from cache and tokens recorded in a stage's published entry: the
+    record for every stage, one built by another process included (``StageFinished`` carries only
+    what this process's executor timed)."""
+    stats = (entry.get("usage") or {}).get("llm_stats") or {}
+    return {
+        "llm_requests_sent": int(stats.get("requests_sent", 0) or 0),
+        "llm_requests_cached": int(stats.get("served_from_cache", 0) or 0),
+        "tokens": int(stats.get("prompt_tokens", 0) or 0) + int(stats.get("completion_tokens", 0) or 0),
+    }

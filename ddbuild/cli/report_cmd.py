@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ddbuild.cli import adapters, render
+from ddbuild.cli import render
 from ddbuild.cli.build_cmd import Streams, make_plans
 from ddbuild.cli.session import Session
 from ddbuild.planning.plan import StageDecision, Status
@@ -73,7 +73,7 @@ def _stage_row(decision: StageDecision, entry: dict[str, Any] | None, last: dict
         reason = f"the last build failed here ({reason})" if reason else "the last build failed here"
     if entry is None:
         return StageRow(decision.name, list(decision.depends_on), state, decision.key, reason)
-    usage = adapters.stage_usage_of(entry)
+    usage = render.entry_usage(entry)
     same_build = last is not None and last.get("key") == decision.key and last.get("status") in ("run", "resume")
     duration = last.get("duration_sec") if same_build and last is not None else None
     seconds = duration if isinstance(duration, (int, float)) else None

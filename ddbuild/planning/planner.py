@@ -93,7 +93,7 @@ def forced_stages(graph: Graph, closure: list[str], options: Options) -> set[str
     if options.rerun_from is not None:
         # Data Designer's meaning: the stage and everything downstream of it in the closure.
         # (To rebuild one stage and let early cutoff decide below it, force just its closure:
-        # ``run(targets=X, force=True)`` / ``ddbuild -B X``, then build as usual.)
+        # ``run(targets=X, always_make=True)`` / ``ddbuild -B X``, then build as usual.)
         return graph.descendants(options.rerun_from) & set(closure)
     return set()
 

@@ -170,12 +170,12 @@ class Workflow:
     def run(
         self, *, resume: ResumeMode | str = ResumeMode.IF_POSSIBLE, targets: str | Iterable[str] | None = None,
         rerun_from: str | None = None, stage_output_overrides: dict[str, str | Path] | None = None,
-        reporter: Reporter | None = None, force: bool = False, max_parallel_stages: int = 1,
+        reporter: Reporter | None = None, always_make: bool = False, max_parallel_stages: int = 1,
         keep_going: bool = False,
     ) -> WorkflowResults:
         """Build the targets (default: every stage nothing depends on), reusing what is cached.
 
-        ``max_parallel_stages`` (make ``-j``): how many stages whose parents are settled may run at
+        ``always_make`` (make ``-B``): rebuild every stage of the targets' closure. ``max_parallel_stages`` (make ``-j``): how many stages whose parents are settled may run at
         once; concurrent stages share each model's ``max_parallel_requests``. ``keep_going`` (make
         ``-k``): after a failure, finish the independent branches, skip the failed stage's
         dependents, then raise ``StagesFailed`` listing failures (``.results`` holds the rest).
@@ -187,7 +187,7 @@ class Workflow:
 
         refuse_build(f"workflow.run() (workflow '{self.name}')")
         resume = ResumeMode(resume)
-        graph, names, options = self._validate(targets, resume, rerun_from, force)
+        graph, names, options = self._validate(targets, resume, rerun_from, always_make)
         if max_parallel_stages < 1:
             raise WorkflowError(f"max_parallel_stages must be at least 1 (got {max_parallel_stages}).")
         cwd = Path.cwd()

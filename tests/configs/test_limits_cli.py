@@ -94,6 +94,7 @@ def test_a_real_ctrl_c_during_a_column_still_interrupts(tmp_path: Path) -> None:
     _, err = process.communicate(timeout=60)
     assert process.returncode == 130, err
     assert "interrupted" in err and "Traceback" not in err
+    assert err.endswith("\nddbuild: interrupted. Finished stages and batches are kept; run the same command to resume.\n")
 
 
 def test_a_full_disk_names_the_file_and_the_next_build_resumes(tmp_path: Path) -> None:
@@ -103,6 +104,8 @@ def test_a_full_disk_names_the_file_and_the_next_build_resumes(tmp_path: Path) -
     assert "Traceback" not in full.stderr
     assert "failed at stage 'big': Disk full: cannot write '" in full.stderr
     assert "/partial/" in full.stderr and "file too large" in full.stderr
+    # the one error layout: the hint on its own line, as for any other error (ddbuild: error: ...)
+    assert "\n  hint: Free space (e.g. `ddbuild cache gc`, old artifacts) or move the cache" in full.stderr
     assert "kept " in full.stderr and "rows of 'big' as batch checkpoints" in full.stderr
     again = _ddbuild(project, TEST_ROWS="3000", TEST_MODE="grow")
     assert again.returncode == 0, again.stderr

@@ -47,7 +47,7 @@ def test_branch_reproducing_identical_bytes_leaves_the_join_a_hit(seeded):
     assert results.executed_stages() == ["b"]
     assert results.status("d") == Status.HIT
     # Rebuilding the branch alone (make -B b): same bytes again, so the join stays a hit.
-    assert _fan_in().run(targets="b", force=True).executed_stages() == ["src", "b"]
+    assert _fan_in().run(targets="b", always_make=True).executed_stages() == ["src", "b"]
     results = _fan_in().run()
     assert results.executions == 0 and results.status("d") == Status.HIT
 

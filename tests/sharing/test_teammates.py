@@ -56,5 +56,5 @@ def test_llm_responses_read_through_the_remote(http_remote, tmp_path, llm):
     a = Teammate(tmp_path / "alice", llm.url, remote=url, remote_upload=True)
     a.run()
     b = Teammate(tmp_path / "bob", llm.url, remote=url)
-    assert b.run(force=True) == {"a": RUN, "b": RUN}  # forced: both run, every request is a cache hit
+    assert b.run(always_make=True) == {"a": RUN, "b": RUN}  # forced: both run, every request is a cache hit
     assert llm.total == 4

@@ -106,7 +106,7 @@ def test_early_cutoff_after_forced_rebuild(project: Path) -> None:
     workflow().run()
     # Force only gen (its closure), then build everything: gen reproduced identical bytes, so the
     # processor-only stages below it keep their keys and are hits (early cutoff).
-    assert workflow().run(targets="gen", force=True).executed_stages() == ["gen"]
+    assert workflow().run(targets="gen", always_make=True).executed_stages() == ["gen"]
     again = workflow().run()
     assert again.executions == 0
     assert again.status("clean") == Status.HIT and again.status("proc") == Status.HIT
@@ -122,7 +122,7 @@ def test_never_rebuilds_and_keeps_old_entries(project: Path) -> None:
 
 def test_force_and_rerun_from(project: Path) -> None:
     three_stage().run()
-    assert three_stage().run(force=True).executions == 3
+    assert three_stage().run(always_make=True).executions == 3
     # rerun_from forces the stage and its descendants (Data Designer's meaning); upstream is reused
     again = three_stage().run(rerun_from="b")
     assert again.executed_stages() == ["b", "c"] and again.status("a") == Status.HIT

@@ -99,15 +99,15 @@ def _keys(project: Path) -> set[str]:
 
 
 def _check_round(make: Callable[[str], Any], variant: str, kwargs: dict[str, Any], project: Path,
-                 force: bool = False) -> None:
+                 always_make: bool = False) -> None:
     plan_kwargs = {k: v for k, v in kwargs.items() if k != "max_parallel_stages"}
     overrides = kwargs.get("stage_output_overrides", {})
-    dry = make(variant).plan(always_make=force, **plan_kwargs)
+    dry = make(variant).plan(always_make=always_make, **plan_kwargs)
     before = _keys(project)
-    results = make(variant).run(force=force, **kwargs)
+    results = make(variant).run(always_make=always_make, **kwargs)
     built = {n: results.stages[n].key for n in results if results.stages[n].status in (Status.RUN, Status.RESUME)}
     assert built, "every round builds something"
-    if not force:  # the build published exactly the entries of the stages it built
+    if not always_make:  # the build published exactly the entries of the stages it built
         assert _keys(project) - before == set(built.values()), sorted(built)
 
     fresh = make(variant).plan(**plan_kwargs)
@@ -141,4 +141,4 @@ def test_published_keys_are_the_planned_keys(project: Path, case: str) -> None:
     pq.write_table(pa.table({"x": [1.0, 2.0, 3.0]}), project / "override.parquet")
     _check_round(make, "v1", kwargs, project)
     _check_round(make, "v2", kwargs, project)  # one stage edited: it and what reads it get new keys
-    _check_round(make, "v2", kwargs, project, force=True)  # every entry replaced, under the same keys
+    _check_round(make, "v2", kwargs, project, always_make=True)  # every entry replaced, under the same keys

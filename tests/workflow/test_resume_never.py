@@ -59,7 +59,7 @@ def test_never_sends_again_and_if_possible_reuses_its_output(project, server):
     again = _workflow(server).run()
     assert server.total == 0 and {s.status for s in again.stages.values()} == {Status.HIT}
     assert _texts(again) == ["a fresh reply"] * ROWS  # NEVER's output is the stage's entry now
-    forced = _workflow(server).run(force=True)  # -B rebuilds but reads the responses NEVER stored
+    forced = _workflow(server).run(always_make=True)  # -B rebuilds but reads the responses NEVER stored
     assert server.total == 0 and _texts(forced) == ["a fresh reply"] * ROWS
 
 

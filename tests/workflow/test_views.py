@@ -93,7 +93,7 @@ def test_a_forced_rebuild_repairs_a_corrupt_blob(project: Path) -> None:
     three_stage().run()
     victim = blobs(project / ".ddbuild" / "cache")[0]
     flip_a_byte(victim)
-    three_stage().run(force=True)  # -B: the planner does not look; put_blob must replace the bad file
+    three_stage().run(always_make=True)  # -B: the planner does not look; put_blob must replace the bad file
     assert digest_file(victim) == victim.name
 
 
