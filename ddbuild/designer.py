@@ -10,13 +10,22 @@ import datetime as dt
 from dataclasses import replace
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ddbuild.config.columns import is_llm_column
 from ddbuild.config.run_config import ResumeMode, RunConfig
 from ddbuild.errors import GenerationError, ResumeError
 from ddbuild.settings import DEFAULT_ARTIFACTS as DEFAULT_ARTIFACTS  # the default's public home so far
 from ddbuild.settings import BuildSettings, CacheSettings, resolve_build_settings
+
+if TYPE_CHECKING:
+    from ddbuild.config.builder import DataDesignerConfig, DataDesignerConfigBuilder
+    from ddbuild.config.models import ModelConfig, ModelProvider
+    from ddbuild.engine.dataset import DatasetRunSummary
+    from ddbuild.engine.identity import FileDigest
+    from ddbuild.execution.llmcache import StoreResponseCache
+    from ddbuild.results import AnalysisFacts, DatasetCreationResults, PreviewResults
+    from ddbuild.workflow import Workflow
 
 
 class DatasetDirChoice(str, Enum):
@@ -49,7 +58,7 @@ class DataDesigner:
         self,
         artifact_path: str | Path | None = None,
         *,
-        model_providers: list[Any] | None = None,
+        model_providers: list[ModelProvider] | None = None,
         cache: str | Path | None = None,
         remote: str | None = None,
         remote_upload: bool | None = None,
@@ -76,11 +85,11 @@ class DataDesigner:
         return self._settings.artifact_path
 
     @property
-    def model_providers(self) -> list[Any] | None:
+    def model_providers(self) -> list[ModelProvider] | None:
         return self._settings.model_providers
 
     @property
-    def default_model_configs(self) -> list[Any]:
+    def default_model_configs(self) -> list[ModelConfig]:
         """Aliases a builder that declares no model configs may use (Data Designer's defaults)."""
         return self._settings.default_model_configs
 
@@ -100,21 +109,21 @@ class DataDesigner:
     def set_run_config(self, run_config: RunConfig) -> None:
         self._settings = replace(self._settings, run_config=run_config)
 
-    def get_default_model_configs(self) -> list[Any]:
+    def get_default_model_configs(self) -> list[ModelConfig]:
         """The user's ``model_configs.yaml`` (in ``$DATA_DESIGNER_HOME``, default ``~/.data-designer``)
         if present, else Data Designer's default aliases ``<provider>-text|reasoning|vision``."""
         from ddbuild.engine.llm.catalogue import default_model_configs
 
         return default_model_configs()
 
-    def get_default_model_providers(self) -> list[Any]:
+    def get_default_model_providers(self) -> list[ModelProvider]:
         """The user's ``model_providers.yaml`` if present, else Data Designer's predefined
         providers: nvidia, openai, openrouter, each keyed by the variable holding its API key."""
         from ddbuild.engine.llm.catalogue import default_model_providers
 
         return default_model_providers()
 
-    def validate(self, config_builder: Any) -> None:
+    def validate(self, config_builder: DataDesignerConfigBuilder | DataDesignerConfig) -> None:
         """Raise what ``create`` would raise before generating: the config, its seed, its model
         aliases and providers, and every API key variable it needs (named with the alias and
         column). Nothing is sent and nothing is written."""
@@ -123,7 +132,7 @@ class DataDesigner:
         check_generation(self._config(config_builder, Path.cwd()), self.run_config, Path.cwd(),
                          self.model_providers)
 
-    def _config(self, config_builder: Any, base_dir: Path) -> Any:
+    def _config(self, config_builder: DataDesignerConfigBuilder | DataDesignerConfig, base_dir: Path) -> DataDesignerConfig:
         """The built config, with the default model configs its LLM columns name when it declares none."""
         from ddbuild.engine.llm.catalogue import effective_model_configs
 
@@ -133,7 +142,7 @@ class DataDesigner:
             config = config.model_copy(update={"model_configs": models})
         return config
 
-    def response_cache(self) -> Any:
+    def response_cache(self) -> StoreResponseCache:
         """The LLM response cache shared by every run of this designer: the ``llm/`` area of its cache."""
         from ddbuild.execution.llmcache import StoreResponseCache
         from ddbuild.store.fs import FileSystemStore
@@ -142,12 +151,12 @@ class DataDesigner:
 
     def create(
         self,
-        config_builder: Any,
+        config_builder: DataDesignerConfigBuilder | DataDesignerConfig,
         *,
         num_records: int = 10,
         dataset_name: str = "dataset",
         resume: ResumeMode | str = ResumeMode.NEVER,
-    ) -> Any:
+    ) -> DatasetCreationResults:
         """Generate ``num_records`` rows into ``<artifact_path>/<dataset_name>``."""
         import functools
 
@@ -166,7 +175,9 @@ class DataDesigner:
                                       analysis=_analysis_facts(config, self.cache_path),
                                       model_configs=config.model_configs)
 
-    def preview(self, config_builder: Any, *, num_records: int = 10) -> Any:
+    def preview(
+        self, config_builder: DataDesignerConfigBuilder | DataDesignerConfig, *, num_records: int = 10
+    ) -> PreviewResults:
         """Generate ``num_records`` rows in memory: the rows ``create`` would write first, no artifacts.
 
         The run goes through a temporary directory (the engine writes batch by batch) that is
@@ -184,8 +195,8 @@ class DataDesigner:
             summary = self._generate(config, num_records, Path(temp) / "preview", False, base_dir)
             return PreviewResults.read(summary)
 
-    def _generate(self, config: Any, num_records: int, target: Path, resume: bool, base_dir: Path,
-                  file_digest: Any = None) -> Any:
+    def _generate(self, config: DataDesignerConfig, num_records: int, target: Path, resume: bool, base_dir: Path,
+                  file_digest: FileDigest | None = None) -> DatasetRunSummary:
         """One engine run with this designer's settings; a run that kept no rows is an error."""
         from ddbuild.engine.dataset import generate_dataset
 
@@ -202,8 +213,8 @@ class DataDesigner:
             )
         return summary
 
-    def _dataset_dir(self, config: Any, name: str, resume: ResumeMode, base_dir: Path,
-                     file_digest: Any = None) -> tuple[Path, DatasetDirChoice]:
+    def _dataset_dir(self, config: DataDesignerConfig, name: str, resume: ResumeMode, base_dir: Path,
+                     file_digest: FileDigest | None = None) -> tuple[Path, DatasetDirChoice]:
         path = self.artifact_path / name
         if not _is_occupied(path):
             if resume == ResumeMode.ALWAYS:
@@ -217,13 +228,13 @@ class DataDesigner:
             return timestamped_sibling(path), DatasetDirChoice.SIBLING
         return path, DatasetDirChoice.RESUME
 
-    def compose_workflow(self, name: str) -> Any:
+    def compose_workflow(self, name: str) -> Workflow:
         from ddbuild.workflow import Workflow
 
         return Workflow(name=name, settings=self.build_settings)
 
 
-def _built(config_builder: Any, base_dir: Path) -> Any:
+def _built(config_builder: DataDesignerConfigBuilder | DataDesignerConfig, base_dir: Path) -> DataDesignerConfig:
     """A builder is built (validated) against ``base_dir``; a built config is checked for Data
     Designer features ddbuild does not run, then passes through."""
     if hasattr(config_builder, "build"):
@@ -234,7 +245,7 @@ def _built(config_builder: Any, base_dir: Path) -> Any:
     return config_builder
 
 
-def _analysis_facts(config: Any, cache_path: Any) -> Any:
+def _analysis_facts(config: DataDesignerConfig, cache_path: Path) -> AnalysisFacts:
     """What load_analysis needs from the run: the cache that keeps analyses, each column's type."""
     from ddbuild.analysis import SEED_COLUMN, column_types_from_config
     from ddbuild.results import AnalysisFacts
@@ -243,12 +254,12 @@ def _analysis_facts(config: Any, cache_path: Any) -> Any:
     return AnalysisFacts(Path(cache_path), None, column_types_from_config(config), other)
 
 
-def _has_llm(config: Any) -> bool:
+def _has_llm(config: DataDesignerConfig) -> bool:
     return any(is_llm_column(c) for c in config.columns)
 
 
-def _compatible(path: Path, config: Any, run_config: RunConfig, base_dir: Path, file_digest: Any = None,
-                providers: Any = None) -> bool:
+def _compatible(path: Path, config: DataDesignerConfig, run_config: RunConfig, base_dir: Path,
+                file_digest: FileDigest | None = None, providers: list[ModelProvider] | None = None) -> bool:
     """True when the run recorded at ``path`` has this config's digest (IF_POSSIBLE)."""
     from ddbuild.engine.identity import config_digest
     from ddbuild.engine.layout import METADATA_FILE

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from ddbuild.errors import ConfigError, did_you_mean
 
 if TYPE_CHECKING:
+    from ddbuild.config.models import ModelConfig, ModelProvider
     from ddbuild.config.run_config import RunConfig
     from ddbuild.store.base import Store
 
@@ -63,13 +64,13 @@ class BuildSettings:
     cache_settings: CacheSettings
     artifact_path: Path = DEFAULT_ARTIFACTS  # views go to <artifact_path>/<workflow>; relative to the cwd
     run_config: RunConfig = field(default_factory=_default_run_config)
-    model_providers: list[Any] | None = None  # config.models.ModelProvider
-    default_model_configs: list[Any] = field(default_factory=list)  # for builders that declare none
+    model_providers: list[ModelProvider] | None = None
+    default_model_configs: list[ModelConfig] = field(default_factory=list)  # for builders that declare none
 
 
 def resolve_build_settings(
     cwd: Path | None = None, *, artifact_path: str | os.PathLike[str] | None = None,
-    model_providers: list[Any] | None = None, cache: str | os.PathLike[str] | None = None,
+    model_providers: list[ModelProvider] | None = None, cache: str | os.PathLike[str] | None = None,
     remote: str | None = None, remote_upload: bool | None = None, require_signed: bool | None = None,
 ) -> BuildSettings:
     """A designer's settings, for ``DataDesigner(...)`` and a Workflow made without one alike: the

@@ -24,6 +24,7 @@ from ddbuild.planning.plan import Plan, ReasonKind, Status
 from ddbuild.planning.planner import Facts, Options, plan
 from ddbuild.planning.schema import SchemaCheck, check_schemas, observed_columns, read_schema_facts
 from ddbuild.planning.stage import (
+    OnSuccess,
     Stage,
     check_output,
     check_output_processors,
@@ -45,6 +46,10 @@ from ddbuild.workflow.results import (
 )
 
 if TYPE_CHECKING:
+    from ddbuild.config.builder import DataDesignerConfigBuilder
+    from ddbuild.config.processors import ProcessorConfig
+    from ddbuild.config.seeds import SelectionStrategy
+    from ddbuild.planning.joins import Join
     from ddbuild.store.closure import ClosureCounts
 
 
@@ -67,11 +72,12 @@ class Workflow:
 
     # -- declaring -----------------------------------------------------------------------
     def add_stage(
-        self, name: str, config_builder: Any, *, num_records: int | None = None, on_success: Any = None,
-        on_success_version: str | None = None, output_processors: Sequence[Any] | None = None,
-        output: str = "final", allow_empty: bool = False,
-        sampling_strategy: SamplingStrategy | str = SamplingStrategy.ORDERED, selection_strategy: Any = None,
-        depends_on: str | Sequence[str] | None = None, join: Any = None, join_version: str | None = None,
+        self, name: str, config_builder: DataDesignerConfigBuilder, *, num_records: int | None = None,
+        on_success: OnSuccess | None = None, on_success_version: str | None = None,
+        output_processors: Sequence[ProcessorConfig] | None = None, output: str = "final", allow_empty: bool = False,
+        sampling_strategy: SamplingStrategy | str = SamplingStrategy.ORDERED,
+        selection_strategy: SelectionStrategy | None = None, depends_on: str | Sequence[str] | None = None,
+        join: Join | None = None, join_version: str | None = None,
     ) -> Workflow:
         """Add a stage (checks in Data Designer's order, argument types first); returns the
         workflow so calls chain."""
@@ -105,7 +111,7 @@ class Workflow:
         ))
         return self
 
-    def _with_default_models(self, builder: Any) -> Any:
+    def _with_default_models(self, builder: DataDesignerConfigBuilder) -> DataDesignerConfigBuilder:
         """A builder that declares no model configs gets the designer's default ones its LLM
         columns name (Data Designer's default aliases), so the stage's key holds what it sends."""
         from ddbuild.engine.llm.catalogue import effective_model_configs
