@@ -26,6 +26,7 @@ _EXPORTS: dict[str, str] = {
     "LLMCodeColumnConfig": "ddbuild.config.columns",
     "LLMStructuredColumnConfig": "ddbuild.config.columns",
     "LLMJudgeColumnConfig": "ddbuild.config.columns",
+    "EmbeddingColumnConfig": "ddbuild.config.columns",
     "Score": "ddbuild.config.columns",
     "GenerationStrategy": "ddbuild.config.columns",
     "custom_column_generator": "ddbuild.config.columns",
@@ -56,6 +57,7 @@ _EXPORTS: dict[str, str] = {
     "ModelConfig": "ddbuild.config.models",
     "ModelProvider": "ddbuild.config.models",
     "ChatCompletionInferenceParams": "ddbuild.config.models",
+    "EmbeddingInferenceParams": "ddbuild.config.models",
     "UniformDistribution": "ddbuild.config.models",
     "ManualDistribution": "ddbuild.config.models",
     # run settings

@@ -33,6 +33,7 @@ DIGEST_HEX_LEN = 32  # xxh3_128 as lowercase hex
 
 _MODELS = "ddbuild.config.models"
 INFERENCE_PARAMS = f"{_MODELS}.ChatCompletionInferenceParams"
+EMBEDDING_PARAMS = f"{_MODELS}.EmbeddingInferenceParams"
 MODEL_CONFIG = f"{_MODELS}.ModelConfig"
 MODEL_PROVIDER = f"{_MODELS}.ModelProvider"
 RUN_CONFIG = "ddbuild.config.run_config.RunConfig"
@@ -46,6 +47,8 @@ SEED_SOURCE = "ddbuild.config.seeds.LocalFileSeedSource"
 EXCLUDED_FIELDS: dict[tuple[str, str], str] = {
     (INFERENCE_PARAMS, "max_parallel_requests"): "concurrency changes speed, never the data",
     (INFERENCE_PARAMS, "timeout"): "a timeout changes when we give up, never a successful reply",
+    (EMBEDDING_PARAMS, "max_parallel_requests"): "concurrency changes speed, never the data",
+    (EMBEDDING_PARAMS, "timeout"): "a timeout changes when we give up, never a successful reply",
     (MODEL_CONFIG, "provider"): "the provider name is local wiring; the model id identifies the model "
     "(the provider's request fields enter the key through the model, see ModelProvider)",
     (MODEL_CONFIG, "skip_health_check"): "a start-up probe setting, not part of what is generated",

@@ -1,4 +1,5 @@
-"""An OpenAI-compatible ``/v1/chat/completions`` test server on loopback, with counters and faults.
+"""An OpenAI-compatible ``/v1/chat/completions`` (and ``/v1/embeddings``) test server on loopback,
+with counters and faults.
 
 In tests::
 
@@ -14,7 +15,9 @@ prints ``listening on http://127.0.0.1:<port>/v1``; ``GET /_stats`` returns the 
 
 Replies are deterministic, derived from the request: ``reply to: <first 40 chars of the last user
 message>``; with ``response_format`` json_schema, a JSON object valid for the schema (strings,
-numbers, enums, arrays, nested objects). Usage tokens are whitespace word counts.
+numbers, enums, arrays, nested objects). Usage tokens are whitespace word counts. Embeddings:
+one vector per input text (``embedding_for``: ``dimensions`` numbers, 8 by default, from the text's
+hash; ``encoding_format="base64"`` as float32); ``by_api`` counts requests per API.
 
 Faults (``add_fault(kind, times=1, match=None, …)``; ``match`` is a substring of the last user
 message, ``times=None`` means every time): ``429`` (``retry_after=`` seconds), ``500``, ``400``,
@@ -78,6 +81,7 @@ class RequestRecord:
     last_user: str
     body: dict[str, Any]
     authorization: str | None
+    api: str = "chat"  # "chat" (/chat/completions) or "embeddings" (/embeddings)
     in_flight: int = 0  # requests in flight when this one arrived, itself included
 
 
@@ -137,6 +141,7 @@ class FakeOpenAIServer:
             self.total = 0
             self.by_model: Counter[str] = Counter()
             self.by_status: Counter[int] = Counter()
+            self.by_api: Counter[str] = Counter()  # "chat" / "embeddings" -> requests
             self.records: list[RequestRecord] = []
             self.in_flight = 0
             self.max_in_flight = 0
@@ -159,12 +164,18 @@ class FakeOpenAIServer:
             }
 
     # -- request handling (called from handler threads) ------------------------------------------
-    def _enter(self, body: dict[str, Any], authorization: str | None) -> tuple[RequestRecord, Fault | None]:
-        messages = body.get("messages") or []
-        last_user = next((m.get("content", "") for m in reversed(messages) if m.get("role") == "user"), "")
-        record = RequestRecord(time.monotonic(), str(body.get("model")), str(last_user), body, authorization)
+    def _enter(self, body: dict[str, Any], authorization: str | None,
+               api: str = "chat") -> tuple[RequestRecord, Fault | None]:
+        if api == "embeddings":  # the texts stand in for the last user message (count_prompt, match=)
+            texts = body.get("input")
+            last_user = "\n".join(map(str, texts)) if isinstance(texts, list) else str(texts)
+        else:
+            messages = body.get("messages") or []
+            last_user = next((m.get("content", "") for m in reversed(messages) if m.get("role") == "user"), "")
+        record = RequestRecord(time.monotonic(), str(body.get("model")), str(last_user), body, authorization, api)
         with self._lock:
             self.total += 1
+            self.by_api[api] += 1
             self.by_model[record.model] += 1
             self.records.append(record)
             self.in_flight += 1
@@ -211,7 +222,29 @@ class FakeOpenAIServer:
             return 200, {}, b'{"id": "chatcmpl-broken", "choices": [ {"mess'
         if kind == "raw":
             return 200, {}, fault.body.encode()
+        if record.api == "embeddings":
+            return 200, {}, json.dumps(self.embeddings(body, record)).encode()
         return 200, {}, json.dumps(self.completion(body, record, fault)).encode()
+
+    def embeddings(self, body: dict[str, Any], record: RequestRecord) -> dict[str, Any]:
+        """One vector per input text, ``dimensions`` long (8 by default), derived from the text."""
+        texts = body.get("input")
+        texts = texts if isinstance(texts, list) else [texts]
+        size = int(body.get("dimensions") or 8)
+        data = []
+        for index, text in enumerate(texts):
+            vector = embedding_for(str(text), size)
+            if body.get("encoding_format") == "base64":
+                import base64
+                import struct
+
+                encoded: Any = base64.b64encode(struct.pack(f"<{size}f", *vector)).decode()
+            else:
+                encoded = vector
+            data.append({"object": "embedding", "index": index, "embedding": encoded})
+        tokens = sum(len(str(t).split()) for t in texts)
+        return {"object": "list", "data": data, "model": record.model,
+                "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
 
     def completion(self, body: dict[str, Any], record: RequestRecord, fault: Fault | None) -> dict[str, Any]:
         kind = fault.kind if fault else None
@@ -251,6 +284,15 @@ class FakeOpenAIServer:
                 "total_tokens": prompt_tokens + completion_tokens,
             },
         }
+
+
+def embedding_for(text: str, size: int) -> list[float]:
+    """The test server's vector for ``text``: ``size`` numbers in [-1, 1) from its SHA-256, exact
+    in float32 (multiples of 1/128), so base64 and float replies decode to the same values."""
+    digest = b""
+    while len(digest) < size:
+        digest += hashlib.sha256(f"{len(digest)}\0{text}".encode()).digest()
+    return [(byte - 128) / 128 for byte in digest[:size]]
 
 
 def _error(message: str, code: str) -> bytes:
@@ -294,15 +336,17 @@ class _Handler(BaseHTTPRequestHandler):
             state.reset()
             self._send(200, {}, b"{}")
             return
-        if not self.path.rstrip("/").endswith("/chat/completions"):
+        path = self.path.rstrip("/")
+        if not path.endswith(("/chat/completions", "/embeddings")):
             self._send(404, {}, _error(f"no route {self.path}", "not_found"))
             return
+        api = "embeddings" if path.endswith("/embeddings") else "chat"
         try:
             body = json.loads(raw)
         except ValueError:
             self._send(400, {}, _error("request body is not JSON", "invalid_request_error"))
             return
-        record, fault = state._enter(body, self.headers.get("Authorization"))
+        record, fault = state._enter(body, self.headers.get("Authorization"), api)
         status = 0
         try:
             delay = state.latency + (fault.delay if fault and fault.kind == "slow" else 0.0)

@@ -98,6 +98,8 @@ def _universe() -> dict[str, Any]:
             "type": "object", "properties": {"timeout": {"type": "string"}, "provider": {"type": "integer"}}}),
         C.LLMJudgeColumnConfig(name="judge", prompt="Judge {{ answer }}", model_alias="m", scores=[
             C.Score(name="quality", description="How good", options={1: "bad", 2: "good"})]),
+        C.EmbeddingColumnConfig(name="vec", target_column="answer", model_alias="e",
+                                skip=C.SkipConfig(when="{{ text == 'x' }}", value="none")),
     ]
     models = [
         M.ModelConfig(alias="m", model="model-a", provider="q", inference_parameters=M.ChatCompletionInferenceParams(
@@ -105,6 +107,8 @@ def _universe() -> dict[str, Any]:
             max_parallel_requests=3, timeout=30, extra_body={"timeout": 1})),
         M.ModelConfig(alias="m2", model="model-b", inference_parameters=M.ChatCompletionInferenceParams(
             temperature=M.ManualDistribution(values=[0.1, 0.2], weights=[1, 2]))),
+        M.ModelConfig(alias="e", model="embed-a", inference_parameters=M.EmbeddingInferenceParams(
+            dimensions=8, max_parallel_requests=2, timeout=5, extra_body={"input_type": "query"})),
     ]
     providers = [
         M.ModelProvider(name="p", endpoint="http://localhost:1/v1", api_key="env:KEY", extra_headers={"X": "1"},
@@ -463,7 +467,8 @@ def test_every_field_of_every_config_model_is_edited() -> None:
     """A new model or field must get a strategy (and a decision: excluded or not) here."""
     reached = {(class_path(type(_get(BASES[b], path))), f) for b in BASES for path, f in SITES[b] if path != ("stage",)}
     classes = [*C.COLUMN_CLASSES.values(), *P.PROCESSOR_CLASSES.values(), *S.SAMPLER_PARAMS.values(),
-               M.ModelConfig, M.ChatCompletionInferenceParams, M.ModelProvider, M.UniformDistribution,
+               M.ModelConfig, M.ChatCompletionInferenceParams, M.EmbeddingInferenceParams, C.SkipConfig,
+               M.ModelProvider, M.UniformDistribution,
                M.ManualDistribution, C.Score, SD.SeedConfig, SD.LocalFileSeedSource, SD.IndexRange,
                SD.PartitionBlock, RunConfig, RequestAdmissionTuningConfig]
     wanted = {(class_path(cls), f) for cls in classes for f in cls.model_fields}

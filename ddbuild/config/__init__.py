@@ -23,6 +23,7 @@ SUPPORTED: dict[str, str] = {
     "GenerationStrategy": f"{_C}.columns",
     "LLMCodeColumnConfig": f"{_C}.columns",
     "LLMJudgeColumnConfig": f"{_C}.columns",
+    "EmbeddingColumnConfig": f"{_C}.columns",
     "LLMStructuredColumnConfig": f"{_C}.columns",
     "LLMTextColumnConfig": f"{_C}.columns",
     "SamplerColumnConfig": f"{_C}.columns",
@@ -45,6 +46,7 @@ SUPPORTED: dict[str, str] = {
     "AgentRolloutFormat": f"{_C}.enums",
     "JinjaRenderingEngine": f"{_C}.enums",
     "ChatCompletionInferenceParams": f"{_C}.models",
+    "EmbeddingInferenceParams": f"{_C}.models",
     "ManualDistribution": f"{_C}.models",
     "ManualDistributionParams": f"{_C}.models",
     "ModelConfig": f"{_C}.models",
@@ -86,9 +88,9 @@ SUPPORTED: dict[str, str] = {
 
 # Data Designer's names that ddbuild does not run yet: placeholders (config/unsupported.py).
 NOT_SUPPORTED: tuple[str, ...] = (
-    "EmbeddingColumnConfig", "ImageColumnConfig", "ValidationColumnConfig", "LocalStdioMCPProvider",
+    "ImageColumnConfig", "ValidationColumnConfig", "LocalStdioMCPProvider",
     "MCPProvider", "AudioContext", "ImageContext", "VideoContext", "ModalityContext",
-    "EmbeddingInferenceParams", "ImageInferenceParams", "DataDesignerScriptParams", "SchedulingMetadata",
+    "ImageInferenceParams", "DataDesignerScriptParams", "SchedulingMetadata",
     "SchedulingMetadataError", "BernoulliMixtureSamplerParams",
     "ScipySamplerParams", "AgentRolloutSeedSource", "DirectorySeedSource", "FileContentsSeedSource",
     "HuggingFaceSeedSource", "CodeValidatorParams", "LocalCallableValidatorParams", "RemoteValidatorParams",

@@ -31,6 +31,7 @@ class ColumnType(str, Enum):
     LLM_CODE = "llm-code"
     LLM_STRUCTURED = "llm-structured"
     LLM_JUDGE = "llm-judge"
+    EMBEDDING = "embedding"
 
 
 def normalise_column_type(value: object) -> object:
@@ -327,13 +328,24 @@ class LLMJudgeColumnConfig(_LLMColumn):
     scores: list[Score] = Field(min_length=1)
 
 
+class EmbeddingColumnConfig(_Column):
+    """Embeddings of ``target_column``'s text from an OpenAI-compatible ``/v1/embeddings`` model
+    (its ModelConfig has EmbeddingInferenceParams). A value that is a list of strings (or a JSON
+    text of one) is embedded item by item, in one request. The cell is Data Designer's
+    ``{"embeddings": [[float, ...], ...], "num_embeddings": n, "dimension": d}``."""
+
+    column_type: Literal["embedding"] = "embedding"
+    target_column: str = Field(min_length=1)
+    model_alias: str = Field(min_length=1)
+
+
 class UnsupportedColumnConfig(_Column):
-    """A column of a type Data Designer has and ddbuild does not run yet (embedding, image,
-    validation): loaded and written back as it is, refused by ``build()`` (config/support.py)."""
+    """A column of a type Data Designer has and ddbuild does not run yet (image, validation):
+    loaded and written back as it is, refused by ``build()`` (config/support.py)."""
 
     model_config = ConfigDict(extra="allow", validate_assignment=True)
 
-    column_type: Literal["embedding", "image", "validation"]
+    column_type: Literal["image", "validation"]
 
 
 ColumnConfig = Annotated[
@@ -346,6 +358,7 @@ ColumnConfig = Annotated[
         LLMCodeColumnConfig,
         LLMStructuredColumnConfig,
         LLMJudgeColumnConfig,
+        EmbeddingColumnConfig,
         UnsupportedColumnConfig,
     ],
     Field(discriminator="column_type"),
@@ -360,18 +373,22 @@ COLUMN_CLASSES: dict[str, type[ColumnConfig]] = {
     ColumnType.LLM_CODE.value: LLMCodeColumnConfig,
     ColumnType.LLM_STRUCTURED.value: LLMStructuredColumnConfig,
     ColumnType.LLM_JUDGE.value: LLMJudgeColumnConfig,
+    ColumnType.EMBEDDING.value: EmbeddingColumnConfig,
 }
-UNSUPPORTED_COLUMN_TYPES = ("embedding", "image", "validation")  # UnsupportedColumnConfig
+UNSUPPORTED_COLUMN_TYPES = ("image", "validation")  # UnsupportedColumnConfig
 
-LLM_COLUMN_TYPES: frozenset[str] = frozenset(
+CHAT_COLUMN_TYPES: frozenset[str] = frozenset(
     t.value for t in (ColumnType.LLM_TEXT, ColumnType.LLM_CODE, ColumnType.LLM_STRUCTURED, ColumnType.LLM_JUDGE)
 )
+# Columns that send model requests: chat completions, or embeddings (one request per row each).
+LLM_COLUMN_TYPES: frozenset[str] = CHAT_COLUMN_TYPES | {ColumnType.EMBEDDING.value}
 
 
 def is_llm_column(column: object) -> bool:
-    """Whether a column sends LLM requests: the one answer for the planner's and the dry run's
-    costs, the model checks, the engine and the designer. ``column`` is a column config or its
-    identity (a mapping with ``column_type``, as stage keys hold it); both spellings count."""
+    """Whether a column sends model requests (chat completions or embeddings): the one answer for
+    the planner's and the dry run's costs, the model checks, the engine and the designer.
+    ``column`` is a column config or its identity (a mapping with ``column_type``, as stage keys
+    hold it); both spellings count."""
     kind = column.get("column_type") if isinstance(column, Mapping) else getattr(column, "column_type", None)
     kind = normalise_column_type(kind)
     return isinstance(kind, str) and kind in LLM_COLUMN_TYPES

@@ -13,7 +13,15 @@ import random
 import re
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 
 from ddbuild.config.checks import check_finite
 from ddbuild.config.samplers import check_weights, normalise_weights
@@ -188,6 +196,49 @@ class ChatCompletionInferenceParams(BaseModel):
         return isinstance(self.temperature, BaseModel) or isinstance(self.top_p, BaseModel)
 
 
+class EmbeddingInferenceParams(BaseModel):
+    """Request settings for ``/v1/embeddings`` (Data Designer's field names): ``encoding_format``
+    (``float`` or ``base64``; both arrive as floats) and ``dimensions`` (None: the model's own)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    generation_type: Literal["embedding"] = "embedding"
+    encoding_format: Literal["float", "base64"] = "float"
+    dimensions: int | None = Field(default=None, ge=1)
+    # max_parallel_requests, timeout: not identity (fingerprint.EXCLUDED_FIELDS), never change a reply.
+    max_parallel_requests: int = Field(default=4, ge=1)
+    timeout: float | None = Field(default=None, ge=1)
+    extra_body: dict[str, Any] | None = None
+
+    @field_validator("extra_body")
+    @classmethod
+    def _finite_body(cls, value: Any) -> Any:
+        return check_finite(value, "extra_body")
+
+    @property
+    def is_sampled(self) -> bool:
+        return False
+
+
+EMBEDDING_FIELDS = ("encoding_format", "dimensions")
+
+
+def _typed_params(value: Any) -> Any:
+    """A dict of inference parameters is typed by its ``generation_type``, else by the presence of
+    an embedding field (Data Designer's rule); anything else is chat-completion parameters."""
+    if isinstance(value, dict) and "generation_type" not in value:
+        kind = "embedding" if any(f in value for f in EMBEDDING_FIELDS) else "chat-completion"
+        return {**value, "generation_type": kind}
+    return value
+
+
+InferenceParams = Annotated[
+    Union[ChatCompletionInferenceParams, EmbeddingInferenceParams],
+    BeforeValidator(_typed_params),
+    Field(discriminator="generation_type"),
+]
+
+
 class ModelProvider(BaseModel):
     """An OpenAI-compatible endpoint.
 
@@ -261,14 +312,18 @@ class ModelConfig(BaseModel):
     alias: str = Field(min_length=1)
     model: str = Field(min_length=1)
     provider: str | None = None
-    inference_parameters: ChatCompletionInferenceParams = Field(
-        default_factory=ChatCompletionInferenceParams
-    )
+    inference_parameters: InferenceParams = Field(default_factory=ChatCompletionInferenceParams)
     skip_health_check: bool = False
+
+    @property
+    def is_embedding(self) -> bool:
+        """True for a model served at ``/v1/embeddings`` (EmbeddingInferenceParams)."""
+        return isinstance(self.inference_parameters, EmbeddingInferenceParams)
 
 
 __all__ = [
     "ChatCompletionInferenceParams",
+    "EmbeddingInferenceParams",
     "ManualDistribution",
     "ManualDistributionParams",
     "ModelConfig",

@@ -13,7 +13,6 @@ from ddbuild.errors import not_supported
 
 # name -> what ddbuild lacks for it (shown in the hint)
 UNSUPPORTED: dict[str, str] = {
-    "EmbeddingColumnConfig": "embedding columns",
     "ImageColumnConfig": "image-generation columns",
     "ValidationColumnConfig": "validation columns",
     "LocalStdioMCPProvider": "MCP tool providers",
@@ -22,7 +21,6 @@ UNSUPPORTED: dict[str, str] = {
     "ImageContext": "multi-modal context for LLM columns",
     "VideoContext": "multi-modal context for LLM columns",
     "ModalityContext": "multi-modal context for LLM columns",
-    "EmbeddingInferenceParams": "embedding models",
     "ImageInferenceParams": "image-generation models",
     "DataDesignerScriptParams": "Data Designer's CLI script parameters",
     "SchedulingMetadata": "Data Designer's async scheduler",

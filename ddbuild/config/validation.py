@@ -13,6 +13,7 @@ from typing import Any, Protocol
 from ddbuild.config.columns import (
     ColumnConfig,
     CustomColumnConfig,
+    EmbeddingColumnConfig,
     ExpressionColumnConfig,
     SamplerColumnConfig,
     SeedDatasetColumnConfig,
@@ -50,6 +51,8 @@ def column_references(column: Any) -> set[str]:
 
 def _own_references(column: Any) -> set[str]:
     where = f"Column '{column.name}'"
+    if isinstance(column, EmbeddingColumnConfig):
+        return {column.target_column}
     if isinstance(column, ExpressionColumnConfig):
         return check_template(column.expr, where)
     if is_llm_column(column):

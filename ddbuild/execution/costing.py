@@ -157,8 +157,14 @@ class CountingTransport:
     async def post(
         self, url: str, headers: Mapping[str, str], json_body: dict[str, Any], timeout: float | None
     ) -> tuple[int, Mapping[str, str], bytes]:
-        chars = sum(len(str(m.get("content") or "")) for m in json_body.get("messages") or [])
         self.requests += 1
+        if url.rstrip("/").endswith("/embeddings"):  # one placeholder vector per text
+            texts = json_body.get("input") or []
+            self.prompt_chars += sum(len(str(t)) for t in texts)
+            data = [{"object": "embedding", "index": i, "embedding": [0.0]} for i in range(len(texts))]
+            payload = {"object": "list", "data": data, "model": json_body.get("model"), "usage": {"prompt_tokens": 0}}
+            return 200, {"Content-Type": "application/json"}, json.dumps(payload).encode("utf-8")
+        chars = sum(len(str(m.get("content") or "")) for m in json_body.get("messages") or [])
         self.prompt_chars += chars
         reply = {
             "id": f"dry-run-{self.requests}", "object": "chat.completion", "model": json_body.get("model"),

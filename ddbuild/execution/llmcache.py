@@ -1,6 +1,6 @@
 """ResponseCache over the Store's ``llm/`` area, remembering which responses a stage used.
 
-A cached response is checked by ``replies.completion_problem``, the same check a live reply passes
+A cached response is checked by ``replies.response_problem``, the check a live reply passes
 (a malformed one is a miss and is asked again). A response marked ``ddbuild_unverified`` (pulled
 from a remote without an accepted signature) taints the stage: its entry is marked unverified and
 is never signed (docs/sharing.md, "Trust").
@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from ddbuild.engine.llm.replies import completion_problem
+from ddbuild.engine.llm.replies import response_problem
 from ddbuild.store.base import Store
 from ddbuild.store.entry import RESPONSE_UNVERIFIED, response_digest
 
@@ -42,7 +42,7 @@ class StoreResponseCache:
     def get(self, key: str) -> dict[str, Any] | None:
         response = self.store.get_response(key) if self.read else None
         if response is not None:
-            problem = completion_problem(response)
+            problem = response_problem(response)
             if problem is not None:
                 if not self._warned:
                     self._warned = True

@@ -252,6 +252,47 @@ def test_explain_does_not_count_skipped_cells_as_requests(tmp_path, monkeypatch)
         server.stop()
 
 
+EMBED = '''
+import os
+import ddbuild as dd
+
+provider = dd.ModelProvider(name="stub", endpoint=os.environ["STUB_URL"])
+embed = dd.ModelConfig(alias="embed", model="stub-embed", provider="stub",
+                       inference_parameters=dd.EmbeddingInferenceParams(dimensions=4))
+texts = dd.DataDesignerConfigBuilder(model_configs=[embed], seed=2)
+texts.add_column(name="topic", column_type="sampler", sampler_type="category", params={"values": ["a", "b", "c"]})
+texts.add_column(name="vec", column_type="embedding", target_column="topic", model_alias="embed",
+                 skip=dd.SkipConfig(when="{{ topic == 'a' }}"))
+workflow = dd.DataDesigner(model_providers=[provider]).compose_workflow(name="embed")
+workflow.add_stage("texts", texts, num_records=12)
+'''
+
+
+@pytest.mark.parametrize("options", [[], ["-B"]], ids=["fresh-then-hit", "-B"])
+def test_explain_counts_embedding_requests_as_the_build_sends_them(tmp_path, monkeypatch, options):
+    from tests.openai_server import start_server
+
+    server = start_server()
+    try:
+        monkeypatch.setenv("STUB_URL", server.url)
+        project = Project(tmp_path)
+        project.write(EMBED)
+        for _ in range(2):  # a fresh build, then a hit (or -B: rebuilt from cached replies)
+            before = server.total
+            explained = json.loads(project.main("--explain", "--json", *options).stdout)
+            [stage] = [s for w in explained["workflows"] for s in w["stages"]]
+            cost = stage["cost"] or {"llm_requests_to_send": 0, "llm_requests_cached": 0}
+            assert server.total == before
+            built = project.main("--json", *options)
+            [finished] = [e for e in built.json_lines() if e["event"] == "stage_finished"]
+            assert (finished.get("llm_requests_sent") or 0, finished.get("llm_requests_cached") or 0) == (
+                cost["llm_requests_to_send"], cost["llm_requests_cached"])
+            assert server.total - before == cost["llm_requests_to_send"]
+        assert 0 < server.by_api["embeddings"] == server.total < 12  # skipped rows asked nothing
+    finally:
+        server.stop()
+
+
 # One seeded LLM stage with a sampler on the seeded rows: after an edit of the seed, what explain
 # says it will send is what the build sends, and both are the rows whose content changed or
 # appeared (rows keep their identity: their keys and sampled values follow the row, not its position).

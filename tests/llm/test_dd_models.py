@@ -50,7 +50,7 @@ def test_predefined_providers_and_default_aliases(home):
     assert models["openai-text"] == ("gpt-4.1", "openai")
     assert models["openai-reasoning"] == ("gpt-5", "openai")
     assert models["openrouter-reasoning"] == ("openai/gpt-oss-20b", "openrouter")
-    assert sorted(models) == sorted(f"{p}-{r}" for p in providers for r in ("text", "reasoning", "vision"))
+    assert sorted(models) == sorted(f"{p}-{r}" for p in providers for r in ("text", "reasoning", "vision", "embedding"))
 
 
 def test_validate_names_provider_variable_alias_and_column(home):
@@ -160,7 +160,7 @@ DD_HOME = Path(__file__).parent / "dd_home"  # the files Data Designer 0.9.7 wri
 
 def test_data_designer_written_home_files_equal_the_builtins(monkeypatch):
     """The files Data Designer seeds ~/.data-designer with load, and hold exactly ddbuild's built-in
-    providers and default aliases (its embedding aliases left out)."""
+    providers and default aliases (the embedding ones included)."""
     from ddbuild.engine.llm.catalogue import (
         builtin_model_configs,
         builtin_providers,

@@ -128,7 +128,7 @@ def test_a_field_ddbuild_does_not_run_loads_and_validate_names_it(field: str, va
 def test_every_unsupported_section_and_field_is_named_at_once() -> None:
     data = _read(HERE / "dd_configs" / "support_tickets.yaml")
     data["columns"][0]["conditional_params"] = {"age > 60": {"values": ["billing"], "sampler_type": "category"}}
-    data["columns"].append({"name": "vec", "column_type": "embedding", "target_column": "ticket", "model_alias": "fast"})
+    data["columns"].append({"name": "pic", "column_type": "image", "prompt": "Draw {{ ticket }}", "model_alias": "fast"})
     data["columns"].append({"name": "beta", "column_type": "sampler", "sampler_type": "scipy",
                             "params": {"dist_name": "beta", "dist_params": {"a": 2, "b": 5}, "sampler_type": "scipy"}})
     data["columns"].append({"name": "who", "column_type": "sampler", "sampler_type": "person",
@@ -141,8 +141,8 @@ def test_every_unsupported_section_and_field_is_named_at_once() -> None:
     assert written["tool_configs"] == [{"tool_alias": "web", "providers": ["mcp"], "allow_tools": None,
                                         "max_tool_call_turns": 5, "timeout_sec": None}]
     assert written["columns"][0]["conditional_params"] == data["columns"][0]["conditional_params"]
-    assert {k: written["columns"][-3][k] for k in ("target_column", "model_alias")} == {
-        "target_column": "ticket", "model_alias": "fast"}
+    assert {k: written["columns"][-3][k] for k in ("prompt", "model_alias")} == {
+        "prompt": "Draw {{ ticket }}", "model_alias": "fast"}
     assert written["columns"][-2]["params"] == data["columns"][-2]["params"]
     assert dd.DataDesignerConfigBuilder.from_config(written).to_dict() == builder.to_dict()
     with pytest.raises(NotSupportedError) as caught:
@@ -155,7 +155,7 @@ def test_every_unsupported_section_and_field_is_named_at_once() -> None:
         "  - config field 'tool_configs' lists 1 (ToolConfig)",
         "  - column 'topic' sets conditional_params = {'age > 60': {'values': ['billing'], 'sampler_type': "
         "'category'}} (default {})",
-        "  - column 'vec' is of column_type 'embedding'",
+        "  - column 'pic' is of column_type 'image'",
         "  - column 'beta' has sampler_type 'scipy'",
         "  - column 'who' sets params.with_synthetic_personas = True",
         "Data Designer runs these features; ddbuild would ignore them and build different data. Remove them "

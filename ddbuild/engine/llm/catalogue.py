@@ -7,13 +7,13 @@ Facts carried over from Data Designer 0.9.7 (names, endpoints, key variables, de
     openai       https://api.openai.com/v1             OPENAI_API_KEY      (OPENAI_BASE_URL overrides: ddbuild)
     openrouter   https://openrouter.ai/api/v1          OPENROUTER_API_KEY
 
-Each provider has default aliases ``<provider>-text``, ``-reasoning`` and ``-vision`` (the table
-below). ``<provider>-embedding`` is not offered: ddbuild has no embedding columns yet.
+Each provider has default aliases ``<provider>-text``, ``-reasoning``, ``-vision`` and
+``-embedding`` (the table below; the embedding ones have EmbeddingInferenceParams).
 
 The user's ``model_providers.yaml`` (``providers: [...]``) and ``model_configs.yaml``
 (``model_configs: [...]``) in ``$DATA_DESIGNER_HOME`` (default ``~/.data-designer``), when present,
 replace the built-in lists, as in Data Designer (which writes the built-ins there on first use);
-their embedding and image configs are left out (no such columns in ddbuild yet).
+their image configs are left out (no image columns in ddbuild yet).
 Everything is read when a ``DataDesigner`` is constructed, so the build file's load sees the reads
 (the no-op stamp notices an edited file).
 
@@ -32,7 +32,12 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, SecretStr, ValidationError
 
 from ddbuild.config.columns import is_llm_column
-from ddbuild.config.models import ChatCompletionInferenceParams, ModelConfig, ModelProvider
+from ddbuild.config.models import (
+    ChatCompletionInferenceParams,
+    EmbeddingInferenceParams,
+    ModelConfig,
+    ModelProvider,
+)
 from ddbuild.errors import ModelConfigError
 
 _Model = TypeVar("_Model", bound=BaseModel)
@@ -58,16 +63,20 @@ DEFAULT_MODELS: dict[str, dict[str, tuple[str, dict[str, Any]]]] = {
         "reasoning": ("nvidia/nemotron-3-super-120b-a12b",
                       {"temperature": 1.0, "top_p": 0.95, "extra_body": {"reasoning_effort": "medium"}}),
         "vision": ("nvidia/nemotron-3-nano-omni-30b-a3b-reasoning", {"temperature": 0.6, "top_p": 0.95}),
+        "embedding": ("nvidia/nemotron-3-embed-1b",
+                      {"encoding_format": "float", "extra_body": {"input_type": "query"}}),
     },
     "openai": {
         "text": ("gpt-4.1", {"temperature": 0.85, "top_p": 0.95}),
         "reasoning": ("gpt-5", {"extra_body": {"reasoning_effort": "medium"}}),
         "vision": ("gpt-5", {"extra_body": {"reasoning_effort": "medium"}}),
+        "embedding": ("text-embedding-3-large", {"encoding_format": "float"}),
     },
     "openrouter": {
         "text": ("nvidia/nemotron-3-nano-30b-a3b", {"temperature": 1.0, "top_p": 1.0}),
         "reasoning": ("openai/gpt-oss-20b", {"temperature": 0.35, "top_p": 0.95}),
         "vision": ("nvidia/nemotron-3-nano-omni-30b-a3b-reasoning:free", {"temperature": 0.6, "top_p": 0.95}),
+        "embedding": ("openai/text-embedding-3-large", {"encoding_format": "float"}),
     },
 }
 
@@ -95,7 +104,8 @@ def builtin_model_configs() -> list[ModelConfig]:
     """The default aliases ``<provider>-<role>`` of every predefined provider."""
     return [
         ModelConfig(alias=f"{provider}-{role}", model=model, provider=provider,
-                    inference_parameters=ChatCompletionInferenceParams(**params))
+                    inference_parameters=(EmbeddingInferenceParams(**params) if role == "embedding"
+                                          else ChatCompletionInferenceParams(**params)))
         for provider, roles in DEFAULT_MODELS.items()
         for role, (model, params) in roles.items()
     ]
@@ -115,15 +125,15 @@ def default_model_configs(environ: Mapping[str, str] | None = None) -> list[Mode
     if listed is None:
         return builtin_model_configs()
     return [_parse(ModelConfig, item, MODEL_CONFIGS_FILE, "model_configs", i)
-            for i, item in enumerate(listed) if _is_chat(item)]
+            for i, item in enumerate(listed) if _runs(item)]
 
 
-def _is_chat(item: Any) -> bool:
-    """False for the embedding / image configs Data Designer writes into the file (ddbuild has no
-    such columns yet): they are left out, so a column naming one is told its alias is not configured."""
+def _runs(item: Any) -> bool:
+    """False for the image configs Data Designer writes into the file (ddbuild has no image
+    columns yet): they are left out, so a column naming one is told its alias is not configured."""
     params = item.get("inference_parameters") if isinstance(item, dict) else None
     kind = params.get("generation_type", "chat-completion") if isinstance(params, dict) else "chat-completion"
-    return kind == "chat-completion"
+    return kind in ("chat-completion", "embedding")
 
 
 def runtime_providers(environ: Mapping[str, str] | None = None) -> list[ModelProvider]:

@@ -36,12 +36,13 @@ import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any
 
 from ddbuild.config.models import ModelConfig, ModelProvider
 from ddbuild.config.run_config import RequestAdmissionTuningConfig
 from ddbuild.engine.llm.limits import ModelLimits, Outcome, Slot
-from ddbuild.engine.llm.replies import completion_problem
+from ddbuild.engine.llm.replies import completion_problem, embedding_problem
 from ddbuild.engine.llm.transport import ChatTransport, TransportError, TransportRefused, TransportTimeout
 from ddbuild.errors import LLMRequestError, ModelConfigError
 
@@ -86,18 +87,32 @@ def resolve_api_key(provider: ModelProvider, environ: Mapping[str, str] | None =
     )
 
 
-def chat_completions_url(endpoint: str) -> str:
-    """The chat-completions URL for the common endpoint spellings.
+class Api(str, Enum):
+    """The OpenAI-compatible APIs ddbuild calls; the value is the path under ``/v1``."""
 
-    ``…/chat/completions`` is used as given; ``…/v1`` (any ``/vN`` last segment) gets
-    ``/chat/completions``; a bare host or other path gets ``/v1/chat/completions``.
+    CHAT = "chat/completions"
+    EMBEDDINGS = "embeddings"
+
+
+def api_url(endpoint: str, api: Api = Api.CHAT) -> str:
+    """The URL of ``api`` for the common endpoint spellings.
+
+    ``…/chat/completions`` (or ``…/embeddings``) is used as given for that API and replaced for
+    the other; ``…/v1`` (any ``/vN`` last segment) gets ``/<api>``; a bare host or other path
+    gets ``/v1/<api>``.
     """
     base = endpoint.strip().rstrip("/")
-    if base.endswith("/chat/completions"):
-        return base
+    for known in Api:
+        if base.endswith(f"/{known.value}"):
+            return base if known is api else f"{base[: -len(known.value)]}{api.value}"
     if _VERSION_SEGMENT.search(base):
-        return f"{base}/chat/completions"
-    return f"{base}/v1/chat/completions"
+        return f"{base}/{api.value}"
+    return f"{base}/v1/{api.value}"
+
+
+def chat_completions_url(endpoint: str) -> str:
+    """The chat-completions URL for the common endpoint spellings (``api_url``)."""
+    return api_url(endpoint, Api.CHAT)
 
 
 def redact(text: str, secrets: list[str]) -> str:
@@ -233,7 +248,7 @@ class ChatClient:
         headers = {"Content-Type": "application/json", **provider.extra_headers}
         if key:
             headers["Authorization"] = f"Bearer {key}"
-        url = chat_completions_url(provider.endpoint)
+        url = api_url(provider.endpoint, Api.EMBEDDINGS if model.is_embedding else Api.CHAT)
         route = _Route(
             alias=alias,
             model=model,
@@ -318,7 +333,8 @@ class ChatClient:
                 signal = Outcome.TIMEOUT
         finally:
             route.slot.release(signal, admitted_at, cooldown)
-        return _classify(status, headers, raw), admitted_at
+        return _classify(status, headers, raw, embedding_problem if route.model.is_embedding else completion_problem), \
+            admitted_at
 
 
 # Reasons a request fails for good that say nothing about the row: the endpoint was busy, down or
@@ -331,13 +347,14 @@ TRANSIENT_REASONS = frozenset(
 )
 
 
-def _classify(status: int, headers: Mapping[str, str], raw: bytes) -> dict[str, Any] | _Outcome:
+def _classify(status: int, headers: Mapping[str, str], raw: bytes,
+              problem: Callable[[object], str | None] = completion_problem) -> dict[str, Any] | _Outcome:
     if 200 <= status < 300:
         try:
             payload = json.loads(raw)
         except (ValueError, RecursionError):  # not JSON, or nested past the parser (a hostile reply)
             payload = None
-        if completion_problem(payload) is None:
+        if problem(payload) is None:
             return payload
         return _Outcome("malformed_response", retryable=True, status=status, body=raw)
     if status == 429:

@@ -31,11 +31,12 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ddbuild.config.columns import LLMJudgeColumnConfig, LLMStructuredColumnConfig, is_llm_column
-from ddbuild.config.models import ModelConfig, ModelProvider
+from ddbuild.config.models import ChatCompletionInferenceParams, ModelConfig, ModelProvider
 from ddbuild.config.run_config import RequestAdmissionTuningConfig
 from ddbuild.engine.llm import replies
 from ddbuild.engine.llm.cache import ResponseCache, request_key
 from ddbuild.engine.llm.client import ChatClient, RequestFailure, default_providers, resolve_api_key
+from ddbuild.engine.llm.embeddings import EmbeddingColumnGenerator
 from ddbuild.engine.llm.limits import ModelLimits
 from ddbuild.engine.llm.schema import check_schema
 from ddbuild.engine.llm.transport import ChatTransport
@@ -260,16 +261,20 @@ class LLMServices:
             if not provider.endpoint.strip():
                 raise ModelConfigError(f"Model provider '{name}' has no endpoint.")
             resolve_api_key(provider, environ, needed_by=f"model alias '{alias}' (column '{column.name}')")
+            _check_model_kind(column, models[alias])
             schema = response_schema(column)
             if schema is not None:
                 check_schema(schema, f"Column '{column.name}'")
 
-    def generator_for(self, column: Any) -> LLMColumnGenerator:
+    def generator_for(self, column: Any) -> LLMColumnGenerator | EmbeddingColumnGenerator:
         if not is_llm_column(column):
             raise ConfigError(f"Column '{column.name}' is not an LLM column ({column_type_of(column)}).")
         if column.model_alias not in self.models:
             self.validate([column], list(self.models.values()), list(self.client._providers.values()))
+        _check_model_kind(column, self.models[column.model_alias])
         self.client.route(column.model_alias)  # resolves the API key now, not mid-run
+        if column_type_of(column) == EMBEDDING:
+            return EmbeddingColumnGenerator(self, column)
         return LLMColumnGenerator(self, column)
 
     @property
@@ -292,6 +297,27 @@ class LLMServices:
             self._stats.failures[failure.reason] += 1
         self._early_stop.record(failure)
         self._check_running()
+
+
+EMBEDDING = "embedding"
+
+
+def _check_model_kind(column: Any, model: ModelConfig) -> None:
+    """An embedding column needs an embedding model, a chat column a chat model."""
+    wants_embedding = column_type_of(column) == EMBEDDING
+    if wants_embedding == model.is_embedding:
+        return
+    if wants_embedding:
+        raise ModelConfigError(
+            f"Column '{column.name}' is an embedding column, but model alias '{model.alias}' is a chat model.",
+            hint="Give the alias inference_parameters=dd.EmbeddingInferenceParams(...) (served at /v1/embeddings), "
+            "or name an embedding alias (e.g. 'openai-embedding').",
+        )
+    raise ModelConfigError(
+        f"Column '{column.name}' ({column_type_of(column)}) uses model alias '{model.alias}', which is an "
+        "embedding model (EmbeddingInferenceParams).",
+        hint="Name a chat-completion alias for this column.",
+    )
 
 
 def _models_by_alias(model_configs: list[ModelConfig]) -> dict[str, ModelConfig]:
@@ -372,6 +398,7 @@ class LLMColumnGenerator:
 
     def _body(self, messages: list[dict[str, str]], draw: int | str) -> dict[str, Any]:
         params = self.model.inference_parameters
+        assert isinstance(params, ChatCompletionInferenceParams), "LLMServices checks the model's kind"
         body: dict[str, Any] = {**self._extra_body, **(params.extra_body or {})}
         body["model"] = self.model.model
         body["messages"] = messages

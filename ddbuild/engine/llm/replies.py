@@ -76,6 +76,38 @@ def completion_problem(payload: object) -> str | None:
     return None
 
 
+def embedding_problem(payload: object) -> str | None:
+    """Why ``payload`` is not a usable ``/v1/embeddings`` reply, or None: a JSON object with a
+    non-empty ``data`` list of objects, each with an ``embedding`` that is a list of numbers or a
+    base64 string (``encoding_format="base64"``) and an integer ``index``."""
+    if not isinstance(payload, dict):
+        return f"the reply is a JSON {type(payload).__name__}, not an object"
+    data = payload.get("data")
+    if not isinstance(data, list) or not data:
+        return "the reply has no 'data' list"
+    for position, item in enumerate(data):
+        if not isinstance(item, dict):
+            return f"data[{position}] is not an object"
+        vector = item.get("embedding")
+        numbers = isinstance(vector, list) and all(
+            isinstance(x, (int, float)) and not isinstance(x, bool) for x in vector)
+        if not (numbers or isinstance(vector, str)):
+            return f"data[{position}].embedding is neither a list of numbers nor a base64 string"
+        if item.get("index") is not None and (not isinstance(item["index"], int) or isinstance(item["index"], bool)):
+            return f"data[{position}].index is not an integer"
+    usage = payload.get("usage")
+    if usage is not None and not isinstance(usage, dict):
+        return "usage is not an object"
+    return None
+
+
+def response_problem(payload: object) -> str | None:
+    """Why a cached response is usable as neither a chat completion nor an embeddings reply."""
+    if isinstance(payload, dict) and "choices" not in payload and "data" in payload:
+        return embedding_problem(payload)
+    return completion_problem(payload)
+
+
 def extract_code(reply: str, code_lang: str) -> str:
     """The first fenced block tagged with ``code_lang`` (or an alias), else the first untagged
     block, else the whole reply stripped."""
