@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from dataclasses import dataclass
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from ddbuild.cli import format_error, render
 from ddbuild.cli.progress import TallyReporter, Tee, make_reporter
@@ -14,6 +14,12 @@ from ddbuild.cli.targets import Selection
 from ddbuild.cli.warnroute import routed_warnings
 from ddbuild.errors import ConfigError, DDBuildError, UsageError
 from ddbuild.execution.events import Reporter, SerialReporter
+
+if TYPE_CHECKING:
+    from ddbuild.cli.options import Options
+    from ddbuild.planning.plan import Plan
+    from ddbuild.store.base import Store
+    from ddbuild.workflow.results import WorkflowResults
 
 
 @dataclass
@@ -38,7 +44,7 @@ def _plan_args(session: Session, selection: Selection) -> dict[str, Any]:
     }
 
 
-def make_plans(session: Session, *, estimate_cost: bool = False) -> list[Any]:
+def make_plans(session: Session, *, estimate_cost: bool = False) -> list[Plan]:
     """One Plan per selected workflow. The same call a build makes before it executes.
 
     ``estimate_cost`` (--explain only): costs from a dry run of each stage whose inputs are known.
@@ -48,12 +54,12 @@ def make_plans(session: Session, *, estimate_cost: bool = False) -> list[Any]:
             for sel in session.selections()]
 
 
-def _plain(options: Any) -> bool:
+def _plain(options: Options) -> bool:
     """Options under which a plan is what a plain ``ddbuild [TARGET]...`` would decide."""
     return not (options.always_make or options.rerun_from or options.overrides) and options.resume == "if_possible"
 
 
-def stamp_plans(session: Session, plans: list[Any]) -> None:
+def stamp_plans(session: Session, plans: list[Plan]) -> None:
     """An all-hit plan of plain options leaves an up-to-date stamp for the fast path."""
     if _plain(session.options):
         from ddbuild.cli import stampwrite
@@ -61,7 +67,7 @@ def stamp_plans(session: Session, plans: list[Any]) -> None:
         stampwrite.record(session, plans)
 
 
-def stamp_build(session: Session, results: list[Any]) -> None:
+def stamp_build(session: Session, results: list[WorkflowResults]) -> None:
     """After a successful build: re-plan with plain options; if that is all hits, stamp it."""
     from ddbuild.cli import stampwrite
 
@@ -81,7 +87,7 @@ def explain(session: Session, streams: Streams) -> int:
     return 0
 
 
-def raise_invalid_config(plans: list[Any]) -> None:
+def raise_invalid_config(plans: list[Plan]) -> None:
     """A stage the build would refuse before running anything raises what the build raises: an
     invalid config or unusable model is a config error (exit 2), resume=always that cannot reuse
     a stage a ResumeError (exit 1); see docs/cli.md."""
@@ -164,7 +170,7 @@ def _build_selection(
     return 0
 
 
-def fill_usage(tally: TallyReporter, store: Any) -> None:
+def fill_usage(tally: TallyReporter, store: Store) -> None:
     """LLM numbers for stages that ran, from their published entries."""
     from ddbuild.planning.plan import Status
 
@@ -215,7 +221,7 @@ def build(session: Session, streams: Streams) -> int:
             status = _build_all(session, selections, reporter, tally, streams, results)
     finally:
         close()
-    fill_usage(tally, session.store)
+    fill_usage(tally, session.cache())
     if options.json_output:
         streams.out.write(json.dumps(render.summary_document(tally.summaries)) + "\n")
     elif not options.silent and not status:

@@ -8,11 +8,16 @@ import sys
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, TypeGuard
 
 from ddbuild.cli import headline
 from ddbuild.errors import BuildOnLoadError, UsageError
 from ddbuild.loading import loading
+
+if TYPE_CHECKING:
+    from ddbuild.cli.loadwatch import LoadFacts
+    from ddbuild.workflow.workflow import Workflow
 
 BUILD_FILE_NAME = "ddfile.py"
 # A build file of this name would shadow the ddbuild package for every script run beside it.
@@ -24,9 +29,9 @@ class BuildFile:
     """A loaded build file: its path and the workflows it defines, in definition order."""
 
     path: Path
-    workflows: list[Any] = field(default_factory=list)
-    module: Any = None
-    load_facts: Any = None  # what loading read (env, files, modules): see ddbuild.cli.loadwatch
+    workflows: list[Workflow] = field(default_factory=list)
+    module: ModuleType | None = None
+    load_facts: LoadFacts | None = None  # what loading read (env, files, modules): see ddbuild.cli.loadwatch
 
     @property
     def directory(self) -> Path:
@@ -35,7 +40,7 @@ class BuildFile:
     def workflow_names(self) -> list[str]:
         return [str(getattr(wf, "name", "?")) for wf in self.workflows]
 
-    def workflow(self, name: str) -> Any:
+    def workflow(self, name: str) -> Workflow:
         for wf in self.workflows:
             if getattr(wf, "name", None) == name:
                 return wf
@@ -63,7 +68,7 @@ def locate(file: str | os.PathLike[str] | None, directory: str | os.PathLike[str
     return path.resolve()
 
 
-def is_workflow(value: Any) -> bool:
+def is_workflow(value: object) -> TypeGuard[Workflow]:
     """A module-level object counts as a workflow if it is ddbuild's Workflow.
 
     Looked up in ``sys.modules`` rather than imported: a build file that made no Workflow has not
@@ -92,7 +97,7 @@ def _location(path: Path, exc: BaseException) -> tuple[int | None, str]:
     return line, (f"\n    {source}" if source else "")
 
 
-def _import(path: Path) -> Any:
+def _import(path: Path) -> ModuleType:
     name = _module_name(path)
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
@@ -121,7 +126,7 @@ def _import(path: Path) -> Any:
     return module
 
 
-def collect_workflows(module: Any, path: Path) -> list[Any]:
+def collect_workflows(module: ModuleType, path: Path) -> list[Workflow]:
     """``WORKFLOWS`` if the module defines it, else module-level workflows in definition order."""
     declared = getattr(module, "WORKFLOWS", None)
     if declared is not None:
@@ -133,7 +138,7 @@ def collect_workflows(module: Any, path: Path) -> list[Any]:
         items = [
             value for key, value in vars(module).items() if not key.startswith("__") and is_workflow(value)
         ]
-    unique: list[Any] = []
+    unique: list[Workflow] = []
     for item in items:
         if not any(item is seen for seen in unique):
             unique.append(item)

@@ -306,14 +306,14 @@ def prune_text(seconds: float) -> str:
 NO_REMOTE = "no remote configured: pass --remote URL or set DDBUILD_REMOTE"
 
 
-def _remote(session: Any) -> Any:
+def _remote(session: Session) -> Store:
     """Bind the build file's workflows to the layered store; UsageError without a remote."""
     from ddbuild.cli.session import bind
 
     if not session.settings().remote:
         raise UsageError(NO_REMOTE + ".", hint="Or add remote = \"URL\" under [tool.ddbuild] in pyproject.toml.")
     bind(session)
-    return session.store
+    return session.cache()
 
 
 def _add(total: Any, counts: Any) -> Any:

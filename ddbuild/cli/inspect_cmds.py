@@ -51,7 +51,7 @@ def export(session: Session, target: str, raw_path: str, fmt: str | None, stream
             f"Target '{spelled}' is not built ({decision.status.value}: {why}).",
             hint=f"Build it first with `ddbuild {spelled}` (or see why with `ddbuild --explain {spelled}`).",
         )
-    rows = write_entry_output(session.store, decision.key, path, chosen)
+    rows = write_entry_output(session.cache(), decision.key, path, chosen)
     if not session.options.silent:
         streams.err.write(f"ddbuild: exported {rows:,} rows of {stage} to {path}\n")
     return 0

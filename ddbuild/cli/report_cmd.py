@@ -11,12 +11,15 @@ from __future__ import annotations
 import datetime as dt
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ddbuild.cli import render
 from ddbuild.cli.build_cmd import Streams, make_plans
 from ddbuild.cli.session import Session
 from ddbuild.planning.plan import StageDecision, Status
+
+if TYPE_CHECKING:
+    from ddbuild.workflow.workflow import Workflow
 
 LAST_RUN_LIMIT = 16 * 1024 * 1024  # workflow-metadata.json of even a large workflow is far smaller
 
@@ -46,7 +49,7 @@ def _workflow(session: Session, selection: Any, plan: Any) -> Any:
     last = last_run(selection.workflow)
     rows, entries = [], {}
     for decision in plan.stages:
-        entry = session.store.get_entry(decision.key) if decision.status is Status.HIT and decision.key else None
+        entry = session.cache().get_entry(decision.key) if decision.status is Status.HIT and decision.key else None
         if entry is not None:
             entries[decision.name] = entry
         rows.append(_stage_row(decision, entry, last.get(decision.name)))
@@ -60,7 +63,7 @@ def _workflow(session: Session, selection: Any, plan: Any) -> Any:
             continue
         from ddbuild.analysis.entry import entry_analysis
 
-        analyses.append(TargetAnalysis(target, entry_analysis(session.store, entry, session.settings().cache)))
+        analyses.append(TargetAnalysis(target, entry_analysis(session.cache(), entry, session.settings().cache)))
     return WorkflowReport(selection.name, list(plan.targets), rows, analyses)
 
 
@@ -85,7 +88,7 @@ def _stage_row(decision: StageDecision, entry: dict[str, Any] | None, last: dict
     )
 
 
-def last_run(workflow: Any) -> dict[str, dict[str, Any]]:
+def last_run(workflow: Workflow) -> dict[str, dict[str, Any]]:
     """Stage name -> its record in the last build's workflow-metadata.json ({} when there is none)."""
     path = Path(workflow.artifact_root) / "workflow-metadata.json"
     try:

@@ -5,12 +5,16 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ddbuild.cli.buildfile import BuildFile, load, locate
 from ddbuild.cli.options import Options
 from ddbuild.cli.targets import Selection, resolve
 from ddbuild.errors import TargetError, UsageError
+
+if TYPE_CHECKING:
+    from ddbuild.settings import CacheSettings
+    from ddbuild.store.base import Store
 
 
 @dataclass
@@ -18,11 +22,11 @@ class Session:
     options: Options
     base: Path  # where relative command-line paths are resolved: -C DIR, else the starting cwd
     build: BuildFile
-    store: Any = None
+    store: Store | None = None
     bound: bool = False
     commands: tuple[str, ...] = ()
     _selections: list[Selection] | None = field(default=None, repr=False)
-    _settings: Any = field(default=None, repr=False)
+    _settings: CacheSettings | None = field(default=None, repr=False)
 
     # -- paths ----------------------------------------------------------------------------
     def user_path(self, text: str) -> Path:
@@ -30,7 +34,13 @@ class Session:
         path = Path(text).expanduser()
         return path if path.is_absolute() else (self.base / path).resolve()
 
-    def settings(self) -> Any:
+    def cache(self) -> Store:
+        """The Store of this invocation: the one ``bind`` gave the workflows, opened on first use."""
+        if self.store is None:
+            self.store = open_cache(self)
+        return self.store
+
+    def settings(self) -> CacheSettings:
         """Cache settings: command-line flags > env > [tool.ddbuild] in pyproject.toml > default.
 
         Resolved by ``ddbuild.settings`` relative to the build file's directory; paths typed on
@@ -107,7 +117,7 @@ def open_session(options: Options, commands: tuple[str, ...] = ()) -> Session:
     return session
 
 
-def open_cache(session: Session) -> Any:
+def open_cache(session: Session) -> Store:
     """The Store the build reads and writes: local, with the remote (if configured) layered behind it."""
     from ddbuild.settings import open_cache as open_settings_cache
 
@@ -118,8 +128,7 @@ def bind(session: Session) -> None:
     """Point every workflow of the build file at the CLI's cache (once per session)."""
     if session.bound:
         return
-    if session.store is None:
-        session.store = open_cache(session)
+    store = session.cache()
     for workflow in session.build.workflows:
-        workflow.use_store(session.store)
+        workflow.use_store(store)
     session.bound = True

@@ -138,7 +138,7 @@ def build_stamp(session: Session, plans: list[Plan], views: dict[str, Any] | Non
     if facts is None or settings.remote or not all_local_hits(plans):
         return None
     seeds = _seeds(session, plans)
-    stages = _stage_records(session.store, plans)
+    stages = _stage_records(session.cache(), plans)
     if seeds is None or stages is None:
         return None
     build_dir = os.path.realpath(session.build.directory)
