@@ -12,6 +12,7 @@ the methods the common samplers use; the others take one Philox Generator per ro
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import xxhash
@@ -65,7 +66,7 @@ class RowStreams:
         self.keys = keys
         self.counter = 0
 
-    def _bits(self, n: int, width: int = 1) -> Any:
+    def _bits(self, n: int, width: int = 1) -> npt.NDArray[np.uint64]:
         import numpy as np
 
         if n != len(self.keys):
@@ -75,22 +76,24 @@ class RowStreams:
         with np.errstate(over="ignore"):
             return mix(self.keys[:, None] + counters[None, :] + np.uint64(1))  # shape (n, width)
 
-    def random(self, n: int) -> Any:
+    def random(self, n: int) -> npt.NDArray[np.float64]:
         import numpy as np
 
         return (self._bits(n)[:, 0] >> np.uint64(11)).astype(np.float64) * (1.0 / (1 << 53))
 
-    def uniform(self, low: float, high: float, n: int) -> Any:
+    def uniform(self, low: float, high: float, n: int) -> npt.NDArray[np.float64]:
         return low + (high - low) * self.random(n)
 
-    def normal(self, mean: float, stddev: float, n: int) -> Any:
+    def normal(self, mean: float, stddev: float, n: int) -> npt.NDArray[np.float64]:
         import numpy as np
 
         bits = (self._bits(n, 2) >> np.uint64(11)).astype(np.float64) * (1.0 / (1 << 53))
         radius = np.sqrt(-2.0 * np.log1p(-bits[:, 0]))  # Box-Muller; 1 - u is in (0, 1]
         return mean + stddev * radius * np.cos(2.0 * np.pi * bits[:, 1])
 
-    def integers(self, low: int, high: int, size: Any = None, dtype: str = "int64") -> Any:
+    def integers(
+        self, low: int, high: int, size: int | tuple[int, int] | None = None, dtype: str = "int64"
+    ) -> npt.NDArray[Any]:
         import numpy as np
 
         if isinstance(size, tuple):  # (n, k) bytes, as the uuid sampler asks
@@ -99,6 +102,8 @@ class RowStreams:
                 raise TypeError("RowStreams.integers draws (n, k) shapes of uint8 bytes only")
             words = self._bits(n, -(-width // 8)).astype("<u8")  # the same bytes on every machine
             return words.view(np.uint8).reshape(n, -1)[:, :width].copy()
+        if size is None:
+            raise TypeError("RowStreams.integers draws one value per row: pass size=n")
         span = int(high) - int(low)
         if span <= 0:
             raise ValueError(f"low >= high ({low} >= {high})")
@@ -107,7 +112,9 @@ class RowStreams:
             return (int(low) + (bits % np.uint64(span)).astype(np.int64)).astype(dtype)
         return (int(low) + (bits >> np.uint64(1)).astype(np.int64)).astype(dtype)
 
-    def choice(self, options: Any, size: int, p: Any = None) -> Any:
+    def choice(
+        self, options: int | Sequence[object] | npt.NDArray[Any], size: int, p: Sequence[float] | npt.NDArray[np.float64] | None = None
+    ) -> npt.NDArray[Any]:
         import numpy as np
 
         count = options if isinstance(options, int) else len(options)
