@@ -63,9 +63,11 @@ class DataDesigner:
         remote: str | None = None,
         remote_upload: bool | None = None,
         require_signed: bool | None = None,
+        executor: str | None = None,
     ) -> None:
-        """``cache``/``remote``/``remote_upload``/``require_signed``: None falls back to the
-        environment, then ``[tool.ddbuild]`` in ./pyproject.toml (see ``ddbuild.settings``).
+        """``cache``/``remote``/``remote_upload``/``require_signed``/``executor``: None falls back to
+        the environment, then ``[tool.ddbuild]`` in ./pyproject.toml (see ``ddbuild.settings``).
+        ``executor="ray"`` (or ``"ray://host:port"``) runs the batches of workflow builds on Ray.
 
         ``model_providers=None``: the user's ``~/.data-designer/model_providers.yaml`` if present,
         else Data Designer's predefined providers (nvidia, openai, openrouter); a builder without
@@ -73,7 +75,7 @@ class DataDesigner:
         ``get_default_model_configs()``. Both are read now (``ddbuild.engine.llm.catalogue``)."""
         self._settings = resolve_build_settings(
             Path.cwd(), artifact_path=artifact_path, model_providers=model_providers, cache=cache,
-            remote=remote, remote_upload=remote_upload, require_signed=require_signed,
+            remote=remote, remote_upload=remote_upload, require_signed=require_signed, executor=executor,
         )
 
     def build_settings(self) -> BuildSettings:

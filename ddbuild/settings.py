@@ -1,9 +1,11 @@
 """Settings a build reads (BuildSettings), and the cache settings' one resolver: explicit > env > pyproject > default.
 
-    explicit argument          DataDesigner(cache=, remote=, remote_upload=, require_signed=) / CLI flags
-    environment                DDBUILD_CACHE, DDBUILD_REMOTE, DDBUILD_REMOTE_UPLOAD=1, DDBUILD_REQUIRE_SIGNED=1
-    ./pyproject.toml           [tool.ddbuild] cache = "...", remote = "...", remote_upload = true, require_signed = true
-    default                    .ddbuild/cache in the working directory; no remote
+    explicit argument          DataDesigner(cache=, remote=, remote_upload=, require_signed=, executor=) / CLI flags
+    environment                DDBUILD_CACHE, DDBUILD_REMOTE, DDBUILD_REMOTE_UPLOAD=1, DDBUILD_REQUIRE_SIGNED=1,
+                               DDBUILD_EXECUTOR
+    ./pyproject.toml           [tool.ddbuild] cache = "...", remote = "...", remote_upload = true, require_signed = true,
+                               executor = "ray"
+    default                    .ddbuild/cache in the working directory; no remote; the local executor
 
 The signing key comes only from ``DDBUILD_SIGNING_KEY`` and further accepted keys (rotation) only
 from ``DDBUILD_TRUSTED_KEYS`` (secrets never belong in a project file); both are kept out of ``repr``. Relative paths are relative to the working directory.
@@ -29,9 +31,10 @@ CACHE_ENV = "DDBUILD_CACHE"
 REMOTE_ENV = "DDBUILD_REMOTE"
 REMOTE_UPLOAD_ENV = "DDBUILD_REMOTE_UPLOAD"
 REQUIRE_SIGNED_ENV = "DDBUILD_REQUIRE_SIGNED"
+EXECUTOR_ENV = "DDBUILD_EXECUTOR"
 DEFAULT_CACHE = Path(".ddbuild") / "cache"
 DEFAULT_ARTIFACTS = Path("artifacts")
-PYPROJECT_KEYS = ("cache", "remote", "remote_upload", "require_signed")
+PYPROJECT_KEYS = ("cache", "remote", "remote_upload", "require_signed", "executor")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"", "0", "false", "no", "off"}
 
@@ -46,6 +49,7 @@ class CacheSettings:
     require_signed: bool = False
     signing_key: bytes | None = field(default=None, repr=False)
     trusted_keys: tuple[bytes, ...] = field(default=(), repr=False)  # accepted besides signing_key
+    executor: str = "local"  # where batches run: local, ray, ray://host:port (execution.executors)
     sources: dict[str, str] = field(default_factory=dict, compare=False)  # "argument"/"env"/"pyproject"/"default"
 
 
@@ -72,6 +76,7 @@ def resolve_build_settings(
     cwd: Path | None = None, *, artifact_path: str | os.PathLike[str] | None = None,
     model_providers: list[ModelProvider] | None = None, cache: str | os.PathLike[str] | None = None,
     remote: str | None = None, remote_upload: bool | None = None, require_signed: bool | None = None,
+    executor: str | None = None,
 ) -> BuildSettings:
     """A designer's settings, for ``DataDesigner(...)`` and a Workflow made without one alike: the
     cache settings by ``resolve_settings``; the providers given, else the user's
@@ -80,7 +85,7 @@ def resolve_build_settings(
 
     return BuildSettings(
         cache_settings=resolve_settings(cwd, cache=cache or None, remote=remote, remote_upload=remote_upload,
-                                        require_signed=require_signed),
+                                        require_signed=require_signed, executor=executor),
         artifact_path=Path(artifact_path) if artifact_path is not None else DEFAULT_ARTIFACTS,
         model_providers=list(model_providers) if model_providers else runtime_providers(),
         default_model_configs=default_model_configs(),
@@ -129,7 +134,7 @@ def _location(value: str | os.PathLike[str], cwd: Path) -> str:
 
 def resolve_settings(
     cwd: Path | None = None, *, cache: str | os.PathLike[str] | None = None, remote: str | None = None,
-    remote_upload: bool | None = None, require_signed: bool | None = None,
+    remote_upload: bool | None = None, require_signed: bool | None = None, executor: str | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> CacheSettings:
     """Resolve every cache setting once; ``None`` arguments fall through to env, pyproject, default."""
@@ -158,12 +163,13 @@ def resolve_settings(
     remote_value = pick("remote", remote, REMOTE_ENV, None)
     upload = _flag(pick("remote_upload", remote_upload, REMOTE_UPLOAD_ENV, False), "remote_upload")
     signed = _flag(pick("require_signed", require_signed, REQUIRE_SIGNED_ENV, False), "require_signed")
+    executor_value = str(pick("executor", executor, EXECUTOR_ENV, "local"))
     cache_path = Path(_location(os.fspath(cache_value).removeprefix("file://"), cwd))
     signing_key, trusted_keys = _keys(env)
     return CacheSettings(
         cache=cache_path, remote=_location(remote_value, cwd) if remote_value else None,
         remote_upload=upload, require_signed=signed, signing_key=signing_key, trusted_keys=trusted_keys,
-        sources=sources,
+        executor=executor_value, sources=sources,
     )
 
 

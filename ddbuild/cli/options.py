@@ -96,6 +96,13 @@ BUILD_OPTIONS: list[Callable[[Any], Any]] = [
         help="Build up to N independent stages at once (default 1); branches share each model's request budget.",
     ),
     click.option(
+        "--executor",
+        metavar="local|ray|ray://HOST:PORT",
+        default=None,
+        help="Where stage batches run: this process (local, the default), a Ray instance or the cluster in "
+        "RAY_ADDRESS (ray), or a Ray cluster's client address [env DDBUILD_EXECUTOR; [tool.ddbuild] executor].",
+    ),
+    click.option(
         "--override",
         "overrides",
         multiple=True,
@@ -178,6 +185,7 @@ class Options:
     resume: str = "if_possible"
     keep_going: bool = False
     jobs: int | None = None
+    executor: str | None = None  # None: env/pyproject/default apply
     overrides: tuple[str, ...] = ()
     targets: tuple[str, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)

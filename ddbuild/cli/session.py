@@ -55,6 +55,7 @@ class Session:
                 remote=self._typed_location(opts.remote),
                 remote_upload=opts.remote_upload,
                 require_signed=opts.require_signed,
+                executor=opts.executor,
             )
         return self._settings
 
@@ -130,5 +131,5 @@ def bind(session: Session) -> None:
         return
     store = session.cache()
     for workflow in session.build.workflows:
-        workflow.use_store(store)
+        workflow.use_store(store, session.settings())
     session.bound = True

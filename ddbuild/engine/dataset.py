@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, overload
+from typing import TYPE_CHECKING, Any, Protocol, overload
 
+from ddbuild import atomic
 from ddbuild.config.checks import positive_count
 from ddbuild.config.columns import SeedDatasetColumnConfig
 from ddbuild.config.run_config import RunConfig
@@ -179,11 +180,14 @@ def generate_dataset(
     llm_limits: ModelLimits | None = None,
     llm_transport: ChatTransport | None = None,
     file_digest: FileDigest | None = None,
+    batch_runner: BatchRunner | None = None,
 ) -> DatasetRunSummary:
     """Generate ``num_records`` rows of ``config`` into ``dataset_dir`` (see the module docstring).
 
     ``on_requests`` is told how many LLM requests of this run await a reply, each time that changes.
     ``llm_transport`` replaces the HTTP transport of LLM requests (a fake, or --explain's counter).
+    ``batch_runner`` generates the batches somewhere else (a Ray cluster); by default they are
+    generated here, one after the other. Either way the files and the record are the same.
     ``file_digest`` hashes seed files for the config digest; a caller that already knows them (a
     stat cache, a memo shared with its own checks) passes it so no seed file is hashed twice.
     """
@@ -199,10 +203,18 @@ def generate_dataset(
         layout.remove_batch(index, processors.side_names())
         record.forget(index)
     runner = _Runner(prepared, layout, processors, record, on_batch)
-    with _LLMContext(prepared, run_config, response_cache, model_providers, llm_limits, llm_transport,
-                     on_requests) as llm:
-        runner.run(keep, llm)
-        this_run = llm.stats()
+    work = StageWork(config, prepared.pipeline_steps, prepared.output_columns,
+                     [c.name for c in prepared.columns if c.drop], run_config.preserve_dropped_columns,
+                     run_config, model_providers)
+    if batch_runner is not None:  # elsewhere (a cluster): the runner brings its own LLM services
+        runner.run(keep, batch_runner, work, response_cache)
+        this_run = batch_runner.stats()
+    else:
+        with _LLMContext(config, prepared.pipeline_steps, run_config, response_cache, model_providers,
+                         llm_limits, llm_transport, on_requests) as llm:
+            local = LocalBatches(llm)
+            runner.run(keep, local, work, response_cache)
+            this_run = local.stats()
     record.save(layout, processors.side_names())
     return DatasetRunSummary(
         dataset_dir=layout.root, config_digest=prepared.digest, target_num_records=num_records,
@@ -217,12 +229,12 @@ class _LLMContext:
     """One asyncio event loop and one LLMServices per run, only when an LLM column exists."""
 
     def __init__(
-        self, prepared: _Prepared, run_config: RunConfig, cache: ResponseCache | None,
+        self, config: DataDesignerConfig, steps: list[Any], run_config: RunConfig, cache: ResponseCache | None,
         providers: list[ModelProvider] | None, limits: ModelLimits | None = None,
         transport: ChatTransport | None = None, on_requests: Callable[[int], None] | None = None,
     ) -> None:
-        self.enabled = has_llm(prepared.pipeline_steps)
-        self.args = (prepared.config, run_config, cache, providers)
+        self.enabled = has_llm(steps)
+        self.args = (config, run_config, cache, providers)
         self.limits = limits  # a ModelLimits shared by concurrent stage runs, or None (own budget)
         self.transport = transport  # None: the real HTTP transport
         self.on_requests = on_requests
@@ -280,18 +292,11 @@ class _LostRows:
     first_error: str = ""
     batches: int = 0
 
-    def add(self, batch: Batch) -> bool:
-        """Count ``batch``'s transient drops; True when it had any (then it must not be kept)."""
-        from ddbuild.engine.llm.client import TRANSIENT_REASONS
-
-        lost = {reason: n for reason, n in batch.dropped.items() if reason in TRANSIENT_REASONS}
-        if not lost:
-            return False
+    def add(self, lost: dict[str, int], first: str) -> None:
+        """Count one batch's transient drops (that batch is not kept)."""
         self.counts.update(lost)
         self.batches += 1
-        first = next(message for reason, message in batch.first_errors.items() if reason in lost)
         self.first_error = self.first_error or first
-        return True
 
     def error(self, num_records: int, batches_kept: int, num_batches: int) -> RowsLostError:
         total = sum(self.counts.values())
@@ -319,8 +324,129 @@ def _check_first_batch(batch: Batch, size: int) -> None:
         )
 
 
+@dataclass(frozen=True)
+class StageWork:
+    """What every batch of one run shares, picklable (sent once to the workers of a Ray build)."""
+
+    config: Any
+    pipeline_steps: list[Any]
+    output_columns: list[str]
+    drop_flagged: list[str]
+    preserve_dropped_columns: bool
+    run_config: RunConfig
+    model_providers: Any = None
+
+    def processors(self) -> Processors:
+        return Processors(self.config.processors, self.drop_flagged)
+
+
+@dataclass(frozen=True)
+class BatchJob:
+    """One batch to generate: its index, rows and seed slice (read by the driver)."""
+
+    index: int
+    first_row: int
+    size: int
+    check_first: bool  # the run's first generated batch: every row failing on one column stops the run
+    seed_columns: Any = None  # the seed's rows for this batch (a pyarrow Table), or None
+    seed_identity: Any = None  # the seed rows' identities, when a column's draws or keys need them
+
+
+@dataclass
+class BatchOutcome:
+    """A generated batch: its files written (relative path -> digest) or, when rows were lost to
+    transient request failures, nothing written and the losses. ``payload`` holds the files' bytes
+    when they were written somewhere else (a worker) for the driver to put in place."""
+
+    index: int
+    size: int
+    rows: int = 0
+    dropped: dict[str, int] = field(default_factory=dict)
+    first_errors: dict[str, str] = field(default_factory=dict)
+    digests: dict[str, str] = field(default_factory=dict)
+    lost: dict[str, int] = field(default_factory=dict)
+    lost_first: str = ""
+    payload: dict[str, bytes] | None = None
+
+
+class BatchRunner(Protocol):
+    """Where batches are generated: in this process (``LocalBatches``) or elsewhere (a Ray cluster).
+
+    ``run`` yields one outcome per job, in any order, consuming ``jobs`` lazily; ``stats`` is this
+    run's LLM usage so far (requests sent, served from the cache, tokens).
+    """
+
+    def run(self, work: StageWork, jobs: Iterator[BatchJob], root: Path, response_cache: Any) -> Iterator[BatchOutcome]:
+        ...
+
+    def stats(self) -> dict[str, Any]:
+        ...
+
+
+def produce_batch(work: StageWork, processors: Processors, pipeline: Pipeline,
+                  loop: asyncio.AbstractEventLoop | None, job: BatchJob, root: Path) -> BatchOutcome:
+    """Generate ``job``'s rows and write its files under ``root`` (side files first, main file last)."""
+    import numpy as np
+
+    batch = Batch(job.index, np.arange(job.first_row, job.first_row + job.size, dtype="int64"))
+    if job.seed_columns is not None:
+        batch.columns = {name: job.seed_columns.column(name) for name in job.seed_columns.column_names}
+    if job.seed_identity is not None:
+        batch.identity = job.seed_identity
+    pipeline.run(batch, loop)
+    lost = _transient(batch)
+    if lost:  # not kept: the next run regenerates it, replies from the cache
+        first = next(message for reason, message in batch.first_errors.items() if reason in lost)
+        return BatchOutcome(job.index, job.size, lost=lost, lost_first=first)
+    if job.check_first:
+        _check_first_batch(batch, job.size)
+    present = [c for c in work.output_columns if c in batch.columns]
+    processed = processors.apply(batch, present)
+    layout = DatasetLayout(root)
+    outputs = [(table, layout.side_batch(name, batch.index))
+               for name, table in processed.side_tables.items() if table.num_rows]
+    if processed.dropped_columns and work.preserve_dropped_columns and batch.num_rows:
+        outputs.append((batch.table(processed.dropped_columns), layout.dropped_batch(batch.index)))
+    if batch.num_rows and processed.main_columns:
+        outputs.append((batch.table(processed.main_columns), layout.batch(batch.index)))
+    digests = {path.relative_to(root).as_posix(): write_parquet(table, path) for table, path in outputs}
+    return BatchOutcome(job.index, job.size, batch.num_rows, dict(batch.dropped), dict(batch.first_errors),
+                        digests)
+
+
+def _transient(batch: Batch) -> dict[str, int]:
+    from ddbuild.engine.llm.client import TRANSIENT_REASONS
+
+    return {reason: n for reason, n in batch.dropped.items() if reason in TRANSIENT_REASONS}
+
+
+class LocalBatches:
+    """Batches generated one after the other in this process, on the run's own event loop."""
+
+    def __init__(self, llm: _LLMContext) -> None:
+        self.llm = llm
+
+    def run(self, work: StageWork, jobs: Iterator[BatchJob], root: Path, response_cache: Any) -> Iterator[BatchOutcome]:
+        pipeline = Pipeline(work.pipeline_steps, work.config.seed, self.llm.binding)
+        processors = work.processors()
+        for job in jobs:
+            yield produce_batch(work, processors, pipeline, self.llm.loop, job, root)
+
+    def stats(self) -> dict[str, Any]:
+        return self.llm.stats()
+
+
+def run_batch(work: StageWork, job: BatchJob, root: Path, response_cache: Any,
+              llm_limits: Any = None) -> tuple[BatchOutcome, dict[str, Any]]:
+    """One batch with LLM services of its own (a worker's unit of work): its outcome and LLM usage."""
+    with _LLMContext(work.config, work.pipeline_steps, work.run_config, response_cache, work.model_providers,
+                     llm_limits) as llm:
+        outcome = next(LocalBatches(llm).run(work, iter([job]), root, response_cache))
+        return outcome, llm.stats()
+
+
 class _Runner:
-    """Generates the batches that are not kept, writing each one durably before the next."""
+    """Hands the batches that are not kept to a BatchRunner and records each outcome durably."""
 
     def __init__(self, prepared: _Prepared, layout: DatasetLayout, processors: Processors,
                  record: RunRecord, on_batch: Callable[[BatchEvent], None] | None) -> None:
@@ -332,55 +458,41 @@ class _Runner:
         self.generated = 0
         self.lost = _LostRows()
 
-    def run(self, keep: set[int], llm: _LLMContext) -> None:
+    def run(self, keep: set[int], runner: BatchRunner, work: StageWork, response_cache: Any) -> None:
         sizes = self.prepared.batch_sizes
-        pipeline = Pipeline(self.prepared.pipeline_steps, self.prepared.config.seed, llm.binding)
-        buffer_size = self.record.buffer_size
-        for index, size in enumerate(sizes):
-            if index in keep:
-                self._report(index, self.record.batch_rows(index), BatchStatus.REUSED)
-                continue
-            batch = self._new_batch(index, index * buffer_size, size)
-            pipeline.run(batch, llm.loop)
-            if self.lost.add(batch):  # not kept: the next run regenerates it, replies from the cache
-                self.record.note_usage(llm.stats())
+        for index in sorted(keep):
+            self._report(index, self.record.batch_rows(index), BatchStatus.REUSED)
+        for outcome in runner.run(work, self._jobs(keep), self.layout.root, response_cache):
+            if outcome.lost:
+                self.lost.add(outcome.lost, outcome.lost_first)
+                self.record.note_usage(runner.stats())
                 self.record.save(self.layout, self.processors.side_names())
                 continue
-            if self.generated == 0:
-                _check_first_batch(batch, size)
-            rows, digests = self._write(batch)
+            if outcome.payload is not None:
+                for rel, data in outcome.payload.items():
+                    atomic.write_bytes(self.layout.root / rel, data)
             self.generated += 1
-            record = BatchRecord(size, rows, dict(batch.dropped), list(digests), dict(batch.first_errors),
-                                 digests=digests)
-            self.record.complete(index, record, llm.stats())
+            record = BatchRecord(outcome.size, outcome.rows, outcome.dropped, list(outcome.digests),
+                                 outcome.first_errors, digests=outcome.digests)
+            self.record.complete(outcome.index, record, runner.stats())
             self.record.save(self.layout, self.processors.side_names())
-            self._report(index, rows, BatchStatus.GENERATED)
+            self._report(outcome.index, outcome.rows, BatchStatus.GENERATED)
         if self.lost.batches:
             raise self.lost.error(sum(sizes), len(sizes) - self.lost.batches, len(sizes))
 
-    def _new_batch(self, index: int, first_row: int, size: int) -> Batch:
-        import numpy as np
-
-        batch = Batch(index, np.arange(first_row, first_row + size, dtype="int64"))
-        if self.prepared.seed is not None:
-            table = self.prepared.seed.rows(first_row, size)
-            batch.columns = {name: table.column(name) for name in table.column_names}
-            if needs_identity(self.prepared.pipeline_steps):
-                batch.identity = self.prepared.seed.identity(first_row, size)
-        return batch
-
-    def _write(self, batch: Batch) -> tuple[int, dict[str, str]]:
-        """Side files first, the main batch file last; returns rows and the files written -> digests."""
-        present = [c for c in self.prepared.output_columns if c in batch.columns]
-        processed = self.processors.apply(batch, present)
-        outputs = [(table, self.layout.side_batch(name, batch.index))
-                   for name, table in processed.side_tables.items() if table.num_rows]
-        if processed.dropped_columns and self.record.preserve_dropped_columns and batch.num_rows:
-            outputs.append((batch.table(processed.dropped_columns), self.layout.dropped_batch(batch.index)))
-        if batch.num_rows and processed.main_columns:
-            outputs.append((batch.table(processed.main_columns), self.layout.batch(batch.index)))
-        root = self.layout.root
-        return batch.num_rows, {path.relative_to(root).as_posix(): write_parquet(table, path) for table, path in outputs}
+    def _jobs(self, keep: set[int]) -> Iterator[BatchJob]:
+        """The batches to generate, in order, each made when the runner asks for it (lazily: the
+        seed is read one slice at a time, and "first generated" is known when the job is made)."""
+        buffer_size = self.record.buffer_size
+        seed_reader = self.prepared.seed
+        identity = seed_reader is not None and needs_identity(self.prepared.pipeline_steps)
+        for index, size in enumerate(self.prepared.batch_sizes):
+            if index in keep:
+                continue
+            first_row = index * buffer_size
+            seed = seed_reader.rows(first_row, size) if seed_reader is not None else None
+            ids = seed_reader.identity(first_row, size) if identity and seed_reader is not None else None
+            yield BatchJob(index, first_row, size, self.generated == 0, seed, ids)
 
     def _report(self, index: int, rows: int, status: BatchStatus) -> None:
         if self.on_batch is not None:

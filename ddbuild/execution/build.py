@@ -226,7 +226,8 @@ def _generate(
     common = {"run_config": ctx.run_config, "base_dir": ctx.cwd, "response_cache": cache,
               "on_requests": InFlightEvents(ctx, stage.name),
               "model_providers": ctx.model_providers, "llm_limits": ctx.llm_limits,
-              "file_digest": ctx.file_digest()}  # seeds the planner hashed are not read again
+              "file_digest": ctx.file_digest(),  # seeds the planner hashed are not read again
+              "batch_runner": ctx.executor.batches(stage.name) if ctx.executor is not None else None}
     try:
         summary = generate_dataset(config, num_records=num_records, dataset_dir=dataset, resume=resume,
                                    on_batch=on_batch, **common)

@@ -41,6 +41,7 @@ class BuildContext:
     stat_cache: StatCache | None = None  # the planner's seed digests, reused by stage builds
     pin: Pin | None = None  # while a build runs: what it holds, cache gc keeps
     verifier: BlobVerifier = None  # type: ignore[assignment]  # set in __post_init__ when not given
+    executor: Any = None  # execution.ray_executor.RayExecutor while a build runs on Ray; None: local
 
     def hold(self, *, blobs: Iterable[str] = (), entries: Iterable[str] = ()) -> None:
         """Pin blobs / entries this build is about to store or read (see store/pins.py)."""

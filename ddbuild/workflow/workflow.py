@@ -45,11 +45,15 @@ from ddbuild.workflow.results import (
     WorkflowResults,
 )
 
+RAY_PARALLEL_STAGES = 8  # stages of one build submitting batches to a Ray cluster at once
+
 if TYPE_CHECKING:
     from ddbuild.config.builder import DataDesignerConfigBuilder
     from ddbuild.config.processors import ProcessorConfig
     from ddbuild.config.seeds import SelectionStrategy
+    from ddbuild.execution.ray_executor import RayExecutor
     from ddbuild.planning.joins import Join
+    from ddbuild.settings import CacheSettings
     from ddbuild.store.closure import ClosureCounts
 
 
@@ -65,10 +69,14 @@ class Workflow:
         self._settings = settings if callable(settings) else _constant(settings)
         self._stages: list[Stage] = []
         self._store: Store | None = None  # set by use_store (the CLI's cache); else opened per call
+        self._store_settings: CacheSettings | None = None  # the settings use_store's Store was opened from
 
-    def use_store(self, store: Store) -> None:
-        """Build with this Store (e.g. a LayeredStore) instead of the designer's cache settings."""
+    def use_store(self, store: Store, settings: CacheSettings | None = None) -> None:
+        """Build with this Store (e.g. a LayeredStore) instead of the designer's cache settings;
+        ``settings`` (the ``ddbuild.settings.CacheSettings`` it was opened from) lets Ray workers
+        open the same cache."""
         self._store = store
+        self._store_settings = settings
 
     # -- declaring -----------------------------------------------------------------------
     def add_stage(
@@ -177,7 +185,7 @@ class Workflow:
         self, *, resume: ResumeMode | str = ResumeMode.IF_POSSIBLE, targets: str | Iterable[str] | None = None,
         rerun_from: str | None = None, stage_output_overrides: dict[str, str | Path] | None = None,
         reporter: Reporter | None = None, always_make: bool = False, max_parallel_stages: int = 1,
-        keep_going: bool = False,
+        keep_going: bool = False, executor: str | None = None,
     ) -> WorkflowResults:
         """Build the targets (default: every stage nothing depends on), reusing what is cached.
 
@@ -186,7 +194,10 @@ class Workflow:
         ``-k``): after a failure, finish the independent branches, skip the failed stage's
         dependents, then raise ``StagesFailed`` listing failures (``.results`` holds the rest).
         ``reporter`` receives the build's events (ddbuild.execution.events); without one, its
-        warnings go to the ``ddbuild`` logger.
+        warnings go to the ``ddbuild`` logger. ``executor``: ``"local"``, ``"ray"`` or
+        ``"ray://host:port"`` (default: the designer's settings, ``[tool.ddbuild] executor``); on
+        Ray each stage's batches run on the cluster and independent stages run at once, with the
+        same outputs and keys (docs/scale-out.md).
         """
         from ddbuild.engine.llm.limits import ModelLimits
         from ddbuild.loading import refuse_build
@@ -207,11 +218,18 @@ class Workflow:
         for decision in first.invalid():  # knowable now: fail before any stage of the closure runs
             raise schemas.errors.get(decision.name) or planned_error(decision)
         ctx.reporter.emit(PlanReady(first))
+        ctx.executor = self._executor(executor, ctx)
+        if ctx.executor is not None:  # the cluster, not this machine, bounds how many stages run at once
+            max_parallel_stages = max(max_parallel_stages, RAY_PARALLEL_STAGES)
+            if any(d.status in (Status.RUN, Status.RESUME) for d in first.stages):
+                ctx.executor.start()  # here, on the main thread: a refused cluster fails before any stage
         with _pinned(ctx):  # cache gc keeps what this build stores or reads until it ends
             try:
                 log = execute(graph, names, view, facts, options, ctx, Scheduling(max_parallel_stages, keep_going))
             finally:
                 ctx.verifier.save()
+                if ctx.executor is not None:
+                    ctx.executor.close()
             results = self._results(graph, names, log, facts, ctx, first)
             self._write_metadata(graph, log, ctx, results)
         if log.failures:
@@ -267,6 +285,22 @@ class Workflow:
             store=store, cache_dir=cache_dir, artifact_root=artifacts / self.name, cwd=cwd,
             run_config=settings.run_config, model_providers=settings.model_providers, reporter=reporter,
         )
+
+    def _executor(self, executor: str | None, ctx: BuildContext) -> RayExecutor | None:
+        """A RayExecutor (Ray starts when a stage runs) for ``ray``/``ray://...``; None for ``local``."""
+        from ddbuild.execution.executors import ExecutorKind, parse_executor
+
+        settings = self._store_settings if self._store is not None else self._settings().cache_settings
+        origin = "executor"
+        if executor is None and settings is not None:
+            executor = settings.executor
+            origin = f"executor (from {settings.sources.get('executor', 'settings')})"
+        spec = parse_executor(executor, origin)
+        if spec.kind == ExecutorKind.LOCAL:
+            return None
+        from ddbuild.execution.ray_executor import RayExecutor
+
+        return RayExecutor(spec, settings=settings, store=ctx.store, cwd=ctx.cwd, fresh_replies=ctx.fresh_replies)
 
     def _facts(self, graph: Graph, names: list[str], cwd: Path, ctx: BuildContext, overrides: Any) -> Facts:
         stats = ctx.stat_cache = StatCache(ctx.layout.stat_cache)  # builds reuse its digests

@@ -40,7 +40,10 @@ def test_precedence(tmp_path):
     s = resolve_settings(tmp_path, remote="other", remote_upload=True, cache="c", environ=env)
     assert (s.remote, s.remote_upload, s.cache) == (str(tmp_path / "other"), True, tmp_path / "c")
     assert s.sources == {"cache": "argument", "remote": "argument", "remote_upload": "argument",
-                         "require_signed": "default"}
+                         "require_signed": "default", "executor": "default"}
+    assert resolve_settings(tmp_path, environ={"DDBUILD_EXECUTOR": "ray"}).executor == "ray"
+    assert resolve_settings(tmp_path, executor="ray://head:10001", environ={"DDBUILD_EXECUTOR": "ray"}).executor == (
+        "ray://head:10001")
 
 
 def test_designer_takes_settings(tmp_path, monkeypatch):

@@ -1,0 +1,215 @@
+"""--executor ray: a stage's batches as Ray tasks, with the bytes, digests and keys of a local build.
+
+Real Ray on this machine (a session-wide ``ray.init(num_cpus=2)``), the OpenAI-compatible test
+server on loopback; every build is compared with the same workflow built locally.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from tests.scaleout import ray_helpers
+from tests.scaleout.conftest import REPO, build
+
+
+def test_a_ray_build_has_the_bytes_digests_and_keys_of_a_local_build(ray_session, server, reference, tmp_path,
+                                                                   monkeypatch):
+    built = build(server, tmp_path / "ray", monkeypatch, executor="ray")
+    assert built.keys == reference.keys
+    assert built.selected == reference.selected
+    assert built.outputs == reference.outputs  # every file: batches, side outputs
+    assert built.metadata == reference.metadata  # batches, rows, drops, LLM usage
+    assert built.requests == reference.requests == 60  # 30 rows x 2 LLM columns, each asked once
+    assert sorted(built.results.executed_stages()) == ["joined", "qa", "style", "topics"]
+    again = build(server, tmp_path / "ray", monkeypatch, executor="ray")
+    assert again.results.executions == 0 and again.requests == 0
+
+
+def test_max_parallel_requests_holds_across_the_workers(ray_session, server, tmp_path, monkeypatch):
+    # Two workers each run a batch of the same model at once; 3 per batch would be 6 in flight.
+    server.reset()
+    build(server, tmp_path / "p", monkeypatch, executor="ray", workflow={"parallel": 3, "name": "limit"})
+    assert server.max_in_flight == 3
+
+
+def test_a_worker_error_names_stage_and_batch_without_a_ray_traceback(ray_session, server, tmp_path, monkeypatch):
+    import ddbuild as dd
+
+    @dd.custom_column_generator(required_columns=["x"])
+    def breaks(row):
+        raise ValueError(f"x is {row['x']:.2f}, which this column cannot take")
+
+    monkeypatch.chdir(tmp_path)
+    wf = dd.DataDesigner().compose_workflow(name="err")
+    wf.add_stage("gen", dd.DataDesignerConfigBuilder(seed=3).add_column(
+        name="x", column_type="sampler", sampler_type="uniform", params={"low": 0, "high": 10}).add_column(
+        name="y", column_type="custom", generator_function=breaks), num_records=30)
+    local = _error(wf, "local")
+    remote = _error(wf, "ray")
+    assert type(remote) is type(local)
+    assert remote.stage == local.stage == "gen"
+    assert remote.message.startswith(local.message)
+    assert "(batch " in remote.message and "Ray worker on" in remote.message
+    assert "RayTaskError" not in str(remote) and "Traceback" not in str(remote)
+
+
+def _error(wf, executor):
+    from ddbuild.errors import DDBuildError
+
+    with pytest.raises(DDBuildError) as caught:
+        wf.run(executor=executor, resume="never")
+    return caught.value
+
+
+def test_the_core_never_imports_ray_and_explain_is_the_same_with_it(tmp_path):
+    (tmp_path / "ddfile.py").write_text(
+        "import ddbuild as dd\n"
+        "wf = dd.DataDesigner().compose_workflow(name='w')\n"
+        "wf.add_stage('a', dd.DataDesignerConfigBuilder().add_column(name='x', column_type='sampler',"
+        " sampler_type='uniform', params={'low': 0, 'high': 1}), num_records=5)\n"
+    )
+    probe = ("import runpy, sys\nsys.argv = ['ddbuild', '-C', sys.argv[1]]\n"
+             "try:\n    runpy.run_module('ddbuild.cli', run_name='__main__')\nexcept SystemExit as e:\n"
+             "    assert not e.code, e.code\nprint('RAY' if 'ray' in sys.modules else 'NO-RAY')\n")
+    env = {"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-c", probe, str(tmp_path)], capture_output=True, text=True, env=env,
+                          timeout=120)
+    assert done.stdout.strip().endswith("NO-RAY"), done.stderr
+    explain = [subprocess.run([sys.executable, "-m", "ddbuild.cli", "-C", str(tmp_path), "--explain", "-B", *extra],
+                              capture_output=True, text=True, env=env, timeout=120) for extra in ([], ["--executor", "ray"])]
+    assert explain[0].returncode == explain[1].returncode == 0, explain[1].stderr
+    assert explain[0].stdout == explain[1].stdout and "a" in explain[0].stdout
+
+
+def test_an_unknown_executor_is_refused_before_any_stage_runs(server, tmp_path, monkeypatch):
+    from ddbuild.errors import ConfigError
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match=r"executor = 'spark' is not an executor\..*'ray://host:port'"):
+        ray_helpers.workflow(server).run(executor="spark")
+    assert not (tmp_path / ".ddbuild" / "cache" / "entries").exists() or not any(
+        (tmp_path / ".ddbuild" / "cache" / "entries").iterdir())
+
+
+# ---- Faults: a worker killed mid-batch, the driver killed mid-stage
+
+def _slow(server):
+    server.reset()
+    server.add_fault("slow", times=None, delay=0.25)  # batches last long enough to be interrupted
+
+
+def test_a_worker_killed_mid_batch_is_retried_and_resends_at_most_what_was_in_flight(
+        ray_session, server, reference, tmp_path, monkeypatch):
+    _slow(server)
+    killed: list[int] = []
+
+    def killer():
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not killed:
+            pids = ray_helpers.batch_processes(os.getpid()) if server.in_flight >= 2 else []
+            if pids:  # qa is the only stage sending requests: this worker is half-way through one of its batches
+                os.kill(pids[0], signal.SIGKILL)
+                killed.append(pids[0])
+            time.sleep(0.05)
+
+    thread = threading.Thread(target=killer, daemon=True)
+    thread.start()
+    try:
+        built = build(server, tmp_path / "k", monkeypatch, executor="ray", targets="qa")
+    finally:
+        thread.join()
+        server.reset()
+    assert killed, "no batch worker was found to kill"
+    assert built.outputs["qa"] == reference.outputs["qa"] and built.keys["qa"] == reference.keys["qa"]
+    resent = built.requests - 60
+    assert 0 <= resent <= 4  # what was in flight (max_parallel_requests=4); answered replies were cached
+
+
+DRIVER = """
+import os, sys
+import ray
+from tests.scaleout import ray_helpers
+ray.init(address=sys.argv[2], log_to_driver=False)
+os.chdir(sys.argv[3])
+ray_helpers.workflow(sys.argv[1]).run(executor="ray", targets="qa")
+"""
+
+
+def test_a_driver_killed_mid_stage_resumes_from_its_completed_batches(
+        ray_session, server, reference, tmp_path, monkeypatch):
+    folder = tmp_path / "d"
+    folder.mkdir()
+    _slow(server)
+    address = ray_session.get_runtime_context().gcs_address
+    env = {**os.environ, "PYTHONPATH": str(REPO), "DDBUILD_CACHE": ""}
+    driver = subprocess.Popen([sys.executable, "-c", DRIVER, server.url, address, str(folder)], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    checkpoint = folder / ".ddbuild" / "cache" / "partial" / reference.keys["qa"] / "dataset" / "metadata.json"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and driver.poll() is None:
+        if checkpoint.exists() and json.loads(checkpoint.read_text())["num_completed_batches"] >= 1:
+            break
+        time.sleep(0.05)
+    assert driver.poll() is None, driver.stderr.read().decode() if driver.stderr else ""
+    driver.kill()
+    driver.wait()
+    first = server.total
+    try:
+        built = build(server, folder, monkeypatch, executor="ray", targets="qa")
+    finally:
+        server.reset()
+    assert built.results.stages["qa"].status.value == "resume"
+    assert built.outputs["qa"] == reference.outputs["qa"] and built.keys["qa"] == reference.keys["qa"]
+    assert first >= 20  # at least one batch (10 rows x 2 columns) was answered before the kill
+    assert 0 <= first + built.requests - 60 <= 4  # re-sent: at most what was in flight at the kill
+
+
+# ---- Two nodes (`ray start` twice on this machine): a cache every node reaches, or a clear error
+
+BUILD_FILE = """
+import os
+from tests.scaleout import ray_helpers
+wf = ray_helpers.workflow(os.environ["LLM_URL"])
+"""
+
+
+@pytest.mark.ray_cluster
+def test_two_nodes_need_a_remote_and_then_build_the_same_bytes(cluster, server, reference, tmp_path):
+    from ddbuild.store.fs import FileSystemStore
+
+    project = tmp_path / "two-nodes"
+    project.mkdir()
+    (project / "ddfile.py").write_text(BUILD_FILE)
+    env = {**cluster.env, "LLM_URL": server.url, "DDBUILD_CACHE": ""}
+
+    def ddbuild(*args):
+        return subprocess.run([sys.executable, "-m", "ddbuild.cli", "-C", str(project), "--executor", "ray", *args],
+                              env=env, capture_output=True, text=True, timeout=300)
+
+    before = server.total
+    refused = ddbuild()
+    assert refused.returncode == 2, refused.stderr
+    assert "build of scale not started: --executor ray: the Ray cluster has 2 nodes, but the cache" in refused.stderr
+    assert "Set a remote every node can reach: --remote s3://bucket/prefix" in refused.stderr
+    assert server.total == before  # refused before any stage ran
+
+    shared = tmp_path / "shared"  # a directory every node mounts (here: the same disk)
+    done = ddbuild("--remote", str(shared))
+    assert done.returncode == 0, done.stderr
+    assert server.total - before == 60
+    assert len(list((shared / "llm").rglob("*.json*"))) >= 60  # the workers' replies, on the remote
+    store = FileSystemStore(project / ".ddbuild" / "cache")
+    for stage, key in reference.keys.items():
+        index = json.loads((project / ".ddbuild" / "cache" / "index" / "scale" / f"{stage}.json").read_text())
+        assert index["key"] == key
+        entry = store.get_entry(key)
+        assert {o["path"]: o["digest"] for o in entry["outputs"] if o["path"] != "metadata.json"} == (
+            reference.outputs[stage])
