@@ -26,6 +26,7 @@ from ddbuild.engine.dataset import BatchJob, BatchOutcome, StageWork
 from ddbuild.engine.metadata import merge_counts
 from ddbuild.errors import ConfigError, GenerationError
 from ddbuild.execution.executors import ExecutorSpec
+from ddbuild.execution.llmcache import StoreResponseCache
 from ddbuild.execution.ray_worker import Limiter, WorkerCache, WorkerResult, generate_batch
 
 log = logging.getLogger("ddbuild.ray")
@@ -79,8 +80,8 @@ class RayExecutor:
         return self
 
     def close(self) -> None:
-        if self._remote is None:
-            return
+        if self._remote is None and not self.started_ray:
+            return  # Ray was never started (nothing ran, or it is not installed)
         import ray
 
         self._remote = None
@@ -95,22 +96,24 @@ class RayExecutor:
         """Where workers cache LLM responses: the build's cache on one node; with more nodes the
         remote (uploaded as they arrive, so every node and the driver can reach them)."""
         from ddbuild.settings import CacheSettings
+        from ddbuild.store.fs import FileSystemStore
 
         settings = self.settings
-        if settings is None:
-            location = getattr(self.store, "location", None)
-            if getattr(self.store, "remote", True) is not False or self.nodes > 1 or location is None:
+        if settings is None:  # use_store(store) without its settings: only a local directory will do
+            if not isinstance(self.store, FileSystemStore) or self.store.remote or self.nodes > 1:
                 raise ConfigError(
-                    f"--executor {self.spec}: the build's cache is a custom Store, which Ray workers cannot open.",
-                    hint="Give the cache as a directory (cache_path=/DDBUILD_CACHE) and any remote as a URL.",
+                    f"--executor {self.spec}: the build's cache is a Store given without its settings, which "
+                    "Ray workers cannot open.",
+                    hint="Give the cache as a directory (DataDesigner(cache=...), DDBUILD_CACHE) and any remote "
+                    "as a URL (remote=..., DDBUILD_REMOTE).",
                 )
-            return CacheSettings(cache=Path(location))
+            return CacheSettings(cache=Path(self.store.location))
         if self.nodes > 1:
             if not settings.remote:
                 raise ConfigError(
                     f"--executor {self.spec}: the Ray cluster has {self.nodes} nodes, but the cache "
-                    f"{settings.cache} is on this machine only; workers on other nodes cannot share LLM "
-                    "responses or resume each other's batches through it.",
+                    f"{settings.cache} is on this machine only; workers on other nodes cannot cache their LLM "
+                    "responses where the others (and the next build) find them.",
                     hint="Set a remote every node can reach: --remote s3://bucket/prefix (or gs://, http(s)://, "
                     "or a directory every node mounts), DDBUILD_REMOTE, or [tool.ddbuild] remote.",
                 )
@@ -188,7 +191,7 @@ class RayBatches:
 
 def _absorb(cache: Any, result: WorkerResult) -> None:
     """Record the worker's responses on the driver's cache view (the entry lists what a stage used)."""
-    if cache is None:
+    if not isinstance(cache, StoreResponseCache):
         return
     for key in result.used:
         if key not in cache.digests:

@@ -25,6 +25,7 @@ SCRIPTS: dict[str, tuple[list[str], list[str]]] = {
     "bench_dag.py": ([], ["--rows", "50", "--repeat", "1"]),
     "bench_remote_pull.py": ([], ["--size-mib", "128"]),
     "bench_seed_edits.py": ([], ["--rows", "60"]),
+    "bench_ray.py": ([], ["--rows", "400", "--buffer-size", "100"]),
 }
 
 
