@@ -397,7 +397,7 @@ def _sandbox_class() -> type:
 
         def __init__(self, **options: Any) -> None:
             super().__init__(**options)
-            self.concat = bounded_concat  # type: ignore[method-assign]
+            self.concat = bounded_concat  # type: ignore[method-assign]  # Jinja's hook joining output pieces
             self.globals.update({"range": bounded_range, "lipsum": _bounded_lipsum(generate_lorem_ipsum)})
             self.filters.update({LOOP_GUARD: _Guarded, CONCAT_GUARD: _concat})
 

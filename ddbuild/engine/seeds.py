@@ -45,7 +45,8 @@ class _SeedFile:
 
         if self.table is not None or self.row_group_starts is None:
             if self.table is None:
-                self.table = read_table(self.path)  # type: ignore[arg-type]
+                assert self.path is not None, "an in-memory seed is opened with its table"
+                self.table = read_table(self.path)
             return self.table.take(local)
         import pyarrow.parquet as pq
 

@@ -9,6 +9,7 @@ The entry is published only when the stage is complete; the partial folder is re
 
 from __future__ import annotations
 
+import functools
 import getpass
 import os
 import shutil
@@ -223,26 +224,24 @@ def _generate(
         done["rows"] += event.num_records
         ctx.reporter.emit(BatchDone(stage.name, done["rows"], num_records))
 
-    common = {"run_config": ctx.run_config, "base_dir": ctx.cwd, "response_cache": cache,
-              "on_requests": InFlightEvents(ctx, stage.name),
-              "model_providers": ctx.model_providers, "llm_limits": ctx.llm_limits,
-              "file_digest": ctx.file_digest(),  # seeds the planner hashed are not read again
-              "batch_runner": ctx.executor.batches(stage.name) if ctx.executor is not None else None}
+    run = functools.partial(
+        generate_dataset, run_config=ctx.run_config, base_dir=ctx.cwd, response_cache=cache,
+        on_requests=InFlightEvents(ctx, stage.name), model_providers=ctx.model_providers,
+        llm_limits=ctx.llm_limits, file_digest=ctx.file_digest(),  # seeds the planner hashed are not read again
+        batch_runner=ctx.executor.batches(stage.name) if ctx.executor is not None else None,
+    )
     try:
-        summary = generate_dataset(config, num_records=num_records, dataset_dir=dataset, resume=resume,
-                                   on_batch=on_batch, **common)
+        summary = run(config, num_records=num_records, dataset_dir=dataset, resume=resume, on_batch=on_batch)
     except ResumeError as exc:  # checkpoints that cannot be read back (a torn metadata.json): they
         if not resume:          # are a cache, so the stage starts over instead of failing the build
             raise
         ctx.reporter.emit(WarningEvent(
             f"its checkpoints cannot be resumed ({exc.message}); starting the stage over", stage=stage.name))
-        summary = generate_dataset(config, num_records=num_records, dataset_dir=dataset, resume=False,
-                                   on_batch=on_batch, **common)
+        summary = run(config, num_records=num_records, dataset_dir=dataset, resume=False, on_batch=on_batch)
     generated = summary.batches_generated and summary.num_records - _reused_rows(summary)
     if stage.output_processors and summary.num_records > 0:
         op = _output_processor_config(stage, dataset / "parquet-files", ctx.cwd)
-        generate_dataset(op, num_records=summary.num_records, dataset_dir=dataset / "output-processors",
-                         resume=False, **common)
+        run(op, num_records=summary.num_records, dataset_dir=dataset / "output-processors", resume=False)
     return {"num_records": summary.num_records, "rows_generated": generated, "llm_stats": summary.llm_stats,
             "llm_stats_this_run": summary.llm_stats_this_run, "dropped_rows": summary.dropped_rows,
             "first_errors": summary.first_errors}

@@ -15,6 +15,9 @@ from ddbuild.store.layout import CacheLayout
 from ddbuild.store.verify import BlobVerifier, verifier_for
 
 if TYPE_CHECKING:
+    from ddbuild.config.models import ModelProvider
+    from ddbuild.config.run_config import RunConfig
+    from ddbuild.engine.llm.limits import ModelLimits
     from ddbuild.planning.stage import Stage
     from ddbuild.store.pins import Pin
 
@@ -30,11 +33,11 @@ class BuildContext:
     cache_dir: Path  # local: partial/, index/, locks/ live here (``layout``)
     artifact_root: Path  # <artifact_path>/<workflow>
     cwd: Path
-    run_config: Any
-    model_providers: Any = None
+    run_config: RunConfig
+    model_providers: list[ModelProvider] | None = None
     reporter: Reporter = field(default_factory=LoggingReporter)
     clock: Callable[[], float] = time.monotonic
-    llm_limits: Any = None  # engine.llm.limits.ModelLimits shared by every stage run of this build
+    llm_limits: ModelLimits | None = None  # shared by every stage run of this build
     # resume=NEVER (Data Designer's "generate afresh"): stage runs ask the endpoint again instead of
     # reading cached replies; what they receive is still stored (and replaces the cached reply).
     fresh_replies: bool = False

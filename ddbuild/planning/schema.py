@@ -103,16 +103,16 @@ def seed_columns(stage: Stage, outputs: dict[str, Columns], facts: SchemaFacts) 
     """The columns ``stage`` will be seeded with: its own seed (a root) or its parents' outputs."""
     if not stage.depends_on:
         return facts.roots.get(stage.name)
-    parents = [outputs.get(p) for p in stage.depends_on]
-    if any(p is None for p in parents):
-        return None
+    parents = [cols for p in stage.depends_on if (cols := outputs.get(p)) is not None]
+    if len(parents) < len(stage.depends_on):
+        return None  # a parent's columns are unknown until it runs
     if len(parents) == 1:
         return parents[0]
     known = dict(zip(stage.depends_on, parents, strict=True))
     if isinstance(stage.join, Concat):
-        return tuple(dict.fromkeys(c for cols in parents for c in cols or ()))
+        return tuple(dict.fromkeys(c for cols in parents for c in cols))
     if isinstance(stage.join, JoinOn):
-        return join_on_columns(stage.join, known)  # type: ignore[arg-type]
+        return join_on_columns(stage.join, known)
     return None  # a join callable: whatever it returns
 
 

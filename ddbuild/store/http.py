@@ -266,8 +266,8 @@ class HttpFiles:
             consuming = False
             watchdog = _Watchdog(conn, max(0.0, deadline - time.monotonic()))
             try:
-                if hasattr(body, "seek"):
-                    body.seek(0)  # type: ignore[union-attr]
+                if body is not None and not isinstance(body, bytes):  # a file: resent from its start
+                    body.seek(0)
                 conn.request(method, self._target(rel), body=body, headers=headers)
                 watchdog.watch(conn.sock)  # getresponse() may drop conn.sock (Connection: close)
                 response = conn.getresponse()

@@ -41,7 +41,7 @@ from ddbuild.store.layout import CacheLayout
 try:
     import fcntl
 except ImportError:  # pragma: no cover - Windows
-    fcntl = None  # type: ignore[assignment]
+    fcntl = None  # type: ignore[assignment]  # no fcntl module on Windows: no locks (docstring)
 
 log = logging.getLogger("ddbuild.store")
 

@@ -34,7 +34,7 @@ import math
 import threading
 import time
 from collections import deque
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from enum import Enum
 from types import TracebackType
@@ -219,8 +219,8 @@ class SharedLimit:
             _wake(waiter)
 
 
-def _later(loop: asyncio.AbstractEventLoop, delay: float, callback: object) -> None:
-    loop.call_later(delay, callback)  # type: ignore[arg-type]
+def _later(loop: asyncio.AbstractEventLoop, delay: float, callback: Callable[[], object]) -> None:
+    loop.call_later(delay, callback)
 
 
 def _wake(waiter: _Waiter) -> None:
