@@ -49,6 +49,8 @@ EXCLUDED_FIELDS: dict[tuple[str, str], str] = {
     (INFERENCE_PARAMS, "timeout"): "a timeout changes when we give up, never a successful reply",
     (EMBEDDING_PARAMS, "max_parallel_requests"): "concurrency changes speed, never the data",
     (EMBEDDING_PARAMS, "timeout"): "a timeout changes when we give up, never a successful reply",
+    **{("ddbuild.config.columns.RemoteValidatorParams", f): "how a remote validator is asked (time, retries, "
+       "concurrency), never its reply" for f in ("timeout", "max_retries", "retry_backoff", "max_parallel_requests")},
     (MODEL_CONFIG, "provider"): "the provider name is local wiring; the model id identifies the model "
     "(the provider's request fields enter the key through the model, see ModelProvider)",
     (MODEL_CONFIG, "skip_health_check"): "a start-up probe setting, not part of what is generated",

@@ -17,7 +17,8 @@ Replies are deterministic, derived from the request: ``reply to: <first 40 chars
 message>``; with ``response_format`` json_schema, a JSON object valid for the schema (strings,
 numbers, enums, arrays, nested objects). Usage tokens are whitespace word counts. Embeddings:
 one vector per input text (``embedding_for``: ``dimensions`` numbers, 8 by default, from the text's
-hash; ``encoding_format="base64"`` as float32); ``by_api`` counts requests per API.
+hash; ``encoding_format="base64"`` as float32). ``POST …/validate`` is a remote validator
+(``validation``: ``{"data": [{"is_valid", "chars"}]}``). ``by_api`` counts requests per API.
 
 Faults (``add_fault(kind, times=1, match=None, …)``; ``match`` is a substring of the last user
 message, ``times=None`` means every time): ``429`` (``retry_after=`` seconds), ``500``, ``400``,
@@ -166,7 +167,9 @@ class FakeOpenAIServer:
     # -- request handling (called from handler threads) ------------------------------------------
     def _enter(self, body: dict[str, Any], authorization: str | None,
                api: str = "chat") -> tuple[RequestRecord, Fault | None]:
-        if api == "embeddings":  # the texts stand in for the last user message (count_prompt, match=)
+        if api == "validate":  # a remote validator's batch: its rows as JSON stand in for the message
+            last_user = json.dumps(body.get("data"), sort_keys=True)
+        elif api == "embeddings":  # the texts stand in for the last user message (count_prompt, match=)
             texts = body.get("input")
             last_user = "\n".join(map(str, texts)) if isinstance(texts, list) else str(texts)
         else:
@@ -224,7 +227,17 @@ class FakeOpenAIServer:
             return 200, {}, fault.body.encode()
         if record.api == "embeddings":
             return 200, {}, json.dumps(self.embeddings(body, record)).encode()
+        if record.api == "validate":
+            return 200, {}, json.dumps(self.validation(body)).encode()
         return 200, {}, json.dumps(self.completion(body, record, fault)).encode()
+
+    @staticmethod
+    def validation(body: dict[str, Any]) -> dict[str, Any]:
+        """A remote validator's reply: a row is valid unless a value contains "bad"; ``chars``
+        counts the characters of its values."""
+        rows = body.get("data") if isinstance(body.get("data"), list) else []
+        return {"data": [{"is_valid": not any("bad" in str(v) for v in row.values()),
+                          "chars": sum(len(str(v)) for v in row.values())} for row in rows]}
 
     def embeddings(self, body: dict[str, Any], record: RequestRecord) -> dict[str, Any]:
         """One vector per input text, ``dimensions`` long (8 by default), derived from the text."""
@@ -337,10 +350,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, {}, b"{}")
             return
         path = self.path.rstrip("/")
-        if not path.endswith(("/chat/completions", "/embeddings")):
+        if not path.endswith(("/chat/completions", "/embeddings", "/validate")):
             self._send(404, {}, _error(f"no route {self.path}", "not_found"))
             return
-        api = "embeddings" if path.endswith("/embeddings") else "chat"
+        api = next(a for a in ("embeddings", "validate", "chat") if a == "chat" or path.endswith(f"/{a}"))
         try:
             body = json.loads(raw)
         except ValueError:

@@ -56,7 +56,7 @@ def test_unknown_column_type_lists_valid_ones():
         dd.DataDesignerConfigBuilder().add_column(name="x", column_type="expresion", expr="1")
     assert str(info.value) == (
         "Column 'x' has unknown column_type 'expresion'. Did you mean 'expression'? "
-        "Valid types: custom, embedding, expression, llm-code, llm-judge, llm-structured, llm-text, sampler, seed-dataset."
+        "Valid types: custom, embedding, expression, llm-code, llm-judge, llm-structured, llm-text, sampler, seed-dataset, validation."
     )
 
 

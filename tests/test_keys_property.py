@@ -57,6 +57,14 @@ def generate_b(row: dict, params: Any) -> str:
     return f"b{row['text']}"
 
 
+def validate_a(df: Any) -> Any:
+    return df.assign(is_valid=True)
+
+
+def validate_b(df: Any) -> Any:
+    return df.assign(is_valid=False)
+
+
 def on_success_a(path: Path) -> Path:
     return path
 
@@ -100,6 +108,13 @@ def _universe() -> dict[str, Any]:
             C.Score(name="quality", description="How good", options={1: "bad", 2: "good"})]),
         C.EmbeddingColumnConfig(name="vec", target_column="answer", model_alias="e",
                                 skip=C.SkipConfig(when="{{ text == 'x' }}", value="none")),
+        C.ValidationColumnConfig(name="lint", target_columns=["code"], validator_type="code",
+                                 validator_params=C.CodeValidatorParams(code_lang="python")),
+        C.ValidationColumnConfig(name="local", target_columns=["answer"], validator_type="local_callable",
+                                 validator_params=C.LocalCallableValidatorParams(validation_function=validate_a)),
+        C.ValidationColumnConfig(name="remote", target_columns=["answer", "text"], validator_type="remote", batch_size=4,
+                                 validator_params=C.RemoteValidatorParams(endpoint_url="http://v/validate",
+                                                                          output_schema={"type": "object"})),
     ]
     models = [
         M.ModelConfig(alias="m", model="model-a", provider="q", inference_parameters=M.ChatCompletionInferenceParams(
@@ -268,6 +283,7 @@ def strategy_for(annotation: Any) -> st.SearchStrategy[Any]:
 OVERRIDES: dict[tuple[str, str], st.SearchStrategy[Any]] = {
     (class_path(C.CustomColumnConfig), "generator_function"): st.sampled_from([generate_a, generate_b]),
     (class_path(C.CustomColumnConfig), "generator_params"): st.one_of(st.none(), st.dictionaries(WORD, JSON)),
+    (class_path(C.LocalCallableValidatorParams), "validation_function"): st.sampled_from([validate_a, validate_b]),
     (class_path(M.ModelProvider), "endpoint"): st.sampled_from(["http://localhost:1/v1", "https://b.example/v1"]),
     (class_path(M.ModelProvider), "provider_type"): st.sampled_from(["openai", " OpenAI", "other"]),
     (class_path(M.ModelConfig), "provider"): st.sampled_from(["p", "q", None, "missing"]),
@@ -468,6 +484,7 @@ def test_every_field_of_every_config_model_is_edited() -> None:
     reached = {(class_path(type(_get(BASES[b], path))), f) for b in BASES for path, f in SITES[b] if path != ("stage",)}
     classes = [*C.COLUMN_CLASSES.values(), *P.PROCESSOR_CLASSES.values(), *S.SAMPLER_PARAMS.values(),
                M.ModelConfig, M.ChatCompletionInferenceParams, M.EmbeddingInferenceParams, C.SkipConfig,
+               C.CodeValidatorParams, C.LocalCallableValidatorParams, C.RemoteValidatorParams,
                M.ModelProvider, M.UniformDistribution,
                M.ManualDistribution, C.Score, SD.SeedConfig, SD.LocalFileSeedSource, SD.IndexRange,
                SD.PartitionBlock, RunConfig, RequestAdmissionTuningConfig]

@@ -24,6 +24,10 @@ SUPPORTED: dict[str, str] = {
     "LLMCodeColumnConfig": f"{_C}.columns",
     "LLMJudgeColumnConfig": f"{_C}.columns",
     "EmbeddingColumnConfig": f"{_C}.columns",
+    "ValidationColumnConfig": f"{_C}.columns",
+    "CodeValidatorParams": f"{_C}.columns",
+    "LocalCallableValidatorParams": f"{_C}.columns",
+    "RemoteValidatorParams": f"{_C}.columns",
     "LLMStructuredColumnConfig": f"{_C}.columns",
     "LLMTextColumnConfig": f"{_C}.columns",
     "SamplerColumnConfig": f"{_C}.columns",
@@ -88,12 +92,12 @@ SUPPORTED: dict[str, str] = {
 
 # Data Designer's names that ddbuild does not run yet: placeholders (config/unsupported.py).
 NOT_SUPPORTED: tuple[str, ...] = (
-    "ImageColumnConfig", "ValidationColumnConfig", "LocalStdioMCPProvider",
+    "ImageColumnConfig", "LocalStdioMCPProvider",
     "MCPProvider", "AudioContext", "ImageContext", "VideoContext", "ModalityContext",
     "ImageInferenceParams", "DataDesignerScriptParams", "SchedulingMetadata",
     "SchedulingMetadataError", "BernoulliMixtureSamplerParams",
     "ScipySamplerParams", "AgentRolloutSeedSource", "DirectorySeedSource", "FileContentsSeedSource",
-    "HuggingFaceSeedSource", "CodeValidatorParams", "LocalCallableValidatorParams", "RemoteValidatorParams",
+    "HuggingFaceSeedSource",
 )
 
 __all__ = [*SUPPORTED, *NOT_SUPPORTED]

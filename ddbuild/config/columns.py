@@ -18,7 +18,7 @@ from pydantic import (
 )
 
 from ddbuild.config.checks import check_name
-from ddbuild.config.enums import TraceType
+from ddbuild.config.enums import CodeLang, TraceType, ValidatorType
 from ddbuild.config.samplers import SAMPLER_PARAMS, SamplerType
 
 
@@ -32,6 +32,7 @@ class ColumnType(str, Enum):
     LLM_STRUCTURED = "llm-structured"
     LLM_JUDGE = "llm-judge"
     EMBEDDING = "embedding"
+    VALIDATION = "validation"
 
 
 def normalise_column_type(value: object) -> object:
@@ -339,13 +340,99 @@ class EmbeddingColumnConfig(_Column):
     model_alias: str = Field(min_length=1)
 
 
+# -- validation columns (Data Designer's validators; run by ddbuild.engine.validation) ----------
+
+
+class CodeValidatorParams(BaseModel):
+    """Lint code: ``python`` with ruff's JSON output, ``sql:<dialect>`` with sqlfluff (both from
+    the optional extra ``pip install 'ddbuild[validators]'``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    validator_type: Literal["code"] = "code"
+    code_lang: CodeLang
+
+
+class LocalCallableValidatorParams(BaseModel):
+    """Call ``validation_function(df) -> df`` on each batch of the target columns; the result has an
+    ``is_valid`` column (bool or null) and any others. Its identity is its source, as a custom
+    column generator's (a changed body rebuilds). ``output_schema``: a JSON schema the result
+    ``{"data": [rows]}`` must satisfy."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+
+    validator_type: Literal["local_callable"] = "local_callable"
+    validation_function: GeneratorFunction
+    output_schema: dict[str, Any] | None = None
+
+    @field_validator("validation_function")
+    @classmethod
+    def _callable(cls, value: Any) -> Any:
+        if not callable(value):
+            raise ValueError("validation_function must be a function taking a DataFrame")
+        return value
+
+
+class RemoteValidatorParams(BaseModel):
+    """POST ``{"data": [rows]}`` to ``endpoint_url``; the reply is ``{"data": [{"is_valid": …, …}]}``.
+    ``timeout``, ``max_retries``, ``retry_backoff`` and ``max_parallel_requests`` change how we ask,
+    never the reply: they stay out of keys (fingerprint.EXCLUDED_FIELDS). Replies are cached by
+    request in the response cache."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    validator_type: Literal["remote"] = "remote"
+    endpoint_url: str = Field(min_length=1)
+    output_schema: dict[str, Any] | None = None
+    timeout: float = Field(default=30.0, gt=0)
+    max_retries: int = Field(default=3, ge=0)
+    retry_backoff: float = Field(default=2.0, ge=0)
+    max_parallel_requests: int = Field(default=4, ge=1)
+
+
+VALIDATOR_PARAMS: dict[str, type[BaseModel]] = {
+    "code": CodeValidatorParams, "local_callable": LocalCallableValidatorParams, "remote": RemoteValidatorParams,
+}
+ValidatorParams = Union[CodeValidatorParams, LocalCallableValidatorParams, RemoteValidatorParams]
+
+
+class ValidationColumnConfig(_Column):
+    """``is_valid`` and the validator's messages for each row, as Data Designer structures them:
+    one dict per row, or, for a code validator over several columns, ``{column: dict}``."""
+
+    column_type: Literal["validation"] = "validation"
+    target_columns: list[str] = Field(min_length=1)
+    validator_type: ValidatorType
+    validator_params: ValidatorParams
+    batch_size: int = Field(default=10, ge=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _typed_params(cls, data: Any) -> Any:
+        """A dict of params is typed by the column's validator_type (Data Designer's rule)."""
+        if isinstance(data, dict) and isinstance(data.get("validator_params"), dict):
+            kind = getattr(data.get("validator_type"), "value", data.get("validator_type"))
+            params_cls = VALIDATOR_PARAMS.get(str(kind))
+            if params_cls is not None:
+                data = {**data, "validator_params": params_cls.model_validate(
+                    {**data["validator_params"], "validator_type": kind})}
+        return data
+
+    @model_validator(mode="after")
+    def _params_match(self) -> ValidationColumnConfig:
+        if self.validator_params.validator_type != self.validator_type.value:
+            raise ValueError(f"validator_type is '{self.validator_type.value}' but validator_params are "
+                             f"{type(self.validator_params).__name__}")
+        return self
+
+
 class UnsupportedColumnConfig(_Column):
-    """A column of a type Data Designer has and ddbuild does not run yet (image, validation):
+    """A column of a type Data Designer has and ddbuild does not run yet (image):
     loaded and written back as it is, refused by ``build()`` (config/support.py)."""
 
     model_config = ConfigDict(extra="allow", validate_assignment=True)
 
-    column_type: Literal["image", "validation"]
+    column_type: Literal["image"]
 
 
 ColumnConfig = Annotated[
@@ -359,6 +446,7 @@ ColumnConfig = Annotated[
         LLMStructuredColumnConfig,
         LLMJudgeColumnConfig,
         EmbeddingColumnConfig,
+        ValidationColumnConfig,
         UnsupportedColumnConfig,
     ],
     Field(discriminator="column_type"),
@@ -374,8 +462,9 @@ COLUMN_CLASSES: dict[str, type[ColumnConfig]] = {
     ColumnType.LLM_STRUCTURED.value: LLMStructuredColumnConfig,
     ColumnType.LLM_JUDGE.value: LLMJudgeColumnConfig,
     ColumnType.EMBEDDING.value: EmbeddingColumnConfig,
+    ColumnType.VALIDATION.value: ValidationColumnConfig,
 }
-UNSUPPORTED_COLUMN_TYPES = ("image", "validation")  # UnsupportedColumnConfig
+UNSUPPORTED_COLUMN_TYPES = ("image",)  # UnsupportedColumnConfig
 
 CHAT_COLUMN_TYPES: frozenset[str] = frozenset(
     t.value for t in (ColumnType.LLM_TEXT, ColumnType.LLM_CODE, ColumnType.LLM_STRUCTURED, ColumnType.LLM_JUDGE)
@@ -392,3 +481,19 @@ def is_llm_column(column: object) -> bool:
     kind = column.get("column_type") if isinstance(column, Mapping) else getattr(column, "column_type", None)
     kind = normalise_column_type(kind)
     return isinstance(kind, str) and kind in LLM_COLUMN_TYPES
+
+
+def is_remote_validation(column: object) -> bool:
+    """Whether a column is a remote validator (it sends requests, one per batch of rows, through
+    the run's transport and response cache). A column config or its identity, as ``is_llm_column``."""
+    if isinstance(column, Mapping):
+        kind, validator = column.get("column_type"), column.get("validator_type")
+    else:
+        kind, validator = getattr(column, "column_type", None), getattr(column, "validator_type", None)
+    return normalise_column_type(kind) == ColumnType.VALIDATION.value and getattr(validator, "value", validator) == "remote"
+
+
+def sends_requests(column: object) -> bool:
+    """Whether a column sends requests that the dry run counts: a model column or a remote validator."""
+    return is_llm_column(column) or is_remote_validation(column)
+

@@ -14,7 +14,6 @@ from ddbuild.errors import not_supported
 # name -> what ddbuild lacks for it (shown in the hint)
 UNSUPPORTED: dict[str, str] = {
     "ImageColumnConfig": "image-generation columns",
-    "ValidationColumnConfig": "validation columns",
     "LocalStdioMCPProvider": "MCP tool providers",
     "MCPProvider": "MCP tool providers",
     "AudioContext": "multi-modal context for LLM columns",
@@ -31,9 +30,6 @@ UNSUPPORTED: dict[str, str] = {
     "DirectorySeedSource": "directory seed sources",
     "FileContentsSeedSource": "file-contents seed sources",
     "HuggingFaceSeedSource": "Hugging Face seed sources",
-    "CodeValidatorParams": "validation columns",
-    "LocalCallableValidatorParams": "validation columns",
-    "RemoteValidatorParams": "validation columns",
     # data_designer.interface: workflow metadata files (ddbuild keeps its own, in the cache)
     "CompletedWorkflowStageMetadata": "Data Designer's workflow metadata records",
     "FailedWorkflowStageMetadata": "Data Designer's workflow metadata records",

@@ -17,6 +17,7 @@ from ddbuild.config.columns import (
     ExpressionColumnConfig,
     SamplerColumnConfig,
     SeedDatasetColumnConfig,
+    ValidationColumnConfig,
     is_llm_column,
 )
 from ddbuild.config.processors import (
@@ -53,6 +54,8 @@ def _own_references(column: Any) -> set[str]:
     where = f"Column '{column.name}'"
     if isinstance(column, EmbeddingColumnConfig):
         return {column.target_column}
+    if isinstance(column, ValidationColumnConfig):
+        return set(column.target_columns)
     if isinstance(column, ExpressionColumnConfig):
         return check_template(column.expr, where)
     if is_llm_column(column):

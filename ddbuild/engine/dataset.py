@@ -36,6 +36,7 @@ from ddbuild.engine.pipeline import (
 )
 from ddbuild.engine.processors import Processors
 from ddbuild.engine.seeds import SeedReader, open_seed
+from ddbuild.engine.validation import check_validators
 from ddbuild.engine.writer import write_parquet
 from ddbuild.errors import ConfigError, GenerationError, ResumeError, RowsLostError
 
@@ -137,6 +138,7 @@ def _prepare(config: DataDesignerConfig, num_records: int, run_config: RunConfig
     order = validate_config(config, seed_columns)
     columns = [c for c in config.columns if not isinstance(c, SeedDatasetColumnConfig)]
     steps = plan_steps(columns, order)
+    check_validators(columns)
     if has_llm(steps):
         from ddbuild.engine.llm.columns import LLMServices
 
@@ -225,6 +227,14 @@ def generate_dataset(
     )
 
 
+def _remote_validator_connections(columns: Sequence[Any]) -> int:
+    """Connections remote validators need beside the models' (their max_parallel_requests)."""
+    from ddbuild.config.columns import RemoteValidatorParams
+
+    return sum(c.validator_params.max_parallel_requests for c in columns
+               if isinstance(getattr(c, "validator_params", None), RemoteValidatorParams))
+
+
 class _LLMContext:
     """One asyncio event loop and one LLMServices per run, only when an LLM column exists."""
 
@@ -262,6 +272,7 @@ class _LLMContext:
                     shutdown_error_window=run_config.shutdown_error_window,
                     disable_early_shutdown=run_config.disable_early_shutdown, limits=self.limits,
                     request_admission=run_config.request_admission, transport=self.transport,
+                    extra_connections=_remote_validator_connections(config.columns),
                 )
 
             self.binding = LLMBinding(self.loop.run_until_complete(create()), RowDropped)

@@ -28,8 +28,10 @@ from ddbuild.config.columns import (
     ExpressionColumnConfig,
     GenerationStrategy,
     SamplerColumnConfig,
+    ValidationColumnConfig,
     is_llm_column,
 )
+from ddbuild.config.enums import ValidatorType
 from ddbuild.config.validation import column_references
 from ddbuild.engine.batch import Batch
 from ddbuild.engine.cells import (
@@ -97,7 +99,13 @@ def plan_steps(columns: Sequence[Any], order: Sequence[str]) -> list[Step]:
 
 
 def has_llm(steps: Sequence[Step]) -> bool:
-    return any(is_llm_column(c) for s in steps for c in s.columns)
+    """Whether the run needs its LLM services: a model column, or a remote validator (which sends
+    through the same transport and response cache)."""
+    return any(is_llm_column(c) or _is_remote_validation(c) for s in steps for c in s.columns)
+
+
+def _is_remote_validation(column: Any) -> bool:
+    return isinstance(column, ValidationColumnConfig) and column.validator_type == ValidatorType.REMOTE
 
 
 def needs_identity(steps: Sequence[Step]) -> bool:
@@ -138,7 +146,7 @@ class Pipeline:
                         column, batch.num_rows, self.seed, batch.index, batch.columns, batch.identity
                     )
             elif step.kind == StepKind.FULL_COLUMN:
-                self._run_full_column(batch, step.columns[0])
+                self._run_full_column(batch, step.columns[0], loop)
             else:
                 self._run_segment(batch, cells, loop)
 
@@ -153,20 +161,27 @@ class Pipeline:
                     row_skips.add(name)
         return sets
 
-    def _run_full_column(self, batch: Batch, column: Any) -> None:
-        """A full-column generator sees only the rows whose cell is not skipped."""
+    def _run_full_column(self, batch: Batch, column: Any, loop: asyncio.AbstractEventLoop | None) -> None:
+        """A full-column generator (or validator) sees only the rows whose cell is not skipped."""
         frame = batch.table(list(batch.columns)).to_pandas()
         rule = self.skips.get(column.name)
         if rule is None:
-            batch.columns[column.name] = run_full_column(column, frame)
+            batch.columns[column.name] = self._full_column_values(column, frame, loop)
             return
         skipped = self._skipped_so_far(batch) or []
         rows = batch.row_dicts()
         flags = [rule.skips(row, done) for row, done in zip(rows, skipped, strict=True)]
         kept = frame[[not f for f in flags]].reset_index(drop=True)
-        values = iter(run_full_column(column, kept) if len(kept) else [])
+        values = iter(self._full_column_values(column, kept, loop) if len(kept) else [])
         batch.columns[column.name] = [rule.value if f else next(values) for f in flags]
         batch.skipped[column.name] = flags
+
+    def _full_column_values(self, column: Any, frame: Any, loop: asyncio.AbstractEventLoop | None) -> list[Any]:
+        if isinstance(column, ValidationColumnConfig):
+            from ddbuild.engine.validation import validate_column
+
+            return validate_column(column, frame, self.llm.services if self.llm else None, loop)
+        return run_full_column(column, frame)
 
     def _run_segment(self, batch: Batch, cells: list[Any], loop: asyncio.AbstractEventLoop | None) -> None:
         rows = batch.row_dicts()

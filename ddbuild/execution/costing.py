@@ -23,7 +23,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from ddbuild.config.columns import is_llm_column
+from ddbuild.config.columns import sends_requests
 from ddbuild.engine.llm.schema import example_for
 from ddbuild.execution.build import ParentOutput, entry_output, prepare_generation
 from ddbuild.execution.context import BuildContext
@@ -70,7 +70,7 @@ def _estimate(
 
 def _llm_columns(facts: Facts, name: str) -> list[Any]:
     columns = facts.identities.get(name, {}).get("columns", {})
-    return [c for c in columns.values() if is_llm_column(c)]
+    return [c for c in columns.values() if sends_requests(c)]
 
 
 def _known_parents(
@@ -158,6 +158,9 @@ class CountingTransport:
         self, url: str, headers: Mapping[str, str], json_body: dict[str, Any], timeout: float | None
     ) -> tuple[int, Mapping[str, str], bytes]:
         self.requests += 1
+        if "model" not in json_body and isinstance(json_body.get("data"), list):  # a remote validator's batch
+            rows = [{"is_valid": None} for _ in json_body["data"]]
+            return 200, {"Content-Type": "application/json"}, json.dumps({"data": rows}).encode("utf-8")
         if url.rstrip("/").endswith("/embeddings"):  # one placeholder vector per text
             texts = json_body.get("input") or []
             self.prompt_chars += sum(len(str(t)) for t in texts)

@@ -75,10 +75,13 @@ def model_entries(builder: DataDesignerConfigBuilder, providers: list[ModelProvi
 
 
 def custom_function_digests(builder: DataDesignerConfigBuilder) -> dict[str, str]:
-    """Column name → digest of its generator's source (a changed function body rebuilds)."""
+    """Column name → digest of its generator's (or local validator's) source (a changed function
+    body rebuilds)."""
     found = {}
     for column in builder.get_column_configs():
         function = getattr(column, "generator_function", None)
+        if function is None:
+            function = getattr(getattr(column, "validator_params", None), "validation_function", None)
         if function is not None:
             found[column.name] = source_digest(function)
     return found

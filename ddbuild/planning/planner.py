@@ -38,7 +38,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ddbuild.config.columns import is_llm_column
+from ddbuild.config.columns import is_llm_column, is_remote_validation
 from ddbuild.config.run_config import ResumeMode
 from ddbuild.config.seeds import IndexRange, SelectionStrategy
 from ddbuild.fingerprint import StageKey, stage_key
@@ -362,12 +362,14 @@ def _cost(stage: Stage, facts: Facts, known: dict[str, _Known], seed_rows: int |
             rows, basis = 10, "default 10 records"
     columns = facts.identities.get(stage.name, {}).get("columns", {})
     llm = [c for c in columns.values() if is_llm_column(c)]
+    remote = [c for c in columns.values() if is_remote_validation(c)]
     prompt_chars = sum(len(c.get("prompt", "")) + len(c.get("system_prompt") or "") for c in llm)
     if rows is None:
         return Cost(0, 0, 0, 0, f"unknown until upstream runs; {len(llm)} LLM column(s) per row")
+    batches = sum(-(-rows // max(1, int(c.get("batch_size") or 10))) for c in remote)  # one request per batch
     return Cost(
         rows_to_generate=rows,
-        llm_requests_to_send=rows * len(llm),
+        llm_requests_to_send=rows * len(llm) + batches,
         llm_requests_cached=0,
         prompt_tokens_estimate=rows * prompt_chars // 4,
         estimate_basis=f"{basis} x {len(llm)} LLM column(s); tokens ~ template chars/4; cache hits unknown",

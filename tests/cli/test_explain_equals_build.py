@@ -293,6 +293,44 @@ def test_explain_counts_embedding_requests_as_the_build_sends_them(tmp_path, mon
         server.stop()
 
 
+VALIDATE = '''
+import os
+import ddbuild as dd
+
+texts = dd.DataDesignerConfigBuilder(seed=2)
+texts.add_column(name="topic", column_type="sampler", sampler_type="category", params={"values": ["a", "bad", "c"]})
+texts.add_column(dd.ValidationColumnConfig(
+    name="check", target_columns=["topic"], validator_type="remote", batch_size=4,
+    validator_params=dd.RemoteValidatorParams(endpoint_url=os.environ["STUB_URL"] + "/validate"),
+    skip=dd.SkipConfig(when="{{ topic == 'a' }}")))
+workflow = dd.DataDesigner().compose_workflow(name="validate")
+workflow.add_stage("texts", texts, num_records=12)
+'''
+
+
+def test_explain_counts_remote_validator_requests_as_the_build_sends_them(tmp_path, monkeypatch):
+    from tests.openai_server import start_server
+
+    server = start_server()
+    try:
+        monkeypatch.setenv("STUB_URL", server.url)
+        project = Project(tmp_path)
+        project.write(VALIDATE)
+        for options in ([], ["-B"]):  # a fresh build, then a rebuild from cached replies
+            before = server.total
+            explained = json.loads(project.main("--explain", "--json", *options).stdout)
+            [stage] = [s for w in explained["workflows"] for s in w["stages"]]
+            assert server.total == before
+            built = project.main("--json", *options)
+            [finished] = [e for e in built.json_lines() if e["event"] == "stage_finished"]
+            assert (finished.get("llm_requests_sent") or 0, finished.get("llm_requests_cached") or 0) == (
+                stage["cost"]["llm_requests_to_send"], stage["cost"]["llm_requests_cached"])
+            assert server.total - before == stage["cost"]["llm_requests_to_send"]
+        assert 0 < server.by_api["validate"] == server.total <= 3  # rows not skipped, in batches of 4
+    finally:
+        server.stop()
+
+
 # One seeded LLM stage with a sampler on the seeded rows: after an edit of the seed, what explain
 # says it will send is what the build sends, and both are the rows whose content changed or
 # appeared (rows keep their identity: their keys and sampled values follow the row, not its position).

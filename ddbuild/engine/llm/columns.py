@@ -191,6 +191,7 @@ class LLMServices:
         max_retries: int,
         retry_max_wait: float,
         transport: ChatTransport | None = None,
+        extra_connections: int = 0,
         max_correction_turns: int = 2,
         shutdown_error_rate: float = 0.5,
         shutdown_error_window: int = 20,
@@ -204,7 +205,7 @@ class LLMServices:
             from ddbuild.engine.llm.transport import AiohttpTransport
 
             total = sum(m.inference_parameters.max_parallel_requests for m in model_configs)
-            transport = AiohttpTransport(max_connections=max(total, 1))
+            transport = AiohttpTransport(max_connections=max(total, 1) + extra_connections)
         client = ChatClient(
             model_configs,
             providers,
@@ -280,6 +281,11 @@ class LLMServices:
     @property
     def stats(self) -> dict[str, Any]:
         return self._stats.as_dict()
+
+    @property
+    def transport(self) -> ChatTransport:
+        """The run's HTTP transport (remote validators send through it too)."""
+        return self._transport
 
     async def aclose(self) -> None:
         await self._transport.aclose()

@@ -101,8 +101,24 @@ def embedding_problem(payload: object) -> str | None:
     return None
 
 
+REMOTE_VALIDATION_OBJECT = "ddbuild.remote_validation"  # marks a remote validator's reply in the response cache
+
+
+def validation_problem(payload: object) -> str | None:
+    """Why ``payload`` is not a remote validator's reply ``{"data": [{"is_valid": …}, …]}``, or None."""
+    if not isinstance(payload, dict) or not isinstance(payload.get("data"), list):
+        return "the reply has no 'data' list"
+    for position, item in enumerate(payload["data"]):
+        if not isinstance(item, dict) or not isinstance(item.get("is_valid", False), (bool, type(None))):
+            return f"data[{position}] is not an object with a boolean 'is_valid'"
+    return None
+
+
 def response_problem(payload: object) -> str | None:
-    """Why a cached response is usable as neither a chat completion nor an embeddings reply."""
+    """Why a cached response is usable as none of: a chat completion, an embeddings reply, a
+    remote validator's reply (as stored: marked with ``REMOTE_VALIDATION_OBJECT``)."""
+    if isinstance(payload, dict) and payload.get("object") == REMOTE_VALIDATION_OBJECT:
+        return validation_problem(payload)
     if isinstance(payload, dict) and "choices" not in payload and "data" in payload:
         return embedding_problem(payload)
     return completion_problem(payload)
