@@ -387,7 +387,9 @@ class BatchRunner(Protocol):
     run's LLM usage so far (requests sent, served from the cache, tokens).
     """
 
-    def run(self, work: StageWork, jobs: Iterator[BatchJob], root: Path, response_cache: Any) -> Iterator[BatchOutcome]:
+    def run(
+        self, work: StageWork, jobs: Iterator[BatchJob], root: Path, response_cache: ResponseCache | None
+    ) -> Iterator[BatchOutcome]:
         ...
 
     def stats(self) -> dict[str, Any]:
@@ -437,7 +439,9 @@ class LocalBatches:
     def __init__(self, llm: _LLMContext) -> None:
         self.llm = llm
 
-    def run(self, work: StageWork, jobs: Iterator[BatchJob], root: Path, response_cache: Any) -> Iterator[BatchOutcome]:
+    def run(
+        self, work: StageWork, jobs: Iterator[BatchJob], root: Path, response_cache: ResponseCache | None
+    ) -> Iterator[BatchOutcome]:
         pipeline = Pipeline(work.pipeline_steps, work.config.seed, self.llm.binding)
         processors = work.processors()
         for job in jobs:
@@ -447,7 +451,7 @@ class LocalBatches:
         return self.llm.stats()
 
 
-def run_batch(work: StageWork, job: BatchJob, root: Path, response_cache: Any,
+def run_batch(work: StageWork, job: BatchJob, root: Path, response_cache: ResponseCache | None,
               llm_limits: Any = None) -> tuple[BatchOutcome, dict[str, Any]]:
     """One batch with LLM services of its own (a worker's unit of work): its outcome and LLM usage."""
     with _LLMContext(work.config, work.pipeline_steps, work.run_config, response_cache, work.model_providers,

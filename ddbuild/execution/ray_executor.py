@@ -20,7 +20,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ddbuild.engine.dataset import BatchJob, BatchOutcome, StageWork
 from ddbuild.engine.metadata import merge_counts
@@ -28,6 +28,9 @@ from ddbuild.errors import ConfigError, GenerationError
 from ddbuild.execution.executors import ExecutorSpec
 from ddbuild.execution.llmcache import StoreResponseCache
 from ddbuild.execution.ray_worker import Limiter, WorkerCache, WorkerResult, generate_batch
+
+if TYPE_CHECKING:
+    from ddbuild.engine.llm.cache import ResponseCache
 
 log = logging.getLogger("ddbuild.ray")
 
@@ -140,7 +143,9 @@ class RayBatches:
     def stats(self) -> dict[str, Any]:
         return dict(self._stats)
 
-    def run(self, work: StageWork, jobs: Iterator[BatchJob], root: Path, response_cache: Any) -> Iterator[BatchOutcome]:
+    def run(
+        self, work: StageWork, jobs: Iterator[BatchJob], root: Path, response_cache: ResponseCache | None
+    ) -> Iterator[BatchOutcome]:
         import ray
 
         ex = self.executor

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from ddbuild.engine.llm.columns import LLMServices
 
 
-def input_texts(value: Any) -> list[str]:
+def input_texts(value: object) -> list[str]:
     """The texts to embed for one cell of the target column."""
     if isinstance(value, str):
         stripped = value.strip()
