@@ -1,6 +1,8 @@
 """Benchmark: LLM column throughput against the test server, as a share of the ideal rate.
 
     python tests/benchmarks/bench_llm.py [--latency-ms 50] [--levels 16,64,256] [--seconds 1.5]
+    python tests/benchmarks/bench_llm.py --doc-qa [--rows 1000] [--parallel 64] [--profile]
+    python tests/benchmarks/bench_llm.py --admission [--threshold 16] [--parallel 64]
 
 The server runs in its own process (so it does not share the client's GIL). For each
 ``max_parallel_requests`` level, N distinct rows go through a real ``llm-text`` generator (render,
@@ -12,6 +14,21 @@ request key, memory cache, semaphore, aiohttp, parse) and we report:
 and, measured in the same run as the floor, the same two figures for a bare aiohttp loop with the
 same concurrency (no ddbuild code), so the overhead of ddbuild itself is visible. Target: efficiency
 >= 0.9 at 16 and 64.
+
+``--doc-qa``: the whole engine on the doc-qa pipeline (examples/doc_qa's shape: seed passages ->
+summary -> question -> answer, three chained LLM stages of ``--rows`` rows, one model with
+``--parallel`` in flight), built by ``Workflow.run()`` into a fresh project (store, response
+cache on disk, checkpoints). Printed: requests/s ÷ the server-alone rate, measured in the same run
+as a bare aiohttp loop sending the same number of requests at the same concurrency (the most this
+server delivers to a client that costs nothing), and the CPU µs per request of this process.
+``--profile`` adds one run under cProfile and splits the CPU per request by phase (render, keys,
+response cache, HTTP, admission, engine, store...), scaled to the unprofiled run's CPU.
+
+``--admission``: request admission against a server that answers 429 above ``--threshold``
+requests in flight. Three runs of the same rows: a fixed ``max_parallel_requests`` at the
+threshold (what a user who knew the limit would set), then ``--parallel`` with Data Designer's
+default admission, then with the server sending ``Retry-After`` (``--retry-after``). Printed:
+req/s, the ratio to the fixed limit, 429s, and the most in flight after the first half.
 """
 
 from __future__ import annotations
@@ -34,9 +51,10 @@ from ddbuild.engine.llm.cache import MemoryResponseCache  # noqa: E402
 from ddbuild.engine.llm.columns import LLMServices  # noqa: E402
 
 
-def start_server_process(latency_ms: float) -> tuple[subprocess.Popen, str]:
+def start_server_process(latency_ms: float, extra: list[str] | None = None) -> tuple[subprocess.Popen, str]:
     proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "tests" / "openai_server.py"), "--port", "0", "--latency-ms", str(latency_ms)],
+        [sys.executable, str(ROOT / "tests" / "openai_server.py"), "--port", "0", "--latency-ms", str(latency_ms),
+         *(extra or [])],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -95,12 +113,204 @@ def measure(runner, url: str, parallel: int, n: int) -> tuple[float, float, int]
     return n / wall, cpu / n * 1e6, stats["max_in_flight"]
 
 
+# -- the doc-qa pipeline through the whole engine ------------------------------------------------
+
+WORDS = "the river carries silt from the mountains to the delta where farmers plant rice".split()
+
+
+def doc_qa_workflow(url: str, rows: int, parallel: int, project: Path, run_config: object = None) -> object:
+    """examples/doc_qa's three LLM stages over ``rows`` synthetic passages, in ``project``."""
+    import ddbuild as dd
+
+    passages = project / "passages.jsonl"
+    with passages.open("w", encoding="utf-8") as out:
+        for i in range(rows):
+            text = " ".join(WORDS[(i + j) % len(WORDS)] for j in range(60))
+            out.write(json.dumps({"doc_id": f"doc-{i:05d}", "title": f"Passage {i}", "text": text}) + "\n")
+    fast = dd.ModelConfig(alias="fast", model="bench-model", provider="local",
+                          inference_parameters=dd.ChatCompletionInferenceParams(
+                              temperature=0.3, max_tokens=256, max_parallel_requests=parallel, timeout=60))
+    summaries = (
+        dd.DataDesignerConfigBuilder(model_configs=[fast])
+        .with_seed_dataset(dd.LocalFileSeedSource(path=str(passages)))
+        .add_column(name="summary", column_type="llm_text", model_alias="fast",
+                    prompt="Summarize this passage in two sentences.\n\nTitle: {{ title }}\n\n{{ text }}")
+    )
+    questions = dd.DataDesignerConfigBuilder(model_configs=[fast]).add_column(
+        name="question", column_type="llm_text", model_alias="fast",
+        prompt="Write one question about '{{ title }}' that this summary answers.\n\n{{ summary }}")
+    answers = dd.DataDesignerConfigBuilder(model_configs=[fast]).add_column(
+        name="answer", column_type="llm_text", model_alias="fast",
+        prompt="Answer the question using only the passage.\n\nQuestion: {{ question }}\n\nPassage: {{ text }}")
+    designer = dd.DataDesigner(model_providers=[dd.ModelProvider(name="local", endpoint=url)])
+    if run_config is not None:
+        designer.set_run_config(run_config)
+    workflow = designer.compose_workflow(name="doc-qa")
+    workflow.add_stage("summaries", summaries)
+    workflow.add_stage("questions", questions)
+    workflow.add_stage("answers", answers)
+    return workflow
+
+
+def run_doc_qa(url: str, rows: int, parallel: int, run_config: object = None, profiler: object = None
+               ) -> tuple[float, float, int]:
+    """One fresh build: (wall s, CPU s of this process, requests answered 200)."""
+    import os
+    import tempfile
+
+    server_call(url, "/_reset", "POST")
+    here = os.getcwd()
+    with tempfile.TemporaryDirectory(prefix="bench-docqa-") as tmp:
+        project = Path(tmp)
+        os.chdir(project)
+        try:
+            workflow = doc_qa_workflow(url, rows, parallel, project, run_config)
+            cpu, wall = time.process_time(), time.perf_counter()
+            if profiler is not None:
+                profiler.enable()
+            workflow.run()
+            if profiler is not None:
+                profiler.disable()
+            wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        finally:
+            os.chdir(here)
+    stats = server_call(url, "/_stats")
+    return wall, cpu, int(stats["by_status"].get("200", 0))
+
+
+# Where CPU goes, by the file of the function that spends it (cProfile self time).
+PHASES: list[tuple[str, tuple[str, ...]]] = [
+    ("render (jinja, templating)", ("ddbuild/templating.py", "jinja2/", "markupsafe/")),
+    ("request keys + body", ("ddbuild/fingerprint.py", "ddbuild/engine/llm/cache.py", "xxhash")),
+    ("response cache (store llm/)", ("ddbuild/execution/llmcache.py",)),
+    ("LLM column + replies", ("ddbuild/engine/llm/columns.py", "ddbuild/engine/llm/replies.py")),
+    ("client + admission", ("ddbuild/engine/llm/client.py", "ddbuild/engine/llm/limits.py")),
+    ("HTTP (aiohttp, transport)", ("aiohttp/", "yarl/", "multidict/", "ddbuild/engine/llm/transport.py",
+                                   "http/", "email/", "propcache/", "frozenlist/", "aiosignal/")),
+    ("asyncio loop + sockets", ("asyncio/", "selectors.py", "socket", "_overlapped", "select")),
+    ("json encode/decode", ("json/", "_json")),
+    ("store + files (fsync, rename)", ("ddbuild/store/", "ddbuild/atomic.py", "posix", "io.", "_io", "os.py",
+                                       "shutil.py", "pathlib.py", "fsync", "rename", "open")),
+    ("engine rows + batches", ("ddbuild/engine/",)),
+    ("build machinery", ("ddbuild/execution/", "ddbuild/planning/", "ddbuild/workflow/", "ddbuild/")),
+    ("pandas / pyarrow / numpy", ("pandas/", "pyarrow/", "numpy/")),
+]
+
+
+def phase_of(filename: str, function: str) -> str:
+    where = f"{filename}:{function}"
+    for name, needles in PHASES:
+        if any(needle in where for needle in needles):
+            return name
+    return "other (threads, builtins)"
+
+
+def print_profile(profiler: object, requests: int, cpu_us: float) -> None:
+    """Self time per phase from cProfile, as shares, scaled to the unprofiled CPU µs per request."""
+    import pstats
+
+    stats = pstats.Stats(profiler)
+    by_phase: dict[str, float] = {}
+    for (filename, _line, function), (_cc, _nc, self_time, _cum, _callers) in stats.stats.items():
+        phase = phase_of(filename, function)
+        by_phase[phase] = by_phase.get(phase, 0.0) + self_time
+    total = sum(by_phase.values()) or 1.0
+    print(f"  CPU per request by phase (cProfile self time of the build's thread, thread_time clock, scaled "
+          f"to the {cpu_us:.0f} µs/request of the whole process):")
+    for phase, seconds in sorted(by_phase.items(), key=lambda item: -item[1]):
+        print(f"    {phase:<32} {seconds / total * cpu_us:>7.0f} µs  {seconds / total:>5.1%}")
+    top = sorted(stats.stats.items(), key=lambda item: -item[1][2])[:12]
+    print("  top functions (self time, µs/request):")
+    for (filename, line, function), (_cc, calls, self_time, _cum, _callers) in top:
+        short = "/".join(Path(filename).parts[-2:]) if filename != "~" else "~"
+        print(f"    {self_time / total * cpu_us:>7.1f}  {calls / requests:>6.1f}/req  {short}:{line} {function}")
+
+
+def doc_qa(args: argparse.Namespace) -> None:
+    proc, url = start_server_process(args.latency_ms)
+    try:
+        asyncio.run(run_bare(url, 8, 200))  # warm up both processes
+        requests = 3 * args.rows
+        ideal = args.parallel / (args.latency_ms / 1000)
+        bare_rate, bare_cpu, _ = measure(run_bare, url, args.parallel, requests)
+        wall, cpu, answered = run_doc_qa(url, args.rows, args.parallel)
+        assert answered == requests, (answered, requests)
+        rate = requests / wall
+        print(f"doc-qa: {args.rows} rows x 3 chained LLM stages = {requests} requests, latency "
+              f"{args.latency_ms:g} ms, {args.parallel} in flight (ideal {ideal:.0f} req/s)")
+        print(f"  server alone (bare aiohttp loop): {bare_rate:>6.0f} req/s  {bare_rate / ideal:.2f} of ideal  "
+              f"client CPU {bare_cpu:.0f} µs/req")
+        print(f"  ddbuild (Workflow.run)          : {rate:>6.0f} req/s  {rate / ideal:.2f} of ideal  "
+              f"CPU {cpu / requests * 1e6:.0f} µs/req  wall {wall:.2f} s")
+        print(f"  ddbuild / server alone = {rate / bare_rate:.2f}   (goal >= 0.85)")
+        if args.profile:
+            import cProfile
+
+            profiler = cProfile.Profile(time.thread_time)  # CPU of the build's thread, not waits
+            run_doc_qa(url, args.rows, args.parallel, profiler=profiler)
+            print_profile(profiler, requests, cpu / requests * 1e6)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+# -- request admission against a rate-limited server ---------------------------------------------
+
+def admission(args: argparse.Namespace) -> None:
+    import ddbuild as dd
+
+    proc, url = start_server_process(args.latency_ms, ["--concurrency-limit", str(args.threshold)])
+    proc_ra, url_ra = start_server_process(args.latency_ms, ["--concurrency-limit", str(args.threshold),
+                                                             "--limit-retry-after", f"{args.retry_after:g}"])
+    try:
+        requests = 3 * args.rows
+        print(f"admission: doc-qa {args.rows} rows ({requests} requests), latency {args.latency_ms:g} ms, server "
+              f"answers 429 above {args.threshold} in flight")
+        runs = [
+            (f"fixed max_parallel_requests={args.threshold}", url, args.threshold, None),
+            (f"max_parallel_requests={args.parallel}, default admission", url, args.parallel, None),
+            (f"max_parallel_requests={args.parallel}, server Retry-After {args.retry_after:g} s",
+             url_ra, args.parallel, None),
+            (f"max_parallel_requests={args.parallel}, cooldown_seconds={args.latency_ms / 1000:g}", url,
+             args.parallel, dd.RunConfig(request_admission=dd.RequestAdmissionTuningConfig(
+                 cooldown_seconds=args.latency_ms / 1000))),
+        ]
+        fixed_rate = None
+        for label, server, parallel, run_config in runs:
+            wall, _cpu, answered = run_doc_qa(server, args.rows, parallel, run_config)
+            stats = server_call(server, "/_stats")
+            arrivals = stats["arrivals"]
+            late = max(arrivals[len(arrivals) // 2:]) if arrivals else 0
+            assert answered == requests, (label, answered, requests)
+            rate = requests / wall
+            fixed_rate = fixed_rate or rate
+            print(f"  {label:<58} {rate:>6.0f} req/s  {rate / fixed_rate:>4.2f} of fixed  "
+                  f"429s {stats['by_status'].get('429', 0):>5}  in flight after half-time <= {late}")
+    finally:
+        for p in (proc, proc_ra):
+            p.terminate()
+            p.wait(timeout=10)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--latency-ms", type=float, default=50.0)
     parser.add_argument("--levels", default="16,64,256")
     parser.add_argument("--seconds", type=float, default=1.5, help="ideal duration of each run")
+    parser.add_argument("--doc-qa", action="store_true", help="the doc-qa pipeline through the whole engine")
+    parser.add_argument("--admission", action="store_true", help="request admission against a 429-ing server")
+    parser.add_argument("--rows", type=int, default=1000)
+    parser.add_argument("--parallel", type=int, default=64)
+    parser.add_argument("--threshold", type=int, default=16)
+    parser.add_argument("--retry-after", type=float, default=0.05)
+    parser.add_argument("--profile", action="store_true")
     args = parser.parse_args()
+    if args.doc_qa:
+        doc_qa(args)
+        return 0
+    if args.admission:
+        admission(args)
+        return 0
     proc, url = start_server_process(args.latency_ms)
     try:
         asyncio.run(run_bare(url, 8, 200))  # warm up both processes
