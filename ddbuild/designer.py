@@ -202,12 +202,19 @@ class DataDesigner:
         """One engine run with this designer's settings; a run that kept no rows is an error."""
         from ddbuild.engine.dataset import generate_dataset
 
-        summary = generate_dataset(
-            config, num_records=num_records, dataset_dir=target, run_config=self.run_config,
-            resume=resume, base_dir=base_dir,
-            response_cache=self.response_cache() if _has_llm(config) else None,
-            model_providers=self.model_providers, file_digest=file_digest,
-        )
+        cache = self.response_cache() if _has_llm(config) else None
+        try:
+            summary = generate_dataset(
+                config, num_records=num_records, dataset_dir=target, run_config=self.run_config,
+                resume=resume, base_dir=base_dir, response_cache=cache,
+                model_providers=self.model_providers, file_digest=file_digest,
+            )
+        except BaseException:
+            if cache is not None:
+                cache.close(raise_errors=False)  # the replies received stay cached
+            raise
+        if cache is not None:
+            cache.close()
         if summary.num_records == 0:
             raise GenerationError(
                 f"Dataset '{target}' has no rows: every row was dropped ({summary.dropped_rows}).",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -188,6 +189,13 @@ def _model_fields(model: Any, dumped: dict[str, Any], fields: tuple[str, ...]) -
 
 
 def _normalise(value: Any) -> Any:
+    kind = type(value)  # exact-type fast paths first: isinstance(x, Mapping) is an ABC check (slow)
+    if kind is str or kind is int or kind is float or kind is bool or value is None:
+        return value
+    if kind is dict:
+        return {str(k): _normalise(v) for k, v in value.items()}
+    if kind is list:
+        return [_normalise(v) for v in value]
     if isinstance(value, Mapping):
         return {str(k): _normalise(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -217,6 +225,13 @@ REQUEST_KEY_SCHEME = 1  # the "scheme" inside request keys; bump only when their
 
 
 def _normalise_json_numbers(value: Any) -> Any:
+    kind = type(value)  # exact-type fast paths first, as in _normalise
+    if kind is str or kind is int or kind is bool or value is None:
+        return value
+    if kind is dict:
+        return {str(k): _normalise_json_numbers(v) for k, v in value.items()}
+    if kind is list:
+        return [_normalise_json_numbers(v) for v in value]
     if isinstance(value, Mapping):
         return {str(k): _normalise_json_numbers(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -286,13 +301,12 @@ def digest_files(digests: Iterable[str]) -> str:
     return digest_json(list(digests))
 
 
+_DIGEST = re.compile(f"[0-9a-f]{{{DIGEST_HEX_LEN}}}")
+
+
 def is_digest(text: object) -> bool:
     """True when ``text`` is a well-formed digest: only then may it become part of a path."""
-    return (
-        isinstance(text, str)
-        and len(text) == DIGEST_HEX_LEN
-        and all(c in "0123456789abcdef" for c in text)
-    )
+    return isinstance(text, str) and _DIGEST.fullmatch(text) is not None  # a regex: ~7 per LLM request
 
 
 # -- workflow stages -------------------------------------------------------------------------

@@ -283,6 +283,10 @@ class _LLMContext:
     def stats(self) -> dict[str, Any]:
         return dict(self.binding.services.stats) if self.binding else {}
 
+    def flush(self) -> None:
+        if self.binding is not None:
+            self.binding.services.cache.flush()
+
     def __exit__(self, *exc: object) -> None:
         if self.loop is None:
             return
@@ -445,7 +449,9 @@ class LocalBatches:
         pipeline = Pipeline(work.pipeline_steps, work.config.seed, self.llm.binding)
         processors = work.processors()
         for job in jobs:
-            yield produce_batch(work, processors, pipeline, self.llm.loop, job, root)
+            outcome = produce_batch(work, processors, pipeline, self.llm.loop, job, root)
+            self.llm.flush()  # the batch's replies are durable before its checkpoint
+            yield outcome
 
     def stats(self) -> dict[str, Any]:
         return self.llm.stats()

@@ -92,7 +92,12 @@ def build_stage(
             shutil.rmtree(partial)
         dataset = partial / "dataset"
         cache = StoreResponseCache(ctx.store, read=not ctx.fresh_replies)
-        summary = _generate(ctx, stage, key, partial, dataset, parents, resume, cache)
+        try:
+            summary = _generate(ctx, stage, key, partial, dataset, parents, resume, cache)
+        except BaseException:
+            cache.close(raise_errors=False)  # replies received stay cached for the next build
+            raise
+        cache.close()  # every response the entry names is durable before it is published
         if forced or existing is None:
             # A forced rebuild replaces the entry for its own key; so does a rebuild of an entry
             # whose blobs are gone (quarantined or deleted), which would otherwise win the publish.

@@ -54,7 +54,13 @@ def request_key(model: str, request: dict[str, Any], draw: int | str, seed: int)
 class ResponseCache(Protocol):
     def get(self, key: str) -> dict[str, Any] | None: ...
 
-    def put(self, key: str, response: dict[str, Any]) -> None: ...
+    def put(self, key: str, response: dict[str, Any]) -> None:
+        """Store ``response``; it may become durable later (a writer thread), but ``get`` sees it now."""
+        ...
+
+    def flush(self) -> None:
+        """Make every ``put`` so far durable; the engine calls it before checkpointing a batch."""
+        ...
 
 
 class MemoryResponseCache:
@@ -70,6 +76,9 @@ class MemoryResponseCache:
 
     def put(self, key: str, response: dict[str, Any]) -> None:
         self.entries[key] = json.dumps(response, ensure_ascii=False)
+
+    def flush(self) -> None:
+        return None
 
     def __len__(self) -> int:
         return len(self.entries)

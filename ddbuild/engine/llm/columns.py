@@ -289,6 +289,7 @@ class LLMServices:
 
     async def aclose(self) -> None:
         await self._transport.aclose()
+        self.cache.flush()  # every reply received is durable when the services close
 
     # -- used by generators -------------------------------------------------------------------
     def _check_running(self) -> None:
