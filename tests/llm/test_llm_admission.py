@@ -66,14 +66,17 @@ def test_a_fixed_limit_at_the_threshold_is_never_refused(tmp_path, monkeypatch):
 
 
 def test_startup_ramp_starts_at_one_request_in_flight(tmp_path, monkeypatch):
+    # The limit grows by one every ramp/(cap-1) = 0.5 s: the first three requests (30 ms each)
+    # have a margin of 5x to arrive one at a time, even on a loaded machine. Enough rows that the
+    # build outlasts the ramp (about 460 requests are answered during it) and reaches the cap.
     server = start_server(latency_ms=30)
-    tuning = dd.RequestAdmissionTuningConfig(startup_ramp_seconds=0.6)
+    tuning = dd.RequestAdmissionTuningConfig(startup_ramp_seconds=3.5)
     try:
-        df = _build(tmp_path, monkeypatch, server.url, dd.RunConfig(request_admission=tuning), 8, rows=200)
+        df = _build(tmp_path, monkeypatch, server.url, dd.RunConfig(request_admission=tuning), 8, rows=900)
         arrivals = server.arrivals
     finally:
         server.stop()
-    assert len(df) == 200
+    assert len(df) == 900
     assert arrivals[:3] == [1, 1, 1]  # one at a time at first...
     assert max(arrivals) == 8  # ...up to max_parallel_requests once the ramp is over
 

@@ -12,7 +12,7 @@ same registry draws from the same budget:
 
 Admission adapts (Data Designer's request admission, ``RunConfig.request_admission``): the adaptive
 limit starts at the cap (``max_parallel_requests``), or at 1 ramping linearly to the cap over
-``startup_ramp_seconds``. A rate-limit outcome (429 / 503) or a timeout multiplies it by
+``startup_ramp_seconds`` counted from the first request. A rate-limit outcome (429 / 503) or a timeout multiplies it by
 ``multiplicative_decrease_factor`` (at least 1), once per burst: only an attempt admitted under the
 current limit lowers it, so 40 requests refused together count as one signal. A rate-limit outcome
 also stops admissions for a cooldown (the server's Retry-After, else ``cooldown_seconds``).
@@ -75,6 +75,7 @@ class SharedLimit:
     decreases: int = 0  # how many times the adaptive limit went down (stats, tests)
     _streak: int = 0
     _ramp_started: float | None = None  # set while the startup ramp runs
+    _ramp_pending: bool = False  # a ramp whose clock starts at the first request, not at registration
     # loop -> its waiters in arrival order; dict order is the turn order (served loop goes last)
     _queues: dict[asyncio.AbstractEventLoop, deque[_Waiter]] = field(default_factory=dict)
     _timers: dict[asyncio.AbstractEventLoop, float] = field(default_factory=dict)  # loop -> wake time
@@ -86,7 +87,7 @@ class SharedLimit:
             if self.current == 0:
                 ramp = self.tuning.startup_ramp_seconds > 0 and limit > MIN_LIMIT
                 self.current = MIN_LIMIT if ramp else limit
-                self._ramp_started = time.monotonic() if ramp else None
+                self._ramp_pending = ramp  # seed reading and setup before the first request do not ramp
             elif self._ramp_started is None and self.current == self.cap and limit > self.cap:
                 self.current = limit  # at full speed: a larger cap is full speed too
             self.cap = max(self.cap, limit)
@@ -152,6 +153,8 @@ class SharedLimit:
             self.current = min(self.cap, MIN_LIMIT + math.floor((self.cap - MIN_LIMIT) * fraction))
 
     def _admits(self, limit: int, now: float) -> bool:
+        if self._ramp_pending:
+            self._ramp_pending, self._ramp_started = False, now
         if now < self.blocked_until:
             return False
         self._ramp(now)
