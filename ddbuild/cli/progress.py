@@ -171,7 +171,10 @@ class LineReporter:
     @emit.register(BatchDone)
     def _on_batch(self, event: BatchDone) -> None:
         if self.verbose:
-            self._say(f"{event.stage}: {event.rows_done:,}/{event.rows_total:,} rows")
+            llm = (f"; LLM requests {event.llm_requests_sent:,} sent, {event.llm_requests_cached:,} cached"
+                   if event.llm_requests_sent or event.llm_requests_cached else "")
+            self._say(f"{event.stage}: {event.rows_done:,}/{event.rows_total:,} rows, "
+                      f"batch {event.batches_done:,}/{event.batches_total:,}{llm}")
 
     @emit.register(StageFinished)
     def _on_finished(self, event: StageFinished) -> None:

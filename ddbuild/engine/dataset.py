@@ -61,6 +61,8 @@ class BatchEvent:
     total: int
     num_records: int
     status: BatchStatus
+    llm_requests_sent: int = 0  # this run's LLM requests so far: sent to the endpoint ...
+    llm_requests_cached: int = 0  # ... and answered from the response cache
 
 
 @dataclass(frozen=True)
@@ -497,7 +499,7 @@ class _Runner:
                                  outcome.first_errors, digests=outcome.digests)
             self.record.complete(outcome.index, record, runner.stats())
             self.record.save(self.layout, self.processors.side_names())
-            self._report(outcome.index, outcome.rows, BatchStatus.GENERATED)
+            self._report(outcome.index, outcome.rows, BatchStatus.GENERATED, runner.stats())
         if self.lost.batches:
             raise self.lost.error(sum(sizes), len(sizes) - self.lost.batches, len(sizes))
 
@@ -515,6 +517,8 @@ class _Runner:
             ids = seed_reader.identity(first_row, size) if identity and seed_reader is not None else None
             yield BatchJob(index, first_row, size, self.generated == 0, seed, ids)
 
-    def _report(self, index: int, rows: int, status: BatchStatus) -> None:
+    def _report(self, index: int, rows: int, status: BatchStatus, llm: dict[str, Any] | None = None) -> None:
         if self.on_batch is not None:
-            self.on_batch(BatchEvent(index, len(self.prepared.batch_sizes), rows, status))
+            llm = llm or {}
+            self.on_batch(BatchEvent(index, len(self.prepared.batch_sizes), rows, status,
+                                     int(llm.get("requests_sent", 0)), int(llm.get("served_from_cache", 0))))

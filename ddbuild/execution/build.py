@@ -219,15 +219,17 @@ def _generate(
     ctx: BuildContext, stage: Stage, key: str, partial: Path, dataset: Path, parents: dict[str, ParentOutput],
     resume: bool, cache: StoreResponseCache,
 ) -> dict[str, Any]:
-    from ddbuild.engine.dataset import generate_dataset
+    from ddbuild.engine.dataset import BatchEvent, generate_dataset
 
     config, num_records = prepare_generation(stage, partial, parents, ctx.cwd)
     ctx.reporter.emit(StageStarted(stage.name, Status.RESUME if resume else Status.RUN, key, rows_total=num_records))
-    done = {"rows": 0}
+    done = {"rows": 0, "batches": 0}
 
-    def on_batch(event: Any) -> None:
+    def on_batch(event: BatchEvent) -> None:
         done["rows"] += event.num_records
-        ctx.reporter.emit(BatchDone(stage.name, done["rows"], num_records))
+        done["batches"] += 1
+        ctx.reporter.emit(BatchDone(stage.name, done["rows"], num_records, done["batches"], event.total,
+                                    event.llm_requests_sent, event.llm_requests_cached))
 
     run = functools.partial(
         generate_dataset, run_config=ctx.run_config, base_dir=ctx.cwd, response_cache=cache,

@@ -48,6 +48,10 @@ class BatchDone:
     stage: str
     rows_done: int
     rows_total: int
+    batches_done: int = 0  # batches of this stage run durable so far (reused checkpoints included) ...
+    batches_total: int = 0  # ... of how many
+    llm_requests_sent: int = 0  # this stage run's LLM requests so far (on every worker, with --executor ray)
+    llm_requests_cached: int = 0  # ... and those answered from the response cache
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,11 @@ from tests.scaleout.conftest import REPO, build
 
 def test_a_ray_build_has_the_bytes_digests_and_keys_of_a_local_build(ray_session, server, reference, tmp_path,
                                                                    monkeypatch):
-    built = build(server, tmp_path / "ray", monkeypatch, executor="ray")
+    events = Events()
+    built = build(server, tmp_path / "ray", monkeypatch, executor="ray", reporter=events)
+    # progress on the driver: batches done / total and the cluster's requests, per stage
+    assert [(e.batches_done, e.batches_total, e.llm_requests_sent) for e in events.batches("qa")][-1] == (3, 3, 60)
+    assert [e.rows_done for e in events.batches("topics")] == [10, 20, 30]
     assert built.keys == reference.keys
     assert built.selected == reference.selected
     assert built.outputs == reference.outputs  # every file: batches, side outputs
@@ -31,6 +35,21 @@ def test_a_ray_build_has_the_bytes_digests_and_keys_of_a_local_build(ray_session
     assert sorted(built.results.executed_stages()) == ["joined", "qa", "style", "topics"]
     again = build(server, tmp_path / "ray", monkeypatch, executor="ray")
     assert again.results.executions == 0 and again.requests == 0
+
+
+class Events:
+    """A reporter keeping every event (the executor serialises emit calls)."""
+
+    def __init__(self):
+        self.seen = []
+
+    def emit(self, event):
+        self.seen.append(event)
+
+    def batches(self, stage):
+        from ddbuild.execution.events import BatchDone
+
+        return [e for e in self.seen if isinstance(e, BatchDone) and e.stage == stage]
 
 
 def test_max_parallel_requests_holds_across_the_workers(ray_session, server, tmp_path, monkeypatch):
