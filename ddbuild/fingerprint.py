@@ -40,6 +40,8 @@ MODEL_PROVIDER = f"{_MODELS}.ModelProvider"
 RUN_CONFIG = "ddbuild.config.run_config.RunConfig"
 STAGE = "ddbuild.planning.stage.Stage"
 SEED_SOURCE = "ddbuild.config.seeds.LocalFileSeedSource"
+DIRECTORY_SOURCES = ("ddbuild.config.seeds.DirectorySeedSource", "ddbuild.config.seeds.FileContentsSeedSource")
+HF_SOURCE = "ddbuild.config.seeds.HuggingFaceSeedSource"
 
 # The fields that never enter an identity, each with the reason: (model class, field name).
 # Exclusion is by field of a known model, never by a name found in a dump: a template, prompt,
@@ -74,6 +76,8 @@ EXCLUDED_FIELDS: dict[tuple[str, str], str] = {
     (RUN_CONFIG, "jinja_rendering_engine"): "ddbuild renders every template in its own bounded sandbox "
     "whatever this says, so it never changes the data",
     (RUN_CONFIG, "request_admission"): "how many requests are in flight (AIMD tuning) changes speed, never a reply",
+    (HF_SOURCE, "token"): "secrets never enter keys, artifacts or logs",
+    (HF_SOURCE, "endpoint"): "where the dataset is fetched from; its files' bytes enter through inputs.seed_files",
     (STAGE, "index"): "stage position: inserting an unrelated stage must not invalidate others",
     (STAGE, "name"): "entries are shared by content; a parent's name enters its child's key with its digest",
 }
@@ -92,16 +96,20 @@ OMITTED_AT_DEFAULT: dict[tuple[str, str], str] = {
     **{(f"{_COLUMNS}.{c}", f): _ADDED_LATER for c in _ALL_COLUMNS for f in ("skip", "propagate_skip")},
     **{(f"{_COLUMNS}.{c}", f): _NOT_RUN for c in _LLM_COLUMNS
        for f in ("multi_modal_context", "tool_alias", "with_trace", "extract_reasoning_content")},
-    (f"{_COLUMNS}.SamplerColumnConfig", "conditional_params"): _NOT_RUN,
+    (f"{_COLUMNS}.SamplerColumnConfig", "conditional_params"): "runs; at its default (no conditions) it "
+    "changes nothing, so keys made before it ran stay the same",
     **{("ddbuild.config.samplers.PersonSamplerParams", f): _NOT_RUN
        for f in ("city", "select_field_values", "with_synthetic_personas")},
-    ("ddbuild.config.samplers.PersonFromFakerSamplerParams", "city"): _NOT_RUN,
+    ("ddbuild.config.samplers.PersonFromFakerSamplerParams", "city"): "runs (the Faker person's city is drawn "
+    "from it); at its default it changes nothing, so keys made before it ran stay the same",
 }
 
 # Fields that enter an identity in a normal form rather than as written (planning/identity.py).
 NORMALISED_FIELDS: dict[tuple[str, str], str] = {
     (SEED_SOURCE, "path"): "relative to the working directory, POSIX separators: absolute paths "
     "differ per machine; the files' bytes enter through inputs.seed_files",
+    **{(d, "path"): "relative to the working directory, POSIX separators; the files' bytes (by relative "
+       "path) enter through inputs.seed_files, never their modification times" for d in DIRECTORY_SOURCES},
     (STAGE, "builder"): "its config models, field by field (model_identity)",
     (STAGE, "on_success"): "on_success_version when given, else a digest of the callback's source",
     (STAGE, "join"): "the join's identity (kind, columns, how; a callable's version or source digest)",

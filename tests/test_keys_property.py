@@ -29,6 +29,7 @@ from pydantic import BaseModel, SecretStr
 
 import ddbuild as dd
 from ddbuild.config import columns as C
+from ddbuild.config import constraints as K
 from ddbuild.config import models as M
 from ddbuild.config import processors as P
 from ddbuild.config import samplers as S
@@ -93,6 +94,8 @@ def _universe() -> dict[str, Any]:
         S.SamplerType.TIMEDELTA: {"dt_min": 1, "dt_max": 5, "reference_column_name": "s_datetime"},
         S.SamplerType.PERSON: {"locale": "en_GB", "sex": "Female"},
         S.SamplerType.PERSON_FROM_FAKER: {"locale": "en_US", "age_range": [20, 30]},
+        S.SamplerType.SCIPY: {"dist_name": "beta", "dist_params": {"a": 2, "b": 5}, "decimal_places": 3},
+        S.SamplerType.BERNOULLI_MIXTURE: {"p": 0.3, "dist_name": "expon", "dist_params": {"scale": 2}},
     }
     columns = [C.SamplerColumnConfig(name=f"s_{kind.value}", sampler_type=kind, params=params)
                for kind, params in sampler.items()]
@@ -132,6 +135,10 @@ def _universe() -> dict[str, Any]:
     ]
     return {
         "columns": columns,
+        "constraints": [
+            K.ScalarInequalityConstraint(target_column="s_uniform", operator="lt", rhs=9),
+            K.ColumnInequalityConstraint(target_column="s_gaussian", operator="ge", rhs="s_uniform"),
+        ],
         "processors": [
             P.DropColumnsProcessorConfig(name="drop", column_names=["expr", "s_*"]),
             P.SchemaTransformProcessorConfig(name="shape", template={"provider": "{{ answer }}", "n": 1}),
@@ -163,6 +170,8 @@ def _key(universe: dict[str, Any]) -> str:
         builder.add_column(column)
     for processor in universe["processors"]:
         builder.add_processor(processor)
+    for constraint in universe["constraints"]:
+        builder.add_constraint(constraint)
     if universe["seed"] is not None:
         builder._seed_config = universe["seed"]
     options = {k: v for k, v in universe["stage"].items() if k != "random_seed"}
@@ -201,7 +210,7 @@ def _sites(value: Any, path: tuple[Any, ...]) -> list[tuple[tuple[Any, ...], str
 
 def _all_sites(universe: dict[str, Any]) -> list[tuple[tuple[Any, ...], str]]:
     sites = [(("stage",), name) for name in universe["stage"]]
-    for part in ("columns", "processors", "output_processors", "models", "providers", "seed", "run"):
+    for part in ("columns", "constraints", "processors", "output_processors", "models", "providers", "seed", "run"):
         sites += _sites(universe[part], (part,))
     sites += _sites(universe["stage"]["selection_strategy"], ("stage", "selection_strategy"))
     return sites
@@ -427,14 +436,29 @@ def _expect_change(before: dict[str, Any], after: dict[str, Any], path: tuple[An
         if isinstance(owner, BaseModel) and (class_path(type(owner)), path[depth]) in EXCLUDED_FIELDS:
             return False
     a, b = getattr(old, field), getattr(new, field)
-    if isinstance(old, SD.LocalFileSeedSource) and field == "path":  # fingerprint.NORMALISED_FIELDS
+    if isinstance(old, (SD.LocalFileSeedSource, SD.DirectorySeedSource, SD.FileContentsSeedSource)) \
+            and field == "path":  # fingerprint.NORMALISED_FIELDS
         a, b = relative_path(a, CWD), relative_path(b, CWD)
     return _dump(a) != _dump(b)
 
 
 # -- the property --------------------------------------------------------------------------------
 
-BASES = {"root": _universe(), "child": _child(_universe())}
+def _with_seed(universe: dict[str, Any], source: Any) -> dict[str, Any]:
+    return {**universe, "seed": SD.SeedConfig(source=source)}
+
+
+def _bases() -> dict[str, dict[str, Any]]:
+    return {
+        "root": _universe(), "child": _child(_universe()),
+        "files": _with_seed(_universe(), SD.FileContentsSeedSource(path="docs", file_pattern="*.md",
+                                                                   encoding="latin-1")),
+        "dir": _with_seed(_universe(), SD.DirectorySeedSource(path="docs", recursive=False)),
+        "hf": _with_seed(_universe(), SD.HuggingFaceSeedSource(path="datasets/o/n/data/*.parquet", token="T")),
+    }
+
+
+BASES = _bases()
 BASE_KEYS = {name: _key(u) for name, u in BASES.items()}
 SITES = {name: _all_sites(u) for name, u in BASES.items()}
 # Fields holding user data (templates, schemas, params, values, extra_body...): drawn half the time.
@@ -486,8 +510,10 @@ def test_every_field_of_every_config_model_is_edited() -> None:
                M.ModelConfig, M.ChatCompletionInferenceParams, M.EmbeddingInferenceParams, C.SkipConfig,
                C.CodeValidatorParams, C.LocalCallableValidatorParams, C.RemoteValidatorParams,
                M.ModelProvider, M.UniformDistribution,
-               M.ManualDistribution, C.Score, SD.SeedConfig, SD.LocalFileSeedSource, SD.IndexRange,
-               SD.PartitionBlock, RunConfig, RequestAdmissionTuningConfig]
+               M.ManualDistribution, C.Score, SD.SeedConfig, SD.LocalFileSeedSource, SD.DirectorySeedSource,
+               SD.FileContentsSeedSource, SD.HuggingFaceSeedSource, SD.IndexRange,
+               SD.PartitionBlock, RunConfig, RequestAdmissionTuningConfig, K.ScalarInequalityConstraint,
+               K.ColumnInequalityConstraint]
     wanted = {(class_path(cls), f) for cls in classes for f in cls.model_fields}
     assert wanted - reached == set()
     stage_fields = {f.name for f in dataclasses.fields(Stage)} - {"builder", "output_processors"}
@@ -496,7 +522,7 @@ def test_every_field_of_every_config_model_is_edited() -> None:
 
 @pytest.mark.parametrize("base", sorted(BASES))
 def test_a_copy_of_the_base_has_the_same_key(base) -> None:
-    assert _key(BASES[base]) == _key(_universe() if base == "root" else _child(_universe()))
+    assert _key(BASES[base]) == _key(_bases()[base])
 
 
 # -- an excluded field's name used as user data still enters the key ---------------------------

@@ -69,6 +69,8 @@ SUPPORTED: dict[str, str] = {
     "InequalityOperator": f"{_C}.constraints",
     "ScalarInequalityConstraint": f"{_C}.constraints",
     "BernoulliSamplerParams": f"{_C}.samplers",
+    "BernoulliMixtureSamplerParams": f"{_C}.samplers",
+    "ScipySamplerParams": f"{_C}.samplers",
     "BinomialSamplerParams": f"{_C}.samplers",
     "CategorySamplerParams": f"{_C}.samplers",
     "DatetimeSamplerParams": f"{_C}.samplers",
@@ -87,6 +89,9 @@ SUPPORTED: dict[str, str] = {
     "SeedConfig": f"{_C}.seeds",
     "DataFrameSeedSource": f"{_C}.seeds",
     "LocalFileSeedSource": f"{_C}.seeds",
+    "DirectorySeedSource": f"{_C}.seeds",
+    "FileContentsSeedSource": f"{_C}.seeds",
+    "HuggingFaceSeedSource": f"{_C}.seeds",
     "get_library_version": "ddbuild._version",
 }
 
@@ -95,9 +100,7 @@ NOT_SUPPORTED: tuple[str, ...] = (
     "ImageColumnConfig", "LocalStdioMCPProvider",
     "MCPProvider", "AudioContext", "ImageContext", "VideoContext", "ModalityContext",
     "ImageInferenceParams", "DataDesignerScriptParams", "SchedulingMetadata",
-    "SchedulingMetadataError", "BernoulliMixtureSamplerParams",
-    "ScipySamplerParams", "AgentRolloutSeedSource", "DirectorySeedSource", "FileContentsSeedSource",
-    "HuggingFaceSeedSource",
+    "SchedulingMetadataError", "AgentRolloutSeedSource",
 )
 
 __all__ = [*SUPPORTED, *NOT_SUPPORTED]

@@ -25,6 +25,8 @@ from ddbuild.config.processors import PROCESSOR_CLASSES, ProcessorConfig
 from ddbuild.config.profilers import JudgeScoreProfilerConfig, ToolConfig
 from ddbuild.config.seeds import (
     DataFrameSeedSource,
+    DirectorySeedSource,
+    FileContentsSeedSource,
     LocalFileSeedSource,
     SamplingStrategy,
     SeedConfig,
@@ -162,6 +164,9 @@ def seed_column_names(seed_config: SeedConfig | None, base_dir: Path | None = No
     source = seed_config.source
     if isinstance(source, DataFrameSeedSource):
         return [str(c) for c in source.df.columns]
+    if isinstance(source, (DirectorySeedSource, FileContentsSeedSource)):  # one row per file
+        source.files(base_dir)  # the directory and a matching file exist
+        return list(source.output_columns)
     files = source.files(base_dir)
     from ddbuild.engine.seed_reader import read_schema_names
 

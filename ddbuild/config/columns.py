@@ -87,19 +87,29 @@ class SamplerColumnConfig(_Column):
     column_type: Literal["sampler"] = "sampler"
     sampler_type: SamplerType
     params: Any = None
-    conditional_params: dict[str, Any] = Field(default_factory=dict)  # Data Designer's; not run yet
+    # Data Designer's: condition (a Jinja expression over the row, e.g. ``"region == 'EU'"``) ->
+    # the params rows meeting it draw with; the last condition a row meets wins, ``params`` else.
+    conditional_params: dict[str, Any] = Field(default_factory=dict)
     convert_to: str | None = None
 
     @model_validator(mode="after")
     def _type_params(self) -> SamplerColumnConfig:
-        params_cls = SAMPLER_PARAMS.get(self.sampler_type)
-        if params_cls is None:  # Data Designer's, not run yet: kept as written, refused by build()
-            return self
-        if not isinstance(self.params, params_cls):
-            raw = self.params if self.params is not None else {}
+        params_cls = SAMPLER_PARAMS[self.sampler_type]
+
+        def typed(value: Any) -> Any:
+            if isinstance(value, params_cls):
+                return value
+            raw = value if value is not None else {}
             if isinstance(raw, BaseModel):
                 raw = raw.model_dump()
-            object.__setattr__(self, "params", params_cls.model_validate(raw))
+            if isinstance(raw, dict) and "sampler_type" in raw:  # Data Designer's spelling
+                raw = {k: v for k, v in raw.items() if k != "sampler_type"}
+            return params_cls.model_validate(raw)
+
+        object.__setattr__(self, "params", typed(self.params))
+        if self.conditional_params:
+            object.__setattr__(self, "conditional_params",
+                               {condition: typed(value) for condition, value in self.conditional_params.items()})
         return self
 
 

@@ -1,7 +1,7 @@
-"""Sampler constraints (Data Designer's names and fields): loaded and written, not run yet.
+"""Sampler constraints (Data Designer's names and fields): inequalities a sampler column's values meet.
 
-A config that carries constraints is refused by ``ddbuild.config.support`` at build time, so
-ddbuild never builds data that ignores them.
+The engine draws the rows that break one again (rejection sampling, engine/samplers.py); the
+target is a sampler column, a column ``rhs`` a sampler or seed column drawn or read before it.
 """
 
 from __future__ import annotations

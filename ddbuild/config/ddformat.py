@@ -111,6 +111,12 @@ def _column_to_dd(column: dict[str, Any], dropped: list[str]) -> dict[str, Any]:
         column["drop"] = True
     if column.get("column_type") == "sampler" and isinstance(column.get("params"), dict):
         column["params"] = {**column["params"], "sampler_type": column.get("sampler_type")}
+        if isinstance(column.get("conditional_params"), dict):
+            column["conditional_params"] = {
+                condition: {**params, "sampler_type": column.get("sampler_type")}
+                if isinstance(params, dict) else params
+                for condition, params in column["conditional_params"].items()
+            }
     return column
 
 

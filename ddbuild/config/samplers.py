@@ -22,9 +22,8 @@ class SamplerType(str, Enum):
     TIMEDELTA = "timedelta"
     PERSON = "person"
     PERSON_FROM_FAKER = "person_from_faker"  # the same Faker generator as PERSON
-    # Data Designer's, not run yet: a column of these types is refused with NotSupportedError.
-    BERNOULLI_MIXTURE = "bernoulli_mixture"
-    SCIPY = "scipy"
+    BERNOULLI_MIXTURE = "bernoulli_mixture"  # 0, or a scipy.stats draw with probability p
+    SCIPY = "scipy"  # any scipy.stats distribution (scipy is the optional extra ddbuild[scipy])
 
 
 class _Params(BaseModel):
@@ -101,6 +100,26 @@ class GaussianSamplerParams(_Params):
 
 class BernoulliSamplerParams(_Params):
     p: float = Field(ge=0, le=1)
+
+
+class ScipySamplerParams(_Params):
+    """A ``scipy.stats`` distribution by name with its keyword parameters (Data Designer's fields).
+
+    scipy is imported only when such a column is built (``pip install 'ddbuild[scipy]'``); the
+    name and parameters are checked then, before the first batch (engine/samplers.py)."""
+
+    dist_name: str = Field(min_length=1)
+    dist_params: dict[str, Any]
+    decimal_places: int | None = Field(default=None, ge=-MAX_DECIMAL_PLACES, le=MAX_DECIMAL_PLACES)
+
+
+class BernoulliMixtureSamplerParams(_Params):
+    """0 with probability ``1 - p``, else a draw from the ``scipy.stats`` distribution
+    ``dist_name(**dist_params)`` (Data Designer's zero-inflated sampler)."""
+
+    p: float = Field(ge=0, le=1)
+    dist_name: str = Field(min_length=1)
+    dist_params: dict[str, Any]
 
 
 class BinomialSamplerParams(_Params):
@@ -208,4 +227,6 @@ SAMPLER_PARAMS: dict[SamplerType, type[_Params]] = {
     SamplerType.TIMEDELTA: TimeDeltaSamplerParams,
     SamplerType.PERSON: PersonSamplerParams,
     SamplerType.PERSON_FROM_FAKER: PersonFromFakerSamplerParams,
+    SamplerType.BERNOULLI_MIXTURE: BernoulliMixtureSamplerParams,
+    SamplerType.SCIPY: ScipySamplerParams,
 }

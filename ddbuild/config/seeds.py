@@ -5,9 +5,9 @@ from __future__ import annotations
 import glob
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from ddbuild.errors import SeedError
 
@@ -125,7 +125,135 @@ class DataFrameSeedSource(BaseModel):
         return self._df
 
 
-SeedSource = Annotated[Union[LocalFileSeedSource, DataFrameSeedSource], Field(discriminator="seed_type")]
+class _FileSystemSeedSource(BaseModel):
+    """The files under directory ``path`` whose names match ``file_pattern`` (a glob on the file
+    name, case-sensitive; in subdirectories too when ``recursive``): one seed row per file, in the
+    order of their relative paths. Keys hold the files' bytes, never their modification times."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    one_row_per_file: ClassVar[bool] = True
+    output_columns: ClassVar[tuple[str, ...]] = ("source_kind", "source_path", "relative_path", "file_name")
+    source_kind: ClassVar[str] = ""
+
+    path: str
+    file_pattern: str = "*"
+    recursive: bool = True
+
+    def __init__(self, path: str | Path | None = None, **data: Any) -> None:
+        if path is not None:
+            data["path"] = str(path)
+        super().__init__(**data)
+
+    @field_validator("file_pattern")
+    @classmethod
+    def _pattern(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("file_pattern must be a non-empty glob such as '*.md'")
+        if "/" in value or "\\" in value:
+            raise ValueError(f"file_pattern {value!r} must match file names, not paths (no '/')")
+        return value
+
+    def directory(self, base_dir: Path | None = None) -> Path:
+        candidate = Path(self.path).expanduser()
+        if not candidate.is_absolute() and base_dir is not None:
+            candidate = base_dir / candidate
+        if not candidate.is_dir():
+            raise SeedError(
+                f"{type(self).__name__} path '{self.path}' is not a directory.",
+                hint="Point path at the directory that holds the files (relative to the working directory).",
+            )
+        return candidate
+
+    def files(self, base_dir: Path | None = None) -> list[Path]:
+        """The matching files, sorted by their path relative to the directory."""
+        import fnmatch
+
+        root = self.directory(base_dir)
+        candidates = root.rglob("*") if self.recursive else root.iterdir()
+        found = sorted((p for p in candidates if p.is_file() and fnmatch.fnmatchcase(p.name, self.file_pattern)),
+                       key=lambda p: p.relative_to(root).as_posix())
+        if not found:
+            where = "under" if self.recursive else "directly in"
+            raise SeedError(f"{type(self).__name__}: no file {where} '{self.path}' matches '{self.file_pattern}'.",
+                            hint="Check file_pattern (it matches file names) and recursive.")
+        return found
+
+
+class DirectorySeedSource(_FileSystemSeedSource):
+    """One row per file: ``source_kind`` ('directory_file'), ``source_path``, ``relative_path``
+    (POSIX) and ``file_name`` (Data Designer's columns)."""
+
+    seed_type: Literal["directory"] = "directory"
+    source_kind: ClassVar[str] = "directory_file"
+
+
+class FileContentsSeedSource(_FileSystemSeedSource):
+    """Directory's columns plus ``content``, the file's text decoded with ``encoding``."""
+
+    seed_type: Literal["file_contents"] = "file_contents"
+    output_columns: ClassVar[tuple[str, ...]] = (*_FileSystemSeedSource.output_columns, "content")
+    source_kind: ClassVar[str] = "file_contents"
+    encoding: str = "utf-8"
+
+    @field_validator("encoding")
+    @classmethod
+    def _encoding(cls, value: str) -> str:
+        import codecs
+
+        try:
+            codecs.lookup(value)
+        except LookupError:
+            raise ValueError(f"unknown encoding {value!r}: use a Python codec name such as 'utf-8'") from None
+        return value
+
+
+class HuggingFaceSeedSource(BaseModel):
+    """Files of a dataset on the Hugging Face Hub: ``path`` is ``datasets/<owner>/<name>/<file or
+    glob>`` (Data Designer's spelling). Read from the local Hugging Face cache (``HF_HUB_CACHE``,
+    else ``HF_HOME/hub``, else ``~/.cache/huggingface/hub``) when the dataset is there, else
+    downloaded into it with ``huggingface_hub`` (the optional extra ``ddbuild[hf]``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    seed_type: Literal["hf"] = "hf"
+    path: str
+    token: str | None = None
+    endpoint: str = "https://huggingface.co"
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        parts = value.strip("/").split("/")
+        if len(parts) < 4 or parts[0] != "datasets" or not all(parts):
+            raise ValueError(f"path {value!r} must be 'datasets/<owner>/<name>/<file or glob>', "
+                             "e.g. 'datasets/my-org/my-dataset/data/*.parquet'")
+        return value
+
+    @property
+    def repo_id(self) -> str:
+        return "/".join(self.path.strip("/").split("/")[1:3])
+
+    @property
+    def pattern(self) -> str:
+        return "/".join(self.path.strip("/").split("/")[3:])
+
+    def files(self, base_dir: Path | None = None) -> list[Path]:
+        """The dataset's matching files in the local cache (downloaded first when missing)."""
+        from ddbuild.config.hfhub import dataset_files
+
+        return dataset_files(self)
+
+    def label(self, file: Path) -> str:
+        """A file as it enters keys: its path in the dataset (the cache's location is local)."""
+        from ddbuild.config.hfhub import repo_file_path
+
+        return f"hf:{self.repo_id}/{repo_file_path(file)}"
+
+
+SeedSource = Annotated[
+    Union[LocalFileSeedSource, DataFrameSeedSource, DirectorySeedSource, FileContentsSeedSource,
+          HuggingFaceSeedSource],
+    Field(discriminator="seed_type"),
+]
 
 
 class SeedConfig(BaseModel):

@@ -16,15 +16,15 @@ from typing import Any
 from pydantic import BaseModel
 
 from ddbuild.config.columns import UnsupportedColumnConfig
-from ddbuild.config.samplers import SAMPLER_PARAMS
+from ddbuild.config.samplers import SAMPLER_PARAMS, SamplerType
 from ddbuild.errors import not_supported
 
 # Fields of a column (or of its sampler params) that select a feature ddbuild does not run yet.
-COLUMN_FIELDS = ("conditional_params", "multi_modal_context", "tool_alias", "with_trace",
+COLUMN_FIELDS = ("multi_modal_context", "tool_alias", "with_trace",
                  "extract_reasoning_content")
 PERSON_FIELDS = ("city", "select_field_values", "with_synthetic_personas")
 # Config sections ddbuild does not run yet (non-empty is refused).
-SECTIONS = ("constraints", "profilers", "tool_configs")
+SECTIONS = ("profilers", "tool_configs")
 
 
 def _default(model: BaseModel, field: str) -> Any:
@@ -62,6 +62,8 @@ def unsupported_settings(config: Any) -> list[tuple[str, str]]:
         params = getattr(column, "params", None)
         if isinstance(params, BaseModel):
             for field in PERSON_FIELDS:
+                if field == "city" and kind == SamplerType.PERSON_FROM_FAKER:
+                    continue  # run: the Faker person's city is drawn from the list
                 if field in type(params).model_fields and getattr(params, field) != _default(params, field):
                     found.append((field, f"column '{column.name}' sets params.{field} = {_shown(getattr(params, field))}"))
     return found

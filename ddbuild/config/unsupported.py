@@ -24,12 +24,7 @@ UNSUPPORTED: dict[str, str] = {
     "DataDesignerScriptParams": "Data Designer's CLI script parameters",
     "SchedulingMetadata": "Data Designer's async scheduler",
     "SchedulingMetadataError": "Data Designer's async scheduler",
-    "BernoulliMixtureSamplerParams": "the bernoulli_mixture sampler",
-    "ScipySamplerParams": "the scipy sampler",
     "AgentRolloutSeedSource": "agent-rollout seed sources",
-    "DirectorySeedSource": "directory seed sources",
-    "FileContentsSeedSource": "file-contents seed sources",
-    "HuggingFaceSeedSource": "Hugging Face seed sources",
     # data_designer.interface: workflow metadata files (ddbuild keeps its own, in the cache)
     "CompletedWorkflowStageMetadata": "Data Designer's workflow metadata records",
     "FailedWorkflowStageMetadata": "Data Designer's workflow metadata records",

@@ -66,11 +66,32 @@ def _own_references(column: Any) -> set[str]:
     if isinstance(column, CustomColumnConfig):
         return set(column.required_columns)
     if isinstance(column, SamplerColumnConfig):
-        if column.sampler_type == SamplerType.SUBCATEGORY:
-            return {column.params.category}
-        if column.sampler_type == SamplerType.TIMEDELTA:
-            return {column.params.reference_column_name}
+        refs = set()
+        for params in (column.params, *column.conditional_params.values()):
+            if column.sampler_type == SamplerType.SUBCATEGORY:
+                refs.add(params.category)
+            if column.sampler_type == SamplerType.TIMEDELTA:
+                refs.add(params.reference_column_name)
+        for condition in column.conditional_params:
+            refs |= check_template(condition_template(condition), f"{where} conditional_params condition {condition!r}")
+        return refs
     return set()
+
+
+def condition_template(condition: str) -> str:
+    """A ``conditional_params`` condition as the template whose rendering is ``True`` on the rows
+    that meet it (Data Designer's rule)."""
+    return "{{ " + condition + " }}"
+
+
+def constraint_references(constraints: Sequence[Any] | None) -> dict[str, set[str]]:
+    """Target column -> the columns its ColumnInequalityConstraints compare it with (drawn first)."""
+    found: dict[str, set[str]] = {}
+    for constraint in constraints or ():
+        rhs = getattr(constraint, "rhs", None)
+        if isinstance(rhs, str):
+            found.setdefault(constraint.target_column, set()).add(rhs)
+    return found
 
 
 def template_strings(value: Any) -> Iterable[str]:
@@ -94,14 +115,15 @@ def processor_references(processor: ProcessorConfig) -> set[str]:
     return set()
 
 
-def generation_order(columns: Sequence[ColumnConfig]) -> list[str]:
-    """Configured columns in an order where each comes after the columns it reads.
+def generation_order(columns: Sequence[ColumnConfig], constraints: Sequence[Any] | None = None) -> list[str]:
+    """Configured columns in an order where each comes after the columns it reads (and after the
+    columns its constraints compare it with).
 
     Stable: among columns whose inputs are ready, the configured order is kept. A cycle is a
     ConfigError naming the columns on it.
     """
     names = [c.name for c in columns]
-    deps = {c.name: column_references(c) & set(names) for c in columns}
+    deps = column_dependencies(columns, constraints)
     order: list[str] = []
     done: set[str] = set()
     remaining = list(names)
@@ -115,6 +137,37 @@ def generation_order(columns: Sequence[ColumnConfig]) -> list[str]:
             done.add(name)
         remaining = [n for n in remaining if n not in done]
     return order
+
+
+def column_dependencies(columns: Sequence[Any], constraints: Sequence[Any] | None = None) -> dict[str, set[str]]:
+    """Column -> the configured columns it must come after (references and constraints)."""
+    names = {c.name for c in columns}
+    by_constraint = constraint_references(constraints)
+    return {c.name: (column_references(c) | by_constraint.get(c.name, set())) & names for c in columns}
+
+
+def check_constraints(constraints: Sequence[Any] | None, columns: Sequence[Any], seed_columns: Sequence[str]) -> None:
+    """Constraints hold sampler columns: the target is one, a column right-hand side is a sampler or
+    seed column (it is drawn, or read, before the target)."""
+    samplers = {c.name for c in columns if isinstance(c, SamplerColumnConfig)}
+    known = samplers | set(seed_columns)
+    for constraint in constraints or ():
+        what = f"{type(constraint).__name__} on '{constraint.target_column}'"
+        if constraint.target_column not in samplers:
+            others = {c.name for c in columns}
+            kind = "is not a sampler column" if constraint.target_column in others | set(seed_columns) else "does not exist"
+            raise ConfigError(
+                f"{what}: target column '{constraint.target_column}' {kind}."
+                f"{did_you_mean(constraint.target_column, samplers)}",
+                hint="Constraints apply to sampler columns (rejection sampling); "
+                f"sampler columns: {', '.join(sorted(samplers)) or '(none)'}.",
+            )
+        rhs = getattr(constraint, "rhs", None)
+        if isinstance(rhs, str) and rhs not in known:
+            raise ConfigError(
+                f"{what}: rhs column '{rhs}' is not a sampler or seed column.{did_you_mean(rhs, known)}",
+                hint="Compare with a sampler column or a seed column, or use ScalarInequalityConstraint.",
+            )
 
 
 def _find_cycle(names: list[str], deps: dict[str, set[str]]) -> list[str]:
@@ -163,7 +216,10 @@ def validate_config(config: ConfigParts, seed_columns: Sequence[str] | None) -> 
                 "generated columns only (not sampler or seed columns).",
                 hint="Remove skip from the sampler, or put the condition on the columns that use it.",
             )
-    order = generation_order(columns)
+    constraints = getattr(config, "constraints", None)
+    if seed_columns is not None:
+        check_constraints(constraints, columns, seed_columns)
+    order = generation_order(columns, constraints)
     known = set(configured) | set(seed_columns or [])
     if seed_columns is not None:
         for column in columns:

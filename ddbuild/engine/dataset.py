@@ -35,6 +35,7 @@ from ddbuild.engine.pipeline import (
     systematic_failure,
 )
 from ddbuild.engine.processors import Processors
+from ddbuild.engine.samplers import check_samplers
 from ddbuild.engine.seeds import SeedReader, open_seed
 from ddbuild.engine.validation import check_validators
 from ddbuild.engine.writer import write_parquet
@@ -139,8 +140,9 @@ def _prepare(config: DataDesignerConfig, num_records: int, run_config: RunConfig
     seed_columns = seed.column_names if seed else []
     order = validate_config(config, seed_columns)
     columns = [c for c in config.columns if not isinstance(c, SeedDatasetColumnConfig)]
-    steps = plan_steps(columns, order)
+    steps = plan_steps(columns, order, config.constraints)
     check_validators(columns)
+    check_samplers(columns)
     if has_llm(steps):
         from ddbuild.engine.llm.columns import LLMServices
 
@@ -448,7 +450,7 @@ class LocalBatches:
     def run(
         self, work: StageWork, jobs: Iterator[BatchJob], root: Path, response_cache: ResponseCache | None
     ) -> Iterator[BatchOutcome]:
-        pipeline = Pipeline(work.pipeline_steps, work.config.seed, self.llm.binding)
+        pipeline = Pipeline(work.pipeline_steps, work.config.seed, self.llm.binding, work.config.constraints)
         processors = work.processors()
         for job in jobs:
             outcome = produce_batch(work, processors, pipeline, self.llm.loop, job, root)

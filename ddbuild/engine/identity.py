@@ -10,6 +10,7 @@ from ddbuild.config.builder import DataDesignerConfig
 from ddbuild.config.models import ModelConfig, ModelProvider
 from ddbuild.config.run_config import RunConfig
 from ddbuild.config.seeds import DataFrameSeedSource
+from ddbuild.engine.samplers import behaviour_versions
 from ddbuild.fingerprint import (
     ENGINE_COMPAT_VERSION,
     HASH_SCHEME_VERSION,
@@ -64,7 +65,9 @@ def config_identity(
     file_digest: FileDigest | None = None, providers: list[ModelProvider] | None = None,
 ) -> dict[str, Any]:
     """Everything that decides the bytes of a batch (the number of records is not part of it)."""
+    behaviours = behaviour_versions(config.columns)
     return {
+        **({"engine_behaviours": behaviours} if behaviours else {}),  # engine.samplers.BEHAVIOUR_VERSIONS
         "hash_scheme_version": HASH_SCHEME_VERSION,
         "engine_compat_version": ENGINE_COMPAT_VERSION,
         "config": model_identity(config),  # its fields minus fingerprint.EXCLUDED_FIELDS

@@ -32,7 +32,7 @@ from ddbuild.config.columns import (
     is_llm_column,
 )
 from ddbuild.config.enums import ValidatorType
-from ddbuild.config.validation import column_references
+from ddbuild.config.validation import column_dependencies, column_references
 from ddbuild.engine.batch import Batch
 from ddbuild.engine.cells import (
     MAX_ERROR_CHARS,
@@ -76,10 +76,10 @@ def _is_row_wise(column: Any) -> bool:
     return isinstance(column, ExpressionColumnConfig) or is_llm_column(column)
 
 
-def plan_steps(columns: Sequence[Any], order: Sequence[str]) -> list[Step]:
+def plan_steps(columns: Sequence[Any], order: Sequence[str], constraints: Sequence[Any] | None = None) -> list[Step]:
     """Group columns (in generation ``order``) into steps: samplers first, maximal row segments."""
     by_name = {c.name: c for c in columns}
-    deps = {c.name: column_references(c) & set(by_name) for c in columns}
+    deps = column_dependencies(columns, constraints)
     remaining, steps = list(order), []
     done: set[str] = set()
     while remaining:
@@ -116,10 +116,15 @@ def needs_identity(steps: Sequence[Step]) -> bool:
 class Pipeline:
     """Runs the steps of a config on one batch at a time."""
 
-    def __init__(self, steps: list[Step], seed: int, llm: LLMBinding | None = None) -> None:
+    def __init__(
+        self, steps: list[Step], seed: int, llm: LLMBinding | None = None, constraints: Sequence[Any] | None = None,
+    ) -> None:
         self.steps = steps
         self.seed = seed
         self.llm = llm
+        self.constraints: dict[str, list[Any]] = {}  # target column -> its sampler constraints
+        for constraint in constraints or ():
+            self.constraints.setdefault(constraint.target_column, []).append(constraint)
         self._cells = [
             [self._cell(c) for c in s.columns] if s.kind == StepKind.ROW_SEGMENT else [] for s in steps
         ]
@@ -143,7 +148,8 @@ class Pipeline:
             elif step.kind == StepKind.SAMPLERS:
                 for column in step.columns:
                     batch.columns[column.name] = sample_column(
-                        column, batch.num_rows, self.seed, batch.index, batch.columns, batch.identity
+                        column, batch.num_rows, self.seed, batch.index, batch.columns, batch.identity,
+                        self.constraints.get(column.name, ()),
                     )
             elif step.kind == StepKind.FULL_COLUMN:
                 self._run_full_column(batch, step.columns[0], loop)

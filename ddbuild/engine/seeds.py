@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from ddbuild.config.seeds import DataFrameSeedSource, IndexRange, PartitionBlock, SamplingStrategy, SeedConfig
 from ddbuild.engine.rowid import RowIdentity, SelectionIdentity, content_hashes
-from ddbuild.engine.seed_reader import read_table
+from ddbuild.engine.seed_reader import read_file_rows, read_table
 from ddbuild.errors import SeedError
 
 if TYPE_CHECKING:
@@ -155,6 +155,9 @@ def _open_source(seed_config: SeedConfig, base_dir: Path | None) -> list[_SeedFi
         import pyarrow as pa
 
         table = pa.Table.from_pandas(source.df, preserve_index=False)
+        return [_SeedFile(None, table.num_rows, table=table)]
+    if getattr(source, "one_row_per_file", False):  # a directory's files, one row each
+        table = read_file_rows(source, base_dir)
         return [_SeedFile(None, table.num_rows, table=table)]
     return [_open_file(path) for path in source.files(base_dir)]
 

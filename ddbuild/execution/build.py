@@ -205,13 +205,13 @@ def stage_num_records(stage: Stage, config: DataDesignerConfig, seed: Path | Non
     if seed_config is None:
         return 10
     from ddbuild.config.seeds import DataFrameSeedSource
-    from ddbuild.planning.inputs import any_rows
+    from ddbuild.planning.inputs import source_file_rows
 
     source = seed_config.source
     if isinstance(source, DataFrameSeedSource):
         rows = len(source.df)
     else:
-        rows = sum(any_rows(f) for f in source.files(cwd))
+        rows = sum(source_file_rows(source, f) for f in source.files(cwd))
     return max(1, selected_rows(rows, seed_config.selection_strategy) or 0)
 
 

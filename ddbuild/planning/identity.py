@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ddbuild.engine.identity import provider_identities
-from ddbuild.fingerprint import model_identity
+from ddbuild.engine.samplers import behaviour_versions
+from ddbuild.fingerprint import canonical_json, model_identity
 from ddbuild.planning.callbacks import callable_identity, source_digest
 from ddbuild.planning.joins import join_identity
 from ddbuild.planning.stage import Stage
@@ -54,7 +55,7 @@ def seed_identity(stage: Stage, cwd: Path) -> dict[str, Any] | None:
         return None
     seed = model_identity(seed_config)
     source = dict(seed["source"])
-    if source.get("seed_type") == "local":
+    if source.get("seed_type") in ("local", "directory", "file_contents"):
         source["path"] = relative_path(source["path"], cwd)  # fingerprint.NORMALISED_FIELDS
     return {**seed, "source": source, "stage_strategies": strategies}
 
@@ -98,7 +99,11 @@ def stage_identity(
     columns = [model_identity(c) for c in builder.get_column_configs()]
     processors = [model_identity(p) for p in builder.get_processor_configs()]
     output_processors = [model_identity(p) for p in stage.output_processors]
+    constraints = sorted((model_identity(c) for c in builder.get_constraints()), key=canonical_json)
+    behaviours = behaviour_versions(builder.get_column_configs())
     return {
+        **({"constraints": constraints} if constraints else {}),  # absent when none: older keys stay
+        **({"engine_behaviours": behaviours} if behaviours else {}),  # engine.samplers.BEHAVIOUR_VERSIONS
         "columns": _by_name(columns),
         "column_order": [c["name"] for c in columns],
         "custom_functions": custom_function_digests(builder),

@@ -1,4 +1,5 @@
-"""Precomputed input digests the planner needs: root seeds (files or frames) and override outputs."""
+"""Precomputed input digests the planner needs: root seeds (files, a directory's files, a Hugging
+Face dataset's cached files, or frames) and override outputs."""
 
 from __future__ import annotations
 
@@ -64,6 +65,18 @@ def any_rows(path: Path) -> int:
     return read_table(path).num_rows
 
 
+def source_file_rows(source: Any, path: Path) -> int:
+    """Rows one file of a seed source gives: 1 for a directory source's file, else its rows."""
+    return 1 if getattr(source, "one_row_per_file", False) else any_rows(path)
+
+
+def file_label(source: Any, file: Path, cwd: Path) -> str:
+    """A seed file as it enters keys: relative to the working directory, or its path in a Hugging
+    Face dataset (the local cache's location differs per machine)."""
+    label = getattr(source, "label", None)
+    return label(file) if label is not None else relative_path(file.resolve(), cwd)
+
+
 def seed_input(seed_config: Any, cwd: Path, stats: StatCache) -> SeedInput:
     """Digests and row count of a root stage's seed (files through the stat cache)."""
     source = seed_config.source
@@ -77,11 +90,13 @@ def seed_input(seed_config: Any, cwd: Path, stats: StatCache) -> SeedInput:
         return SeedInput(error=str(exc))
     digests: dict[str, str] = {}
     total: int | None = 0
+    one_each = getattr(source, "one_row_per_file", False)
     for file in files:
-        digest, rows = stats.lookup(file, any_rows)
-        digests[relative_path(file.resolve(), cwd)] = digest
+        # a directory source's file is one row whatever it holds: its row count is not asked
+        digest, rows = stats.lookup(file, (lambda _: None) if one_each else any_rows)
+        digests[file_label(source, file, cwd)] = digest
         total = None if total is None or rows is None else total + rows
-    return SeedInput(files=digests, rows=total)
+    return SeedInput(files=digests, rows=len(files) if one_each else total)
 
 
 def parquet_files_at(path: Path) -> list[Path]:

@@ -27,12 +27,11 @@ FACTS = json.loads((HERE / "dd_0_9_7_config_names.json").read_text())["names"]
 
 # The 90 names, split as ddbuild stands today (the issue that follows #13 fills in the rest).
 NOT_SUPPORTED = {
-    "AgentRolloutSeedSource", "AudioContext", "BernoulliMixtureSamplerParams",
-    "DataDesignerScriptParams", "DirectorySeedSource",
-    "FileContentsSeedSource", "HuggingFaceSeedSource", "ImageColumnConfig", "ImageContext",
+    "AgentRolloutSeedSource", "AudioContext",
+    "DataDesignerScriptParams", "ImageColumnConfig", "ImageContext",
     "ImageInferenceParams", "LocalStdioMCPProvider", "MCPProvider",
     "ModalityContext", "SchedulingMetadata",
-    "SchedulingMetadataError", "ScipySamplerParams", "VideoContext",
+    "SchedulingMetadataError", "VideoContext",
 }
 SUPPORTED = set(FACTS) - NOT_SUPPORTED
 
@@ -77,7 +76,7 @@ def _json(value):
 def test_the_namespace_has_exactly_data_designers_90_names() -> None:
     assert len(FACTS) == 90
     assert sorted(dd.__all__) == sorted(FACTS)
-    assert len(SUPPORTED) == 73 and len(NOT_SUPPORTED) == 17
+    assert len(SUPPORTED) == 78 and len(NOT_SUPPORTED) == 12
     assert set(dd.SUPPORTED) == SUPPORTED and set(dd.NOT_SUPPORTED) == NOT_SUPPORTED
 
 
@@ -95,9 +94,9 @@ def test_a_name_ddbuild_does_not_run_imports_and_refuses_when_used(name: str) ->
 
 def test_the_refusal_says_what_is_missing_and_where_to_read_more() -> None:
     with pytest.raises(NotSupportedError) as caught:
-        dd.HuggingFaceSeedSource(path="datasets/x/train.parquet")
+        dd.AgentRolloutSeedSource(path="rollouts")
     assert str(caught.value) == (
-        "not supported by ddbuild yet: HuggingFaceSeedSource. ddbuild has no Hugging Face seed sources yet; "
+        "not supported by ddbuild yet: AgentRolloutSeedSource. ddbuild has no agent-rollout seed sources yet; "
         "see docs/porting.md for what a ported Data Designer project can use."
     )
     assert caught.value.exit_code == 2

@@ -114,3 +114,68 @@ def test_results_have_data_designers_methods(tmp_path: Path, monkeypatch: pytest
     assert list(seeded.get_seed_config().source.df.columns) == ["title"]
     with pytest.raises(Exception, match="to_config_builder: no column 'titel'.*Did you mean 'title'"):
         results.to_config_builder(columns=["titel"])
+
+
+@pytest.mark.parametrize("name", ["support_tickets.yaml", "support_tickets.json"])
+def test_the_constrained_config_data_designer_wrote_builds_against_the_test_server(
+        name: str, server: FakeOpenAIServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """support_tickets carries a ScalarInequalityConstraint (age >= 21) on a uniform sampler."""
+    monkeypatch.chdir(tmp_path)
+    providers = [dd.ModelProvider(name="local", endpoint=server.url)]
+    tickets = dd.DataDesignerConfigBuilder.from_config(HERE / "dd_configs" / name)
+    workflow = DataDesigner(model_providers=providers, cache=tmp_path / "cache").compose_workflow(name="t")
+    workflow.add_stage("tickets", tickets, num_records=40)
+    frame = workflow.run().load_dataset()
+    assert len(frame) == 40 and (frame["age"] >= 21).all() and frame["age"].max() <= 80
+    assert frame["age"].dtype == "int64" and frame["title"].str.fullmatch(r"\w+/\w+ \(\d+\)").all()
+    assert server.total == 40 * 3  # ticket, meta, quality: one request each per row
+
+
+def test_a_data_designer_file_combining_samplers_constraints_and_file_seeds_builds(
+        server: FakeOpenAIServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Data Designer's spelling (sampler_type inside params and conditional params) of the scipy and
+    bernoulli_mixture samplers, conditional_params, both constraint kinds and a file-contents seed."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "notes").mkdir()
+    for i in range(6):
+        (tmp_path / "notes" / f"n{i}.txt").write_text(f"note {i}: {'urgent' if i % 2 else 'routine'}")
+    sampler = {"column_type": "sampler", "drop": False, "convert_to": None, "skip": None, "propagate_skip": True}
+    data = {
+        "model_configs": [{"alias": "fast", "model": "stub-model", "provider": "local",
+                           "inference_parameters": {"generation_type": "chat-completion", "max_tokens": 64}}],
+        "seed_config": {"source": {"seed_type": "file_contents", "path": "notes", "file_pattern": "*.txt",
+                                   "recursive": True, "encoding": "utf-8"}, "sampling_strategy": "ordered"},
+        "columns": [
+            {**sampler, "name": "priority", "sampler_type": "category", "conditional_params": {},
+             "params": {"sampler_type": "category", "values": ["low", "high"], "weights": None}},
+            {**sampler, "name": "wait_days", "sampler_type": "scipy",
+             "params": {"sampler_type": "scipy", "dist_name": "gamma", "dist_params": {"a": 2, "scale": 3},
+                        "decimal_places": 1},
+             "conditional_params": {"priority == 'high'": {"sampler_type": "scipy", "dist_name": "uniform",
+                                                           "dist_params": {"loc": 0, "scale": 1},
+                                                           "decimal_places": 2}}},
+            {**sampler, "name": "refund", "sampler_type": "bernoulli_mixture", "conditional_params": {},
+             "params": {"sampler_type": "bernoulli_mixture", "p": 0.5, "dist_name": "expon",
+                        "dist_params": {"scale": 20}}},
+            {**sampler, "name": "budget", "sampler_type": "uniform", "conditional_params": {},
+             "params": {"sampler_type": "uniform", "low": 0, "high": 100, "decimal_places": None}},
+            {"column_type": "llm-text", "name": "reply", "model_alias": "fast",
+             "prompt": "Answer {{ content }} within {{ wait_days }} days"},
+        ],
+        "constraints": [
+            {"constraint_type": "scalar_inequality", "target_column": "wait_days", "operator": "le", "rhs": 10.0},
+            {"constraint_type": "column_inequality", "target_column": "refund", "operator": "le", "rhs": "budget"},
+        ],
+    }
+    providers = [dd.ModelProvider(name="local", endpoint=server.url)]
+    builder = dd.DataDesignerConfigBuilder.from_config(data)
+    workflow = DataDesigner(model_providers=providers, cache=tmp_path / "cache").compose_workflow(name="n")
+    workflow.add_stage("notes", builder, num_records=60)  # 6 files, cycled
+    frame = workflow.run().load_dataset()
+    assert len(frame) == 60 and sorted(set(frame["file_name"])) == [f"n{i}.txt" for i in range(6)]
+    assert (frame["wait_days"] <= 10).all() and (frame["refund"] <= frame["budget"]).all()
+    high = frame["priority"] == "high"
+    assert frame.loc[high, "wait_days"].between(0, 1).all() and frame.loc[~high, "wait_days"].max() > 1
+    assert (frame["refund"] == 0).any() and (frame["refund"] > 0).any()
+    assert server.total == 60
+    assert server.count_prompt("Answer note 3: urgent within") == 10
