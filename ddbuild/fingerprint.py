@@ -71,8 +71,6 @@ EXCLUDED_FIELDS: dict[tuple[str, str], str] = {
        "machinery, so it never changes the data" for f in (
            "max_concurrent_row_groups", "max_in_flight_tasks", "non_inference_max_parallel_workers",
            "async_trace", "write_scheduler_events", "display_tui", "progress_interval", "otel_metrics_port")},
-    (RUN_CONFIG, "max_conversation_restarts"): "Data Designer's restarts of a failing conversation: how hard "
-    "it tries, never a successful reply (ddbuild retries by max_retries)",
     (RUN_CONFIG, "jinja_rendering_engine"): "ddbuild renders every template in its own bounded sandbox "
     "whatever this says, so it never changes the data",
     (RUN_CONFIG, "request_admission"): "how many requests are in flight (AIMD tuning) changes speed, never a reply",
@@ -94,8 +92,12 @@ _NOT_RUN = "a Data Designer feature ddbuild does not run yet; at its default it 
 _ADDED_LATER = "run since issue 14; at its default it changes nothing, so keys made before it stay the same"
 OMITTED_AT_DEFAULT: dict[tuple[str, str], str] = {
     **{(f"{_COLUMNS}.{c}", f): _ADDED_LATER for c in _ALL_COLUMNS for f in ("skip", "propagate_skip")},
-    **{(f"{_COLUMNS}.{c}", f): _NOT_RUN for c in _LLM_COLUMNS
-       for f in ("multi_modal_context", "tool_alias", "with_trace", "extract_reasoning_content")},
+    **{(f"{_COLUMNS}.{c}", "tool_alias"): _NOT_RUN for c in _LLM_COLUMNS},
+    **{(f"{_COLUMNS}.{c}", f): _ADDED_LATER for c in _LLM_COLUMNS
+       for f in ("multi_modal_context", "with_trace", "extract_reasoning_content")},
+    (RUN_CONFIG, "max_conversation_restarts"): "which replies survive (a row whose conversation keeps "
+    "failing to parse may parse after a restart); enters keys when not Data Designer's default 5, so keys "
+    "made before restarts ran stay put (a stage stored then may hold drops a restart would now save)",
     (f"{_COLUMNS}.SamplerColumnConfig", "conditional_params"): "runs; at its default (no conditions) it "
     "changes nothing, so keys made before it ran stay the same",
     **{("ddbuild.config.samplers.PersonSamplerParams", f): _NOT_RUN

@@ -26,7 +26,13 @@ message, ``times=None`` means every time): ``429`` (``retry_after=`` seconds), `
 ``slow`` (``delay=`` seconds, past the client's timeout), ``malformed_body`` (HTTP body not JSON),
 ``invalid_json`` (reply content is not JSON), ``schema_invalid`` (JSON that breaks the schema),
 ``length`` (finish_reason=length), ``refusal``, ``reply`` (``content=`` the reply text), ``raw``
-(HTTP 200 with ``body=`` as the whole response body, e.g. ``{"choices": [1]}``).
+(HTTP 200 with ``body=`` as the whole response body, e.g. ``{"choices": [1]}``), ``reasoning``
+(the usual reply). ``reasoning=`` (any kind) adds that ``reasoning_content`` to the reply message.
+
+Images: a user message whose content is a list of parts counts its ``text`` parts as the message;
+its ``image_url`` parts are recorded (``RequestRecord.images``) and reflected in the usual reply as
+`` [images: <label>, …]``, a label being the URL of an http(s) image or ``<media type>
+sha256:<12 hex>`` of a data URI's decoded bytes (``image_label``).
 Concurrency limit (``set_concurrency_limit(n, retry_after=None)``, ``--concurrency-limit``): a
 request that arrives while ``n`` others are in flight gets 429 at once (no latency), as a provider's
 rate limiter would; ``arrivals`` records how many were in flight at each arrival (itself
@@ -43,6 +49,7 @@ backlog 128, TCP_NODELAY on responses, daemon threads.
 from __future__ import annotations
 
 import argparse
+import base64
 import hashlib
 import json
 import signal
@@ -50,7 +57,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -58,7 +65,7 @@ from ddbuild.engine.llm.schema import example_for  # the same placeholder values
 
 FAULT_KINDS = (
     "429", "500", "400", "401", "slow", "malformed_body", "invalid_json",
-    "schema_invalid", "length", "refusal", "reply", "raw",
+    "schema_invalid", "length", "refusal", "reply", "raw", "reasoning",
 )  # fmt: skip
 
 
@@ -73,6 +80,7 @@ class Fault:
     body: str = ""
     rate: float = 1.0  # fraction of matching requests that get the fault
     immediate: bool = False  # answered without the server's latency (the concurrency limit's 429)
+    reasoning: str | None = None  # the reply message's reasoning_content
 
 
 @dataclass
@@ -84,6 +92,7 @@ class RequestRecord:
     authorization: str | None
     api: str = "chat"  # "chat" (/chat/completions) or "embeddings" (/embeddings)
     in_flight: int = 0  # requests in flight when this one arrived, itself included
+    images: list[str] = field(default_factory=list)  # the image_url parts of the last user message
 
 
 class FakeOpenAIServer:
@@ -167,6 +176,7 @@ class FakeOpenAIServer:
     # -- request handling (called from handler threads) ------------------------------------------
     def _enter(self, body: dict[str, Any], authorization: str | None,
                api: str = "chat") -> tuple[RequestRecord, Fault | None]:
+        images: list[str] = []
         if api == "validate":  # a remote validator's batch: its rows as JSON stand in for the message
             last_user = json.dumps(body.get("data"), sort_keys=True)
         elif api == "embeddings":  # the texts stand in for the last user message (count_prompt, match=)
@@ -175,7 +185,11 @@ class FakeOpenAIServer:
         else:
             messages = body.get("messages") or []
             last_user = next((m.get("content", "") for m in reversed(messages) if m.get("role") == "user"), "")
-        record = RequestRecord(time.monotonic(), str(body.get("model")), str(last_user), body, authorization, api)
+            if isinstance(last_user, list):  # content parts: text and images
+                images = [str((p.get("image_url") or {}).get("url")) for p in last_user if p.get("type") == "image_url"]
+                last_user = "".join(str(p.get("text", "")) for p in last_user if p.get("type") == "text")
+        record = RequestRecord(time.monotonic(), str(body.get("model")), str(last_user), body, authorization, api,
+                               images=images)
         with self._lock:
             self.total += 1
             self.by_api[api] += 1
@@ -273,6 +287,8 @@ class FakeOpenAIServer:
             content = json.dumps(example_for(schema))
         else:
             content = f"reply to: {record.last_user[:40]}"
+            if record.images:
+                content += f" [images: {', '.join(image_label(u) for u in record.images)}]"
         if kind == "length":
             finish = "length"
         if kind == "refusal":
@@ -287,7 +303,8 @@ class FakeOpenAIServer:
             "choices": [
                 {
                     "index": 0,
-                    "message": {"role": "assistant", "content": content, "refusal": refusal},
+                    "message": {"role": "assistant", "content": content, "refusal": refusal,
+                                **({"reasoning_content": fault.reasoning} if fault and fault.reasoning else {})},
                     "finish_reason": finish,
                 }
             ],
@@ -306,6 +323,15 @@ def embedding_for(text: str, size: int) -> list[float]:
     while len(digest) < size:
         digest += hashlib.sha256(f"{len(digest)}\0{text}".encode()).digest()
     return [(byte - 128) / 128 for byte in digest[:size]]
+
+
+def image_label(url: str) -> str:
+    """How a reply names an image it was sent: an http(s) URL as it is, a data URI by its bytes."""
+    if url.startswith("data:") and ";base64," in url:
+        head, data = url.split(";base64,", 1)
+        digest = hashlib.sha256(base64.b64decode(data)).hexdigest()[:12]
+        return f"{head.removeprefix('data:')} sha256:{digest}"
+    return url
 
 
 def _error(message: str, code: str) -> bytes:

@@ -103,7 +103,8 @@ def _universe() -> dict[str, Any]:
         C.ExpressionColumnConfig(name="expr", expr="{{ text }} {{ timeout }}", dtype="str"),
         C.CustomColumnConfig(name="custom", generator_function=generate_a, generator_params={"timeout": 3}),
         C.SeedDatasetColumnConfig(name="text"),
-        C.LLMTextColumnConfig(name="answer", prompt="Answer {{ text }}", model_alias="m", system_prompt="Be brief."),
+        C.LLMTextColumnConfig(name="answer", prompt="Answer {{ text }}", model_alias="m", system_prompt="Be brief.",
+                              multi_modal_context=[M.ImageContext(column_name="text")]),
         C.LLMCodeColumnConfig(name="code", prompt="Code for {{ text }}", model_alias="m2", code_lang="sql"),
         C.LLMStructuredColumnConfig(name="facts", prompt="Facts of {{ text }}", model_alias="m", output_format={
             "type": "object", "properties": {"timeout": {"type": "string"}, "provider": {"type": "integer"}}}),
@@ -510,8 +511,8 @@ def test_every_field_of_every_config_model_is_edited() -> None:
                M.ModelConfig, M.ChatCompletionInferenceParams, M.EmbeddingInferenceParams, C.SkipConfig,
                C.CodeValidatorParams, C.LocalCallableValidatorParams, C.RemoteValidatorParams,
                M.ModelProvider, M.UniformDistribution,
-               M.ManualDistribution, C.Score, SD.SeedConfig, SD.LocalFileSeedSource, SD.DirectorySeedSource,
-               SD.FileContentsSeedSource, SD.HuggingFaceSeedSource, SD.IndexRange,
+               M.ManualDistribution, M.ImageContext, C.Score, SD.SeedConfig, SD.LocalFileSeedSource,
+               SD.DirectorySeedSource, SD.FileContentsSeedSource, SD.HuggingFaceSeedSource, SD.IndexRange,
                SD.PartitionBlock, RunConfig, RequestAdmissionTuningConfig, K.ScalarInequalityConstraint,
                K.ColumnInequalityConstraint]
     wanted = {(class_path(cls), f) for cls in classes for f in cls.model_fields}

@@ -54,6 +54,7 @@ SUPPORTED: dict[str, str] = {
     "ManualDistribution": f"{_C}.models",
     "ManualDistributionParams": f"{_C}.models",
     "ModelConfig": f"{_C}.models",
+    "ImageContext": f"{_C}.models",
     "ModelProvider": f"{_C}.models",
     "UniformDistribution": f"{_C}.models",
     "UniformDistributionParams": f"{_C}.models",
@@ -98,7 +99,7 @@ SUPPORTED: dict[str, str] = {
 # Data Designer's names that ddbuild does not run yet: placeholders (config/unsupported.py).
 NOT_SUPPORTED: tuple[str, ...] = (
     "ImageColumnConfig", "LocalStdioMCPProvider",
-    "MCPProvider", "AudioContext", "ImageContext", "VideoContext", "ModalityContext",
+    "MCPProvider", "AudioContext", "VideoContext", "ModalityContext",
     "ImageInferenceParams", "DataDesignerScriptParams", "SchedulingMetadata",
     "SchedulingMetadataError", "AgentRolloutSeedSource",
 )

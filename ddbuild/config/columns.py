@@ -19,6 +19,7 @@ from pydantic import (
 
 from ddbuild.config.checks import check_name
 from ddbuild.config.enums import CodeLang, TraceType, ValidatorType
+from ddbuild.config.models import ImageContext
 from ddbuild.config.samplers import SAMPLER_PARAMS, SamplerType
 
 
@@ -282,16 +283,32 @@ class CustomColumnConfig(_Column):
 
 
 class _LLMColumn(_Column):
-    """Fields of every LLM column. The last four are Data Designer's and not run yet: at their
-    defaults they change nothing and stay out of keys; ``ddbuild.config.support`` refuses others."""
+    """Fields of every LLM column. The last four are Data Designer's: at their defaults they
+    change nothing and stay out of keys (keys made before they ran stay put). ``tool_alias`` and
+    a non-image context are not run yet (``ddbuild.config.support`` refuses them). ``with_trace``
+    adds a ``<name>__trace`` column, ``extract_reasoning_content`` a
+    ``<name>__reasoning_content`` one (``produced_columns``)."""
 
     prompt: str = Field(min_length=1)
     model_alias: str = Field(min_length=1)
     system_prompt: str | None = None
-    multi_modal_context: list[dict[str, Any]] | None = None
+    # An image context is run; other modalities load as dicts and are refused by config.support.
+    multi_modal_context: list[Annotated[ImageContext | dict[str, Any], Field(union_mode="left_to_right")]] | None = None
     tool_alias: str | None = None
     with_trace: TraceType = TraceType.NONE
     extract_reasoning_content: bool = False
+
+    @field_validator("multi_modal_context", mode="before")
+    @classmethod
+    def _image_contexts(cls, value: Any) -> Any:
+        """An image context (``modality`` image, or none given) becomes an ImageContext, so a
+        misspelt field is an error here; other modalities stay dicts (refused by config.support)."""
+        if not isinstance(value, list):
+            return value
+        return [ImageContext.model_validate(item)
+                if isinstance(item, Mapping) and str(getattr(item.get("modality", "image"), "value",
+                                                              item.get("modality", "image"))) == "image"
+                else item for item in value]
 
 
 class LLMTextColumnConfig(_LLMColumn):
@@ -481,6 +498,23 @@ CHAT_COLUMN_TYPES: frozenset[str] = frozenset(
 )
 # Columns that send model requests: chat completions, or embeddings (one request per row each).
 LLM_COLUMN_TYPES: frozenset[str] = CHAT_COLUMN_TYPES | {ColumnType.EMBEDDING.value}
+
+
+TRACE_SUFFIX = "__trace"
+REASONING_SUFFIX = "__reasoning_content"
+
+
+def produced_columns(column: object) -> tuple[str, ...]:
+    """The columns a column config writes: its own, then an LLM column's side columns
+    (``<name>__trace`` when ``with_trace`` is not none, ``<name>__reasoning_content`` when
+    ``extract_reasoning_content``), as Data Designer names them."""
+    name = column.name
+    extra: list[str] = []
+    if str(getattr(getattr(column, "with_trace", None), "value", "none")) != TraceType.NONE.value:
+        extra.append(name + TRACE_SUFFIX)
+    if getattr(column, "extract_reasoning_content", False):
+        extra.append(name + REASONING_SUFFIX)
+    return (name, *extra)
 
 
 def is_llm_column(column: object) -> bool:

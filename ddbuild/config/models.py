@@ -24,6 +24,7 @@ from pydantic import (
 )
 
 from ddbuild.config.checks import check_finite
+from ddbuild.config.enums import ImageFormat, Modality, ModalityDataType
 from ddbuild.config.samplers import check_weights, normalise_weights
 from ddbuild.errors import ModelConfigError
 
@@ -43,6 +44,31 @@ def _flatten_params(value: Any) -> Any:
         if isinstance(params, dict):
             return {**{k: v for k, v in value.items() if k != "params"}, **params}
     return value
+
+
+class ImageContext(BaseModel):
+    """An image sent with an LLM column's prompt (Data Designer's fields): the value of
+    ``column_name`` in each row, one image or a list (a JSON list in a string too).
+
+    ``data_type`` None detects each value: an http(s) URL or a ``data:`` URI is sent as it is, a
+    path to a file (relative to the working directory) is read and sent as base64, anything else is
+    taken as base64 image bytes. ``"url"`` sends the value as a URL; ``"base64"`` needs
+    ``image_format`` (the MIME type of the data sent). Sent as an ``image_url`` content part of
+    the user message (``engine.llm.messages``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    modality: Literal[Modality.IMAGE] = Modality.IMAGE
+    column_name: str = Field(min_length=1)
+    data_type: ModalityDataType | None = None
+    image_format: ImageFormat | None = None
+
+    @model_validator(mode="after")
+    def _format_for_base64(self) -> ImageContext:
+        if self.data_type == ModalityDataType.BASE64 and self.image_format is None:
+            raise ValueError("ImageContext: image_format is required when data_type is 'base64' "
+                             "(e.g. image_format='png')")
+        return self
 
 
 class UniformDistributionParams(BaseModel):

@@ -69,8 +69,8 @@ class ThrottleConfig(BaseModel):
 
 
 class RunConfig(BaseModel):
-    """How a run executes. Only ``buffer_size``, ``preserve_dropped_columns`` and
-    ``max_conversation_correction_steps`` change the bytes.
+    """How a run executes. Only ``buffer_size``, ``preserve_dropped_columns``,
+    ``max_conversation_correction_steps`` and ``max_conversation_restarts`` change the bytes.
 
     Data Designer's fields are all accepted. The ones from ``max_concurrent_row_groups`` to
     ``jinja_rendering_engine`` tune its scheduler, tracing and display, which ddbuild does not
@@ -92,11 +92,11 @@ class RunConfig(BaseModel):
     shutdown_error_rate: float = Field(default=0.5, gt=0, le=1)
     shutdown_error_window: int = Field(default=20, ge=1)
     max_conversation_correction_steps: int = Field(default=2, ge=0)
+    max_conversation_restarts: int = Field(default=5, ge=0)
     # Data Designer's scheduler, tracing and display settings: accepted, not used.
     max_concurrent_row_groups: int = Field(default=3, ge=1)
     max_in_flight_tasks: int = Field(default=1024, ge=1)
     non_inference_max_parallel_workers: int = Field(default=4, ge=1)
-    max_conversation_restarts: int = Field(default=5, ge=0)
     async_trace: bool = False
     write_scheduler_events: bool = False
     display_tui: bool = False

@@ -20,8 +20,7 @@ from ddbuild.config.samplers import SAMPLER_PARAMS, SamplerType
 from ddbuild.errors import not_supported
 
 # Fields of a column (or of its sampler params) that select a feature ddbuild does not run yet.
-COLUMN_FIELDS = ("multi_modal_context", "tool_alias", "with_trace",
-                 "extract_reasoning_content")
+COLUMN_FIELDS = ("tool_alias",)
 PERSON_FIELDS = ("city", "select_field_values", "with_synthetic_personas")
 # Config sections ddbuild does not run yet (non-empty is refused).
 SECTIONS = ("profilers", "tool_configs")
@@ -59,6 +58,10 @@ def unsupported_settings(config: Any) -> list[tuple[str, str]]:
             if field in type(column).model_fields and getattr(column, field) != _default(column, field):
                 found.append((field, f"column '{column.name}' sets {field} = {_shown(getattr(column, field))} "
                                      f"(default {_shown(_default(column, field))})"))
+        for context in getattr(column, "multi_modal_context", None) or []:
+            if isinstance(context, dict):  # an image context is a model (config.columns); others stay dicts
+                found.append(("multi_modal_context", f"column '{column.name}' sets multi_modal_context with "
+                                                     f"modality {_shown(context.get('modality'))} (only image runs)"))
         params = getattr(column, "params", None)
         if isinstance(params, BaseModel):
             for field in PERSON_FIELDS:

@@ -17,7 +17,6 @@ UNSUPPORTED: dict[str, str] = {
     "LocalStdioMCPProvider": "MCP tool providers",
     "MCPProvider": "MCP tool providers",
     "AudioContext": "multi-modal context for LLM columns",
-    "ImageContext": "multi-modal context for LLM columns",
     "VideoContext": "multi-modal context for LLM columns",
     "ModalityContext": "multi-modal context for LLM columns",
     "ImageInferenceParams": "image-generation models",

@@ -19,6 +19,7 @@ from ddbuild.config.columns import (
     SeedDatasetColumnConfig,
     ValidationColumnConfig,
     is_llm_column,
+    produced_columns,
 )
 from ddbuild.config.processors import (
     DropColumnsProcessorConfig,
@@ -62,6 +63,10 @@ def _own_references(column: Any) -> set[str]:
         refs = check_template(column.prompt, f"{where} prompt")
         if column.system_prompt:
             refs |= check_template(column.system_prompt, f"{where} system_prompt")
+        for context in column.multi_modal_context or []:
+            name = getattr(context, "column_name", None)
+            if isinstance(name, str):
+                refs.add(name)
         return refs
     if isinstance(column, CustomColumnConfig):
         return set(column.required_columns)
@@ -140,10 +145,12 @@ def generation_order(columns: Sequence[ColumnConfig], constraints: Sequence[Any]
 
 
 def column_dependencies(columns: Sequence[Any], constraints: Sequence[Any] | None = None) -> dict[str, set[str]]:
-    """Column -> the configured columns it must come after (references and constraints)."""
-    names = {c.name for c in columns}
+    """Column -> the configured columns it must come after (references and constraints; a reference
+    to a side column such as ``answer__trace`` is one to the LLM column that writes it)."""
+    producer = {out: c.name for c in columns for out in produced_columns(c)}
     by_constraint = constraint_references(constraints)
-    return {c.name: (column_references(c) | by_constraint.get(c.name, set())) & names for c in columns}
+    return {c.name: {producer[r] for r in column_references(c) | by_constraint.get(c.name, set()) if r in producer}
+            for c in columns}
 
 
 def check_constraints(constraints: Sequence[Any] | None, columns: Sequence[Any], seed_columns: Sequence[str]) -> None:
@@ -202,6 +209,14 @@ def validate_config(config: ConfigParts, seed_columns: Sequence[str] | None) -> 
         if name in seen:
             raise ConfigError(f"Column '{name}' is configured twice.")
         seen.add(name)
+    for column in columns:
+        for side in produced_columns(column)[1:]:
+            if side in seen:
+                raise ConfigError(
+                    f"Column '{side}' is configured, and column '{column.name}' writes a column of that name "
+                    "(with_trace / extract_reasoning_content).",
+                    hint=f"Rename the configured column '{side}'.")
+    configured += [side for c in columns for side in produced_columns(c)[1:]]
     if seed_columns is not None:
         for name in configured:
             if name in seed_columns:
@@ -243,7 +258,7 @@ def _check_known(where: str, refs: set[str], known: set[str]) -> None:
 
 
 def _check_drops(config: ConfigParts, columns: list[Any], seed_columns: list[str]) -> None:
-    all_columns = seed_columns + [c.name for c in columns]
+    all_columns = seed_columns + [n for c in columns for n in produced_columns(c)]
     for processor in config.processors:
         if not isinstance(processor, DropColumnsProcessorConfig):
             continue

@@ -148,9 +148,13 @@ class LLMCell:
     def __init__(self, name: str, generator: LLMColumnGenerator) -> None:
         self.name = name
         self.generator = generator
+        self.outputs: tuple[str, ...] = generator.outputs  # the column, then its side columns
 
     async def __call__(self, row: dict[str, Any], draw: int | str) -> Any:
-        return await self.generator.generate(row, draw)
+        """The column's value; its side columns (trace, reasoning) are written into ``row``."""
+        cells = await self.generator.generate_cells(row, draw)
+        row.update(cells)
+        return cells[self.name]
 
 
 def run_full_column(column: CustomColumnConfig, frame: pd.DataFrame) -> list[Any]:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol, overload
 
 from ddbuild import atomic
 from ddbuild.config.checks import positive_count
-from ddbuild.config.columns import SeedDatasetColumnConfig
+from ddbuild.config.columns import SeedDatasetColumnConfig, produced_columns
 from ddbuild.config.run_config import RunConfig
 from ddbuild.config.validation import validate_config
 from ddbuild.engine.batch import Batch
@@ -149,7 +149,7 @@ def _prepare(config: DataDesignerConfig, num_records: int, run_config: RunConfig
         LLMServices.validate(columns, config.model_configs, providers)
     return _Prepared(
         config=config, seed=seed, columns=columns,
-        output_columns=seed_columns + [c.name for c in columns],
+        output_columns=seed_columns + [n for c in columns for n in produced_columns(c)],
         pipeline_steps=steps, digest=config_digest(config, run_config, base_dir, file_digest, providers),
         batch_sizes=batch_sizes(num_records, run_config.buffer_size),
     )
@@ -211,13 +211,13 @@ def generate_dataset(
     runner = _Runner(prepared, layout, processors, record, on_batch)
     work = StageWork(config, prepared.pipeline_steps, prepared.output_columns,
                      [c.name for c in prepared.columns if c.drop], run_config.preserve_dropped_columns,
-                     run_config, model_providers)
+                     run_config, model_providers, base_dir=Path(base_dir))
     if batch_runner is not None:  # elsewhere (a cluster): the runner brings its own LLM services
         runner.run(keep, batch_runner, work, response_cache)
         this_run = batch_runner.stats()
     else:
         with _LLMContext(config, prepared.pipeline_steps, run_config, response_cache, model_providers,
-                         llm_limits, llm_transport, on_requests) as llm:
+                         llm_limits, llm_transport, on_requests, base_dir=work.base_dir) as llm:
             local = LocalBatches(llm)
             runner.run(keep, local, work, response_cache)
             this_run = local.stats()
@@ -246,8 +246,10 @@ class _LLMContext:
         self, config: DataDesignerConfig, steps: list[Any], run_config: RunConfig, cache: ResponseCache | None,
         providers: list[ModelProvider] | None, limits: ModelLimits | None = None,
         transport: ChatTransport | None = None, on_requests: Callable[[int], None] | None = None,
+        base_dir: Path | None = None,
     ) -> None:
         self.enabled = has_llm(steps)
+        self.base_dir = base_dir  # image paths of multi_modal_context are read relative to it
         self.args = (config, run_config, cache, providers)
         self.limits = limits  # a ModelLimits shared by concurrent stage runs, or None (own budget)
         self.transport = transport  # None: the real HTTP transport
@@ -272,6 +274,7 @@ class _LLMContext:
                     config.model_configs, providers, cache, sampling_seed=config.seed,
                     max_retries=run_config.max_retries, retry_max_wait=run_config.retry_max_wait,
                     max_correction_turns=run_config.max_conversation_correction_steps,
+                    max_restarts=run_config.max_conversation_restarts, base_dir=self.base_dir,
                     shutdown_error_rate=run_config.shutdown_error_rate,
                     shutdown_error_window=run_config.shutdown_error_window,
                     disable_early_shutdown=run_config.disable_early_shutdown, limits=self.limits,
@@ -354,6 +357,7 @@ class StageWork:
     preserve_dropped_columns: bool
     run_config: RunConfig
     model_providers: Any = None
+    base_dir: Path | None = None  # image paths of multi_modal_context are read relative to it
 
     def processors(self) -> Processors:
         return Processors(self.config.processors, self.drop_flagged)
@@ -465,7 +469,7 @@ def run_batch(work: StageWork, job: BatchJob, root: Path, response_cache: Respon
               llm_limits: Any = None) -> tuple[BatchOutcome, dict[str, Any]]:
     """One batch with LLM services of its own (a worker's unit of work): its outcome and LLM usage."""
     with _LLMContext(work.config, work.pipeline_steps, work.run_config, response_cache, work.model_providers,
-                     llm_limits) as llm:
+                     llm_limits, base_dir=work.base_dir) as llm:
         outcome = next(LocalBatches(llm).run(work, iter([job]), root, response_cache))
         return outcome, llm.stats()
 

@@ -30,6 +30,7 @@ from ddbuild.config.columns import (
     SamplerColumnConfig,
     ValidationColumnConfig,
     is_llm_column,
+    produced_columns,
 )
 from ddbuild.config.enums import ValidatorType
 from ddbuild.config.validation import column_dependencies, column_references
@@ -144,7 +145,8 @@ class Pipeline:
         for step, cells in zip(self.steps, self._cells, strict=False):
             if batch.num_rows == 0:
                 for column in step.columns:
-                    batch.columns[column.name] = []
+                    for name in produced_columns(column):
+                        batch.columns[name] = []
             elif step.kind == StepKind.SAMPLERS:
                 for column in step.columns:
                     batch.columns[column.name] = sample_column(
@@ -205,7 +207,8 @@ class Pipeline:
             failures = [_run_row(cells, row, row_id, rules, row_skips)
                         for row, row_id, row_skips in zip(rows, ids, _per_row(skipped, len(rows)), strict=True)]
         for cell in cells:
-            batch.columns[cell.name] = [row.get(cell.name) for row in rows]
+            for name in getattr(cell, "outputs", (cell.name,)):
+                batch.columns[name] = [row.get(name) for row in rows]
         if rules is not None and skipped is not None:
             for cell, rule in zip(cells, rules, strict=True):
                 if rule is not None:

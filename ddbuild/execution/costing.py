@@ -9,6 +9,9 @@ with a transport that counts and never sends and a read-only response cache.
                                               into a temp dir with CountingTransport +
                                               ReadOnlyResponseCache → count, then delete the dir
 
+A conversation (engine/llm/columns.py) replays its cached attempts; the first uncached one gets the
+placeholder, which parses: requests "to send" count no correction turn or restart not yet made.
+
 The planner stays pure; this pass does I/O (reads seeds, parent blobs and the response cache,
 writes only its own temporary directory) and runs the stage's non-LLM columns, custom ones
 included. PENDING stages keep the planner's template-size estimate, which says so.

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ddbuild.config.columns import SeedDatasetColumnConfig
+from ddbuild.config.columns import SeedDatasetColumnConfig, produced_columns
 from ddbuild.config.processors import DropColumnsProcessorConfig, SchemaTransformProcessorConfig
 from ddbuild.config.support import check_builder_supported
 from ddbuild.config.validation import validate_config
@@ -157,7 +157,7 @@ def stage_output(stage: Stage, seed: tuple[str, ...]) -> Columns:
 
 def kept_columns(config: Any, seed: tuple[str, ...]) -> tuple[str, ...]:
     """engine.processors.Processors.apply: seed + configured columns minus every drop."""
-    every = [*seed, *(c.name for c in config.columns)]
+    every = [*seed, *(n for c in config.columns for n in produced_columns(c))]
     patterns = [p for d in config.processors if isinstance(d, DropColumnsProcessorConfig) for p in d.column_names]
     flagged = {c.name for c in config.columns if getattr(c, "drop", False)}
     return tuple(c for c in every if c not in flagged and not any(fnmatch.fnmatchcase(c, p) for p in patterns))

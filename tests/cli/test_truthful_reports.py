@@ -200,10 +200,11 @@ def test_all_rows_dropped_names_the_reasons_the_first_error_then_allow_empty(llm
     assert built.exit_code == 1
     assert ("ddbuild: build of llm failed at stage 'answers': Stage 'answers' produced an empty output: all 5 rows "
             "were dropped (invalid_structured_output: 5); first error (invalid_structured_output): Column 'answer': "
-            "the reply was still invalid after 2 correction turns: the reply is not valid JSON") in built.stderr
+            "the reply was still invalid after 2 correction turns and 5 conversation restarts (18 replies): the reply "
+            "is not valid JSON") in built.stderr
     cause, hint = built.stderr.index("invalid_structured_output: 5"), built.stderr.index("allow_empty=True")
     assert cause < hint
-    assert server.total == 5 * 3  # each row: the request and two correction turns
+    assert server.total == 5 * 18  # each row: 6 conversations (5 restarts) of a request and two correction turns
 
 
 def test_with_j2_the_failure_report_names_the_stage_that_failed(llm, monkeypatch):

@@ -165,15 +165,15 @@ def test_invalid_json_is_corrected_within_n_turns(openai_server):
     assert openai_server.total == 2  # the corrected reply is cached under the row's request key
 
 
-def test_invalid_structured_output_is_dropped_and_never_cached(openai_server):
+def test_invalid_structured_output_is_dropped_and_replayed_from_the_cache(openai_server):
     cache = MemoryResponseCache()
     openai_server.add_fault("schema_invalid", times=None)
     svc = services(openai_server.url, cache=cache, max_correction_turns=2)
     [failure] = dropped(run_column(svc, structured(), rows(1)))
     assert failure.reason == "invalid_structured_output" and "missing required property" in failure.detail
-    assert openai_server.total == 3 and len(cache) == 0
-    run_column(services(openai_server.url, cache=cache), structured(), rows(1))
-    assert openai_server.total == 6
+    assert openai_server.total == 3 and len(cache) == 3  # each reply under its own request key
+    [again] = dropped(run_column(services(openai_server.url, cache=cache, max_correction_turns=2), structured(), rows(1)))
+    assert openai_server.total == 3 and again.detail == failure.detail  # the conversation replays: nothing sent
 
 
 @pytest.mark.parametrize("fault, reason", [("length", "finish_reason_length"), ("refusal", "refusal")])

@@ -98,11 +98,9 @@ def test_keys_did_not_move_for_configs_that_spell_no_data_designer_field(tmp_pat
 
 
 UNSUPPORTED_FIELDS = [
-    ("with_trace", "all_messages", "column 'q' sets with_trace = 'all_messages' (default 'none')"),
-    ("extract_reasoning_content", True, "column 'q' sets extract_reasoning_content = True (default False)"),
     ("tool_alias", "search", "column 'q' sets tool_alias = 'search' (default None)"),
-    ("multi_modal_context", [{"modality": "image", "column_name": "img"}],
-     "column 'q' sets multi_modal_context = [{'modality': 'image', 'column_name': 'img'}] (default None)"),
+    ("multi_modal_context", [{"modality": "audio", "column_name": "clip"}],
+     "column 'q' sets multi_modal_context with modality 'audio' (only image runs)"),
 ]
 
 

@@ -90,6 +90,7 @@ CASES = [
     ("provider extra_body (merged into every request)",
      {"provider": {"endpoint": "http://localhost:1/v1", "extra_body": {"reasoning": "high"}}}, True),
     ("correction turns decide which replies survive", {"run": {"max_conversation_correction_steps": 0}}, True),
+    ("restarts decide which replies survive", {"run": {"max_conversation_restarts": 0}}, True),
     ("sampling parameter", {"inference": {"temperature": 0.7, "extra_body": {"timeout": 1}}}, True),
     ("provider endpoint, key and headers", {"provider": {"endpoint": "https://other.example/v1", "api_key": "sk-x",
                                                          "extra_headers": {"X": "1"}, "extra_body": {"reasoning": "low"}}}, False),

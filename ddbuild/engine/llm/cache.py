@@ -8,15 +8,20 @@
                  the model's),
         draw:    the row's identity (see docs/models.md): "<content hash>.<occurrence>" for a
                  seeded row (ddbuild.engine.rowid), the row index (an int) for an unseeded one,
-        seed:    the sampling seed (DataDesignerConfigBuilder(seed=…)) }))
+        seed:    the sampling seed (DataDesignerConfigBuilder(seed=…)),
+        restart: the conversation restart number, only when > 0 }))
+
+One key per attempt of a conversation: a correction turn's request holds the conversation so far
+(the failed reply and the parse error), so its key differs from the first turn's.
 
 Not in the key: endpoint URL, provider name, API key, extra_headers, max_parallel_requests,
 timeout, retry settings (fingerprint.EXCLUDED_FIELDS) — they change how we ask, not the answer. They
 are simply not in the body; the body itself enters whole (an ``extra_body`` key named ``timeout`` is
 data).
 
-Only successful responses are stored (the caller decides); errors, refusals, truncated replies and
-invalid structured outputs never are. Responses are JSON, never pickle. The persistent cache is the
+Only usable responses are stored (the caller decides): errors, refusals and truncated replies
+never are; a reply that fails to parse is (its correction turn is the next key), so a rebuild
+replays a whole conversation without sending anything. Responses are JSON, never pickle. The persistent cache is the
 Store's ``llm/`` area (``ddbuild.execution.llmcache.StoreResponseCache``, which checks a cached
 response with ``replies.completion_problem`` like a live reply); the engine knows no cache layout.
 """
@@ -37,18 +42,21 @@ REQUEST_KEY_VERSION = 1
 log = logging.getLogger(__name__)
 
 
-def request_key(model: str, request: dict[str, Any], draw: int | str, seed: int) -> str:
-    """The cache key of one logical request (``request`` = body without ``model``)."""
-    return digest_request(
-        {
-            "scheme": REQUEST_KEY_SCHEME,  # not HASH_SCHEME_VERSION: stage-key changes keep responses
-            "request_scheme": REQUEST_KEY_VERSION,
-            "model": model,
-            "request": request,
-            "draw": draw,
-            "seed": seed,
-        }
-    )
+def request_key(model: str, request: dict[str, Any], draw: int | str, seed: int, *, restart: int = 0) -> str:
+    """The cache key of one logical request (``request`` = body without ``model``). ``restart``:
+    which fresh conversation of a cell this is (its first request is otherwise the same as the
+    first conversation's); 0 stays out of the key, so keys made before restarts ran still hit."""
+    what: dict[str, Any] = {
+        "scheme": REQUEST_KEY_SCHEME,  # not HASH_SCHEME_VERSION: stage-key changes keep responses
+        "request_scheme": REQUEST_KEY_VERSION,
+        "model": model,
+        "request": request,
+        "draw": draw,
+        "seed": seed,
+    }
+    if restart:
+        what["restart"] = restart
+    return digest_request(what)
 
 
 class ResponseCache(Protocol):

@@ -11,10 +11,14 @@ How the engine uses it::
     services.stats                                                # into metadata.json
     await services.aclose()
 
-One request, in order: render the prompts (empty → RowDropped) → draw sampled parameters from a
-seeded RNG → compute the request key → cache hit? return it → send (client retries) → parse and
-check the reply, with up to ``max_correction_turns`` correction turns for structured/judge
-columns → store the successful response under the key → return the value.
+One cell, in order: render the prompts (empty → RowDropped) → draw sampled parameters from a
+seeded RNG → a conversation of attempts (``_generate``): each attempt's request has its own
+key (the first one's is the cell's key, follow-ups' hold the conversation so far, a restart's its
+restart number) and is served from the cache or sent (client retries) and stored → parse and check
+the reply; a reply that fails to parse (structured, judge, code) gets up to
+``max_correction_turns`` correction turns with the parse error, then up to ``max_restarts``
+fresh conversations → the value, plus the ``<name>__trace`` / ``<name>__reasoning_content``
+side columns when the column asks for them.
 
 The draw = the row's identity: for seeded rows its content and occurrence number among identical
 rows (``engine.rowid``), else its row index. Ten rows with the same prompt are ten keys, so ten
@@ -28,11 +32,21 @@ import asyncio
 import random
 from collections import Counter
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
-from ddbuild.config.columns import LLMJudgeColumnConfig, LLMStructuredColumnConfig, is_llm_column
-from ddbuild.config.models import ChatCompletionInferenceParams, ModelConfig, ModelProvider
+from ddbuild.config.columns import (
+    REASONING_SUFFIX,
+    TRACE_SUFFIX,
+    LLMJudgeColumnConfig,
+    LLMStructuredColumnConfig,
+    is_llm_column,
+    produced_columns,
+)
+from ddbuild.config.enums import TraceType
+from ddbuild.config.models import ChatCompletionInferenceParams, ImageContext, ModelConfig, ModelProvider
 from ddbuild.config.run_config import RequestAdmissionTuningConfig
+from ddbuild.engine.llm import messages as messages_mod
 from ddbuild.engine.llm import replies
 from ddbuild.engine.llm.cache import ResponseCache, request_key
 from ddbuild.engine.llm.client import ChatClient, RequestFailure, default_providers, resolve_api_key
@@ -80,7 +94,7 @@ def response_schema(column: object) -> dict[str, Any] | None:
 class _Stats:
     """Counters per (model alias, column); ``as_dict`` sums them into the plain dict for metadata.json."""
 
-    KEYS = ("requests_sent", "served_from_cache", "retries", "correction_turns",
+    KEYS = ("requests_sent", "served_from_cache", "retries", "correction_turns", "conversation_restarts",
             "prompt_tokens", "completion_tokens", "values", "rows_dropped")  # fmt: skip
 
     def __init__(self) -> None:
@@ -162,12 +176,16 @@ class LLMServices:
         sampling_seed: int,
         max_correction_turns: int,
         early_stop: _EarlyStop,
+        max_restarts: int = 0,
+        base_dir: Path | None = None,
     ) -> None:
         self.client = client
         self.models = models
         self.cache = cache
         self.sampling_seed = sampling_seed
         self.max_correction_turns = max_correction_turns
+        self.max_restarts = max_restarts
+        self.base_dir = base_dir  # where relative image paths of multi_modal_context are read from
         self._transport = transport
         self._early_stop = early_stop
         self._stats = _Stats()
@@ -193,6 +211,8 @@ class LLMServices:
         transport: ChatTransport | None = None,
         extra_connections: int = 0,
         max_correction_turns: int = 2,
+        max_restarts: int = 0,
+        base_dir: Path | None = None,
         shutdown_error_rate: float = 0.5,
         shutdown_error_window: int = 20,
         disable_early_shutdown: bool = False,
@@ -223,6 +243,8 @@ class LLMServices:
             transport,
             sampling_seed=sampling_seed,
             max_correction_turns=max_correction_turns,
+            max_restarts=max_restarts,
+            base_dir=base_dir,
             early_stop=_EarlyStop(shutdown_error_rate, shutdown_error_window, not disable_early_shutdown),
         )
 
@@ -337,7 +359,7 @@ def _models_by_alias(model_configs: list[ModelConfig]) -> dict[str, ModelConfig]
 
 
 class LLMColumnGenerator:
-    """Generates one LLM column's value for one row; safe to call from many row coroutines."""
+    """Generates one LLM column's cells for one row; safe to call from many row coroutines."""
 
     def __init__(self, services: LLMServices, column: Any) -> None:
         self.services = services
@@ -347,46 +369,87 @@ class LLMColumnGenerator:
         self.model = services.models[self.alias]
         self.schema = response_schema(column)
         self._extra_body = services.client.route(self.alias).extra_body
+        self.outputs = produced_columns(column)  # the column, then its side columns
+        self._trace = TraceType(column.with_trace)
+        self._reasoning = bool(column.extract_reasoning_content)
+        self._images = [c for c in column.multi_modal_context or [] if isinstance(c, ImageContext)]
 
     async def generate(self, row: dict[str, Any], draw: int | str) -> Any:
         """The column value for ``row`` (str for text/code, dict for structured/judge)."""
+        return (await self.generate_cells(row, draw))[self.column.name]
+
+    async def generate_cells(self, row: dict[str, Any], draw: int | str) -> dict[str, Any]:
+        """Every column of ``self.outputs`` for ``row``: the value and its side columns."""
         self.services._check_running()
         try:
             async with self.services._admission[self.alias]:
-                value = await self._generate(row, draw)
+                cells = await self._generate(row, draw)
         except RowDropped as failure:
             self.services._record(self.alias, self.column.name, failure)
             raise
         self.services._record(self.alias, self.column.name, None)
-        return value
+        return cells
 
-    async def _generate(self, row: dict[str, Any], draw: int | str) -> Any:
+    async def _generate(self, row: dict[str, Any], draw: int | str) -> dict[str, Any]:
+        """A conversation per restart; in each, a correction turn per reply that fails to parse."""
         messages = self._messages(row)
-        body = self._body(messages, draw)
-        key = request_key(self.model.model, {k: v for k, v in body.items() if k != "model"},
-                          draw, self.services.sampling_seed)
-        cached = self.services.cache.get(key)
-        if cached is not None:
-            try:
-                value = self._value(_content(cached))
-            except (replies.ReplyError, _Unusable):
-                pass  # an entry we cannot use (e.g. written by an older parser): ask again
-            else:
-                self._count(served_from_cache=1)
-                return value
-        return await self._send(body, key)
+        problem = ""
+        turns, restarts = self.services.max_correction_turns, self.services.max_restarts
+        for restart in range(restarts + 1):
+            if restart:
+                self._count(conversation_restarts=1)
+            body = self._body(messages, draw, restart)
+            entries = [messages_mod.trace_message(m) for m in messages]
+            for turn in range(turns + 1):
+                if turn:
+                    self._count(correction_turns=1)
+                message = await self._ask(body, draw, restart)
+                content = message["content"]
+                text, think = messages_mod.split_think(content) if self._reasoning else (content, None)
+                entries.append(messages_mod.reply_message(message))
+                try:
+                    value = self._value(text)
+                except replies.ReplyError as exc:
+                    problem = str(exc)
+                    follow_up = {"role": "user", "content": replies.correction_message(problem)}
+                    body = {**body, "messages": [*body["messages"], {"role": "assistant", "content": content},
+                                                 follow_up]}
+                    entries.append(messages_mod.trace_message(follow_up))
+                    continue
+                cells: dict[str, Any] = {self.column.name: value}
+                if self._trace != TraceType.NONE:
+                    cells[self.column.name + TRACE_SUFFIX] = messages_mod.trace(self._trace, entries)
+                if self._reasoning:
+                    cells[self.column.name + REASONING_SUFFIX] = messages_mod.reasoning_of(message) or think
+                return cells
+        attempts = (turns + 1) * (restarts + 1)
+        raise RowDropped(
+            "invalid_structured_output",
+            f"Column '{self.column.name}': the reply was still invalid after {turns} correction turns and "
+            f"{restarts} conversation restarts ({attempts} replies): {problem}",
+            column=self.column.name,
+        )
 
     # -- request building -----------------------------------------------------------------------
-    def _messages(self, row: dict[str, Any]) -> list[dict[str, str]]:
+    def _messages(self, row: dict[str, Any]) -> list[dict[str, Any]]:
         prompt = self._render(self.column.prompt, row, "prompt")
         if self.kind == "llm-judge":
             prompt += replies.judge_rubric(self.column.scores)
         if self.schema is not None:
             prompt += replies.structured_instructions(self.schema)
-        messages = []
+        messages: list[dict[str, Any]] = []
         if self.column.system_prompt:
             messages.append({"role": "system", "content": self._render(self.column.system_prompt, row, "system_prompt")})
-        messages.append({"role": "user", "content": prompt})
+        content: Any = prompt
+        if self._images:
+            try:
+                images = messages_mod.image_parts(self._images, row, self.services.base_dir or Path.cwd())
+            except messages_mod.ImageError as exc:
+                raise RowDropped("image_error", f"Column '{self.column.name}' multi_modal_context: {exc}",
+                                 column=self.column.name) from None
+            if images:
+                content = [{"type": "text", "text": prompt}, *images]
+        messages.append({"role": "user", "content": content})
         return messages
 
     def _render(self, template: str, row: dict[str, Any], field: str) -> str:
@@ -403,7 +466,7 @@ class LLMColumnGenerator:
             raise RowDropped("empty_prompt", f"{where} rendered to an empty string.", column=self.column.name)
         return text
 
-    def _body(self, messages: list[dict[str, str]], draw: int | str) -> dict[str, Any]:
+    def _body(self, messages: list[dict[str, Any]], draw: int | str, restart: int = 0) -> dict[str, Any]:
         params = self.model.inference_parameters
         assert isinstance(params, ChatCompletionInferenceParams), "LLMServices checks the model's kind"
         body: dict[str, Any] = {**self._extra_body, **(params.extra_body or {})}
@@ -411,10 +474,12 @@ class LLMColumnGenerator:
         body["messages"] = messages
         if params.is_sampled:
             # Seeded by what the request is and its draw, so the draw is the same on every run
-            # whatever order rows finish in.
-            seed = digest_json({"seed": self.services.sampling_seed, "draw": draw,
-                                "model": self.model.model, "messages": messages})
-            rng = random.Random(int(seed[:16], 16))
+            # whatever order rows finish in; a restarted conversation draws afresh.
+            what: dict[str, Any] = {"seed": self.services.sampling_seed, "draw": draw,
+                                    "model": self.model.model, "messages": messages}
+            if restart:
+                what["restart"] = restart
+            rng = random.Random(int(digest_json(what)[:16], 16))
         for name in ("temperature", "top_p"):
             value = getattr(params, name)
             if value is not None:
@@ -428,42 +493,40 @@ class LLMColumnGenerator:
             }
         return body
 
-    # -- sending and checking --------------------------------------------------------------------
-    async def _send(self, body: dict[str, Any], key: str) -> Any:
-        """Send, check, correct; store the successful response under the first turn's key."""
-        problem = ""
-        for turn in range(self.services.max_correction_turns + 1):
+    # -- one attempt: from the cache, else sent and stored ----------------------------------------
+    async def _ask(self, body: dict[str, Any], draw: int | str, restart: int) -> dict[str, Any]:
+        """The reply message of one attempt (``content`` a non-empty string). Every usable reply
+        is stored under the attempt's own key, one that fails to parse too: a rebuild replays the
+        whole conversation from the cache and sends nothing."""
+        key = request_key(self.model.model, {k: v for k, v in body.items() if k != "model"},
+                          draw, self.services.sampling_seed, restart=restart)
+        cached = self.services.cache.get(key)
+        if cached is not None:
             try:
-                sent = await self.services.client.send(self.alias, body)
-            except RequestFailure as exc:
-                self._count(requests_sent=exc.attempts, retries=exc.attempts - 1)
-                raise RowDropped(exc.reason, str(exc), column=self.column.name, status=exc.status) from exc
-            usage = sent.response.get("usage") or {}
-            self._count(
-                requests_sent=sent.attempts,
-                retries=sent.attempts - 1,
-                correction_turns=1 if turn else 0,
-                prompt_tokens=_tokens(usage.get("prompt_tokens")),
-                completion_tokens=_tokens(usage.get("completion_tokens")),
-            )
-            try:
-                content = _content(sent.response)
-                value = self._value(content)
-            except _Unusable as exc:
-                raise RowDropped(exc.reason, f"Column '{self.column.name}': {exc}", column=self.column.name) from None
-            except replies.ReplyError as exc:
-                problem = str(exc)
-                body = {**body, "messages": [*body["messages"], {"role": "assistant", "content": content},
-                                             {"role": "user", "content": replies.correction_message(problem)}]}
-                continue
-            self.services.cache.put(key, sent.response)
-            return value
-        raise RowDropped(
-            "invalid_structured_output",
-            f"Column '{self.column.name}': the reply was still invalid after "
-            f"{self.services.max_correction_turns} correction turns: {problem}",
-            column=self.column.name,
+                message = _message(cached)
+            except _Unusable:
+                pass  # an entry we cannot use: ask again
+            else:
+                self._count(served_from_cache=1)
+                return message
+        try:
+            sent = await self.services.client.send(self.alias, body)
+        except RequestFailure as exc:
+            self._count(requests_sent=exc.attempts, retries=exc.attempts - 1)
+            raise RowDropped(exc.reason, str(exc), column=self.column.name, status=exc.status) from exc
+        usage = sent.response.get("usage") or {}
+        self._count(
+            requests_sent=sent.attempts,
+            retries=sent.attempts - 1,
+            prompt_tokens=_tokens(usage.get("prompt_tokens")),
+            completion_tokens=_tokens(usage.get("completion_tokens")),
         )
+        try:
+            message = _message(sent.response)
+        except _Unusable as exc:
+            raise RowDropped(exc.reason, f"Column '{self.column.name}': {exc}", column=self.column.name) from None
+        self.services.cache.put(key, sent.response)
+        return message
 
     def _value(self, content: str) -> Any:
         if self.kind == "llm-text":
@@ -494,8 +557,9 @@ class _Unusable(Exception):
         super().__init__(message)
 
 
-def _content(response: dict[str, Any]) -> str:
-    """The reply text of a chat completion (checked by ``replies.completion_problem``, live or cached)."""
+def _message(response: dict[str, Any]) -> dict[str, Any]:
+    """The reply message of a chat completion, its ``content`` a non-empty string (checked by
+    ``replies.completion_problem``, live or cached)."""
     problem = replies.completion_problem(response)
     if problem is not None:
         raise _Unusable("malformed_response", problem)
@@ -512,4 +576,4 @@ def _content(response: dict[str, Any]) -> str:
     content = message.get("content")
     if not isinstance(content, str) or not content.strip():
         raise _Unusable("empty_reply", "the reply has no text content")
-    return content
+    return message
