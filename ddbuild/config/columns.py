@@ -504,7 +504,7 @@ TRACE_SUFFIX = "__trace"
 REASONING_SUFFIX = "__reasoning_content"
 
 
-def produced_columns(column: object) -> tuple[str, ...]:
+def produced_columns(column: Any) -> tuple[str, ...]:
     """The columns a column config writes: its own, then an LLM column's side columns
     (``<name>__trace`` when ``with_trace`` is not none, ``<name>__reasoning_content`` when
     ``extract_reasoning_content``), as Data Designer names them."""

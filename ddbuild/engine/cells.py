@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from ddbuild.engine.llm.columns import LLMColumnGenerator
+    from ddbuild.engine.llm.embeddings import EmbeddingColumnGenerator
 
 MAX_ERROR_CHARS = 500  # first error kept per drop reason in metadata.json
 
@@ -145,13 +146,19 @@ class LLMCell:
 
     is_async = True
 
-    def __init__(self, name: str, generator: LLMColumnGenerator) -> None:
+    def __init__(self, name: str, generator: LLMColumnGenerator | EmbeddingColumnGenerator) -> None:
         self.name = name
         self.generator = generator
-        self.outputs: tuple[str, ...] = generator.outputs  # the column, then its side columns
+        # the column, then its side columns (a chat column's trace and reasoning)
+        self.outputs: tuple[str, ...] = getattr(generator, "outputs", (name,))
 
     async def __call__(self, row: dict[str, Any], draw: int | str) -> Any:
         """The column's value; its side columns (trace, reasoning) are written into ``row``."""
+        if len(self.outputs) == 1:
+            return await self.generator.generate(row, draw)
+        from ddbuild.engine.llm.columns import LLMColumnGenerator  # loaded by now: the generator is one
+
+        assert isinstance(self.generator, LLMColumnGenerator), "only chat columns have side columns"
         cells = await self.generator.generate_cells(row, draw)
         row.update(cells)
         return cells[self.name]
