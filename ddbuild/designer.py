@@ -7,22 +7,24 @@ value that a composed workflow reads at each plan/run, so the workflow never imp
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import replace
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ddbuild.config.columns import is_llm_column
 from ddbuild.config.run_config import ResumeMode, RunConfig
-from ddbuild.errors import GenerationError, ResumeError
+from ddbuild.errors import ConfigError, GenerationError, ModelConfigError, ResumeError, not_supported
 from ddbuild.settings import DEFAULT_ARTIFACTS as DEFAULT_ARTIFACTS  # the default's public home so far
 from ddbuild.settings import BuildSettings, CacheSettings, resolve_build_settings
 
 if TYPE_CHECKING:
     from ddbuild.config.builder import DataDesignerConfig, DataDesignerConfigBuilder
     from ddbuild.config.models import ModelConfig, ModelProvider
-    from ddbuild.engine.dataset import DatasetRunSummary
+    from ddbuild.engine.dataset import BatchEvent, DatasetRunSummary
     from ddbuild.engine.identity import FileDigest
+    from ddbuild.engine.secret_resolver import SecretResolver
     from ddbuild.execution.llmcache import StoreResponseCache
     from ddbuild.results import AnalysisFacts, DatasetCreationResults, PreviewResults
     from ddbuild.workflow import Workflow
@@ -59,23 +61,48 @@ class DataDesigner:
         artifact_path: str | Path | None = None,
         *,
         model_providers: list[ModelProvider] | None = None,
+        secret_resolver: SecretResolver | None = None,
+        seed_readers: list[Any] | None = None,
+        managed_assets_path: str | Path | None = None,
+        person_reader: Any | None = None,
+        mcp_providers: list[Any] | None = None,
+        auto_configure_logging: bool = True,
         cache: str | Path | None = None,
         remote: str | None = None,
         remote_upload: bool | None = None,
         require_signed: bool | None = None,
         executor: str | None = None,
     ) -> None:
-        """``cache``/``remote``/``remote_upload``/``require_signed``/``executor``: None falls back to
-        the environment, then ``[tool.ddbuild]`` in ./pyproject.toml (see ``ddbuild.settings``).
-        ``executor="ray"`` (or ``"ray://host:port"``) runs the batches of workflow builds on Ray.
+        """Data Designer 0.9.7's keywords, then ddbuild's.
 
         ``model_providers=None``: the user's ``~/.data-designer/model_providers.yaml`` if present,
         else Data Designer's predefined providers (nvidia, openai, openrouter); a builder without
         model configs may use the default aliases (``nvidia-text``, ...) of
-        ``get_default_model_configs()``. Both are read now (``ddbuild.engine.llm.catalogue``)."""
+        ``get_default_model_configs()``. Both are read now (``ddbuild.engine.llm.catalogue``).
+
+        ``secret_resolver``: resolves each provider's ``api_key`` reference when a request needs
+        it (``ddbuild.engine.secret_resolver``); None: the environment variable of that name, else
+        the value itself. ``seed_readers``, ``managed_assets_path``, ``person_reader`` and
+        ``mcp_providers`` select Data Designer machinery ddbuild does not have: any value but
+        their default raises NotSupportedError. ``auto_configure_logging``: ddbuild never changes
+        the logging configuration (its messages go to the ``ddbuild`` loggers), which is what
+        False asks for; True is accepted and changes nothing.
+
+        ``cache``/``remote``/``remote_upload``/``require_signed``/``executor``: None falls back to
+        the environment, then ``[tool.ddbuild]`` in ./pyproject.toml (see ``ddbuild.settings``).
+        ``executor="ray"`` (or ``"ray://host:port"``) runs the batches of workflow builds on Ray."""
+        _refuse_unsupported(seed_readers=seed_readers, managed_assets_path=managed_assets_path,
+                            person_reader=person_reader, mcp_providers=mcp_providers)
+        if secret_resolver is not None and not callable(getattr(secret_resolver, "resolve", None)):
+            raise ModelConfigError(
+                f"DataDesigner(secret_resolver=...) must have a resolve(reference) method, got "
+                f"{type(secret_resolver).__name__}.",
+                hint="Use one of ddbuild.engine.secret_resolver's resolvers (EnvironmentResolver, "
+                "SecretsFileResolver, PlaintextResolver, CompositeResolver) or an object like them.")
         self._settings = resolve_build_settings(
             Path.cwd(), artifact_path=artifact_path, model_providers=model_providers, cache=cache,
             remote=remote, remote_upload=remote_upload, require_signed=require_signed, executor=executor,
+            secret_resolver=secret_resolver,
         )
 
     def build_settings(self) -> BuildSettings:
@@ -89,6 +116,13 @@ class DataDesigner:
     @property
     def model_providers(self) -> list[ModelProvider] | None:
         return self._settings.model_providers
+
+    @property
+    def secret_resolver(self) -> SecretResolver:
+        """The resolver of the providers' API key references (Data Designer's default unless given)."""
+        from ddbuild.engine.secret_resolver import DEFAULT_SECRET_RESOLVER
+
+        return self._settings.secret_resolver or DEFAULT_SECRET_RESOLVER
 
     @property
     def default_model_configs(self) -> list[ModelConfig]:
@@ -132,7 +166,7 @@ class DataDesigner:
         from ddbuild.engine.dataset import check_generation
 
         check_generation(self._config(config_builder, Path.cwd()), self.run_config, Path.cwd(),
-                         self.model_providers)
+                         self.model_providers, self._settings.secret_resolver)
 
     def _config(self, config_builder: DataDesignerConfigBuilder | DataDesignerConfig, base_dir: Path) -> DataDesignerConfig:
         """The built config, with the default model configs its LLM columns name when it declares none."""
@@ -158,8 +192,15 @@ class DataDesigner:
         num_records: int = 10,
         dataset_name: str = "dataset",
         resume: ResumeMode | str = ResumeMode.NEVER,
+        artifact_path: str | Path | None = None,
+        on_batch_complete: Callable[[Path], None] | None = None,
     ) -> DatasetCreationResults:
-        """Generate ``num_records`` rows into ``<artifact_path>/<dataset_name>``."""
+        """Generate ``num_records`` rows into ``<artifact_path>/<dataset_name>``.
+
+        ``artifact_path``: this call's artifact root (default: the designer's).
+        ``on_batch_complete``: called with each batch's parquet file once it is written (batches
+        reused by a resumed run are not reported again); an exception it raises stops the run and
+        is raised as GenerationError (Data Designer's DataDesignerGenerationError)."""
         import functools
 
         from ddbuild.fingerprint import digest_file
@@ -168,14 +209,67 @@ class DataDesigner:
 
         refuse_build("DataDesigner.create()")
         base_dir = Path.cwd()
+        root = Path(artifact_path) if artifact_path is not None else self.artifact_path
         config = self._config(config_builder, base_dir)
         file_digest = functools.cache(digest_file)  # IF_POSSIBLE's check and the run share seed digests
-        target, choice = self._dataset_dir(config, dataset_name, ResumeMode(resume), base_dir, file_digest)
+        target, choice = self._dataset_dir(config, root / dataset_name, ResumeMode(resume), base_dir, file_digest)
         summary = self._generate(config, num_records, target, choice == DatasetDirChoice.RESUME, base_dir,
-                                 file_digest)
-        return DatasetCreationResults(target, artifact_path=self.artifact_path, summary=summary,
+                                 file_digest, on_batch=_batch_callback(target, on_batch_complete))
+        return DatasetCreationResults(target, artifact_path=root, summary=summary,
                                       analysis=_analysis_facts(config, self.cache_path),
                                       model_configs=config.model_configs)
+
+    async def acreate(
+        self,
+        config_builder: DataDesignerConfigBuilder | DataDesignerConfig,
+        *,
+        num_records: int = 10,
+        dataset_name: str = "dataset",
+        resume: ResumeMode | str = ResumeMode.NEVER,
+        artifact_path: str | Path | None = None,
+    ) -> DatasetCreationResults:
+        """``create`` in a worker thread, so the caller's event loop keeps running meanwhile."""
+        import asyncio
+
+        return await asyncio.to_thread(self.create, config_builder, num_records=num_records,
+                                       dataset_name=dataset_name, resume=resume, artifact_path=artifact_path)
+
+    def check_models(
+        self,
+        config_builder: DataDesignerConfigBuilder | DataDesignerConfig,
+        *,
+        max_attempts: int = 1,
+        retry_backoff_seconds: float = 0,
+    ) -> None:
+        """Send one tiny chat request ("Hello!") to each model alias the config's LLM columns use,
+        to learn whether its endpoint answers, before a real run (Data Designer's check_models).
+
+        Aliases whose ModelConfig has ``skip_health_check=True`` are not probed. The aliases,
+        providers and API keys are checked first (as ``validate`` does), so an unset key is named
+        before anything is sent. A probe that fails raises LLMRequestError naming the alias, the
+        model, the provider and the endpoint; a connection error, timeout, 429 or 5xx is tried
+        again up to ``max_attempts`` times in all, waiting ``attempt * retry_backoff_seconds``.
+        Probes are never read from or stored in the response cache."""
+        from ddbuild.engine.llm.probe import check_models
+
+        if max_attempts < 1:
+            raise ConfigError("check_models: max_attempts must be at least 1.")
+        if retry_backoff_seconds < 0:
+            raise ConfigError("check_models: retry_backoff_seconds must be non-negative.")
+        base_dir = Path.cwd()
+        config = self._config(config_builder, base_dir)
+        check_models(config.columns, config.model_configs, self.model_providers, self._settings.secret_resolver,
+                     max_attempts=max_attempts, retry_backoff_seconds=retry_backoff_seconds)
+
+    def get_models(self, model_aliases: list[str]) -> dict[str, Any]:
+        """Data Designer's model facades for custom column development: not in ddbuild yet."""
+        raise not_supported("DataDesigner.get_models", hint="ddbuild's custom columns receive no model "
+                            "facades yet; use an LLM column for model calls (see docs/porting.md).")
+
+    def list_mcp_tool_names(self, mcp_provider_name: str, *, timeout_sec: float = 10.0) -> list[str]:
+        """Data Designer's MCP tools: not in ddbuild yet."""
+        raise not_supported("DataDesigner.list_mcp_tool_names", hint="ddbuild has no MCP providers yet "
+                            "(see docs/porting.md).")
 
     def preview(
         self, config_builder: DataDesignerConfigBuilder | DataDesignerConfig, *, num_records: int = 10
@@ -198,7 +292,8 @@ class DataDesigner:
             return PreviewResults.read(summary)
 
     def _generate(self, config: DataDesignerConfig, num_records: int, target: Path, resume: bool, base_dir: Path,
-                  file_digest: FileDigest | None = None) -> DatasetRunSummary:
+                  file_digest: FileDigest | None = None,
+                  on_batch: Callable[[BatchEvent], None] | None = None) -> DatasetRunSummary:
         """One engine run with this designer's settings; a run that kept no rows is an error."""
         from ddbuild.engine.dataset import generate_dataset
 
@@ -207,7 +302,8 @@ class DataDesigner:
             summary = generate_dataset(
                 config, num_records=num_records, dataset_dir=target, run_config=self.run_config,
                 resume=resume, base_dir=base_dir, response_cache=cache,
-                model_providers=self.model_providers, file_digest=file_digest,
+                model_providers=self.model_providers, file_digest=file_digest, on_batch=on_batch,
+                secret_resolver=self._settings.secret_resolver,
             )
         except BaseException:
             if cache is not None:
@@ -222,9 +318,8 @@ class DataDesigner:
             )
         return summary
 
-    def _dataset_dir(self, config: DataDesignerConfig, name: str, resume: ResumeMode, base_dir: Path,
+    def _dataset_dir(self, config: DataDesignerConfig, path: Path, resume: ResumeMode, base_dir: Path,
                      file_digest: FileDigest | None = None) -> tuple[Path, DatasetDirChoice]:
-        path = self.artifact_path / name
         if not _is_occupied(path):
             if resume == ResumeMode.ALWAYS:
                 raise ResumeError(f"Cannot resume: no existing dataset found at '{path}'.",
@@ -241,6 +336,48 @@ class DataDesigner:
         from ddbuild.workflow import Workflow
 
         return Workflow(name=name, settings=self.build_settings)
+
+
+def _batch_callback(dataset_dir: Path, callback: Callable[[Path], None] | None) -> Callable[[BatchEvent], None] | None:
+    """The engine's on_batch for ``create(on_batch_complete=)``: each newly written batch's file."""
+    if callback is None:
+        return None
+    from ddbuild.engine.dataset import BatchStatus
+    from ddbuild.engine.layout import DatasetLayout
+
+    layout = DatasetLayout(dataset_dir)
+
+    def on_batch(event: BatchEvent) -> None:
+        if event.status != BatchStatus.GENERATED:
+            return
+        try:
+            callback(layout.batch(event.index))
+        except Exception as exc:
+            raise GenerationError(
+                f"on_batch_complete raised {type(exc).__name__} for batch {event.index} of "
+                f"'{dataset_dir}': {exc}",
+                hint="The batches written so far are kept: fix the callback and create again with "
+                "resume=ResumeMode.ALWAYS to continue.",
+            ) from exc
+
+    return on_batch
+
+
+_NOT_SUPPORTED_HINTS = {
+    "seed_readers": "ddbuild reads its seed sources itself; custom seed readers cannot be plugged in.",
+    "managed_assets_path": "ddbuild's person samplers use Faker, not Data Designer's managed person datasets.",
+    "person_reader": "ddbuild's person samplers use Faker, not Data Designer's managed person datasets.",
+    "mcp_providers": "ddbuild has no MCP tool calling yet.",
+}
+
+
+def _refuse_unsupported(**given: Any) -> None:
+    """NotSupportedError for a Data Designer constructor keyword set to anything but its default
+    (None, or an empty list): ignoring it would build something else than asked."""
+    for name, value in given.items():
+        if value is not None and not (isinstance(value, (list, tuple)) and not value):
+            raise not_supported(f"DataDesigner({name}=...)", hint=_NOT_SUPPORTED_HINTS[name]
+                                + " Leave it out; docs/porting.md lists what a ported project can use.")
 
 
 def _built(config_builder: DataDesignerConfigBuilder | DataDesignerConfig, base_dir: Path) -> DataDesignerConfig:

@@ -6,6 +6,7 @@
     │   ├── ColumnReferenceError             a template names a column that does not exist
     │   ├── SeedError                        a seed source is missing, empty or unreadable
     │   ├── ModelConfigError                 model aliases, providers, API key variables
+    │   │   └── APIKeyError                  a provider's api_key reference resolves to nothing
     │   └── WorkflowError                    add_stage / run arguments (Data Designer's name)
     │       └── TargetError                  unknown target / rerun_from / override stage
     ├── TemplateError (exit 2)               a Jinja2 template fails to parse or escapes the sandbox
@@ -33,12 +34,13 @@ same, so a ported ``except`` clause catches what it caught before; exit codes st
     ├── InvalidConfigError, BuilderConfigurationError   <- ConfigError (and NotSupportedError)
     ├── InvalidFilePathError                 <- SeedError
     ├── UnknownProviderError, NoModelProvidersError     <- ModelConfigError
+    ├── SecretResolutionError                <- APIKeyError
     ├── UserJinjaTemplateSyntaxError         <- TemplateError
     ├── DataDesignerWorkflowError            <- WorkflowError, ResumeError, StagesFailed
     ├── DataDesignerGenerationError, DatasetGenerationError  <- GenerationError
     │   └── DataDesignerEarlyShutdownError   <- EarlyShutdownError
     └── the others Data Designer exports (BuilderSerializationError, InvalidColumnTypeError,
-        InvalidFileFormatError, DataDesignerProfilingError, SecretResolutionError, ...), which
+        InvalidFileFormatError, DataDesignerProfilingError, ...), which
         ddbuild does not raise yet; they exist so that ported code imports and catches them.
 
 They are exported from the modules where Data Designer has them: ``ddbuild.config.errors``,
@@ -170,6 +172,11 @@ class SeedError(ConfigError, InvalidFilePathError):
 
 class ModelConfigError(ConfigError, UnknownProviderError, NoModelProvidersError):
     pass
+
+
+class APIKeyError(ModelConfigError, SecretResolutionError):
+    """An API key reference that no resolver resolves (an unset variable, a name missing from a
+    secrets file). Its message names the reference only when it is spelled like a variable name."""
 
 
 class WorkflowError(ConfigError, DataDesignerWorkflowError):

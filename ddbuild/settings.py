@@ -25,6 +25,7 @@ from ddbuild.errors import ConfigError, did_you_mean
 if TYPE_CHECKING:
     from ddbuild.config.models import ModelConfig, ModelProvider
     from ddbuild.config.run_config import RunConfig
+    from ddbuild.engine.secret_resolver import SecretResolver
     from ddbuild.store.base import Store
 
 CACHE_ENV = "DDBUILD_CACHE"
@@ -70,6 +71,9 @@ class BuildSettings:
     run_config: RunConfig = field(default_factory=_default_run_config)
     model_providers: list[ModelProvider] | None = None
     default_model_configs: list[ModelConfig] = field(default_factory=list)  # for builders that declare none
+    # Resolves the providers' api_key references; None: Data Designer's default (env, then plain text).
+    # Never part of a key: the same config with another resolver is the same data.
+    secret_resolver: SecretResolver | None = None
 
 
 def resolve_build_settings(
@@ -77,6 +81,7 @@ def resolve_build_settings(
     model_providers: list[ModelProvider] | None = None, cache: str | os.PathLike[str] | None = None,
     remote: str | None = None, remote_upload: bool | None = None, require_signed: bool | None = None,
     executor: str | None = None,
+    secret_resolver: SecretResolver | None = None,
 ) -> BuildSettings:
     """A designer's settings, for ``DataDesigner(...)`` and a Workflow made without one alike: the
     cache settings by ``resolve_settings``; the providers given, else the user's
@@ -89,6 +94,7 @@ def resolve_build_settings(
         artifact_path=Path(artifact_path) if artifact_path is not None else DEFAULT_ARTIFACTS,
         model_providers=list(model_providers) if model_providers else runtime_providers(),
         default_model_configs=default_model_configs(),
+        secret_resolver=secret_resolver,
     )
 
 

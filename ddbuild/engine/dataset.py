@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from ddbuild.engine.llm.cache import ResponseCache
     from ddbuild.engine.llm.limits import ModelLimits
     from ddbuild.engine.llm.transport import ChatTransport
+    from ddbuild.engine.secret_resolver import SecretResolver
 
 
 class BatchStatus(str, Enum):
@@ -125,16 +126,17 @@ def batch_sizes(num_records: int, buffer_size: int) -> BatchSizes:
 
 
 def check_generation(
-    config: DataDesignerConfig, run_config: RunConfig, base_dir: Path, providers: list[ModelProvider] | None = None
+    config: DataDesignerConfig, run_config: RunConfig, base_dir: Path, providers: list[ModelProvider] | None = None,
+    secret_resolver: SecretResolver | None = None,
 ) -> None:
     """Raise what ``generate_dataset`` would raise before its first batch (config, seed, models,
     API keys); reads the seed's schema, sends and writes nothing."""
-    _prepare(config, 1, run_config, Path(base_dir), providers)
+    _prepare(config, 1, run_config, Path(base_dir), providers, secret_resolver=secret_resolver)
 
 
 def _prepare(config: DataDesignerConfig, num_records: int, run_config: RunConfig, base_dir: Path,
              providers: list[ModelProvider] | None,
-             file_digest: FileDigest | None = None) -> _Prepared:
+             file_digest: FileDigest | None = None, *, secret_resolver: SecretResolver | None = None) -> _Prepared:
     positive_count(num_records, "num_records", ConfigError)
     seed = open_seed(config.seed_config, config.seed, base_dir) if config.seed_config else None
     seed_columns = seed.column_names if seed else []
@@ -146,7 +148,7 @@ def _prepare(config: DataDesignerConfig, num_records: int, run_config: RunConfig
     if has_llm(steps):
         from ddbuild.engine.llm.columns import LLMServices
 
-        LLMServices.validate(columns, config.model_configs, providers)
+        LLMServices.validate(columns, config.model_configs, providers, secret_resolver=secret_resolver)
     return _Prepared(
         config=config, seed=seed, columns=columns,
         output_columns=seed_columns + [n for c in columns for n in produced_columns(c)],
@@ -187,6 +189,7 @@ def generate_dataset(
     llm_transport: ChatTransport | None = None,
     file_digest: FileDigest | None = None,
     batch_runner: BatchRunner | None = None,
+    secret_resolver: SecretResolver | None = None,
 ) -> DatasetRunSummary:
     """Generate ``num_records`` rows of ``config`` into ``dataset_dir`` (see the module docstring).
 
@@ -196,8 +199,10 @@ def generate_dataset(
     generated here, one after the other. Either way the files and the record are the same.
     ``file_digest`` hashes seed files for the config digest; a caller that already knows them (a
     stat cache, a memo shared with its own checks) passes it so no seed file is hashed twice.
+    ``secret_resolver`` resolves the providers' API key references (None: Data Designer's default).
     """
-    prepared = _prepare(config, num_records, run_config, Path(base_dir), model_providers, file_digest)
+    prepared = _prepare(config, num_records, run_config, Path(base_dir), model_providers, file_digest,
+                        secret_resolver=secret_resolver)
     layout = DatasetLayout(Path(dataset_dir))
     prior = _reusable(prepared, layout, resume)
     processors = Processors(config.processors, [c.name for c in prepared.columns if c.drop])
@@ -211,13 +216,14 @@ def generate_dataset(
     runner = _Runner(prepared, layout, processors, record, on_batch)
     work = StageWork(config, prepared.pipeline_steps, prepared.output_columns,
                      [c.name for c in prepared.columns if c.drop], run_config.preserve_dropped_columns,
-                     run_config, model_providers, base_dir=Path(base_dir))
+                     run_config, model_providers, base_dir=Path(base_dir), secret_resolver=secret_resolver)
     if batch_runner is not None:  # elsewhere (a cluster): the runner brings its own LLM services
         runner.run(keep, batch_runner, work, response_cache)
         this_run = batch_runner.stats()
     else:
         with _LLMContext(config, prepared.pipeline_steps, run_config, response_cache, model_providers,
-                         llm_limits, llm_transport, on_requests, base_dir=work.base_dir) as llm:
+                         llm_limits, llm_transport, on_requests, base_dir=work.base_dir,
+                         secret_resolver=secret_resolver) as llm:
             local = LocalBatches(llm)
             runner.run(keep, local, work, response_cache)
             this_run = local.stats()
@@ -247,6 +253,7 @@ class _LLMContext:
         providers: list[ModelProvider] | None, limits: ModelLimits | None = None,
         transport: ChatTransport | None = None, on_requests: Callable[[int], None] | None = None,
         base_dir: Path | None = None,
+        secret_resolver: SecretResolver | None = None,
     ) -> None:
         self.enabled = has_llm(steps)
         self.base_dir = base_dir  # image paths of multi_modal_context are read relative to it
@@ -254,6 +261,7 @@ class _LLMContext:
         self.limits = limits  # a ModelLimits shared by concurrent stage runs, or None (own budget)
         self.transport = transport  # None: the real HTTP transport
         self.on_requests = on_requests
+        self.secret_resolver = secret_resolver
         self.loop: asyncio.AbstractEventLoop | None = None
         self.binding: LLMBinding | None = None
 
@@ -280,6 +288,7 @@ class _LLMContext:
                     disable_early_shutdown=run_config.disable_early_shutdown, limits=self.limits,
                     request_admission=run_config.request_admission, transport=self.transport,
                     extra_connections=_remote_validator_connections(config.columns),
+                    secret_resolver=self.secret_resolver,
                 )
 
             self.binding = LLMBinding(self.loop.run_until_complete(create()), RowDropped)
@@ -358,6 +367,7 @@ class StageWork:
     run_config: RunConfig
     model_providers: Any = None
     base_dir: Path | None = None  # image paths of multi_modal_context are read relative to it
+    secret_resolver: Any = None  # resolves the providers' API keys where the batch runs (picklable)
 
     def processors(self) -> Processors:
         return Processors(self.config.processors, self.drop_flagged)
@@ -469,7 +479,7 @@ def run_batch(work: StageWork, job: BatchJob, root: Path, response_cache: Respon
               llm_limits: Any = None) -> tuple[BatchOutcome, dict[str, Any]]:
     """One batch with LLM services of its own (a worker's unit of work): its outcome and LLM usage."""
     with _LLMContext(work.config, work.pipeline_steps, work.run_config, response_cache, work.model_providers,
-                     llm_limits, base_dir=work.base_dir) as llm:
+                     llm_limits, base_dir=work.base_dir, secret_resolver=work.secret_resolver) as llm:
         outcome = next(LocalBatches(llm).run(work, iter([job]), root, response_cache))
         return outcome, llm.stats()
 

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from ddbuild.config.models import ModelProvider
     from ddbuild.config.run_config import RunConfig
     from ddbuild.engine.llm.limits import ModelLimits
+    from ddbuild.engine.secret_resolver import SecretResolver
     from ddbuild.planning.stage import Stage
     from ddbuild.store.pins import Pin
 
@@ -35,6 +36,7 @@ class BuildContext:
     cwd: Path
     run_config: RunConfig
     model_providers: list[ModelProvider] | None = None
+    secret_resolver: SecretResolver | None = None  # API key references; None: Data Designer's default
     reporter: Reporter = field(default_factory=LoggingReporter)
     clock: Callable[[], float] = time.monotonic
     llm_limits: ModelLimits | None = None  # shared by every stage run of this build

@@ -123,6 +123,7 @@ def dry_run_cost(
             config, num_records=sample, dataset_dir=folder / "dataset", run_config=ctx.run_config,
             resume=False, base_dir=ctx.cwd, response_cache=ReadOnlyResponseCache(ctx.store, read=not ctx.fresh_replies),
             model_providers=ctx.model_providers, llm_transport=transport, file_digest=ctx.file_digest(),
+            secret_resolver=ctx.secret_resolver,
         )
     cached = int(summary.llm_stats.get("served_from_cache", 0) or 0)
     scale = rows / sample

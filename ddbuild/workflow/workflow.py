@@ -284,6 +284,7 @@ class Workflow:
         return BuildContext(
             store=store, cache_dir=cache_dir, artifact_root=artifacts / self.name, cwd=cwd,
             run_config=settings.run_config, model_providers=settings.model_providers, reporter=reporter,
+            secret_resolver=settings.secret_resolver,
         )
 
     def _executor(self, executor: str | None, ctx: BuildContext) -> RayExecutor | None:
@@ -318,7 +319,7 @@ class Workflow:
                 seeds[name] = seed_input(seed_config, cwd, stats)
         stats.save()
         identities = {n: stage_identity(graph[n], cwd, ctx.run_config, ctx.model_providers) for n in closure}
-        model_errors = {n: e for n in closure if (e := _model_error(graph[n], ctx.model_providers))}
+        model_errors = {n: e for n in closure if (e := _model_error(graph[n], ctx.model_providers, ctx.secret_resolver))}
         return Facts(identities=identities, inputs=InputDigests(seeds=seeds, overrides=resolved),
                      model_errors=model_errors)
 
@@ -409,7 +410,7 @@ def _check_schemas(
     return facts, check
 
 
-def _model_error(stage: Stage, providers: Any) -> str | None:
+def _model_error(stage: Stage, providers: Any, secret_resolver: Any = None) -> str | None:
     """Why the stage's LLM columns could not send a request (alias, provider, API key), else None.
 
     The same check generate_dataset makes before a batch; the planner uses it for stages that run."""
@@ -420,7 +421,7 @@ def _model_error(stage: Stage, providers: Any) -> str | None:
     from ddbuild.errors import ConfigError
 
     try:
-        LLMServices.validate(columns, stage.builder.model_configs, providers)
+        LLMServices.validate(columns, stage.builder.model_configs, providers, secret_resolver=secret_resolver)
     except ConfigError as exc:
         return f"Stage '{stage.name}': {exc}"
     return None

@@ -30,6 +30,7 @@ OURS = {
     "NotSupportedError": {"InvalidConfigError", "BuilderConfigurationError"},
     "SeedError": {"InvalidConfigError", "InvalidFilePathError"},
     "ModelConfigError": {"InvalidConfigError", "UnknownProviderError", "NoModelProvidersError"},
+    "APIKeyError": {"InvalidConfigError", "UnknownProviderError", "SecretResolutionError"},
     "WorkflowError": {"InvalidConfigError", "DataDesignerWorkflowError"},
     "TargetError": {"DataDesignerWorkflowError"},
     "TemplateError": {"UserJinjaTemplateSyntaxError"},

@@ -30,7 +30,6 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import json
-import os
 import random
 import re
 import time
@@ -44,7 +43,8 @@ from ddbuild.config.run_config import RequestAdmissionTuningConfig
 from ddbuild.engine.llm.limits import ModelLimits, Outcome, Slot
 from ddbuild.engine.llm.replies import completion_problem, embedding_problem
 from ddbuild.engine.llm.transport import ChatTransport, TransportError, TransportRefused, TransportTimeout
-from ddbuild.errors import LLMRequestError, ModelConfigError
+from ddbuild.engine.secret_resolver import SecretResolver, default_secret_resolver, shown
+from ddbuild.errors import APIKeyError, LLMRequestError, ModelConfigError, SecretResolutionError
 
 EXCERPT_CHARS = 500
 # 429s admitted while the model's limit was above 1 are the admission controller's signal, not a
@@ -62,29 +62,41 @@ def default_providers(environ: Mapping[str, str] | None = None) -> list[ModelPro
 
 
 def resolve_api_key(provider: ModelProvider, environ: Mapping[str, str] | None = None, *,
-                    needed_by: str = "") -> str | None:
-    """The key to send, by Data Designer's rule: the value of the environment variable the key
-    names, if one is set; else the key itself. ``"env:VAR"`` and a key spelled like a variable
-    name (``NVIDIA_API_KEY``) must name a set variable: ModelConfigError naming the provider, the
-    variable and ``needed_by`` (which alias/column needs it). No message ever holds a key."""
+                    needed_by: str = "", secret_resolver: SecretResolver | None = None) -> str | None:
+    """The key to send, by Data Designer's rule: ``secret_resolver`` (default: the environment
+    variable the key names if one is set, else the key itself) resolves the reference; an empty
+    result means no key. ``"env:VAR"`` and a key spelled like a variable name (``NVIDIA_API_KEY``)
+    must resolve to something other than themselves and "" (ddbuild's stricter check: not sent as a
+    literal bearer token). Failures are APIKeyError (also Data Designer's SecretResolutionError)
+    naming the provider, the reference if it is spelled like a variable, and ``needed_by`` (which
+    alias/column needs it). No message ever holds a key."""
     if provider.api_key is None:
         return None
-    environ = os.environ if environ is None else environ
     raw = provider.api_key.get_secret_value()
+    if not raw:
+        return None
     variable = provider.api_key_env_var
-    named = variable if variable is not None else raw
-    value = environ.get(named) if named and "=" not in named and "\0" not in named else None
-    if value:
-        return value
-    if variable is None:
-        return raw  # a literal key
+    reference = variable if variable is not None else raw
+    resolver = secret_resolver if secret_resolver is not None else default_secret_resolver(environ)
     needs = f"; {needed_by} needs it" if needed_by else ""
-    raise ModelConfigError(
-        f"Model provider '{provider.name}' reads its API key from the environment variable "
-        f"{variable}, which is not set{needs}.",
-        hint=f"export {variable}=… (or give DataDesigner(model_providers=[...]) a provider with "
-        "another api_key; api_key=None for an endpoint without authentication).",
-    )
+    try:
+        value = resolver.resolve(reference)
+    except SecretResolutionError as exc:
+        literal = [raw] if variable is None else []  # a reference not spelled like a variable may be the key
+        detail = redact(getattr(exc, "message", None) or str(exc), literal)
+        raise APIKeyError(
+            f"Model provider '{provider.name}' cannot resolve its API key {shown(reference)}{needs}: {detail}",
+            hint="Make the secret resolver find it (DataDesigner(secret_resolver=...)), or give the provider "
+            "another api_key (None for an endpoint without authentication).",
+        ) from None
+    if variable is not None and value in (reference, ""):  # fell through to plain text, or set empty: unset
+        raise APIKeyError(
+            f"Model provider '{provider.name}' reads its API key from the environment variable "
+            f"{variable}, which is not set{needs}.",
+            hint=f"export {variable}=… (or give DataDesigner(model_providers=[...]) a provider with "
+            "another api_key; api_key=None for an endpoint without authentication).",
+        )
+    return value or None
 
 
 class Api(str, Enum):
@@ -209,6 +221,7 @@ class ChatClient:
         clock: Callable[[], float] = time.monotonic,
         limits: ModelLimits | None = None,
         request_admission: RequestAdmissionTuningConfig | None = None,  # tuning of a client's own limits
+        secret_resolver: SecretResolver | None = None,  # None: Data Designer's default (env, then plain text)
     ) -> None:
         self._models = {m.alias: m for m in model_configs}
         self._providers = {p.name: p for p in (providers or default_providers(environ))}
@@ -218,6 +231,7 @@ class ChatClient:
         self._retry_max_wait = retry_max_wait
         self._retry_base_wait = retry_base_wait
         self._environ = environ
+        self._secret_resolver = secret_resolver
         self._sleep = sleep
         self._clock = clock
         self._jitter = random.Random()  # timing only; never affects a key or a reply
@@ -228,6 +242,10 @@ class ChatClient:
         # Called with the number of this client's POSTs awaiting a reply, each time it changes.
         self.on_in_flight: Callable[[int], None] = lambda in_flight: None
         self._in_flight = 0
+
+    @property
+    def secret_resolver(self) -> SecretResolver | None:
+        return self._secret_resolver
 
     def provider_for(self, model: ModelConfig) -> ModelProvider:
         name = model.provider or self._default_provider
@@ -244,7 +262,8 @@ class ChatClient:
             return self._routes[alias]
         model = self._models[alias]
         provider = self.provider_for(model)
-        key = resolve_api_key(provider, self._environ, needed_by=f"model alias '{alias}'")
+        key = resolve_api_key(provider, self._environ, needed_by=f"model alias '{alias}'",
+                              secret_resolver=self._secret_resolver)
         headers = {"Content-Type": "application/json", **provider.extra_headers}
         if key:
             headers["Authorization"] = f"Bearer {key}"

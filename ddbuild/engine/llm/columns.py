@@ -54,6 +54,7 @@ from ddbuild.engine.llm.embeddings import EmbeddingColumnGenerator
 from ddbuild.engine.llm.limits import ModelLimits
 from ddbuild.engine.llm.schema import check_schema
 from ddbuild.engine.llm.transport import ChatTransport
+from ddbuild.engine.secret_resolver import SecretResolver
 from ddbuild.errors import (
     ConfigError,
     EarlyShutdownError,
@@ -219,6 +220,7 @@ class LLMServices:
         retry_base_wait: float = 0.5,
         limits: ModelLimits | None = None,
         request_admission: RequestAdmissionTuningConfig | None = None,
+        secret_resolver: SecretResolver | None = None,
     ) -> LLMServices:
         """Wire a stage run. Builds nothing on the network; the aiohttp session opens on first send."""
         if transport is None:
@@ -235,6 +237,7 @@ class LLMServices:
             retry_base_wait=retry_base_wait,
             limits=limits,
             request_admission=request_admission,
+            secret_resolver=secret_resolver,
         )
         return cls(
             client,
@@ -254,6 +257,7 @@ class LLMServices:
         model_configs: list[ModelConfig],
         providers: list[ModelProvider] | None,
         environ: Mapping[str, str] | None = None,
+        secret_resolver: SecretResolver | None = None,
     ) -> None:
         """Raise ModelConfigError / ConfigError for anything that would fail every request."""
         models = _models_by_alias(model_configs)
@@ -283,7 +287,8 @@ class LLMServices:
             provider = by_name[name]
             if not provider.endpoint.strip():
                 raise ModelConfigError(f"Model provider '{name}' has no endpoint.")
-            resolve_api_key(provider, environ, needed_by=f"model alias '{alias}' (column '{column.name}')")
+            resolve_api_key(provider, environ, needed_by=f"model alias '{alias}' (column '{column.name}')",
+                            secret_resolver=secret_resolver)
             _check_model_kind(column, models[alias])
             schema = response_schema(column)
             if schema is not None:
@@ -293,7 +298,8 @@ class LLMServices:
         if not is_llm_column(column):
             raise ConfigError(f"Column '{column.name}' is not an LLM column ({column_type_of(column)}).")
         if column.model_alias not in self.models:
-            self.validate([column], list(self.models.values()), list(self.client._providers.values()))
+            self.validate([column], list(self.models.values()), list(self.client._providers.values()),
+                          secret_resolver=self.client.secret_resolver)
         _check_model_kind(column, self.models[column.model_alias])
         self.client.route(column.model_alias)  # resolves the API key now, not mid-run
         if column_type_of(column) == EMBEDDING:
