@@ -50,9 +50,9 @@ class ImageContext(BaseModel):
     """An image sent with an LLM column's prompt (Data Designer's fields): the value of
     ``column_name`` in each row, one image or a list (a JSON list in a string too).
 
-    ``data_type`` None detects each value: an http(s) URL or a ``data:`` URI is sent as it is, a
-    path to a file (relative to the working directory) is read and sent as base64, anything else is
-    taken as base64 image bytes. ``"url"`` sends the value as a URL; ``"base64"`` needs
+    ``data_type`` None detects each value: an http(s) URL or a ``data:`` URI is sent as it is,
+    anything else is taken as base64 image bytes; a value naming a file is refused (a stage's key
+    could not see the file's contents). ``"url"`` sends the value as a URL; ``"base64"`` needs
     ``image_format`` (the MIME type of the data sent). Sent as an ``image_url`` content part of
     the user message (``engine.llm.messages``)."""
 

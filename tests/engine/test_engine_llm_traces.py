@@ -99,7 +99,7 @@ def test_a_configured_column_named_like_a_side_column_is_an_error(tmp_path, open
         run(_builder(*columns), tmp_path / "ds", num_records=1, model_providers=_providers(openai_server))
 
 
-def test_image_contexts_send_image_parts_by_url_file_and_base64(tmp_path, openai_server):
+def test_image_contexts_send_image_parts_by_url_and_base64_and_refuse_file_paths(tmp_path, openai_server):
     (tmp_path / "img").mkdir()
     (tmp_path / "img/dot.png").write_bytes(PNG)
     digest = hashlib.sha256(PNG).hexdigest()[:12]
@@ -108,26 +108,28 @@ def test_image_contexts_send_image_parts_by_url_file_and_base64(tmp_path, openai
     column = dict(name="caption", column_type="llm-text", model_alias="fast", prompt="Caption {{ topic }}",
                   multi_modal_context=[dd.ImageContext(column_name="picture")], with_trace="all_messages")
     cache = MemoryResponseCache()
-    run(_builder(column, seed=seed), tmp_path / "ds", num_records=3, base_dir=tmp_path,
-        model_providers=_providers(openai_server), response_cache=cache)
+    summary = run(_builder(column, seed=seed), tmp_path / "ds", num_records=3, base_dir=tmp_path,
+                  model_providers=_providers(openai_server), response_cache=cache)
     df = load(tmp_path / "ds")
     assert df["caption"].tolist() == [
         "reply to: Caption owls [images: https://example.com/owl.jpg]",
-        f"reply to: Caption bats [images: image/png sha256:{digest}]",
         f"reply to: Caption cats [images: image/png sha256:{digest}]",
     ]
+    # A file path is never read: the stage key holds the path, not the bytes, so an image edited in
+    # place would be served stale by a stage hit.
+    assert summary.dropped_rows == {"image_error": 1}
+    assert summary.first_errors["image_error"] == (
+        "Column 'caption' multi_modal_context: the image value 'img/dot.png' names a file; ddbuild does not "
+        "read images by path (a stage's key cannot see the file's contents, so an edited image would be "
+        "served from the cache): give it as a URL or as base64 data")
     user = openai_server.records[1].body["messages"][0]
-    assert user["content"][0] == {"type": "text", "text": "Caption bats"}
+    assert user["content"][0] == {"type": "text", "text": "Caption cats"}
     assert user["content"][1]["image_url"]["url"] == "data:image/png;base64," + base64.b64encode(PNG).decode()
     assert df["caption__trace"][1][0]["content"][1]["image_url"]["url"].startswith("data:image/png;base64,")
-    # the request key holds the image's bytes: the rebuild sends nothing, an edited image is sent
+    # the request key holds the image: the rebuild sends nothing
     run(_builder(column, seed=seed), tmp_path / "again", num_records=3, base_dir=tmp_path,
         model_providers=_providers(openai_server), response_cache=cache)
-    assert openai_server.total == 3
-    (tmp_path / "img/dot.png").write_bytes(PNG + b"\0")
-    run(_builder(column, seed=seed), tmp_path / "edited", num_records=3, base_dir=tmp_path,
-        model_providers=_providers(openai_server), response_cache=cache)
-    assert openai_server.total == 4
+    assert openai_server.total == 2
 
 
 def test_an_image_that_cannot_be_read_drops_the_row_naming_the_column(tmp_path, openai_server):
@@ -138,8 +140,8 @@ def test_an_image_that_cannot_be_read_drops_the_row_naming_the_column(tmp_path, 
                   model_providers=_providers(openai_server))
     assert summary.dropped_rows == {"image_error": 1} and openai_server.total == 1
     assert summary.first_errors["image_error"] == (
-        "Column 'caption' multi_modal_context: the image value 'img/missing.png' is not a URL, an existing file "
-        "or valid base64 data")
+        "Column 'caption' multi_modal_context: the image value 'img/missing.png' is not a URL or valid base64 "
+        "data")
 
 
 def test_base64_image_context_needs_its_format():

@@ -16,7 +16,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import mimetypes
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -98,19 +97,17 @@ def image_url(context: ImageContext, value: Any, base_dir: Path) -> str:
         return text
     path = Path(text) if Path(text).is_absolute() else base_dir / text
     if len(text) < 4096 and path.is_file():
-        data = path.read_bytes()
-        mime = _mime_of(data) or mimetypes.guess_type(path.name)[0]
-        if context.image_format is not None:
-            mime = _format_mime(context.image_format)
-        if mime is None or not mime.startswith("image/"):
-            raise ImageError(f"the file {text!r} is not a PNG, JPEG, GIF or WEBP image; set image_format")
-        return _data_uri(mime, base64.b64encode(data).decode("ascii"))
+        # Not read: a stage's key holds this value (the path), never the file's bytes, so an image
+        # edited in place would be served stale from the cache. A hit must equal a rebuild.
+        raise ImageError(f"the image value {text!r} names a file; ddbuild does not read images by path (a "
+                         "stage's key cannot see the file's contents, so an edited image would be served "
+                         "from the cache): give it as a URL or as base64 data")
     payload = _checked_base64(text)
     if context.image_format is not None:
         return _data_uri(_format_mime(context.image_format), payload)
     mime = _mime_of(base64.b64decode(payload[:64] + "=" * (-len(payload[:64]) % 4)))
     if mime is None:
-        raise ImageError(f"the image value {_shown(value)} is not a URL, an existing file or base64 image "
+        raise ImageError(f"the image value {_shown(value)} is not a URL or base64 image "
                          "data of a known format; set data_type / image_format")
     return _data_uri(mime, payload)
 
@@ -119,7 +116,7 @@ def _checked_base64(text: str) -> str:
     try:
         base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
-        raise ImageError(f"the image value {_shown(text)} is not a URL, an existing file or valid base64 "
+        raise ImageError(f"the image value {_shown(text)} is not a URL or valid base64 "
                          "data") from None
     return text
 
