@@ -224,8 +224,10 @@ def _import_ray(spec: ExecutorSpec) -> Any:
 
 def _ship_project_code(cwd: Path) -> None:
     """Functions from the project's own files (the build file, its helpers) travel by value to the
-    workers, which cannot import them: every module loaded from under the working directory."""
-    import cloudpickle
+    workers, which cannot import them: every module loaded from under the working directory.
+    Registered with Ray's own (vendored) cloudpickle, the serialiser Ray uses; the standalone
+    package is not a dependency of Ray."""
+    from ray import cloudpickle
 
     package = Path(__file__).resolve().parents[1]
     root = cwd.resolve()
