@@ -13,11 +13,11 @@ same registry draws from the same budget:
 Admission adapts (Data Designer's request admission, ``RunConfig.request_admission``): the adaptive
 limit starts at the cap (``max_parallel_requests``), or at 1 ramping linearly to the cap over
 ``startup_ramp_seconds`` counted from the first request. A rate-limit outcome (429 / 503) or a
-timeout multiplies it by ``multiplicative_decrease_factor`` (at least 1), once per burst: only an attempt admitted under the
-current limit lowers it, so 40 requests refused together count as one signal. A rate-limit outcome
-also stops admissions for a cooldown (the server's Retry-After, else ``cooldown_seconds``).
-Every ``successes_until_increase`` successes outside a cooldown add ``additive_increase_step``,
-up to the cap.
+timeout multiplies it by ``multiplicative_decrease_factor`` (at least 1), once per burst: only an
+attempt admitted under the current limit lowers it, so 40 requests refused together count as one
+signal. A rate-limit outcome also stops admissions for a cooldown (the server's Retry-After, else
+``cooldown_seconds``). Every ``successes_until_increase`` successes outside a cooldown add
+``additive_increase_step``, up to the cap.
 
 A released slot is handed straight to a waiter (no barging). Waiters queue per event loop (one
 loop = one stage run) and loops take turns, so two saturated branches alternate and each gets
