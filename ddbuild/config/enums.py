@@ -26,7 +26,7 @@ class DataDesignerColumnType(str, Enum):
 
 
 class TraceType(str, Enum):
-    """What an LLM column keeps of its conversation (ddbuild keeps none: ``NONE``)."""
+    """What an LLM column keeps of its conversation in ``<name>__trace`` (``NONE``: no trace column)."""
 
     NONE = "none"
     LAST_MESSAGE = "last_message"

@@ -141,15 +141,22 @@ def _timedelta(p: Any, n: int, rng: Any, columns: Columns) -> Any:
     return base + deltas
 
 
-def _person(p: Any, n: int, rng: Any, columns: Columns) -> Any:
+def _seeded_people(p: Any, n: int, rng: Any, sampler: str) -> tuple[Any, list[int], list[str]]:
+    """The part both person samplers share: a Faker seeded from ``rng``, then each row's age and
+    sex (drawn in this order, so the rows' bytes do not depend on which sampler asks)."""
     try:
         from faker import Faker
     except ImportError as exc:  # pragma: no cover - faker is a dependency
-        raise GenerationError("The person sampler needs the 'faker' package.") from exc
+        raise GenerationError(f"The {sampler} sampler needs the 'faker' package.") from exc
     fake = _faker(Faker, p.locale)
     fake.seed_instance(int(rng.integers(0, 2**63 - 1)))
     ages = rng.integers(p.age_range[0], p.age_range[1] + 1, n).tolist()
     sexes = [p.sex] * n if p.sex else rng.choice(["Male", "Female"], n).tolist()
+    return fake, ages, sexes
+
+
+def _person(p: Any, n: int, rng: Any, columns: Columns) -> Any:
+    fake, ages, sexes = _seeded_people(p, n, rng, "person")
     return [_one_person(fake, sex, age, p.locale) for sex, age in zip(sexes, ages, strict=False)]
 
 
@@ -184,14 +191,7 @@ BIRTH_DATE_REFERENCE = (2026, 1, 1)
 
 
 def _person_from_faker(p: Any, n: int, rng: Any, columns: Columns) -> Any:
-    try:
-        from faker import Faker
-    except ImportError as exc:  # pragma: no cover - faker is a dependency
-        raise GenerationError("The person_from_faker sampler needs the 'faker' package.") from exc
-    fake = _faker(Faker, p.locale)
-    fake.seed_instance(int(rng.integers(0, 2**63 - 1)))
-    ages = rng.integers(p.age_range[0], p.age_range[1] + 1, n).tolist()
-    sexes = [p.sex] * n if p.sex else rng.choice(["Male", "Female"], n).tolist()
+    fake, ages, sexes = _seeded_people(p, n, rng, "person_from_faker")
     cities = None if p.city is None else ([p.city] if isinstance(p.city, str) else list(p.city))
     return [_faker_person(fake, sex, age, p.locale, cities) for sex, age in zip(sexes, ages, strict=False)]
 
