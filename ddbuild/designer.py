@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from ddbuild.engine.identity import FileDigest
     from ddbuild.engine.secret_resolver import SecretResolver
     from ddbuild.execution.llmcache import StoreResponseCache
+    from ddbuild.execution.ray_executor import RayExecutor
     from ddbuild.results import AnalysisFacts, DatasetCreationResults, PreviewResults
     from ddbuild.workflow import Workflow
 
@@ -90,7 +91,8 @@ class DataDesigner:
 
         ``cache``/``remote``/``remote_upload``/``require_signed``/``executor``: None falls back to
         the environment, then ``[tool.ddbuild]`` in ./pyproject.toml (see ``ddbuild.settings``).
-        ``executor="ray"`` (or ``"ray://host:port"``) runs the batches of workflow builds on Ray."""
+        ``executor="ray"`` (or ``"ray://host:port"``) runs the batches of ``create``, ``preview``
+        and workflow builds on Ray (docs/scale-out.md), with the bytes of a local run."""
         _refuse_unsupported(seed_readers=seed_readers, managed_assets_path=managed_assets_path,
                             person_reader=person_reader, mcp_providers=mcp_providers)
         if secret_resolver is not None and not callable(getattr(secret_resolver, "resolve", None)):
@@ -298,17 +300,22 @@ class DataDesigner:
         from ddbuild.engine.dataset import generate_dataset
 
         cache = self.response_cache() if _has_llm(config) else None
+        executor = self._executor(base_dir)
         try:
             summary = generate_dataset(
                 config, num_records=num_records, dataset_dir=target, run_config=self.run_config,
                 resume=resume, base_dir=base_dir, response_cache=cache,
                 model_providers=self.model_providers, file_digest=file_digest, on_batch=on_batch,
                 secret_resolver=self._settings.secret_resolver,
+                batch_runner=executor.batches(target.name) if executor is not None else None,
             )
         except BaseException:
             if cache is not None:
                 cache.close(raise_errors=False)  # the replies received stay cached
             raise
+        finally:
+            if executor is not None:
+                executor.close()
         if cache is not None:
             cache.close()
         if summary.num_records == 0:
@@ -317,6 +324,22 @@ class DataDesigner:
                 hint="See the dropped-row reasons; check the prompts and the model.",
             )
         return summary
+
+    def _executor(self, base_dir: Path) -> RayExecutor | None:
+        """The Ray executor of ``executor="ray"`` (Ray starts with the first batch); None: batches
+        run here. The same executor a workflow build uses: the same files and record either way."""
+        from ddbuild.execution.executors import ExecutorKind, parse_executor
+
+        settings = self.settings
+        origin = f"executor (from {settings.sources.get('executor', 'settings')})"
+        spec = parse_executor(settings.executor, origin)
+        if spec.kind == ExecutorKind.LOCAL:
+            return None
+        from ddbuild.execution.ray_executor import RayExecutor
+        from ddbuild.store.fs import FileSystemStore
+
+        return RayExecutor(spec, settings=settings, store=FileSystemStore(self.cache_path), cwd=base_dir,
+                           fresh_replies=False)
 
     def _dataset_dir(self, config: DataDesignerConfig, path: Path, resume: ResumeMode, base_dir: Path,
                      file_digest: FileDigest | None = None) -> tuple[Path, DatasetDirChoice]:

@@ -25,6 +25,11 @@ def doubled(row: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
+@dd.custom_column_generator(required_columns=["x"])
+def breaks(row: dict[str, Any]) -> dict[str, Any]:
+    raise ValueError(f"x is {row['x']:.2f}, which this column cannot take")
+
+
 def model(parallel: int = 4) -> dd.ModelConfig:
     params = dd.ChatCompletionInferenceParams(max_parallel_requests=parallel)
     return dd.ModelConfig(alias="fast", model="fake-model", provider="local", inference_parameters=params)
@@ -57,6 +62,25 @@ def workflow(server: FakeOpenAIServer | str, *, rows: int = 30, buffer_size: int
         name="summary", column_type="expression", expr="{{ tone }} {{ answer }}"),
         depends_on=["qa", "style"], join=dd.JoinOn(columns=["id"]))
     return wf
+
+
+def single(server: FakeOpenAIServer, **settings: Any) -> tuple[Any, Any]:
+    """(designer, builder) for DataDesigner.create()/preview(): samplers, an expression, a custom
+    column, LLM text and structured columns and a processor in one dataset, batches of 10 rows."""
+    designer = dd.DataDesigner(model_providers=[dd.ModelProvider(name="local", endpoint=server.url)], **settings)
+    designer.set_run_config(dd.RunConfig(buffer_size=10))
+    builder = (dd.DataDesignerConfigBuilder(model_configs=[model()], seed=11)
+               .add_column(name="topic", column_type="sampler", sampler_type="category",
+                           params={"values": ["cats", "dogs", "owls", "bees"]})
+               .add_column(name="x", column_type="sampler", sampler_type="uniform", params={"low": 0, "high": 10})
+               .add_column(name="id", column_type="expression", expr="{{ topic }}-{{ x }}")
+               .add_column(name="double", column_type="custom", generator_function=doubled)
+               .add_column(name="answer", column_type="llm_text", model_alias="fast",
+                           prompt="Tell me of {{ topic }} ({{ id }})")
+               .add_column(name="card", column_type="llm_structured", model_alias="fast",
+                           prompt="A card about {{ answer }}", output_format=CARD)
+               .add_processor(dd.SchemaTransformProcessorConfig(name="side", template={"t": "{{ answer }}"})))
+    return designer, builder
 
 
 def batch_processes(root: int) -> list[int]:

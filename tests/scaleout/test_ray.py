@@ -52,6 +52,36 @@ class Events:
         return [e for e in self.seen if isinstance(e, BatchDone) and e.stage == stage]
 
 
+def test_create_and_preview_on_ray_write_the_bytes_of_a_local_run(ray_session, server, tmp_path, monkeypatch):
+    from ddbuild.errors import GenerationError
+
+    monkeypatch.delenv("DDBUILD_CACHE", raising=False)
+    monkeypatch.delenv("DDBUILD_EXECUTOR", raising=False)
+    runs = {}
+    for executor in ("local", "ray"):
+        folder = tmp_path / executor  # its own cache: every reply is asked for again
+        folder.mkdir()
+        monkeypatch.chdir(folder)
+        designer, builder = ray_helpers.single(server, executor=executor)
+        before = server.total
+        created = designer.create(builder, num_records=30, dataset_name="d")
+        sent = server.total - before
+        files = {p.relative_to(created.base_dataset_path).as_posix(): p.read_bytes()
+                 for p in sorted(created.base_dataset_path.rglob("*.parquet"))}
+        preview = designer.preview(builder, num_records=12)  # replies cached by create: none sent
+        runs[executor] = (files, sent, server.total - before - sent, preview)
+        with pytest.raises(GenerationError) as failed:  # where the batches ran: the error says
+            designer.create(builder.add_column(name="y", column_type="custom", generator_function=ray_helpers.breaks),
+                            num_records=10, dataset_name="broken")
+        assert ("(batch 0, Ray worker on " in failed.value.message) == (executor == "ray"), failed.value.message
+    (local, local_sent, local_again, local_preview), (ray, ray_sent, ray_again, ray_preview) = runs.values()
+    assert sorted(ray) == sorted(local) and len([f for f in ray if f.startswith("parquet-files/")]) == 3
+    assert ray == local  # every batch file and processor file, byte for byte
+    assert ray_sent == local_sent == 60 and ray_again == local_again == 0
+    assert ray_preview.dataset.equals(local_preview.dataset) and len(ray_preview.dataset) == 12
+    assert ray_preview.processor_artifacts["side"].equals(local_preview.processor_artifacts["side"])
+
+
 def test_max_parallel_requests_holds_across_the_workers(ray_session, server, tmp_path, monkeypatch):
     # Two workers each run a batch of the same model at once; 3 per batch would be 6 in flight.
     server.reset()
