@@ -5,6 +5,8 @@ and turning the finished dataset directory into entry outputs (the selected one 
     partial/<key>/dataset/...    generate_dataset's output (batch checkpoints = resume points)
 
 The entry is published only when the stage is complete; the partial folder is removed after.
+On a multi-node Ray build the checkpoints are kept on the remote as well (execution/checkpoints.py):
+a stage with none here starts from the remote's, and they are deleted there once it is published.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from ddbuild.store.verify import BlobVerifier
 
 if TYPE_CHECKING:
     from ddbuild.config.builder import DataDesignerConfig
+    from ddbuild.execution.checkpoints import StageCheckpoints
 
 
 @dataclass(frozen=True)
@@ -92,8 +95,10 @@ def build_stage(
             shutil.rmtree(partial)
         dataset = partial / "dataset"
         cache = StoreResponseCache(ctx.store, read=not ctx.fresh_replies)
+        # multi-node Ray: checkpoints on the remote too, where a driver on another machine finds them
+        remote = ctx.executor.checkpoints(key) if ctx.executor is not None else None
         try:
-            summary = _generate(ctx, stage, key, partial, dataset, parents, resume, cache)
+            summary = _generate(ctx, stage, key, partial, dataset, parents, resume, cache, remote, forced)
         except BaseException:
             cache.close(raise_errors=False)  # replies received stay cached for the next build
             raise
@@ -103,12 +108,15 @@ def build_stage(
             # whose blobs are gone (quarantined or deleted), which would otherwise win the publish.
             _drop_local_entry(ctx.store, key)
         taint = next((f"built from {name}, which is not verified" for name, p in parents.items() if p.unverified),
-                     cache.unverified)
+                     cache.unverified or (remote.unverified if remote is not None else None))
         entry = _publish(ctx, workflow, stage, key, document, dataset, summary, cache, taint)
         _remember(ctx, workflow, stage.name, key, document)
         shutil.rmtree(partial, ignore_errors=True)
+        if remote is not None:
+            remote.drop()  # the entry holds the stage now
         generated = summary["rows_generated"]
-        return Built(Status.RESUME if resume else Status.RUN, entry, generated, summary["llm_stats_this_run"])
+        status = Status.RESUME if summary["resumed"] else Status.RUN
+        return Built(status, entry, generated, summary["llm_stats_this_run"])
 
 
 def _usable_entry(ctx: BuildContext, key: str) -> dict[str, Any] | None:
@@ -217,11 +225,16 @@ def stage_num_records(stage: Stage, config: DataDesignerConfig, seed: Path | Non
 
 def _generate(
     ctx: BuildContext, stage: Stage, key: str, partial: Path, dataset: Path, parents: dict[str, ParentOutput],
-    resume: bool, cache: StoreResponseCache,
+    resume: bool, cache: StoreResponseCache, remote: StageCheckpoints | None = None, forced: bool = False,
 ) -> dict[str, Any]:
     from ddbuild.engine.dataset import BatchEvent, generate_dataset
 
     config, num_records = prepare_generation(stage, partial, parents, ctx.cwd)
+    if remote is not None and not resume and not forced:  # no local checkpoints: the remote's, if any
+        from ddbuild.engine.identity import config_digest
+
+        digest = config_digest(config, ctx.run_config, ctx.cwd, ctx.file_digest(), ctx.model_providers)
+        resume = remote.restore(dataset, digest, num_records, ctx.run_config) > 0
     ctx.reporter.emit(StageStarted(stage.name, Status.RESUME if resume else Status.RUN, key, rows_total=num_records))
     done = {"rows": 0, "batches": 0}
 
@@ -236,7 +249,7 @@ def _generate(
         on_requests=InFlightEvents(ctx, stage.name), model_providers=ctx.model_providers,
         llm_limits=ctx.llm_limits, secret_resolver=ctx.secret_resolver,
         file_digest=ctx.file_digest(),  # seeds the planner hashed are not read again
-        batch_runner=ctx.executor.batches(stage.name) if ctx.executor is not None else None,
+        batch_runner=ctx.executor.batches(stage.name, remote) if ctx.executor is not None else None,
     )
     try:
         summary = run(config, num_records=num_records, dataset_dir=dataset, resume=resume, on_batch=on_batch)
@@ -252,7 +265,7 @@ def _generate(
         run(op, num_records=summary.num_records, dataset_dir=dataset / "output-processors", resume=False)
     return {"num_records": summary.num_records, "rows_generated": generated, "llm_stats": summary.llm_stats,
             "llm_stats_this_run": summary.llm_stats_this_run, "dropped_rows": summary.dropped_rows,
-            "first_errors": summary.first_errors}
+            "first_errors": summary.first_errors, "resumed": resume}
 
 
 class InFlightEvents:

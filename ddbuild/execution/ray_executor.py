@@ -5,6 +5,8 @@
     RayBatches.run(work, jobs)   the engine's BatchRunner: up to ``window`` batch tasks in flight,
                                  outcomes handed back as they finish (the engine writes and
                                  records each one, as in a local run: same files, same record)
+    RayExecutor.checkpoints(key) on more than one node: the stage's batch checkpoints on the
+                                 remote (execution/checkpoints.py), written after each batch
 
 Ray retries a task whose worker died (``max_retries``); the batch's request slots held by the dead
 attempt are freed when the retry starts. Imported only when a build runs with ``--executor ray``:
@@ -24,13 +26,15 @@ from typing import TYPE_CHECKING, Any
 
 from ddbuild.engine.dataset import BatchJob, BatchOutcome, StageWork
 from ddbuild.engine.metadata import merge_counts
-from ddbuild.errors import ConfigError, GenerationError
+from ddbuild.errors import ConfigError, GenerationError, StoreError
+from ddbuild.execution.checkpoints import StageCheckpoints
 from ddbuild.execution.executors import ExecutorSpec
 from ddbuild.execution.llmcache import StoreResponseCache
-from ddbuild.execution.ray_worker import Limiter, WorkerCache, WorkerResult, generate_batch
+from ddbuild.execution.ray_worker import CheckpointTarget, Limiter, WorkerCache, WorkerResult, generate_batch
 
 if TYPE_CHECKING:
     from ddbuild.engine.llm.cache import ResponseCache
+    from ddbuild.store.checkpoints import RemoteCheckpoints
 
 log = logging.getLogger("ddbuild.ray")
 
@@ -52,6 +56,7 @@ class RayExecutor:
         self.window = 2
         self.nodes = 1
         self._remote: Any = None
+        self._checkpoints: RemoteCheckpoints | None = None
         self._counter = 0
         self._lock = threading.Lock()
 
@@ -124,20 +129,41 @@ class RayExecutor:
         return settings
 
     # -- one stage ---------------------------------------------------------------------------
-    def batches(self, stage: str) -> RayBatches:
+    def batches(self, stage: str, checkpoints: StageCheckpoints | None = None) -> RayBatches:
         with self._lock:  # Ray starts with the first stage that runs: a no-op build never starts it
             if self._remote is None:
                 self.start()
             self._counter += 1
-            return RayBatches(self, f"{stage}#{self._counter}")
+            return RayBatches(self, f"{stage}#{self._counter}", checkpoints)
+
+    def checkpoints(self, key: str) -> StageCheckpoints | None:
+        """The stage's batch checkpoints on the remote, on a multi-node cluster (where a driver
+        restarted on another machine finds them); None on one node (they stay in the local cache,
+        as in a local build) and when the remote requires signatures (a checkpoint has none)."""
+        with self._lock:
+            if self._remote is None:
+                self.start()
+        settings = self.settings
+        if self.nodes < 2 or settings is None or not settings.remote or settings.require_signed:
+            return None
+        if self._checkpoints is None:
+            from ddbuild.store.checkpoints import RemoteCheckpoints
+
+            try:
+                self._checkpoints = RemoteCheckpoints.open(settings.remote)
+            except StoreError as exc:
+                log.warning("batch checkpoints stay on this machine: %s", exc.message)
+                return None
+        return StageCheckpoints(self._checkpoints, key)
 
 
 class RayBatches:
     """The engine's BatchRunner on Ray for one run of one stage."""
 
-    def __init__(self, executor: RayExecutor, name: str) -> None:
+    def __init__(self, executor: RayExecutor, name: str, checkpoints: StageCheckpoints | None = None) -> None:
         self.executor = executor
         self.name = name
+        self.checkpoints = checkpoints
         self._stats: dict[str, Any] = {}
 
     def stats(self) -> dict[str, Any]:
@@ -152,13 +178,16 @@ class RayBatches:
         self._stats = {}
         work_ref = ray.put(work)
         pending: dict[Any, BatchJob] = {}
+        checkpoints = self.checkpoints
+        target = (CheckpointTarget(ex.settings.remote, checkpoints.key)
+                  if checkpoints is not None and checkpoints.failed is None else None)
 
         def submit() -> bool:
             job = next(jobs, None)
             if job is None:
                 return False
             token = f"{self.name}/{job.index}"
-            pending[ex._remote.remote(work_ref, job, ex.cache, ex.limiter, token)] = job
+            pending[ex._remote.remote(work_ref, job, ex.cache, ex.limiter, token, target)] = job
             return True
 
         while len(pending) < ex.window and submit():
@@ -173,7 +202,11 @@ class RayBatches:
                 _absorb(response_cache, result)
                 self._stats = merge_counts(self._stats, result.stats) if self._stats else dict(result.stats)
                 assert result.outcome is not None
+                if checkpoints is not None and result.checkpointed:
+                    checkpoints.uploaded(job.index, list(result.outcome.digests.values()))
                 yield result.outcome
+                if checkpoints is not None:  # the engine recorded the batch: now the remote's record
+                    checkpoints.save(root)
                 submit()
         finally:
             for ref in pending:

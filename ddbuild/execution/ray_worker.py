@@ -4,7 +4,9 @@
                                                       ├─ LLM responses: the cache every node reaches
                                                       │   (the local cache on one node, else the remote)
                                                       ├─ requests: a slot from the cluster-wide limiter
-                                                      └─ files written to a temp dir, returned as bytes
+                                                      ├─ files written to a temp dir, returned as bytes
+                                                      └─ multi-node: the files uploaded to the remote
+                                                          as the stage's checkpoints (CheckpointTarget)
     driver ◄── WorkerResult (outcome + files, LLM usage, responses used, or the error) ──┘
 
 The driver writes the files into the stage's checkpoint folder and records the batch exactly as a
@@ -78,9 +80,31 @@ class WorkerResult:
     misses: int = 0
     unverified: str | None = None
     error: WorkerError | None = None
+    checkpointed: bool = False  # the batch's files are on the remote (checkpoints of the stage key)
 
 
-def generate_batch(work: StageWork, job: BatchJob, cache: WorkerCache, limiter: Any, token: str) -> WorkerResult:
+@dataclass(frozen=True)
+class CheckpointTarget:
+    """Where a worker uploads its batch's files: the remote's URL and the stage key (multi-node)."""
+
+    remote: str
+    key: str
+
+    def upload(self, folder: Path, digests: dict[str, str]) -> bool:
+        """Upload every file; False when the remote failed (the driver uploads them then)."""
+        from ddbuild.store.checkpoints import RemoteCheckpoints
+
+        try:
+            remote = RemoteCheckpoints.open(self.remote)
+            for rel, digest in digests.items():
+                remote.put_file(self.key, folder / rel, digest)
+        except errors.StoreError:
+            return False
+        return True
+
+
+def generate_batch(work: StageWork, job: BatchJob, cache: WorkerCache, limiter: Any, token: str,
+                   checkpoint: CheckpointTarget | None = None) -> WorkerResult:
     """Generate ``job`` here (see the module docstring); never raises for a failure of the batch."""
     responses = cache.open()
     tuning = work.run_config.request_admission or RequestAdmissionTuningConfig()
@@ -90,9 +114,10 @@ def generate_batch(work: StageWork, job: BatchJob, cache: WorkerCache, limiter: 
     folder = Path(tempfile.mkdtemp(prefix=f"ddbuild-batch-{job.index}-"))
     try:
         outcome, stats = run_batch(work, job, folder, responses, limits)
+        checkpointed = checkpoint is not None and bool(outcome.digests) and checkpoint.upload(folder, outcome.digests)
         outcome = replace(outcome, payload={rel: (folder / rel).read_bytes() for rel in outcome.digests})
         return WorkerResult(outcome, stats, responses.used, dict(responses.digests), responses.hits,
-                            responses.misses, responses.unverified)
+                            responses.misses, responses.unverified, checkpointed=checkpointed)
     except Exception as exc:  # noqa: BLE001 - handed to the driver as data
         return WorkerResult(None, error=_as_data(exc))
     finally:

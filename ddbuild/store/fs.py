@@ -143,6 +143,12 @@ class FileSystemStore:
         return self._files.is_local
 
     @property
+    def files(self) -> Files:
+        """The byte mover under the root, for store modules that keep objects of their own there
+        (``checkpoints.py``: batch checkpoints on a remote)."""
+        return self._files
+
+    @property
     def layout(self) -> CacheLayout | None:
         return self._layout
 

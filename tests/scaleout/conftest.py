@@ -142,7 +142,9 @@ def cluster() -> Iterator[Cluster]:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    env = {**os.environ, "PYTHONPATH": str(REPO), "RAY_ADDRESS": "", "RAY_AUTH_MODE": "token"}
+    # The workers reach the moto S3 remote with moto's test credentials (tests/store/store_servers.py).
+    env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", **os.environ,
+           "PYTHONPATH": str(REPO), "RAY_ADDRESS": "", "RAY_AUTH_MODE": "token"}
     common = ["--num-cpus=1", "--disable-usage-stats"]
     try:
         subprocess.run([ray_cli, "start", "--head", f"--port={port}", f"--temp-dir={temp}",

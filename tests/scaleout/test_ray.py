@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 
 import pytest
 
@@ -230,31 +231,63 @@ wf = ray_helpers.workflow(os.environ["LLM_URL"])
 """
 
 
-@pytest.mark.ray_cluster
-def test_two_nodes_need_a_remote_and_then_build_the_same_bytes(cluster, server, reference, tmp_path):
-    from ddbuild.store.fs import FileSystemStore
+def _cli(project, env, *args):
+    return subprocess.run([sys.executable, "-m", "ddbuild.cli", "-C", str(project), "--executor", "ray", *args],
+                          env=env, capture_output=True, text=True, timeout=300)
 
-    project = tmp_path / "two-nodes"
+
+def _project(tmp_path, name):
+    project = tmp_path / name
     project.mkdir()
     (project / "ddfile.py").write_text(BUILD_FILE)
+    return project
+
+
+class Remote:
+    """A remote cache every node reaches: a directory (here: on the same disk) or moto's S3 server."""
+
+    def __init__(self, kind, tmp_path, request):
+        self.kind = kind
+        if kind == "shared":
+            self.root = tmp_path / "shared"
+            self.url = str(self.root)
+        else:
+            self.moto = request.getfixturevalue("moto")
+            self.prefix = f"ray-{uuid.uuid4().hex[:8]}"
+            self.url = self.moto.url(self.prefix)
+
+    def names(self, folder):
+        """The objects under ``folder`` of the remote (relative paths)."""
+        if self.kind == "shared":
+            return [p.relative_to(self.root / folder).as_posix() for p in (self.root / folder).rglob("*") if p.is_file()]
+        from pyarrow.fs import FileSelector, FileType
+
+        base = f"{self.moto.bucket}/{self.prefix}/{folder}"
+        infos = self.moto.filesystem().get_file_info(FileSelector(base, allow_not_found=True, recursive=True))
+        return [i.path[len(base) + 1:] for i in infos if i.type == FileType.File]
+
+
+@pytest.mark.ray_cluster
+@pytest.mark.parametrize("kind", ["shared", "moto"])
+def test_two_nodes_need_a_remote_and_then_build_the_same_bytes(cluster, server, reference, tmp_path, request, kind):
+    from ddbuild.store.fs import FileSystemStore
+
+    project = _project(tmp_path, "two-nodes")
     env = {**cluster.env, "LLM_URL": server.url, "DDBUILD_CACHE": ""}
-
-    def ddbuild(*args):
-        return subprocess.run([sys.executable, "-m", "ddbuild.cli", "-C", str(project), "--executor", "ray", *args],
-                              env=env, capture_output=True, text=True, timeout=300)
-
+    remote = Remote(kind, tmp_path, request)
     before = server.total
-    refused = ddbuild()
-    assert refused.returncode == 2, refused.stderr
-    assert "build of scale not started: --executor ray: the Ray cluster has 2 nodes, but the cache" in refused.stderr
-    assert "Set a remote every node can reach: --remote s3://bucket/prefix" in refused.stderr
-    assert server.total == before  # refused before any stage ran
+    if kind == "shared":  # once is enough: the refusal does not depend on the remote
+        refused = _cli(project, env)
+        assert refused.returncode == 2, refused.stderr
+        assert "build of scale not started: --executor ray: the Ray cluster has 2 nodes, but the cache" in refused.stderr
+        assert "Set a remote every node can reach: --remote s3://bucket/prefix" in refused.stderr
+        assert server.total == before  # refused before any stage ran
 
-    shared = tmp_path / "shared"  # a directory every node mounts (here: the same disk)
-    done = ddbuild("--remote", str(shared))
+    done = _cli(project, env, "--remote", remote.url)
     assert done.returncode == 0, done.stderr
     assert server.total - before == 60
-    assert len(list((shared / "llm").rglob("*.json*"))) >= 60  # the workers' replies, on the remote
+    assert len([n for n in remote.names("llm") if ".json" in n]) >= 60  # the workers' replies, on the remote
+    assert remote.names("checkpoints") == []  # the stages' checkpoints went when their entries were published
     store = FileSystemStore(project / ".ddbuild" / "cache")
     for stage, key in reference.keys.items():
         index = json.loads((project / ".ddbuild" / "cache" / "index" / "scale" / f"{stage}.json").read_text())
@@ -262,3 +295,43 @@ def test_two_nodes_need_a_remote_and_then_build_the_same_bytes(cluster, server, 
         entry = store.get_entry(key)
         assert {o["path"]: o["digest"] for o in entry["outputs"] if o["path"] != "metadata.json"} == (
             reference.outputs[stage])
+
+
+@pytest.mark.ray_cluster
+def test_a_driver_killed_on_one_machine_resumes_on_another_from_the_remote_checkpoints(
+        cluster, server, reference, tmp_path):
+    from ddbuild.store.fs import FileSystemStore
+
+    project = _project(tmp_path, "kill")
+    shared = tmp_path / "shared"
+    machine = {name: {**cluster.env, "LLM_URL": server.url, "DDBUILD_CACHE": str(tmp_path / name)}
+               for name in ("machine-a", "machine-b")}  # two local caches, one remote: two machines
+    key = reference.keys["qa"]
+    record = shared / "checkpoints" / key / "record.json"
+    _slow(server)
+    driver = subprocess.Popen(
+        [sys.executable, "-m", "ddbuild.cli", "-C", str(project), "--executor", "ray", "--remote", str(shared), "qa"],
+        env=machine["machine-a"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and driver.poll() is None and not record.exists():
+        time.sleep(0.05)
+    assert driver.poll() is None, driver.stderr.read().decode() if driver.stderr else ""
+    driver.kill()
+    driver.wait()
+    first = server.total
+    recorded = sorted(json.loads(record.read_text())["batches"])
+    try:
+        resumed = _cli(project, machine["machine-b"], "--remote", str(shared), "--json", "qa")
+        second = server.total - first
+    finally:
+        server.reset()
+    assert resumed.returncode == 0, resumed.stderr
+    summary = {s["name"]: s for w in json.loads(resumed.stdout.splitlines()[-1])["workflows"] for s in w["stages"]}
+    assert summary["qa"]["status"] == "resume"
+    assert 1 <= len(recorded) < 3  # killed mid-stage, after at least one batch was checkpointed
+    assert summary["qa"]["rows_generated"] == 10 * (3 - len(recorded))  # completed batches were not generated again
+    assert 0 <= first + second - 60 <= 4  # re-sent: at most what was in flight at the kill
+    entry = FileSystemStore(tmp_path / "machine-b").get_entry(key)
+    assert {o["path"]: o["digest"] for o in entry["outputs"] if o["path"] != "metadata.json"} == reference.outputs["qa"]
+    assert entry.get("unverified")  # built from what the remote served (replies, checkpoints), unsigned
+    assert not (shared / "checkpoints" / key).exists()  # dropped once the entry was published
