@@ -11,7 +11,8 @@ In tests::
 
 Standalone (benchmarks, other processes): ``python tests/openai_server.py --port 0 --latency-ms 50``
 prints ``listening on http://127.0.0.1:<port>/v1``; ``GET /_stats`` returns the counters as JSON,
-``POST /_reset`` clears them.
+``POST /_reset`` clears them (``arrived_at``: each request's ``time.monotonic()`` on arrival, the
+clock a client on the same machine reads).
 
 Replies are deterministic, derived from the request: ``reply to: <first 40 chars of the last user
 message>``; with ``response_format`` json_schema, a JSON object valid for the schema (strings,
@@ -171,6 +172,7 @@ class FakeOpenAIServer:
                 "by_status": {str(k): v for k, v in self.by_status.items()},
                 "max_in_flight": self.max_in_flight,
                 "arrivals": [r.in_flight for r in self.records],
+                "arrived_at": [r.at for r in self.records],  # time.monotonic() of each arrival
             }
 
     # -- request handling (called from handler threads) ------------------------------------------

@@ -21,8 +21,12 @@ summary -> question -> answer, three chained LLM stages of ``--rows`` rows, one 
 cache on disk, checkpoints). Printed: requests/s ÷ the server-alone rate, measured in the same run
 as a bare aiohttp loop sending the same number of requests at the same concurrency (the most this
 server delivers to a client that costs nothing), and the CPU µs per request of this process.
-``--profile`` adds one run under cProfile and splits the CPU per request by phase (render, keys,
-response cache, HTTP, admission, engine, store...), scaled to the unprofiled run's CPU.
+Also printed: the server's CPU per request in each run (from /proc), and where the build's wall
+time went outside the requests (before the first one, between stages, after the last). ``--profile``
+adds one run under cProfile and splits the build thread's CPU per request by phase (rendering,
+request keys, HTTP client + transport, response parsing, response cache, event loop, bookkeeping;
+functions of no phase, such as builtins and json, are charged to their callers), scaled to the
+unprofiled run's CPU.
 
 ``--admission``: request admission against a server that answers 429 above ``--threshold``
 requests in flight. Three runs of the same rows: a fixed ``max_parallel_requests`` at the
@@ -167,50 +171,104 @@ def run_doc_qa(url: str, rows: int, parallel: int, run_config: object = None, pr
         try:
             workflow = doc_qa_workflow(url, rows, parallel, project, run_config)
             usage, thread = resource.getrusage(resource.RUSAGE_SELF), time.thread_time()
-            cpu, wall = time.process_time(), time.perf_counter()
+            cpu, wall, started = time.process_time(), time.perf_counter(), time.monotonic()
             if profiler is not None:
                 profiler.enable()
             workflow.run()
             if profiler is not None:
                 profiler.disable()
-            wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+            wall, cpu, ended = time.perf_counter() - wall, time.process_time() - cpu, time.monotonic()
             thread, after = time.thread_time() - thread, resource.getrusage(resource.RUSAGE_SELF)
             LAST_SPLIT.update(user=after.ru_utime - usage.ru_utime, system=after.ru_stime - usage.ru_stime,
-                              build_thread=thread)
+                              build_thread=thread, started=started, ended=ended)
         finally:
             os.chdir(here)
     stats = server_call(url, "/_stats")
     return wall, cpu, int(stats["by_status"].get("200", 0))
 
 
-LAST_SPLIT: dict[str, float] = {}  # CPU seconds of the last run_doc_qa: user, system, build thread
+LAST_SPLIT: dict[str, float] = {}  # CPU seconds of the last run_doc_qa: user, system, build thread; its start
 
 
-# Where CPU goes, by the file of the function that spends it (cProfile self time).
+def process_cpu(pid: int) -> float | None:
+    """CPU seconds (user + system) of process ``pid`` so far; None where /proc is not there."""
+    import os
+
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def timeline(arrived_at: list[float], started: float, ended: float, latency: float) -> str:
+    """Where the wall time went, from the server's arrival times: before the first request, the
+    gaps between stages (an arrival gap longer than the latency) and after the last arrival."""
+    arrivals = sorted(arrived_at)
+    gaps = [b - a for a, b in zip(arrivals, arrivals[1:], strict=False) if b - a > latency]
+    return (f"first request after {(arrivals[0] - started) * 1e3:.0f} ms; {len(gaps)} gaps between stages "
+            f"{' + '.join(f'{g * 1e3:.0f}' for g in gaps)} ms (each holds the {latency * 1e3:g} ms latency of the "
+            f"stage's last reply); {(ended - arrivals[-1]) * 1e3:.0f} ms after the last arrival")
+
+
+# Phases as issue 14 names them. A function whose "file:function" holds one of a phase's needles
+# belongs to that phase (first match wins); any other function (builtins, json, asyncio futures,
+# contextvars) is charged to its callers' phases in proportion to the time each call site spent.
 PHASES: list[tuple[str, tuple[str, ...]]] = [
-    ("render (jinja, templating)", ("ddbuild/templating.py", "jinja2/", "markupsafe/")),
-    ("request keys + body", ("ddbuild/fingerprint.py", "ddbuild/engine/llm/cache.py", "xxhash")),
-    ("response cache (store llm/)", ("ddbuild/execution/llmcache.py",)),
-    ("LLM column + replies", ("ddbuild/engine/llm/columns.py", "ddbuild/engine/llm/replies.py")),
-    ("client + admission", ("ddbuild/engine/llm/client.py", "ddbuild/engine/llm/limits.py")),
-    ("HTTP (aiohttp, transport)", ("aiohttp/", "yarl/", "multidict/", "ddbuild/engine/llm/transport.py",
-                                   "http/", "email/", "propcache/", "frozenlist/", "aiosignal/")),
-    ("asyncio loop + sockets", ("asyncio/", "selectors.py", "socket", "_overlapped", "select")),
-    ("json encode/decode", ("json/", "_json")),
-    ("store + files (fsync, rename)", ("ddbuild/store/", "ddbuild/atomic.py", "posix", "io.", "_io", "os.py",
-                                       "shutil.py", "pathlib.py", "fsync", "rename", "open")),
-    ("engine rows + batches", ("ddbuild/engine/",)),
-    ("build machinery", ("ddbuild/execution/", "ddbuild/planning/", "ddbuild/workflow/", "ddbuild/")),
-    ("pandas / pyarrow / numpy", ("pandas/", "pyarrow/", "numpy/")),
+    ("rendering (prompts, messages)", ("ddbuild/templating.py", "ddbuild/sandbox.py", "jinja2/", "markupsafe/",
+                                       "llm/messages.py", "llm/columns.py:_messages", "llm/columns.py:_render")),
+    ("request keys (+ sampling draw)", ("ddbuild/fingerprint.py", "llm/cache.py:request_key", "xxhash",
+                                        "llm/columns.py:_body")),
+    ("response parsing / validation", ("llm/replies.py", "llm/client.py:_classify", "llm/columns.py:_message",
+                                       "llm/columns.py:_value")),
+    ("response cache (get + put)", ("ddbuild/execution/llmcache.py", "ddbuild/store/", "ddbuild/atomic.py",
+                                    "llm/cache.py:get", "llm/cache.py:put")),
+    ("HTTP client + transport", ("aiohttp/", "yarl/", "multidict/", "propcache/", "frozenlist/", "aiosignal/",
+                                 "llm/transport.py", "llm/client.py", "llm/limits.py", "asyncio/selector_events.py",
+                                 "http/", "email/")),
+    ("event loop (asyncio, epoll)", ("asyncio/base_events.py:_run_once", "asyncio/base_events.py:run_forever",
+                                     "selectors.py", "asyncio/events.py:_run")),
+    ("bookkeeping (engine, build)", ("ddbuild/", "pandas/", "pyarrow/", "numpy/")),
 ]
+OTHER = "other (unattributed)"
 
 
-def phase_of(filename: str, function: str) -> str:
+def _owner(func: tuple[str, int, str]) -> str | None:
+    filename, _line, function = func
     where = f"{filename}:{function}"
     for name, needles in PHASES:
         if any(needle in where for needle in needles):
             return name
-    return "other (threads, builtins)"
+    return None
+
+
+def phase_split(stats: dict) -> dict[str, float]:
+    """Self time (s) per phase of a pstats ``stats`` table, unowned functions charged to callers."""
+    memo: dict[tuple, dict[str, float]] = {}
+
+    def shares(func: tuple, seen: frozenset) -> dict[str, float]:  # phase -> fraction of func's time
+        owner = _owner(func)
+        if owner is not None:
+            return {owner: 1.0}
+        if func in memo:
+            return memo[func]
+        callers = stats[func][4] if func in stats else {}
+        weights = {caller: values[2] for caller, values in callers.items() if caller not in seen}
+        total = sum(weights.values())
+        if not total:
+            return {OTHER: 1.0}
+        out: dict[str, float] = {}
+        for caller, weight in weights.items():
+            for phase, share in shares(caller, seen | {func}).items():
+                out[phase] = out.get(phase, 0.0) + share * weight / total
+        memo[func] = out
+        return out
+
+    by_phase: dict[str, float] = {}
+    for func, (_cc, _nc, self_time, _cum, _callers) in stats.items():
+        for phase, share in shares(func, frozenset()).items():
+            by_phase[phase] = by_phase.get(phase, 0.0) + share * self_time
+    return by_phase
 
 
 def print_profile(profiler: object, requests: int, split: dict[str, float]) -> None:
@@ -219,10 +277,7 @@ def print_profile(profiler: object, requests: int, split: dict[str, float]) -> N
     import pstats
 
     stats = pstats.Stats(profiler)
-    by_phase: dict[str, float] = {}
-    for (filename, _line, function), (_cc, _nc, self_time, _cum, _callers) in stats.stats.items():
-        phase = phase_of(filename, function)
-        by_phase[phase] = by_phase.get(phase, 0.0) + self_time
+    by_phase = phase_split(stats.stats)
     total = sum(by_phase.values()) or 1.0
     thread_us = split["build_thread"] / requests * 1e6
     others_us = (split["user"] + split["system"] - split["build_thread"]) / requests * 1e6
@@ -244,19 +299,32 @@ def doc_qa(args: argparse.Namespace) -> None:
         asyncio.run(run_bare(url, 8, 200))  # warm up both processes
         requests = 3 * args.rows
         ideal = args.parallel / (args.latency_ms / 1000)
+        import os
+
+        load = os.getloadavg()[0]
+        server_cpu = process_cpu(proc.pid)
         bare_rate, bare_cpu, _ = measure(run_bare, url, args.parallel, requests)
+        bare_server = process_cpu(proc.pid)
         wall, cpu, answered = run_doc_qa(url, args.rows, args.parallel)
+        engine_server = process_cpu(proc.pid)
+        arrived_at = server_call(url, "/_stats")["arrived_at"]
         assert answered == requests, (answered, requests)
         rate = requests / wall
         print(f"doc-qa: {args.rows} rows x 3 chained LLM stages = {requests} requests, latency "
-              f"{args.latency_ms:g} ms, {args.parallel} in flight (ideal {ideal:.0f} req/s)")
+              f"{args.latency_ms:g} ms, {args.parallel} in flight (ideal {ideal:.0f} req/s); load average "
+              f"{load:.2f} before, {os.getloadavg()[0]:.2f} after")
+
+        def server_us(before: float | None, after: float | None) -> str:
+            return f"  server CPU {(after - before) / requests * 1e6:.0f} µs/req" if before and after else ""
+
         print(f"  server alone (bare aiohttp loop): {bare_rate:>6.0f} req/s  {bare_rate / ideal:.2f} of ideal  "
-              f"client CPU {bare_cpu:.0f} µs/req")
+              f"client CPU {bare_cpu:.0f} µs/req{server_us(server_cpu, bare_server)}")
         print(f"  ddbuild (Workflow.run)          : {rate:>6.0f} req/s  {rate / ideal:.2f} of ideal  "
-              f"CPU {cpu / requests * 1e6:.0f} µs/req  wall {wall:.2f} s")
-        split = {k: v / requests * 1e6 for k, v in LAST_SPLIT.items()}
+              f"CPU {cpu / requests * 1e6:.0f} µs/req  wall {wall:.2f} s{server_us(bare_server, engine_server)}")
+        split = {k: LAST_SPLIT[k] / requests * 1e6 for k in ("user", "system", "build_thread")}
         print(f"  ddbuild CPU µs/req: user {split['user']:.0f}, system {split['system']:.0f}; the build's thread "
               f"{split['build_thread']:.0f}, other threads {cpu / requests * 1e6 - split['build_thread']:.0f}")
+        print(f"  ddbuild wall: {timeline(arrived_at, LAST_SPLIT['started'], LAST_SPLIT['ended'], args.latency_ms / 1e3)}")
         print(f"  ddbuild / server alone = {rate / bare_rate:.2f}   (goal >= 0.85)")
         if args.profile:
             import cProfile
