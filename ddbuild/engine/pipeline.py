@@ -44,6 +44,7 @@ from ddbuild.engine.cells import (
     LLMCell,
     run_full_column,
 )
+from ddbuild.engine.gcfreeze import frozen_heap
 from ddbuild.engine.samplers import sample_column
 from ddbuild.engine.skips import SkipRules
 from ddbuild.errors import ConfigError
@@ -199,7 +200,8 @@ class Pipeline:
         if any(cell.is_async for cell in cells):
             assert loop is not None, "an LLM segment needs the run's event loop"
             try:
-                failures = loop.run_until_complete(self._run_async(cells, rows, ids, batch.draws(), rules, skipped))
+                with frozen_heap():  # no full collection walks the whole heap while requests are in flight
+                    failures = loop.run_until_complete(self._run_async(cells, rows, ids, batch.draws(), rules, skipped))
             except KeyboardInterrupt:
                 _cancel_pending(loop)  # Ctrl-C lands outside the coroutine: end its row tasks quietly
                 raise

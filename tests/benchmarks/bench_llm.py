@@ -212,13 +212,13 @@ def timeline(arrived_at: list[float], started: float, ended: float, latency: flo
 
 
 # Phases as issue 14 names them. A function whose "file:function" holds one of a phase's needles
-# belongs to that phase (first match wins); any other function (builtins, json, asyncio futures,
-# contextvars) is charged to its callers' phases in proportion to the time each call site spent.
+# belongs to that phase (first match wins); any other function (builtins, json, fingerprint's
+# canonical JSON and digests, asyncio futures, contextvars) is charged to its callers' phases in
+# proportion to the time each call site spent.
 PHASES: list[tuple[str, tuple[str, ...]]] = [
     ("rendering (prompts, messages)", ("ddbuild/templating.py", "ddbuild/sandbox.py", "jinja2/", "markupsafe/",
                                        "llm/messages.py", "llm/columns.py:_messages", "llm/columns.py:_render")),
-    ("request keys (+ sampling draw)", ("ddbuild/fingerprint.py", "llm/cache.py:request_key", "xxhash",
-                                        "llm/columns.py:_body")),
+    ("request keys (+ sampling draw)", ("llm/cache.py:request_key", "llm/columns.py:_body")),
     ("response parsing / validation", ("llm/replies.py", "llm/client.py:_classify", "llm/columns.py:_message",
                                        "llm/columns.py:_value")),
     ("response cache (get + put)", ("ddbuild/execution/llmcache.py", "ddbuild/store/", "ddbuild/atomic.py",
