@@ -198,14 +198,20 @@ def _model_fields(model: Any, dumped: dict[str, Any], fields: tuple[str, ...]) -
     return out
 
 
+# Values that normalise to themselves, by exact type: a dict's or list's items of these types are
+# copied without a call (most of a request body and of a config's dump).
+_AS_IS = frozenset({str, int, float, bool, type(None)})
+_AS_IS_JSON_NUMBERS = frozenset({str, int, bool, type(None)})  # floats: 1.0 is spelt 1
+
+
 def _normalise(value: Any) -> Any:
     kind = type(value)  # exact-type fast paths first: isinstance(x, Mapping) is an ABC check (slow)
-    if kind is str or kind is int or kind is float or kind is bool or value is None:
+    if kind in _AS_IS:
         return value
     if kind is dict:
-        return {str(k): _normalise(v) for k, v in value.items()}
+        return {k if type(k) is str else str(k): v if type(v) in _AS_IS else _normalise(v) for k, v in value.items()}
     if kind is list:
-        return [_normalise(v) for v in value]
+        return [v if type(v) in _AS_IS else _normalise(v) for v in value]
     if isinstance(value, Mapping):
         return {str(k): _normalise(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -236,12 +242,13 @@ REQUEST_KEY_SCHEME = 1  # the "scheme" inside request keys; bump only when their
 
 def _normalise_json_numbers(value: Any) -> Any:
     kind = type(value)  # exact-type fast paths first, as in _normalise
-    if kind is str or kind is int or kind is bool or value is None:
+    if kind in _AS_IS_JSON_NUMBERS:
         return value
     if kind is dict:
-        return {str(k): _normalise_json_numbers(v) for k, v in value.items()}
+        return {k if type(k) is str else str(k): v if type(v) in _AS_IS_JSON_NUMBERS else _normalise_json_numbers(v)
+                for k, v in value.items()}
     if kind is list:
-        return [_normalise_json_numbers(v) for v in value]
+        return [v if type(v) in _AS_IS_JSON_NUMBERS else _normalise_json_numbers(v) for v in value]
     if isinstance(value, Mapping):
         return {str(k): _normalise_json_numbers(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):

@@ -81,12 +81,18 @@ def render(source: str, row: dict[str, Any], where: str = "template") -> str:
 def compile_template(source: str, where: str = "template") -> Callable[[dict[str, Any]], str]:
     """A renderer for many rows: parse once, then per row only build the context and render.
 
-    Same sandbox and output cap as ``render``; about twice as fast because it skips Jinja's
-    per-call ChainMap merge of the globals and the per-call imports (the row-wise engine path).
+    Same sandbox, output cap and errors as ``render`` (a template that does not compile raises
+    here, with render's message); about twice as fast because it skips Jinja's per-call ChainMap
+    merge of the globals and the per-call imports (the row-wise engine path: expressions, LLM
+    prompts, processors).
     """
     from ddbuild.sandbox import begin_render, end_render
 
-    template = _compiled(source)
+    try:
+        template = _compiled(source)
+    except BaseException as exc:  # a template that does not compile: the TemplateError render() gives
+        _raise_template_error(exc, where)
+        raise
     base = dict(template.globals)
     root, new_context, concat = template.root_render_func, template.new_context, template.environment.concat
 

@@ -49,6 +49,24 @@ def test_ordinary_templates_render_as_jinja_does(source: str) -> None:
     assert compile_template(source, "t")(ROW) == _plain(source) == render(source, ROW, "t")
 
 
+# Templates that fail, at compile time or for this row's values: the compiled renderer (the engine's
+# path) must fail exactly as render() does, same class and message.
+FAILING = [
+    "{{ missing }}", "{{ d.nope.deeper }}", "{{ n / 0 }}", "{{ a + n }}", "{{ items[10] }}", "{{ a|nofilter }}",
+    "{% for x in items %}", "{{ a.__class__ }}", "{{ 'x' * 4000000000 }}", "{% if %}{% endif %}", "{{ a.mro() }}",
+]
+
+
+@pytest.mark.parametrize("source", FAILING)
+def test_a_compiled_template_fails_as_render_does(source: str) -> None:
+    with pytest.raises(TemplateError) as slow:
+        render(source, ROW, "Column 'c' prompt")
+    with pytest.raises(TemplateError) as fast:
+        compile_template(source, "Column 'c' prompt")(ROW)
+    assert (type(fast.value), fast.value.message) == (type(slow.value), slow.value.message)
+    assert fast.value.message.startswith("Column 'c' prompt: ")
+
+
 @pytest.mark.parametrize("source,message", [
     ("{{ 'x' * 4000000000 }}", "t: '*' would build about 4,000,000,000 characters; the sandbox allows 1,000,000."),
     ("{{ range(10**6) }}", "t: range() would build about 1,000,000 items; the sandbox allows 100,000."),

@@ -193,6 +193,18 @@ def test_empty_prompt_drops_the_row_without_a_request(openai_server):
     assert openai_server.total == 0
 
 
+def test_a_prompt_that_fails_for_one_row_drops_that_row_only(openai_server):
+    # The prompt is compiled once per column and reused: rows after a failing one still render.
+    svc = services(openai_server.url)
+    column = text_column(prompt="About {{ topic.upper() }} in {{ 10 // n }} words")
+    values = run_column(svc, column, [{"topic": "a", "n": 2}, {"topic": "b", "n": 0}, {"topic": "c"}, {"topic": "d", "n": 5}])
+    assert values[0] == "reply to: About A in 5 words" and values[3] == "reply to: About D in 2 words"
+    zero, missing = dropped(values)
+    assert (zero.reason, zero.detail) == ("template_error", "Column 'answer' prompt: ZeroDivisionError: integer division or modulo by zero")
+    assert (missing.reason, missing.detail) == ("template_error", "Column 'answer' prompt: 'n' is undefined")
+    assert openai_server.total == 2
+
+
 def test_code_column_extracts_the_fenced_block(openai_server):
     openai_server.add_fault("reply", times=None, content="Here:\n```py\nprint('hi')\n```\nDone.")
     column = LLMCodeColumnConfig(name="code", prompt="Code for {{ topic }}", model_alias="fast", code_lang="python")

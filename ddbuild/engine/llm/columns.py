@@ -31,7 +31,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +65,7 @@ from ddbuild.errors import (
     did_you_mean,
 )
 from ddbuild.fingerprint import digest_json
+from ddbuild.templating import compile_template
 
 
 class RowDropped(GenerationError):
@@ -379,6 +380,7 @@ class LLMColumnGenerator:
         self._trace = TraceType(column.with_trace)
         self._reasoning = bool(column.extract_reasoning_content)
         self._images = [c for c in column.multi_modal_context or [] if isinstance(c, ImageContext)]
+        self._renderers: dict[str, Callable[[dict[str, Any]], str]] = {}  # field -> its compiled template
 
     async def generate(self, row: dict[str, Any], draw: int | str) -> Any:
         """The column value for ``row`` (str for text/code, dict for structured/judge)."""
@@ -459,11 +461,12 @@ class LLMColumnGenerator:
         return messages
 
     def _render(self, template: str, row: dict[str, Any], field: str) -> str:
-        from ddbuild.templating import render
-
         where = f"Column '{self.column.name}' {field}"
         try:
-            text = render(template, row, where)
+            renderer = self._renderers.get(field)
+            if renderer is None:  # compiled on first use, inside the try: a compile error drops rows as before
+                renderer = self._renderers[field] = compile_template(template, where)
+            text = renderer(row)
         except TemplateLimitError:
             raise  # a size or time limit: wrong for every row, not a row drop
         except TemplateError as exc:
