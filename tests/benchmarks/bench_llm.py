@@ -231,11 +231,14 @@ PHASES: list[tuple[str, tuple[str, ...]]] = [
     ("bookkeeping (engine, build)", ("ddbuild/", "pandas/", "pyarrow/", "numpy/")),
 ]
 OTHER = "other (unattributed)"
+SHARED = ("ddbuild/fingerprint.py",)  # utilities of several phases: charged to their callers
 
 
 def _owner(func: tuple[str, int, str]) -> str | None:
     filename, _line, function = func
     where = f"{filename}:{function}"
+    if any(needle in where for needle in SHARED):
+        return None
     for name, needles in PHASES:
         if any(needle in where for needle in needles):
             return name
