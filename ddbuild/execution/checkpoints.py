@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from ddbuild.engine.layout import DROPPED_DIR, PARQUET_DIR, PROCESSORS_DIR, DatasetLayout
 from ddbuild.engine.metadata import BatchRecord, RunRecord
 from ddbuild.engine.writer import batch_file_name
-from ddbuild.errors import IntegrityError, StoreError
+from ddbuild.errors import StoreError
 from ddbuild.fingerprint import is_digest
 from ddbuild.store.checkpoints import RemoteCheckpoints
 
@@ -70,7 +70,7 @@ class StageCheckpoints:
         from (``config_digest``: this build's, for the key's batches); how many were restored."""
         try:
             raw = self.remote.get_record(self.key)
-        except (IntegrityError, StoreError) as exc:
+        except StoreError as exc:  # IntegrityError (too large, too deep, not JSON) included
             self._warn(f"its batch checkpoints on {self.remote.location} cannot be read ({exc.message}); "
                        "the stage starts over")
             return 0
@@ -109,7 +109,7 @@ class StageCheckpoints:
             try:
                 if not self.remote.get_file(self.key, digest, dest):
                     return f"names {rel}, which the remote does not hold"
-            except (IntegrityError, StoreError) as exc:
+            except StoreError as exc:  # IntegrityError: the bytes are not the recorded ones
                 return f"cannot be used ({exc.message})"
             problem = parquet_problem(dest)
             if problem is not None:
@@ -141,7 +141,7 @@ class StageCheckpoints:
                 batches[name] = {f: batch[f] for f in _FIELDS}
             self.remote.put_record(self.key, {"format": FORMAT, "key": self.key, "batches": batches,
                                               "llm_usage": local.get("llm_usage", {})})
-        except (StoreError, IntegrityError, OSError) as exc:
+        except (StoreError, OSError) as exc:  # IntegrityError is a StoreError
             self.failed = getattr(exc, "message", None) or str(exc)
             self._warn(f"its batch checkpoints cannot be written to {self.remote.location} ({self.failed}); "
                        "they stay on this machine only")

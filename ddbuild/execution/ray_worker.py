@@ -98,7 +98,7 @@ class CheckpointTarget:
             remote = RemoteCheckpoints.open(self.remote)
             for rel, digest in digests.items():
                 remote.put_file(self.key, folder / rel, digest)
-        except errors.StoreError:
+        except (errors.StoreError, OSError):  # never the batch's failure: its bytes still go to the driver
             return False
         return True
 

@@ -186,3 +186,18 @@ def test_checkpoints_round_trip_through_s3_and_http_remotes(tmp_path, monkeypatc
     checkpoints.drop()
     assert RemoteCheckpoints.open(url).get_record(KEY) is None
     assert list(RemoteCheckpoints.open(url).files.names(f"checkpoints/{KEY}")) == []
+
+
+def test_a_remote_that_cannot_be_written_costs_a_warning_not_the_build(tmp_path, monkeypatch, caplog):
+    monkeypatch.chdir(tmp_path)
+    dataset = tmp_path / "a" / "dataset"
+    generate_dataset(_config(), num_records=30, dataset_dir=dataset, run_config=RUN, resume=False, base_dir=tmp_path)
+    (tmp_path / "remote").write_text("a file where the remote directory should be")
+    checkpoints = StageCheckpoints(RemoteCheckpoints(FileSystemStore(tmp_path / "remote")), KEY)
+    with caplog.at_level(logging.WARNING, logger="ddbuild.ray"):
+        checkpoints.save(dataset)
+        checkpoints.save(dataset)  # after a failure the remote is not tried again for this stage
+    assert checkpoints.failed is not None
+    assert [r.message for r in caplog.records if "cannot be written" in r.message] == [
+        f"stage key {KEY}: its batch checkpoints cannot be written to {tmp_path / 'remote'} ({checkpoints.failed}); "
+        "they stay on this machine only"]
