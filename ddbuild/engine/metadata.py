@@ -72,6 +72,9 @@ class RunRecord:
     batches: dict[int, BatchRecord] = field(default_factory=dict)
     prior_llm_usage: dict[str, Any] = field(default_factory=dict)
     llm_usage: dict[str, Any] = field(default_factory=dict)
+    # (path, document) this record last wrote: saving the same document again is skipped (it is
+    # durable already; the end of a run re-saves what its last checkpoint wrote: two fsyncs)
+    _saved: tuple[Path, dict[str, Any]] | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def start(cls, digest: str, num_records: int, run_config: RunConfig, prior: RunRecord | None) -> RunRecord:
@@ -167,7 +170,11 @@ class RunRecord:
         }
 
     def save(self, layout: DatasetLayout, side_names: list[str]) -> None:
-        write_json(layout.metadata, self.to_json(side_names))
+        document = self.to_json(side_names)
+        if self._saved == (layout.metadata, document):
+            return
+        write_json(layout.metadata, document)
+        self._saved = (layout.metadata, document)
 
 
 def read_record(path: Path) -> RunRecord | None:
