@@ -248,30 +248,37 @@ def _owner(func: tuple[str, int, str]) -> str | None:
 
 
 def phase_split(stats: dict) -> dict[str, float]:
-    """Self time (s) per phase of a pstats ``stats`` table, unowned functions charged to callers."""
+    """Self time (s) per phase of a pstats ``stats`` table, unowned functions charged to callers
+    (a caller reached again through recursion, e.g. a normaliser and its comprehensions, is skipped)."""
     memo: dict[tuple, dict[str, float]] = {}
 
-    def shares(func: tuple, seen: frozenset) -> dict[str, float]:  # phase -> fraction of func's time
+    def shares(func: tuple, seen: frozenset) -> tuple[dict[str, float], bool]:
+        """phase -> fraction of ``func``'s time, and whether a recursive caller was skipped."""
         owner = _owner(func)
         if owner is not None:
-            return {owner: 1.0}
+            return {owner: 1.0}, False
         if func in memo:
-            return memo[func]
-        callers = stats[func][4] if func in stats else {}
-        weights = {caller: values[2] for caller, values in callers.items() if caller not in seen}
-        total = sum(weights.values())
-        if not total:
-            return {OTHER: 1.0}
+            return memo[func], False
         out: dict[str, float] = {}
-        for caller, weight in weights.items():
-            for phase, share in shares(caller, seen | {func}).items():
-                out[phase] = out.get(phase, 0.0) + share * weight / total
-        memo[func] = out
-        return out
+        total, cut = 0.0, False
+        for caller, values in (stats[func][4] if func in stats else {}).items():
+            if caller in seen:
+                cut = True
+                continue
+            caller_shares, caller_cut = shares(caller, seen | {func})
+            cut = cut or caller_cut
+            if caller_shares:
+                total += values[2]
+                for phase, share in caller_shares.items():
+                    out[phase] = out.get(phase, 0.0) + share * values[2]
+        out = {phase: weight / total for phase, weight in out.items()} if total else {}
+        if not cut:
+            memo[func] = out
+        return out, cut
 
     by_phase: dict[str, float] = {}
     for func, (_cc, _nc, self_time, _cum, _callers) in stats.items():
-        for phase, share in shares(func, frozenset()).items():
+        for phase, share in (shares(func, frozenset())[0] or {OTHER: 1.0}).items():
             by_phase[phase] = by_phase.get(phase, 0.0) + share * self_time
     return by_phase
 
