@@ -10,7 +10,7 @@ import pandas as pd
 from engine_helpers import load, run
 
 import ddbuild as dd
-from ddbuild.engine.gcfreeze import frozen_heap
+from ddbuild.engine.gcfreeze import FULL_COLLECTION_EVERY, frozen_heap
 
 SEEN: list[int] = []
 
@@ -74,3 +74,19 @@ def test_a_freeze_made_by_the_process_itself_is_left_in_place():
         assert gc.get_freeze_count() == frozen
     finally:
         gc.unfreeze()
+
+
+def test_old_cyclic_garbage_cannot_pile_up_over_many_frozen_periods():
+    # A cycle that is garbage while frozen is frozen again at each period's start; Python would
+    # only find it in a full collection, which the few allocations between batches never trigger.
+    gc.collect()
+    garbage = _Cycle()
+    gone = weakref.ref(garbage)
+    del garbage
+    for _ in range(FULL_COLLECTION_EVERY - 1):
+        with frozen_heap():
+            pass
+    assert gone() is not None  # still waiting: no full collection yet
+    with frozen_heap():
+        pass
+    assert gone() is None
