@@ -8,7 +8,8 @@ never trips). Exceeding a bound raises ``IntegrityError``: the object is a miss,
 Defaults, each overridable by an environment variable (docs/sharing.md):
 
     entry      DDBUILD_MAX_ENTRY_BYTES       16 MiB   action entries (actions/ab/<key>.json)
-    response   DDBUILD_MAX_RESPONSE_BYTES    16 MiB   LLM responses (llm/ab/<key>.json)
+    response   DDBUILD_MAX_RESPONSE_BYTES    16 MiB   one LLM response (llm/ab/<key>.json, a journal line)
+    pack       DDBUILD_MAX_PACK_BYTES       256 MiB   a pack of LLM responses (llm-packs/ab/<pack>.json)
     listing    DDBUILD_MAX_LISTING_BYTES     64 MiB   a directory index served by an HTTP remote
     blob       DDBUILD_MAX_BLOB_BYTES        64 GiB   output blobs (Parquet files)
     depth      DDBUILD_MAX_JSON_DEPTH        64       nesting of objects/arrays in any JSON read
@@ -32,6 +33,7 @@ class ObjectKind(str, Enum):
 
     ENTRY = "entry"
     RESPONSE = "response"
+    PACK = "pack"
     LISTING = "listing"
     BLOB = "blob"
 
@@ -39,6 +41,7 @@ class ObjectKind(str, Enum):
 _ENV = {
     ObjectKind.ENTRY: "DDBUILD_MAX_ENTRY_BYTES",
     ObjectKind.RESPONSE: "DDBUILD_MAX_RESPONSE_BYTES",
+    ObjectKind.PACK: "DDBUILD_MAX_PACK_BYTES",
     ObjectKind.LISTING: "DDBUILD_MAX_LISTING_BYTES",
     ObjectKind.BLOB: "DDBUILD_MAX_BLOB_BYTES",
 }
@@ -48,6 +51,7 @@ _MIB = 1024 * 1024
 _DEFAULT_BYTES = {
     ObjectKind.ENTRY: 16 * _MIB,
     ObjectKind.RESPONSE: 16 * _MIB,
+    ObjectKind.PACK: 256 * _MIB,
     ObjectKind.LISTING: 64 * _MIB,
     ObjectKind.BLOB: 64 * 1024 * _MIB,
 }
@@ -121,8 +125,12 @@ def json_depth(value: Any) -> int:
     return deepest
 
 
-def parse_json(data: bytes, kind: ObjectKind, what: str, limits: Limits | None = None) -> Any:
-    """Parse untrusted JSON with the size and depth caps for ``kind``; IntegrityError otherwise."""
+def parse_json(data: bytes, kind: ObjectKind, what: str, limits: Limits | None = None, *, extra_depth: int = 0) -> Any:
+    """Parse untrusted JSON with the size and depth caps for ``kind``; IntegrityError otherwise.
+
+    ``extra_depth``: levels of wrapping around the documents the depth cap is about (a pack holds
+    responses two levels down), allowed on top of the cap.
+    """
     limits = limits or limits_from_env()
     check_size(kind, what, len(data), limits)
     try:
@@ -134,7 +142,7 @@ def parse_json(data: bytes, kind: ObjectKind, what: str, limits: Limits | None =
         raise IntegrityError(f"{what} is not valid JSON: {exc}.", hint="It was not used (a cache miss).") from None
     else:
         depth = json_depth(value)
-    if depth is None or depth > limits.json_depth:
+    if depth is None or depth > limits.json_depth + extra_depth:
         shown = "deeper than the parser allows" if depth is None else f"nested {depth} levels deep"
         raise IntegrityError(
             f"{what} is {shown}; the limit is {limits.json_depth}.",

@@ -52,10 +52,11 @@ def _put_entry(root: Path) -> Path:
 
 def _put_response(root: Path) -> Path:
     from ddbuild.store.fs import FileSystemStore
-    from ddbuild.store.layout import response_rel
+    from ddbuild.store.layout import LLM_PACKS
 
     FileSystemStore(root).put_response("12" * 16, {"choices": [{"message": {"content": "hi"}}]})
-    return root / response_rel("12" * 16)
+    (pack,) = (root / LLM_PACKS).rglob("*.json")
+    return pack
 
 
 def _checkpoint_batch(root: Path) -> Path:
@@ -219,6 +220,8 @@ RENAMES_ALLOWED = {
     ("_keep_aside", "os.replace"): "a file edited by hand in a view is moved to edited/, not written",
     ("_link", "os.link"): "inputs hard-linked into a stage's scratch folder, never published",
     ("fetch_blob", "tempfile.mkstemp"): "a scratch download the local store then copies in atomically",
+    ("_adopt_journals", "os.replace"): "a dead build's journal claimed by renaming it (one adopter wins); its "
+    "lines are then written as a pack through atomic",
 }
 _NAMING_CALLS = {
     "os.replace", "os.rename", "os.renames", "os.link", "shutil.move",

@@ -5,29 +5,26 @@ A cached response is checked by ``replies.response_problem``, the check a live r
 from a remote without an accepted signature) taints the stage: its entry is marked unverified and
 is never signed (docs/sharing.md, "Trust").
 
-Writes happen on writer threads: ``store.put_response`` makes each response durable (fsync of the
-file and its directory, ~1 ms each here), which on the stage's event loop stalled every request in
-flight (doc-qa at 64 in flight: 78 req/s). ``put`` hands the response to the writers and keeps it
-in ``_pending`` so a ``get`` sees it at once; ``flush`` (before each batch checkpoint, engine) and
-``close`` (end of the stage, before its entry is published) wait for the writers and raise their
-first error, so nothing ever refers to a response that is not durable yet.
+Writes are packed (``store/packs.py``): ``put`` appends the response to the stage's journal (one
+``write``, no fsync: it survives a killed process, so a retried batch re-sends only what was in
+flight) and keeps it in ``_pending`` so a ``get`` sees it at once; ``flush`` (before each batch
+checkpoint, engine) and ``close`` (end of the stage, before its entry is published) store the
+pending responses as one durable pack and drop the journal, so nothing ever refers to a response
+that is not durable yet. One fsync'd write per batch instead of one per response: per-response
+fsyncs (~1 ms each here) were the engine's throughput ceiling, and on an object store a PUT each.
 """
 
 from __future__ import annotations
 
 import logging
-from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from ddbuild.engine.llm.replies import response_problem
 from ddbuild.store.base import Store
 from ddbuild.store.entry import RESPONSE_UNVERIFIED, response_digest
+from ddbuild.store.packs import ResponseJournal
 
 log = logging.getLogger("ddbuild.store")
-
-# Threads writing responses. fsync waits release the GIL, and concurrent fsyncs share journal
-# commits: measured on this machine's disk, 1 thread ~1,000 durable writes/s, 8 ~2,100, 32 ~2,900.
-WRITERS = 8
 
 
 class StoreResponseCache:
@@ -44,9 +41,9 @@ class StoreResponseCache:
         #: Why this stage's output is not verified (an unverified response served), or None.
         self.unverified: str | None = None
         self._warned = False
-        self._pending: dict[str, dict[str, Any]] = {}  # put, maybe not durable yet
-        self._writes: list[Future[None]] = []
-        self._pool: ThreadPoolExecutor | None = None
+        self._pending: dict[str, dict[str, Any]] = {}  # put, journaled, not packed yet
+        self._journal: ResponseJournal | None = None
+        self._journal_opened = False
 
     def _note(self, key: str, response: dict[str, Any]) -> None:
         if key not in self._seen:
@@ -78,21 +75,20 @@ class StoreResponseCache:
     def put(self, key: str, response: dict[str, Any]) -> None:
         self._note(key, response)
         self._pending[key] = response
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(WRITERS, thread_name_prefix="ddbuild-llm-cache")
-        self._writes.append(self._pool.submit(self.store.put_response, key, response))
+        if not self._journal_opened:
+            self._journal_opened = True
+            self._journal = self.store.open_journal()
+        if self._journal is not None:
+            self._journal.append(key, response)
 
     def flush(self) -> None:
-        """Wait until every response put so far is durable; raise the first write error. The
-        writer threads end here (the next put starts them again): nothing lingers after a batch."""
-        writes, self._writes = self._writes, []
-        errors = [error for error in (write.exception() for write in writes) if error is not None]
-        self._pending.clear()
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
-            self._pool = None
-        if errors:
-            raise errors[0]
+        """Store every response put so far as one durable pack, then drop the journal."""
+        if not self._pending:
+            return
+        self.store.put_responses(self._pending)
+        self._pending = {}
+        if self._journal is not None:
+            self._journal.clear()
 
     def close(self, *, raise_errors: bool = True) -> None:
         """``flush`` and stop the writer threads (``raise_errors=False``: while another error unwinds)."""

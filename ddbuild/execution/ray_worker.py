@@ -121,6 +121,7 @@ def generate_batch(work: StageWork, job: BatchJob, cache: WorkerCache, limiter: 
     except Exception as exc:  # noqa: BLE001 - handed to the driver as data
         return WorkerResult(None, error=_as_data(exc))
     finally:
+        responses.close(raise_errors=False)  # a failed batch's replies are packed too, not left in a journal
         shutil.rmtree(folder, ignore_errors=True)
 
 

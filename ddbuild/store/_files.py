@@ -182,7 +182,11 @@ class LocalFiles:
             if fd is None:
                 return None
             with open(fd, "rb", closefd=True) as handle:
-                data = handle.read(limit + 1)
+                # read(n) allocates n bytes up front: ask for the file's size, not the limit (256 MiB
+                # for a pack), and read on only if the file grew meanwhile.
+                data = handle.read(min(limit, os.fstat(fd).st_size) + 1)
+                while len(data) <= limit and (more := handle.read(min(CHUNK, limit + 1 - len(data)))):
+                    data += more
         if len(data) > limit:
             raise over_limit(f"{rel} in cache {self.location}", limit)
         return data

@@ -31,7 +31,7 @@ of this protocol is not exercised there):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -41,6 +41,7 @@ from ddbuild.errors import StoreError
 if TYPE_CHECKING:
     from ddbuild.store.closure import ClosureCounts
     from ddbuild.store.layout import CacheLayout
+    from ddbuild.store.packs import ResponseJournal
 
 #: Called with the path of downloaded bytes that failed verification, before IntegrityError is
 #: raised; it may move the file away (LayeredStore quarantines it). Otherwise the bytes are deleted.
@@ -143,12 +144,22 @@ class Store(Protocol):
     def partial_dir(self, key: str) -> Path:
         """``partial/<key>/``, the checkpoints of an unfinished stage (not created); StoreError without one."""
 
-    # -- LLM responses (request key -> JSON) ----------------------------------------------
+    # -- LLM responses (request key -> JSON), stored in packs (store/packs.py) ---------------
     def get_response(self, key: str) -> dict[str, Any] | None: ...
 
-    def put_response(self, key: str, response: dict[str, Any]) -> None: ...
+    def response_pack(self, key: str) -> dict[str, dict[str, Any]] | None:
+        """The responses stored together with ``key``'s (its pack, ``key`` among them); None: a miss."""
+
+    def put_response(self, key: str, response: dict[str, Any]) -> None:
+        """``put_responses`` of one response (a pack of one: prefer ``put_responses``)."""
+
+    def put_responses(self, responses: Mapping[str, dict[str, Any]]) -> None:
+        """Store ``responses`` durably, packed: a few objects however many responses."""
 
     def list_responses(self) -> Iterator[str]: ...
+
+    def open_journal(self) -> ResponseJournal | None:
+        """Where a running stage appends responses until it packs them (None: no local disk)."""
 
     # -- sharing -------------------------------------------------------------------------
     def push_closure(self, keys: Iterable[str]) -> ClosureCounts:

@@ -2,7 +2,7 @@
 
 Order per entry (so a reader of ``dst`` never sees an entry whose blobs are missing)::
 
-    blobs (verified on the way)  ->  LLM responses  ->  entry (first writer wins)
+    blobs (verified on the way)  ->  LLM responses (packed)  ->  entry (first writer wins)
 
 An entry whose blobs are missing or corrupt in ``src`` is not copied; the counts say which.
 """
@@ -126,14 +126,16 @@ def copy_closure(
             continue
         if not _copy_blobs(src, dst, blob_digests(entry), counts, workers):
             continue
+        missing: dict[str, dict[str, Any]] = {}
         for response_key in response_keys(entry):
-            if dst.get_response(response_key) is None:
+            if response_key not in missing and dst.get_response(response_key) is None:
                 response = src.get_response(response_key)
                 if response is not None and prepare_response is not None:
                     response = prepare_response(response_key, response)
                 if response is not None:
-                    dst.put_response(response_key, response)
-                    counts.responses_copied += 1
+                    missing[response_key] = response
+        dst.put_responses(missing)  # packed: a few objects however many responses
+        counts.responses_copied += len(missing)
         if dst.put_entry(key, prepare(entry) if prepare is not None else entry):
             counts.entries_copied += 1
         else:

@@ -2,7 +2,9 @@
 
     <root>/objects/ab/<digest>          blobs, verified (streaming xxh3_128) on every read
     <root>/actions/ab/<key>.json        entries, schema-checked on every read, first writer wins
-    <root>/llm/ab/<key>.json            LLM responses (JSON objects)
+    <root>/llm-packs/ab/<pack>.json     LLM responses, packed (store/packs.py), and <pack>.keys, the index
+    <root>/llm/ab/<key>.json            LLM responses one per file (older caches; read, not written)
+    <root>/llm-journal/                 responses of running stages not packed yet (local only)
     <root>/partial/<key>/               batch checkpoints of an unfinished stage (local only)
     <root>/quarantine/<digest>.<time>   corrupt blobs moved aside, with a .reason.txt beside them
 
@@ -19,7 +21,7 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +34,7 @@ from ddbuild.fingerprint import digest_file, is_digest
 from ddbuild.store._files import BinarySink, Files, LocalFiles, mismatch
 from ddbuild.store.base import BlobState, OnCorrupt, Origin, Store, no_remote
 from ddbuild.store.entry import validate_entry
+from ddbuild.store.packs import PackIndex, ResponseJournal, copy_response
 from ddbuild.store.layout import (
     ACTIONS,
     LLM,
@@ -134,6 +137,7 @@ class FileSystemStore:
         self.atomic_create = self._files.atomic_create
         self._layout = CacheLayout(self._files.root) if isinstance(self._files, LocalFiles) else None
         self._warned: set[str] = set()
+        self._packs = PackIndex(self._files, self.location, self.limits, writable_journals=not remote)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.location!r})"
@@ -259,9 +263,21 @@ class FileSystemStore:
 
     # -- LLM responses -------------------------------------------------------------------
     def get_response(self, key: str) -> dict[str, Any] | None:
+        pack = self.response_pack(key)
+        return None if pack is None else copy_response(pack[key])
+
+    def response_pack(self, key: str) -> dict[str, dict[str, Any]] | None:
+        """The pack holding ``key`` (read it, never change it: the index keeps it for the next lookup)."""
+        pack = self._packs.pack_of(check_name(key, "response key", self.location))
+        if pack is not None:
+            return pack
+        single = self._single_response(key)
+        return None if single is None else {key: single}
+
+    def _single_response(self, key: str) -> dict[str, Any] | None:
+        """A response stored one per file (``llm/ab/<key>.json``, caches written before packs)."""
         try:
-            data = self._files.read_bytes(response_rel(check_name(key, "response key", self.location)),
-                                          self.limits.bytes_for(ObjectKind.RESPONSE))
+            data = self._files.read_bytes(response_rel(key), self.limits.bytes_for(ObjectKind.RESPONSE))
             if data is None:
                 return None
             value = parse_json(data, ObjectKind.RESPONSE, f"LLM response {key}", self.limits)
@@ -274,13 +290,23 @@ class FileSystemStore:
         return value
 
     def put_response(self, key: str, response: dict[str, Any]) -> None:
-        rel = response_rel(check_name(key, "response key", self.location))
-        if not isinstance(response, dict):
-            raise TypeError(f"LLM response {key} must be a dict, got {type(response).__name__}")
-        self._files.replace(rel, dump_json(response))
+        self.put_responses({key: response})
+
+    def put_responses(self, responses: Mapping[str, dict[str, Any]]) -> None:
+        for key, response in responses.items():
+            check_name(key, "response key", self.location)
+            if not isinstance(response, dict):
+                raise TypeError(f"LLM response {key} must be a dict, got {type(response).__name__}")
+        if responses:
+            self._packs.write(responses)
 
     def list_responses(self) -> Iterator[str]:
-        return json_keys(self._files.names(LLM))
+        return iter(sorted({*self._packs.keys(), *json_keys(self._files.names(LLM))}))
+
+    def open_journal(self) -> ResponseJournal | None:
+        if self.remote or not isinstance(self._files, LocalFiles):
+            return None
+        return ResponseJournal(self._files)
 
     # -- sharing -------------------------------------------------------------------------
     def push_closure(self, keys: Iterable[str]) -> ClosureCounts:

@@ -27,7 +27,7 @@ import logging
 import os
 import tempfile
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -45,6 +45,7 @@ from ddbuild.store.entry import (
     sign_entry,
     sign_response,
 )
+from ddbuild.store.packs import ResponseJournal, copy_response
 from ddbuild.store.parquet import parquet_problem
 
 if TYPE_CHECKING:
@@ -337,37 +338,51 @@ class LayeredStore:
 
     # -- LLM responses -------------------------------------------------------------------
     def get_response(self, key: str) -> dict[str, Any] | None:
-        response = self.local.get_response(key)
-        if response is not None:
+        pack = self.response_pack(key)
+        return None if pack is None else copy_response(pack[key])
+
+    def response_pack(self, key: str) -> dict[str, dict[str, Any]] | None:
+        """Local first; else the remote's pack holding ``key``, all of it copied locally as one pack
+        (its batch-mates are likely asked next) after the pull policy: an accepted signature, or
+        (no keys) marked unverified."""
+        pack = self.local.response_pack(key)
+        if pack is not None:
+            response = pack[key]
             if not self.keys or not response.get(RESPONSE_UNVERIFIED) or self.keys.response_ok(key, response):
-                return response
+                return pack
             self._warn_once("taint:responses", f"local cache {self.local.location} holds LLM responses pulled "
                             "without an accepted signature; ignoring them (they are requested again).")
             return None
         try:
-            response = self._remote(self.remote.get_response, key)
+            pack = self._remote(self.remote.response_pack, key)
         except _RemoteDown:
             return None
-        if response is None:
+        if pack is None:
             return None
-        if self.keys and not self.keys.response_ok(key, response):
+        pulled = {k: r for k, r in ((k, self._pulled_response(k, r)) for k, r in pack.items()) if r is not None}
+        if key not in pulled:
             self._warn_once("sig:responses", f"remote cache {self.remote.location}: LLM responses without a "
                             "signature of an accepted key are ignored (treated as misses).")
             return None
-        if not self.keys:
-            response = {**response, RESPONSE_UNVERIFIED: f"pulled from {self.remote.location}"}
-        self.local.put_response(key, response)
-        return response
+        self.local.put_responses(pulled)
+        return pulled
 
     def put_response(self, key: str, response: dict[str, Any]) -> None:
-        """Store a response we received from the endpoint: signed when a key is set."""
-        response = self._signed_response(key, response)
-        self.local.put_response(key, response)
+        self.put_responses({key: response})
+
+    def put_responses(self, responses: Mapping[str, dict[str, Any]]) -> None:
+        """Store responses we received from the endpoint: signed when a key is set; uploaded as the
+        same pack when the remote takes uploads."""
+        signed = {key: self._signed_response(key, response) for key, response in responses.items()}
+        self.local.put_responses(signed)
         if self.upload:
             try:
-                self._remote(self.remote.put_response, key, response)
+                self._remote(self.remote.put_responses, signed)
             except _RemoteDown:
                 pass
+
+    def open_journal(self) -> ResponseJournal | None:
+        return self.local.open_journal()
 
     def _signed_response(self, key: str, response: dict[str, Any]) -> dict[str, Any]:
         if response.get(RESPONSE_UNVERIFIED) or self.keys.signing is None:

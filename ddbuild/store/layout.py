@@ -2,7 +2,10 @@
 
     <root>/objects/ab/<digest>               blobs (parquet files), immutable, verified on read
     <root>/actions/ab/<key>.json             entries (stage key -> JSON entry)
-    <root>/llm/ab/<key>.json                 LLM responses (request key -> JSON)
+    <root>/llm-packs/ab/<pack>.json          LLM responses, many per pack (store/packs.py)
+    <root>/llm-packs/ab/<pack>.keys          a pack's request keys (its index)
+    <root>/llm/ab/<key>.json                 LLM responses one per file (read, no longer written)
+    <root>/llm-journal/<host>.<pid>.<r>.jsonl  responses of a running stage, not packed yet
     <root>/partial/<key>/                    batch checkpoints of an unfinished stage
     <root>/quarantine/<digest>.<time>.<pid>  corrupt blobs moved aside, with a .reason.txt beside them
     <root>/index/<workflow>/<stage>.json     the last key a stage was built with (what --explain diffs)
@@ -13,7 +16,7 @@
     <root>/pins/<pid>-<random>.pin           what running builds hold (store/pins.py)
     <root>/locks/<key>.lock, locks/gc.lock   per-key build locks and the gc guard (store/pins.py)
 
-The first three are the store's objects, the same on every backend (a remote has them as object
+The first four are the store's objects, the same on every backend (a remote has them as object
 names or URL paths, ``*_rel``); the rest exist only in a local cache directory (``CacheLayout``).
 Nothing outside ``ddbuild/store`` spells these names: callers ask the store (``Store.layout``,
 ``Store.blob_path``, ``Store.partial_dir``) or a ``CacheLayout`` for a path. Stdlib only, so the
@@ -28,6 +31,8 @@ from pathlib import Path
 OBJECTS = "objects"
 ACTIONS = "actions"
 LLM = "llm"
+LLM_PACKS = "llm-packs"
+LLM_JOURNAL = "llm-journal"
 PARTIAL = "partial"
 QUARANTINE = "quarantine"
 INDEX = "index"
@@ -40,9 +45,10 @@ STAT_CACHE = "stat-cache.json"
 ANALYSIS = "analysis"
 
 #: Where temp files of interrupted writes can be left (partial/ goes as a whole, pins/ by liveness).
-TEMP_AREAS = (OBJECTS, ACTIONS, LLM, INDEX, STAMPS)
+TEMP_AREAS = (OBJECTS, ACTIONS, LLM, LLM_PACKS, INDEX, STAMPS)
 #: What ``cache du`` calls each top-level folder.
-LABELS = {OBJECTS: "blobs", ACTIONS: "entries", LLM: "LLM responses", PARTIAL: "checkpoints"}
+LABELS = {OBJECTS: "blobs", ACTIONS: "entries", LLM_PACKS: "LLM responses", LLM: "LLM per-file",
+          LLM_JOURNAL: "LLM journal", PARTIAL: "checkpoints"}
 
 
 def blob_rel(digest: str) -> str:
@@ -55,6 +61,14 @@ def entry_rel(key: str) -> str:
 
 def response_rel(key: str) -> str:
     return f"{LLM}/{key[:2]}/{key}.json"
+
+
+def pack_rel(name: str) -> str:
+    return f"{LLM_PACKS}/{name[:2]}/{name}.json"
+
+
+def pack_index_rel(name: str) -> str:
+    return f"{LLM_PACKS}/{name[:2]}/{name}.keys"
 
 
 def partial_rel(key: str) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -41,6 +41,7 @@ class MemoryStore:
         self.blobs: dict[str, bytes] = {}
         self.entries: dict[str, str] = {}
         self.responses: dict[str, str] = {}
+        self._packs: dict[str, tuple[str, ...]] = {}  # request key -> the keys stored with it
         self.quarantined: dict[str, str] = {}  # digest -> reason
         self._lock = threading.Lock()
         self._warned: set[str] = set()
@@ -156,10 +157,26 @@ class MemoryStore:
             return None
         return value if isinstance(value, dict) else None
 
+    def response_pack(self, key: str) -> dict[str, dict[str, Any]] | None:
+        if self.get_response(key) is None:
+            return None
+        mates = ((k, self.get_response(k)) for k in self._packs.get(key, (key,)))
+        return {k: r for k, r in mates if r is not None}
+
     def put_response(self, key: str, response: dict[str, Any]) -> None:
-        if not isinstance(response, dict):
-            raise TypeError(f"LLM response {key} must be a dict, got {type(response).__name__}")
-        self.responses[check_name(key, "response key", self.location)] = json.dumps(response, sort_keys=True)
+        self.put_responses({key: response})
+
+    def put_responses(self, responses: Mapping[str, dict[str, Any]]) -> None:
+        for key, response in responses.items():
+            if not isinstance(response, dict):
+                raise TypeError(f"LLM response {key} must be a dict, got {type(response).__name__}")
+            self.responses[check_name(key, "response key", self.location)] = json.dumps(response, sort_keys=True)
+        pack = tuple(responses)
+        for key in pack:
+            self._packs[key] = pack
+
+    def open_journal(self) -> None:
+        return None  # nothing survives the process anyway
 
     def list_responses(self) -> Iterator[str]:
         return iter(sorted(self.responses))

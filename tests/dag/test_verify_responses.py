@@ -9,6 +9,7 @@ from dag_helpers import designer, llm_builder, model, seed_builder, write_seed
 from ddbuild.fingerprint import digest_json
 from ddbuild.store.audit import FindingKind, audit
 from ddbuild.store.fs import FileSystemStore
+from tests.packs_helpers import rewrite_responses
 
 
 def test_cache_verify_finds_an_llm_response_whose_bytes_changed(project, server):
@@ -25,10 +26,14 @@ def test_cache_verify_finds_an_llm_response_whose_bytes_changed(project, server)
     assert all(digest_json(store.get_response(k)) == d for k, d in recorded.items())
     assert audit(store).findings == []
     key = ask["usage"]["response_keys"][0]
-    path = cache / "llm" / key[:2] / f"{key}.json"
-    response = json.loads(path.read_text())
-    response["choices"][0]["message"]["content"] = "PWNED"
-    path.write_text(json.dumps(response))
+
+    def pwn(response_key, response):
+        if response_key == key:
+            response["choices"][0]["message"]["content"] = "PWNED"
+        return response
+
+    rewrite_responses(cache, pwn)
+    store = FileSystemStore(cache)  # a new process: the rewritten pack is the one it finds
     found = audit(store)
     assert [f.kind for f in found.findings] == [FindingKind.RESPONSE_CHANGED]
     assert found.findings[0].message == (

@@ -8,6 +8,7 @@ import pytest
 
 from ddbuild.engine.llm.cache import MemoryResponseCache
 from ddbuild.errors import ConfigError, EarlyShutdownError
+from tests.packs_helpers import pack_files, rewrite_responses, stored_responses
 from tests.llm.helpers import (
     LLMCodeColumnConfig,
     LLMJudgeColumnConfig,
@@ -77,8 +78,15 @@ HOSTILE_CACHED = [b'{"choices":[1]}', b'{"choices":[{"message":"x"}]}', b"[" * 2
 @pytest.mark.parametrize("planted", HOSTILE_CACHED, ids=["choices-int", "message-str", "deep", "list", "garbage"])
 def test_a_hostile_cached_response_is_a_miss_and_asked_again(planted, openai_server, tmp_path):
     first = run_column(services(openai_server.url, cache=disk_cache(tmp_path)), text_column(), rows(2))
-    for path in (tmp_path / "llm").rglob("*.json"):
-        path.write_bytes(planted)  # checked by the same code as a live reply
+    try:
+        value = json.loads(planted)
+    except (ValueError, RecursionError):
+        value = None
+    if isinstance(value, dict):  # a well-formed pack holding it: checked by the same code as a live reply
+        assert rewrite_responses(tmp_path, lambda key, response: value) == 2
+    else:
+        for path in pack_files(tmp_path):
+            path.write_bytes(planted)  # the pack no longer matches its name: every response in it is a miss
     svc = services(openai_server.url, cache=disk_cache(tmp_path))
     assert run_column(svc, text_column(), rows(2)) == first
     assert svc.stats["requests_sent"] == 2 and openai_server.total == 4
@@ -136,9 +144,9 @@ def test_api_key_never_in_cache_files_or_errors(openai_server, tmp_path, monkeyp
     assert openai_server.records[0].authorization == f"Bearer {key}"
     [failure] = dropped(values)
     assert key not in str(failure) and key not in failure.detail and "Incorrect API key provided: ***" in failure.detail
-    files = list(tmp_path.rglob("*.json"))
-    assert len(files) == 2
-    assert all(key not in f.read_text() for f in files)
+    assert len(stored_responses(tmp_path)) == 2
+    files = [f for f in tmp_path.rglob("*") if f.is_file()]
+    assert files and all(key.encode() not in f.read_bytes() for f in files)
     assert key not in json.dumps(svc.stats) and key not in repr(svc.client.provider_for(model()))
 
 
@@ -248,10 +256,14 @@ def test_validate_rejects_an_output_format_that_is_not_a_schema():
 def test_corrupt_cache_entry_is_a_miss_and_is_rewritten(openai_server, tmp_path):
     cache = disk_cache(tmp_path)
     run_column(services(openai_server.url, cache=cache), text_column(), rows(1))
-    [path] = list(tmp_path.rglob("*.json"))
-    assert json.loads(path.read_text())["choices"][0]["message"]["content"].startswith("reply to:")
+    [path] = pack_files(tmp_path)
+    [response] = stored_responses(tmp_path).values()
+    assert response["choices"][0]["message"]["content"].startswith("reply to:")
     path.write_text("{not json")
     run_column(services(openai_server.url, cache=disk_cache(tmp_path)), text_column(), rows(1))
     assert openai_server.total == 2
-    assert json.loads(path.read_text())["choices"]
-    assert not list(tmp_path.rglob("*.tmp"))
+    [fresh] = [p for p in pack_files(tmp_path) if p != path]  # the reply again, in a pack of its own
+    assert json.loads(fresh.read_bytes())["responses"]
+    run_column(services(openai_server.url, cache=disk_cache(tmp_path)), text_column(), rows(1))
+    assert openai_server.total == 2  # served from the new pack; the damaged one is never used
+    assert not [f for f in tmp_path.rglob("*") if f.name.startswith(".")]

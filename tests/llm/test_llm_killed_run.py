@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from tests.openai_server import start_server
+from tests.packs_helpers import pack_files, stored_responses
 
 SCRIPT = textwrap.dedent(
     """
@@ -32,9 +33,8 @@ SCRIPT = textwrap.dedent(
 
 
 def _cached_responses(cache: Path) -> int:
-    # Published responses only: a kill can leave an atomic write's ".tmp-*" file, which is no answer.
-    llm = cache / "llm"
-    return sum(1 for p in llm.rglob("*.json") if not p.name.startswith(".")) if llm.exists() else 0
+    # What is on disk: packs, and the journal's complete lines (a kill can tear the last one).
+    return len(stored_responses(cache))
 
 
 def _run(tmp_path: Path, url: str) -> subprocess.Popen[bytes]:
@@ -65,5 +65,8 @@ def test_killed_run_does_not_resend_answered_requests(tmp_path: Path) -> None:
         # Exactly the requests that had no stored answer are sent; nothing answered is paid twice.
         assert server.total == 40 - answered_before_kill
         assert _cached_responses(tmp_path / "cache") == 40
+        # The journal of the killed run was adopted: everything is packed, nothing is left over.
+        assert not list((tmp_path / "cache" / "llm-journal").iterdir())
+        assert 1 <= len(pack_files(tmp_path / "cache")) <= 5
     finally:
         server.stop()

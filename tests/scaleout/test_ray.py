@@ -266,6 +266,12 @@ class Remote:
         infos = self.moto.filesystem().get_file_info(FileSelector(base, allow_not_found=True, recursive=True))
         return [i.path[len(base) + 1:] for i in infos if i.type == FileType.File]
 
+    def read(self, folder, rel):
+        if self.kind == "shared":
+            return (self.root / folder / rel).read_bytes()
+        with self.moto.filesystem().open_input_stream(f"{self.moto.bucket}/{self.prefix}/{folder}/{rel}") as stream:
+            return stream.read()
+
 
 @pytest.mark.ray_cluster
 @pytest.mark.parametrize("kind", ["shared", "moto"])
@@ -286,7 +292,10 @@ def test_two_nodes_need_a_remote_and_then_build_the_same_bytes(cluster, server, 
     done = _cli(project, env, "--remote", remote.url)
     assert done.returncode == 0, done.stderr
     assert server.total - before == 60
-    assert len([n for n in remote.names("llm") if ".json" in n]) >= 60  # the workers' replies, on the remote
+    # The workers' replies are on the remote in packs: a pack and its index per batch, not one per reply.
+    packs = remote.names("llm-packs")
+    assert remote.names("llm") == [] and 2 <= len(packs) <= 2 * 6 and len(packs) % 2 == 0
+    assert sum(len(json.loads(remote.read("llm-packs", p))["responses"]) for p in packs if p.endswith(".json")) >= 60
     assert remote.names("checkpoints") == []  # the stages' checkpoints went when their entries were published
     store = FileSystemStore(project / ".ddbuild" / "cache")
     for stage, key in reference.keys.items():

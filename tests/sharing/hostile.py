@@ -11,7 +11,9 @@ A case is ``name | plants | remotes | without keys``:
   detected); ``served`` = the remote's content is used, as designed when nobody signs anything (the
   build still ends cleanly). With keys (``--require-signed``) every case must give ``correct``.
 
-Targets: ``entry:a`` / ``entry:b`` (the stage's action entry), ``responses`` (every llm/ response),
+Targets: ``entry:a`` / ``entry:b`` (the stage's action entry), ``responses`` (every LLM response
+pack: a mutation of a response's JSON is applied to each response and the pack re-written well formed
+under its new name; a byte mutation changes the pack's bytes),
 ``blob:a`` (stage a's first output blob), ``dir:quarantine`` and ``shard:a`` (directories).
 """
 
@@ -27,6 +29,8 @@ response-not-object    | entry:b=delete; responses=json:[1, 2]                  
 response-huge          | entry:b=delete; responses=huge                               | dir http s3 | correct
 response-devzero       | entry:b=delete; responses=devzero                            | dir         | correct
 response-fifo          | entry:b=delete; responses=fifo                               | dir         | correct
+pack-bytes-flipped     | entry:b=delete; responses=flip                               | dir http s3 | correct
+pack-truncated         | entry:b=delete; responses=truncate                           | dir         | correct
 entry-deep-json        | entry:a=deep                                                 | dir http s3 | correct
 entry-huge             | entry:a=huge                                                 | dir http s3 | correct
 entry-truncated        | entry:a=truncate                                             | dir         | correct

@@ -25,7 +25,10 @@ from typing import Any
 import pytest
 
 from ddbuild.fingerprint import digest_bytes
-from ddbuild.store.layout import blob_rel, entry_rel
+import xxhash
+
+from ddbuild.store.layout import LLM_PACKS, blob_rel, entry_rel, pack_index_rel, pack_rel
+from ddbuild.store.packs import encode_pack
 from tests.openai_server import start_server
 from tests.sharing.hostile import cases
 from tests.sharing.teammates import Teammate
@@ -201,7 +204,7 @@ def plant(h: Honest, target: str, mutation: str, outside: Path) -> None:
     if target.startswith("entry:"):
         rels = [entry_rel(h.keys[target[6:]])]
     elif target == "responses":
-        rels = raw.names("llm")
+        rels = raw.names(LLM_PACKS)  # the pack files (their .keys indexes are not *.json)
         assert rels, "the honest remote has LLM responses"
     elif target == "blob:a":
         rels = [blob_rel(h.blob_a)]
@@ -218,8 +221,45 @@ def plant(h: Honest, target: str, mutation: str, outside: Path) -> None:
         plant_one(h, raw, rel, mutation, outside)
 
 
+#: Mutations of a response's JSON: on a pack they are applied to every response in it, and the pack
+#: is written again well formed under its new name (a tamperer who knows the format); the others
+#: change the pack's bytes as they are.
+PER_RESPONSE = ("deep", "huge", "pwned", "forge-signature", "json:")
+
+
+def repack(raw: Raw, rel: str, mutation: str) -> None:
+    responses = json.loads(raw.read(rel))["responses"]
+    if mutation == "deep":
+        first = min(responses)
+        data = (b'{"format":"ddbuild.llm-pack","responses":{"' + first.encode() + b'":'
+                + b"[" * 200_000 + b"]" * 200_000 + b'},"version":1}')
+        keys = [first]
+    else:
+        changed = {}
+        for key, response in responses.items():
+            if mutation.startswith("json:"):
+                changed[key] = json.loads(mutation[5:])
+                continue
+            if mutation == "huge":
+                response["padding"] = "x" * (2 << 20)
+            elif mutation == "pwned":
+                response["choices"][0]["message"]["content"] = "PWNED"
+            else:
+                response["ddbuild_signature"] = "hmac-sha256:" + "0" * 64
+            changed[key] = response
+        data = encode_pack(changed)
+        keys = sorted(changed)
+    name = xxhash.xxh3_128_hexdigest(data)
+    raw.write(pack_rel(name), data)
+    raw.write(pack_index_rel(name), "".join(f"{k}\n" for k in keys).encode())
+    raw.delete(rel)
+    raw.delete(rel[: -len(".json")] + ".keys")
+
+
 def plant_one(h: Honest, raw: Raw, rel: str, mutation: str, outside: Path) -> None:
-    if mutation == "delete":
+    if rel.startswith(f"{LLM_PACKS}/") and mutation.startswith(PER_RESPONSE):
+        repack(raw, rel, mutation)
+    elif mutation == "delete":
         raw.delete(rel)
     elif mutation == "deep":
         raw.write(rel, b"[" * 200_000)

@@ -9,6 +9,7 @@ import pytest
 
 from ddbuild.errors import ArtifactError
 from ddbuild.store.fs import FileSystemStore
+from tests.packs_helpers import rewrite_responses
 from tests.sharing.teammates import HIT, RUN, Teammate
 from tests.store.store_servers import Nginx
 
@@ -117,10 +118,12 @@ def _rows(teammate, stage):
 
 def _poison_responses(disk):
     """What the attacker in issue 11 did: rewrite every LLM response on the remote to say PWNED."""
-    for path in (disk / "llm").rglob("*.json"):
-        doc = json.loads(path.read_text())
+
+    def pwn(key, doc):
         doc["choices"][0]["message"]["content"] = "PWNED"
-        path.write_text(json.dumps(doc))
+        return doc
+
+    assert rewrite_responses(disk, pwn)
 
 
 def test_signatures_do_not_launder_unsigned_responses(http_remote, tmp_path, llm, monkeypatch):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 import json
 import logging
+import os
 import re
 import threading
 from pathlib import Path
@@ -19,6 +20,7 @@ from store_helpers import Backend, key_of, make_entry, write_blob
 from ddbuild.errors import IntegrityError, StoreError
 from ddbuild.fingerprint import digest_bytes
 from ddbuild.store.base import BlobState, Origin, Store
+from ddbuild.store.layout import LLM_PACKS
 
 
 def test_every_backend_implements_the_protocol(backend: Backend) -> None:
@@ -164,6 +166,42 @@ def test_llm_responses_round_trip(backend: Backend) -> None:
     store.put_response(key, response)
     assert store.get_response(key) == response
     assert list(store.list_responses()) == [key]
+
+
+def test_a_batch_of_responses_is_one_pack_found_by_each_request_key(backend: Backend) -> None:
+    store = backend.store
+    responses = {key_of(f"batch request {i}"): {"choices": [{"message": {"content": f"answer {i}"}}]}
+                 for i in range(300)}
+    store.put_responses(responses)
+    assert sorted(store.list_responses()) == sorted(responses)
+    for key, response in responses.items():
+        assert store.get_response(key) == response
+    some = next(iter(responses))
+    assert store.response_pack(some) == responses  # its batch-mates come with it
+    assert store.response_pack(key_of("never asked")) is None
+    if backend.directory is not None:
+        packs = sorted(p.name for p in (backend.directory / LLM_PACKS).rglob("*") if p.is_file())
+        assert len(packs) == 2 and {Path(p).suffix for p in packs} == {".json", ".keys"}  # 300 responses, 2 files
+
+
+def test_a_journal_outlives_its_process_and_is_packed_by_the_next_reader(backend: Backend) -> None:
+    store = backend.store
+    journal = store.open_journal()
+    if backend.directory is None:
+        assert journal is None  # no local disk: nothing to append to
+        return
+    assert journal is not None
+    key = key_of("answered before the kill")
+    journal.append(key, {"choices": [{"message": {"content": "kept"}}]})
+    # The writer "dies": its journal now names a process that is gone (pid 2**22 + 1 is never live).
+    assert journal.path is not None
+    dead = journal.path.with_name(journal.path.name.replace(f".{os.getpid()}.", f".{2**22 + 1}."))
+    journal.path.rename(dead)
+    with open(dead, "ab") as torn:
+        torn.write(b'{"key": "')  # the kill landed mid-line: this tail is skipped
+    reader = type(store)(backend.directory) if backend.remote is None else store
+    assert reader.get_response(key) == {"choices": [{"message": {"content": "kept"}}]}
+    assert not dead.exists() and list(dead.parent.iterdir()) == []
 
 
 def test_concurrent_writers_never_leave_a_corrupt_entry(backend: Backend) -> None:
