@@ -13,7 +13,7 @@ from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ddbuild.config.columns import is_llm_column
+from ddbuild.config.columns import sends_requests
 from ddbuild.config.run_config import ResumeMode, RunConfig
 from ddbuild.errors import ConfigError, GenerationError, ModelConfigError, ResumeError, not_supported
 from ddbuild.settings import DEFAULT_ARTIFACTS as DEFAULT_ARTIFACTS  # the default's public home so far
@@ -424,7 +424,9 @@ def _analysis_facts(config: DataDesignerConfig, cache_path: Path) -> AnalysisFac
 
 
 def _has_llm(config: DataDesignerConfig) -> bool:
-    return any(is_llm_column(c) for c in config.columns)
+    """Whether a run needs the response cache: a model column, or a remote validator (whose batch
+    requests are cached like replies; without the cache, each create() sent them all again)."""
+    return any(sends_requests(c) for c in config.columns)
 
 
 def _compatible(path: Path, config: DataDesignerConfig, run_config: RunConfig, base_dir: Path,

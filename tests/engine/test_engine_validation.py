@@ -152,6 +152,18 @@ def test_a_remote_validator_is_asked_per_batch_and_cached_by_request(tmp_path, o
         tmp_path / "b/parquet-files/batch_00000.parquet").read_bytes()
 
 
+def test_create_caches_a_remote_validator_of_a_config_without_llm_columns(tmp_path, monkeypatch, openai_server):
+    """Regression: DataDesigner.create opened the response cache only for model columns, so a
+    config whose only requests are a remote validator's sent every batch again on each create."""
+    monkeypatch.chdir(tmp_path)
+    designer = dd.DataDesigner(cache=tmp_path / "cache")
+    first = designer.create(_remote(openai_server), num_records=5, dataset_name="a")
+    assert openai_server.by_api == {"validate": 3}
+    again = dd.DataDesigner(cache=tmp_path / "cache").create(_remote(openai_server), num_records=5, dataset_name="b")
+    assert openai_server.total == 3  # every batch answered from the response cache
+    assert again.dataset_files()[0].read_bytes() == first.dataset_files()[0].read_bytes()
+
+
 def test_a_remote_validator_retries_then_fails_the_stage_naming_the_endpoint(tmp_path, openai_server):
     openai_server.add_fault("500", times=1, match="fine")
     run(_remote(openai_server, retry_backoff=0.01), tmp_path / "a", num_records=5)
