@@ -236,7 +236,7 @@ class Pipeline:
                 for index, cell in enumerate(cells):
                     rule = rules[index] if rules is not None else None
                     if rule is not None and row_skips is not None and rule.skips(row, row_skips):
-                        row[cell.name] = rule.value  # no request: Data Designer's skipped cell
+                        rule.fill(row)  # no request: Data Designer's skipped cell
                         row_skips.add(cell.name)
                         continue
                     row[cell.name] = (await cell(row, draw)) if cell.is_async else cell(row, row_id)
@@ -267,7 +267,7 @@ def _run_row(cells: list[Any], row: dict[str, Any], row_id: int, rules: list[Any
         for index, cell in enumerate(cells):
             rule = rules[index] if rules is not None else None
             if rule is not None and row_skips is not None and rule.skips(row, row_skips):
-                row[cell.name] = rule.value
+                rule.fill(row)
                 row_skips.add(cell.name)
                 continue
             row[cell.name] = cell(row, row_id)

@@ -308,7 +308,8 @@ SCIPY_SAMPLERS = frozenset({SamplerType.SCIPY, SamplerType.BERNOULLI_MIXTURE})
 
 # Sampler behaviours changed after keys existed -> version. A config that uses one has it in its keys
 # (stage and resume), so entries made before the change are not served for it; every other key
-# stays as it was (fingerprint.ENGINE_COMPAT_VERSION would move them all).
+# stays as it was (fingerprint.ENGINE_COMPAT_VERSION would move them all). behaviour_versions also
+# gathers the skip behaviours of engine.skips.BEHAVIOUR_VERSIONS.
 BEHAVIOUR_VERSIONS = {
     "person_from_faker": 2,  # 2: Data Designer's Faker person fields (middle_name, street_number, ...)
     "convert_to_int": 2,  # 2: rounds to the nearest integer (half to even), as Data Designer does
@@ -316,8 +317,10 @@ BEHAVIOUR_VERSIONS = {
 
 
 def behaviour_versions(columns: Sequence[Any]) -> dict[str, int]:
-    """The BEHAVIOUR_VERSIONS of the behaviours ``columns`` use (empty for most configs)."""
-    used: dict[str, int] = {}
+    """The BEHAVIOUR_VERSIONS (and engine.skips') of the behaviours ``columns`` use (empty for most configs)."""
+    from ddbuild.engine.skips import behaviour_versions as skip_behaviours
+
+    used: dict[str, int] = skip_behaviours(columns)
     for column in columns:
         if not isinstance(column, SamplerColumnConfig):
             continue

@@ -107,3 +107,56 @@ def test_a_skip_condition_must_read_a_column_and_samplers_cannot_skip():
                  skip=dd.SkipConfig(when="{{ n > 0.5 }}"))
     with pytest.raises(ConfigError, match="Column 'm' is a sampler column and sets skip"):
         b.build()
+
+
+def _side_builder(**reader: object) -> dd.DataDesignerConfigBuilder:
+    """``question`` (skipped for skip-me, with its trace and reasoning) and columns that read only
+    its side columns."""
+    model = dd.ModelConfig(alias="fast", model="test-model", provider="local")
+    b = dd.DataDesignerConfigBuilder(model_configs=[model], seed=3)
+    b.with_seed_dataset(dd.DataFrameSeedSource(df=pd.DataFrame({"topic": TOPICS})))
+    b.add_column(name="question", column_type="llm-text", model_alias="fast", prompt="Ask about {{ topic }}",
+                 with_trace="last_message", extract_reasoning_content=True,
+                 skip=dd.SkipConfig(when="{{ topic == 'skip-me' }}", value="n/a"))
+    b.add_column(name="why", column_type="llm-text", model_alias="fast",
+                 prompt="Why {{ question__reasoning_content }}?", **reader)
+    b.add_column(name="turns", column_type="expression", expr="{{ (question__trace or []) | length }}",
+                 **reader)
+    return b
+
+
+def test_a_column_reading_a_skipped_columns_side_column_is_skipped_with_it(tmp_path, openai_server):
+    """Regression: a skipped cell left its side columns (trace, reasoning) undefined for the row's
+    later columns, and one reading them dropped the row (template_error) instead of being skipped."""
+    openai_server.add_fault("reasoning", times=None, match="Ask about", reasoning="thinking")
+    summary = run(_side_builder(), tmp_path / "ds", num_records=6, model_providers=_providers(openai_server))
+    df = load(tmp_path / "ds")
+    assert summary.num_records == 6 and summary.dropped_rows == {}
+    skipped = df["topic"] == "skip-me"
+    assert list(df.loc[skipped, "question"]) == ["n/a", "n/a"]
+    assert df.loc[skipped, ["question__trace", "question__reasoning_content", "why", "turns"]].isna().all().all()
+    assert set(df.loc[~skipped, "why"]) == {"reply to: Why thinking?"} and set(df.loc[~skipped, "turns"]) == {"1"}
+    assert openai_server.total == 4 + 4  # question and why for the 4 rows not skipped
+    assert openai_server.count_prompt("skip-me") == 0
+
+
+def test_without_propagation_a_skipped_columns_side_columns_read_as_none(tmp_path, openai_server):
+    run(_side_builder(propagate_skip=False), tmp_path / "ds", num_records=6, model_providers=_providers(openai_server))
+    df = load(tmp_path / "ds")
+    assert len(df) == 6 and openai_server.count_prompt("Why None?") == 6  # no reasoning in any reply
+    assert set(df.loc[df["topic"] == "skip-me", "turns"]) == {"0"}  # no trace: None
+
+
+def test_the_side_column_skip_behaviour_enters_only_the_keys_of_configs_that_use_it(tmp_path):
+    from ddbuild.engine.identity import config_identity
+
+    def behaviours(builder: dd.DataDesignerConfigBuilder) -> dict:
+        return config_identity(builder.build(), dd.RunConfig(), tmp_path).get("engine_behaviours", {})
+
+    assert behaviours(_side_builder()) == {"skipped_side_columns": 2}
+    assert behaviours(_builder()) == {}  # skips, but no side column read
+    unskipped = _side_builder()
+    unskipped.delete_column("question")
+    unskipped.add_column(name="question", column_type="llm-text", model_alias="fast", prompt="Ask {{ topic }}",
+                         with_trace="last_message", extract_reasoning_content=True)
+    assert behaviours(unskipped) == {}  # side columns read, nothing can be skipped

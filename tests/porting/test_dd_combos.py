@@ -142,13 +142,18 @@ def _notes_server(server: FakeOpenAIServer) -> None:
 
 
 def _notes(df: pd.DataFrame, server: FakeOpenAIServer) -> None:
-    assert list(df["relative_path"]) == ["a.md", "deep/c.md", "deep/d.md"]  # b.txt is not *.md
-    assert list(df["content"]) == ["Alpha notes", "Gamma notes", "Delta notes"]
+    assert list(df["relative_path"]) == ["a.md", "deep/c.md", "deep/d.md", "deep/e.md"]  # b.txt is not *.md
+    assert list(df["content"]) == ["Alpha notes", "Gamma notes", "Delta notes", "draft: Epsilon"]
     assert list(df["summary"]) == [said("Summarise a.md: Alpha notes"), "Gamma in short",
-                                   said("Summarise deep/d.md: Delta notes")]
+                                   said("Summarise deep/d.md: Delta notes"), "(draft)"]
     assert list(df["summary__reasoning_content"][:2]) == ["weighing alpha", "gamma first"]
-    assert pd.isna(df["summary__reasoning_content"][2])  # no reasoning in the reply
-    for row in df.itertuples():
+    assert df["summary__reasoning_content"][2:].isna().all()  # no reasoning in d's reply; e is skipped
+    assert list(df["critique"][:3]) == [said("Critique the reasoning: weighing alpha"),
+                                        said("Critique the reasoning: gamma first"),
+                                        said("Critique the reasoning: None")]
+    draft = df.iloc[3]  # skipped: its side columns and every column reading them or it
+    assert draft[["summary__trace", "summary__reasoning_content", "critique", "labels", "labels__trace"]].isna().all()
+    for row in df[:3].itertuples():
         trace = list(row.summary__trace)
         assert [e["role"] for e in trace] == ["system", "user", "assistant"]
         assert _text(trace[0]) == "Be brief."
@@ -156,12 +161,13 @@ def _notes(df: pd.DataFrame, server: FakeOpenAIServer) -> None:
         assert list(row.labels["tags"]) == ["tags text"]
         [last] = row.labels__trace  # LAST_MESSAGE: the reply alone
         assert last["role"] == "assistant" and json.loads(_text(last)) == {"tags": ["tags text"]}
-    replies = [list(trace)[2] for trace in df["summary__trace"]]
+    replies = [list(trace)[2] for trace in df["summary__trace"][:3]]
     assert [_text(reply) for reply in replies] == [df["summary"][0], "<think>gamma first</think>Gamma in short",
                                                    df["summary"][2]]  # the trace keeps the reply as sent
     assert [reply["reasoning_content"] for reply in replies] == ["weighing alpha", None, None]
     assert server.count_prompt("Label Gamma in short") == 1  # the value without its <think> block
-    assert server.total == 6
+    assert server.count_prompt("Epsilon") == 0
+    assert server.total == 3 * 3  # summary, critique and labels for the three rows not skipped
 
 
 # -- 5. a directory seed, image URLs, a skip with a value and a base64 embedding ---------------
@@ -264,7 +270,7 @@ COMBOS = [
     Combo("skip_propagation.yaml", 24, _skips),
     Combo("code_review.yaml", 4, _code_review, program=_code_review_server),
     Combo("faker_pricing.json", 30, _pricing),
-    Combo("notes_traces.yaml", 3, _notes, program=_notes_server),
+    Combo("notes_traces.yaml", 4, _notes, program=_notes_server),
     Combo("gallery_images.yaml", 3, _gallery),
     Combo("hub_scipy.yaml", 6, _hub_scipy, setup=_hub),
     Combo("admission.json", 60, _admission, program=_admission_server, latency_ms=10),

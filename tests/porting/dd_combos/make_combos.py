@@ -36,7 +36,7 @@ def write(name, builder, fmt, run_config=None):
 # -- seed files (Data Designer checks a local seed file exists) ---------------------------------
 (out / "tasks.csv").write_text("task\nadd two numbers\ngreet a user\nsort a list\nparse a date\n")
 for rel, text in {"a.md": "Alpha notes", "b.txt": "not markdown", "deep/c.md": "Gamma notes",
-                  "deep/d.md": "Delta notes"}.items():
+                  "deep/d.md": "Delta notes", "deep/e.md": "draft: Epsilon"}.items():
     (out / "notes" / rel).parent.mkdir(parents=True, exist_ok=True)
     (out / "notes" / rel).write_text(text)
 for rel in ("cat.png", "dog.png", "draft-owl.png", "readme.txt", "old/bird.png"):
@@ -95,13 +95,15 @@ b.add_constraint(dd.ColumnInequalityConstraint(target_column="discount", rhs="pr
 b.add_constraint(dd.ScalarInequalityConstraint(target_column="price", rhs=15, operator=dd.InequalityOperator.GE))
 write("faker_pricing", b, "json")
 
-# 4. a file-contents seed, a traced LLM column whose reasoning is extracted, a structured column
-#    tracing its last message
+# 4. a file-contents seed, a skipped and traced LLM column whose reasoning is extracted and read by
+#    another column, a structured column tracing its last message
 b = dd.DataDesignerConfigBuilder(model_configs=[fast])
 b.with_seed_dataset(dd.FileContentsSeedSource(path="notes", file_pattern="*.md", recursive=True))
 b.add_column(dd.LLMTextColumnConfig(name="summary", model_alias="fast", system_prompt="Be brief.",
              prompt="Summarise {{ relative_path }}: {{ content }}", with_trace=dd.TraceType.ALL_MESSAGES,
-             extract_reasoning_content=True))
+             extract_reasoning_content=True, skip=dd.SkipConfig(when="{{ 'draft' in content }}", value="(draft)")))
+b.add_column(dd.LLMTextColumnConfig(name="critique", model_alias="fast",
+             prompt="Critique the reasoning: {{ summary__reasoning_content }}"))
 b.add_column(dd.LLMStructuredColumnConfig(name="labels", model_alias="fast", prompt="Label {{ summary }}",
              output_format={"type": "object", "properties": {"tags": {"type": "array", "items": {"type": "string"}}},
                             "required": ["tags"]},
