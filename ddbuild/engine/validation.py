@@ -266,7 +266,14 @@ class RemoteValidator:
             async with gate:
                 return await self._batch(batch)
 
-        results = await asyncio.gather(*(one(b) for b in batched))
+        tasks = [asyncio.ensure_future(one(b)) for b in batched]
+        try:
+            results = await asyncio.gather(*tasks)
+        except BaseException:  # one batch failed the stage: end the others before the loop closes
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
         return [row for rows in results for row in rows]
 
     async def _batch(self, batch: list[dict[str, Any]]) -> list[dict[str, Any]]:

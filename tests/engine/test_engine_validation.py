@@ -175,6 +175,28 @@ def test_a_remote_validator_retries_then_fails_the_stage_naming_the_endpoint(tmp
         run(_remote(openai_server, retry_backoff=0.01, max_retries=1), tmp_path / "b", num_records=5)
 
 
+def test_a_batch_that_fails_the_stage_ends_the_batches_still_in_flight(tmp_path, monkeypatch):
+    """Regression: when one batch failed the stage, the others were left pending and the run's
+    event loop closed under them: "Exception ignored in <coroutine RemoteValidator.run.<locals>.one>
+    ... RuntimeError: Event loop is closed" on stderr, once per batch."""
+    import gc
+    import sys
+
+    from tests.openai_server import start_server
+
+    ignored: list[object] = []
+    monkeypatch.setattr(sys, "unraisablehook", ignored.append)
+    server = start_server(latency_ms=200)
+    server.add_fault("400", match="bad one")
+    try:
+        with pytest.raises(GenerationError, match="Column 'remote': POST .* failed: HTTP 400"):
+            run(_remote(server, max_parallel_requests=1), tmp_path / "a", num_records=5)  # 3 batches, one at a time
+        gc.collect()
+    finally:
+        server.stop()
+    assert [str(u.exc_value) for u in ignored] == []  # was ["Event loop is closed"]: the third batch, waiting
+
+
 def test_remote_settings_stay_out_of_the_key_and_the_endpoint_enters_it():
     from ddbuild.fingerprint import model_identity
 

@@ -5,6 +5,8 @@
 built three times against the OpenAI-compatible test server, which counts what it is sent:
 
 1. as the one stage of a workflow, fresh cache: the values a user sees and the requests sent;
+   ``--explain``'s dry run (``plan(estimate_cost=True)``), asked first, sends nothing and counts
+   the requests the build then sends (all but correction turns and restarts);
 2. with ``DataDesigner.create``, another fresh cache: the same values and requests again;
 3. with ``DataDesigner.create`` again on that cache: no request, the same parquet bytes.
 
@@ -264,11 +266,12 @@ class Combo:
     setup: Callable[[Path, pytest.MonkeyPatch], None] = lambda project, monkeypatch: None
     adjust: Callable[[dict[str, Any], FakeOpenAIServer], dict[str, Any]] = lambda data, server: data
     latency_ms: float = 0.0
+    unplanned: int = 0  # replies --explain cannot foresee: correction turns and restarts
 
 
 COMBOS = [
     Combo("skip_propagation.yaml", 24, _skips),
-    Combo("code_review.yaml", 4, _code_review, program=_code_review_server),
+    Combo("code_review.yaml", 4, _code_review, program=_code_review_server, unplanned=3),
     Combo("faker_pricing.json", 30, _pricing),
     Combo("notes_traces.yaml", 4, _notes, program=_notes_server),
     Combo("gallery_images.yaml", 3, _gallery),
@@ -324,9 +327,12 @@ def test_a_combined_config_builds_in_a_workflow_and_with_create(
         combo.program(server)
         workflow = designer("cache-a").compose_workflow(name="combo")
         workflow.add_stage("combo", builder(), num_records=combo.num_records)
+        cost = workflow.plan(estimate_cost=True).stage("combo").cost  # --explain's dry run
+        assert server.total == 0 and cost is not None and cost.rows_to_generate == combo.num_records
         staged = workflow.run().load_dataset()
         assert len(staged) == combo.num_records
         combo.check(staged, server)
+        assert server.by_status[200] == cost.llm_requests_to_send + combo.unplanned
 
         server.reset()
         combo.program(server)
