@@ -531,7 +531,7 @@ class LLMColumnGenerator:
             completion_tokens=_tokens(usage.get("completion_tokens")),
         )
         try:
-            message = _message(sent.response)
+            message = _message(sent.response, checked=True)  # the client checked its shape
         except _Unusable as exc:
             raise RowDropped(exc.reason, f"Column '{self.column.name}': {exc}", column=self.column.name) from None
         self.services.cache.put(key, sent.response)
@@ -566,10 +566,11 @@ class _Unusable(Exception):
         super().__init__(message)
 
 
-def _message(response: dict[str, Any]) -> dict[str, Any]:
+def _message(response: dict[str, Any], *, checked: bool = False) -> dict[str, Any]:
     """The reply message of a chat completion, its ``content`` a non-empty string (checked by
-    ``replies.completion_problem``, live or cached)."""
-    problem = replies.completion_problem(response)
+    ``replies.completion_problem``, live or cached; ``checked``: it was already, by the client,
+    which retries a malformed live reply)."""
+    problem = None if checked else replies.completion_problem(response)
     if problem is not None:
         raise _Unusable("malformed_response", problem)
     choice = response["choices"][0]

@@ -54,6 +54,7 @@ class AiohttpTransport:
         self._max_connections = max(1, max_connections)
         self._session: Any = None
         self._proxies: dict[str, Any] = {}
+        self._timeouts: dict[float, Any] = {}  # seconds -> aiohttp.ClientTimeout (one per model, not per request)
 
     def _open(self) -> Any:
         import aiohttp  # lazy: only stages with LLM columns pay for the import
@@ -86,7 +87,10 @@ class AiohttpTransport:
         if self._session is None:
             self._session = self._open()
         data = json.dumps(json_body, ensure_ascii=False).encode("utf-8")
-        client_timeout = aiohttp.ClientTimeout(total=timeout or DEFAULT_TIMEOUT_S)
+        seconds = timeout or DEFAULT_TIMEOUT_S
+        client_timeout = self._timeouts.get(seconds)
+        if client_timeout is None:
+            client_timeout = self._timeouts[seconds] = aiohttp.ClientTimeout(total=seconds)
         try:
             async with self._session.post(
                 url, data=data, headers=headers, timeout=client_timeout, proxy=self._proxy_for(url)
