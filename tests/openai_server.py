@@ -37,7 +37,8 @@ sha256:<12 hex>`` of a data URI's decoded bytes (``image_label``).
 Concurrency limit (``set_concurrency_limit(n, retry_after=None)``, ``--concurrency-limit``): a
 request that arrives while ``n`` others are in flight gets 429 at once (no latency), as a provider's
 rate limiter would; ``arrivals`` records how many were in flight at each arrival (itself
-included), ``max_in_flight`` the most ever.
+included), ``max_in_flight`` the most ever. ``connections``: TCP connections accepted since the
+last reset (a keep-alive connection carries many requests); ``open_connections``: open now.
 ``rate=`` (0..1) applies a fault to about that fraction of matching requests, decided by a hash of
 (the last user message, how many times it was seen before): the same prompts fail the same way in
 any order, so ``add_fault("500", times=None, rate=0.6)`` fails the same attempts on every run
@@ -105,6 +106,7 @@ class FakeOpenAIServer:
         self._faults: list[Fault] = []
         self.concurrency_limit: int | None = None
         self.limit_retry_after: float | None = None
+        self.open_connections = 0  # TCP connections open now (not cleared by reset)
         self.reset()
         handler = type("Handler", (_Handler,), {"server_state": self})
         self._httpd = _Server((host, port), handler)
@@ -156,6 +158,7 @@ class FakeOpenAIServer:
             self.records: list[RequestRecord] = []
             self.in_flight = 0
             self.max_in_flight = 0
+            self.connections = 0  # TCP connections accepted since the reset
             self._faults = []
             self._seen: Counter[str] = Counter()  # last user message -> requests seen (rate faults)
 
@@ -171,6 +174,8 @@ class FakeOpenAIServer:
                 "by_model": dict(self.by_model),
                 "by_status": {str(k): v for k, v in self.by_status.items()},
                 "max_in_flight": self.max_in_flight,
+                "connections": self.connections,
+                "open_connections": self.open_connections,
                 "arrivals": [r.in_flight for r in self.records],
                 "arrived_at": [r.at for r in self.records],  # time.monotonic() of each arrival
             }
@@ -353,6 +358,19 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
         return
+
+    def setup(self) -> None:  # one call per TCP connection (keep-alive: many requests each)
+        super().setup()
+        with self.server_state._lock:
+            self.server_state.connections += 1
+            self.server_state.open_connections += 1
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            with self.server_state._lock:
+                self.server_state.open_connections -= 1
 
     def _send(self, status: int, headers: dict[str, str], payload: bytes) -> None:
         self.send_response(status)

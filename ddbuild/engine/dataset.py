@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from ddbuild.config.models import ModelProvider
     from ddbuild.engine.llm.cache import ResponseCache
     from ddbuild.engine.llm.limits import ModelLimits
+    from ddbuild.engine.llm.sessions import Session, SessionPool
     from ddbuild.engine.llm.transport import ChatTransport
     from ddbuild.engine.secret_resolver import SecretResolver
 
@@ -190,6 +191,7 @@ def generate_dataset(
     file_digest: FileDigest | None = None,
     batch_runner: BatchRunner | None = None,
     secret_resolver: SecretResolver | None = None,
+    llm_sessions: SessionPool | None = None,
 ) -> DatasetRunSummary:
     """Generate ``num_records`` rows of ``config`` into ``dataset_dir`` (see the module docstring).
 
@@ -200,6 +202,8 @@ def generate_dataset(
     ``file_digest`` hashes seed files for the config digest; a caller that already knows them (a
     stat cache, a memo shared with its own checks) passes it so no seed file is hashed twice.
     ``secret_resolver`` resolves the providers' API key references (None: Data Designer's default).
+    ``llm_sessions`` lends the run an event loop with open connections and takes it back after
+    (a build's ``SessionPool``: a chain's stages do not connect again); None: the run's own.
     """
     prepared = _prepare(config, num_records, run_config, Path(base_dir), model_providers, file_digest,
                         secret_resolver=secret_resolver)
@@ -223,7 +227,7 @@ def generate_dataset(
     else:
         with _LLMContext(config, prepared.pipeline_steps, run_config, response_cache, model_providers,
                          llm_limits, llm_transport, on_requests, base_dir=work.base_dir,
-                         secret_resolver=secret_resolver) as llm:
+                         secret_resolver=secret_resolver, sessions=llm_sessions) as llm:
             local = LocalBatches(llm)
             runner.run(keep, local, work, response_cache)
             this_run = local.stats()
@@ -254,6 +258,7 @@ class _LLMContext:
         transport: ChatTransport | None = None, on_requests: Callable[[int], None] | None = None,
         base_dir: Path | None = None,
         secret_resolver: SecretResolver | None = None,
+        sessions: SessionPool | None = None,
     ) -> None:
         self.enabled = has_llm(steps)
         self.base_dir = base_dir  # image paths of multi_modal_context are read relative to it
@@ -262,15 +267,25 @@ class _LLMContext:
         self.transport = transport  # None: the real HTTP transport
         self.on_requests = on_requests
         self.secret_resolver = secret_resolver
+        self.sessions = sessions  # lends an event loop with open connections (a build's), or None: our own
+        self.session: Session | None = None  # the one lent to this run
         self.loop: asyncio.AbstractEventLoop | None = None
         self.binding: LLMBinding | None = None
 
     def __enter__(self) -> _LLMContext:
         if self.enabled:
-            from ddbuild.engine.llm.columns import LLMServices, RowDropped
+            from ddbuild.engine.llm.columns import LLMServices, RowDropped, http_connections
 
             config, run_config, cache, providers = self.args
-            self.loop = asyncio.new_event_loop()
+            extra_connections = _remote_validator_connections(config.columns)
+            transport = self.transport
+            if transport is None and self.sessions is not None:
+                from ddbuild.engine.llm.sessions import Borrowed
+
+                self.session = self.sessions.lend(http_connections(config.model_configs, extra_connections))
+                self.loop, transport = self.session.loop, Borrowed(self.session.transport)
+            else:
+                self.loop = asyncio.new_event_loop()
 
             if cache is None:
                 from ddbuild.engine.llm.cache import MemoryResponseCache
@@ -286,12 +301,15 @@ class _LLMContext:
                     shutdown_error_rate=run_config.shutdown_error_rate,
                     shutdown_error_window=run_config.shutdown_error_window,
                     disable_early_shutdown=run_config.disable_early_shutdown, limits=self.limits,
-                    request_admission=run_config.request_admission, transport=self.transport,
-                    extra_connections=_remote_validator_connections(config.columns),
-                    secret_resolver=self.secret_resolver,
+                    request_admission=run_config.request_admission, transport=transport,
+                    extra_connections=extra_connections, secret_resolver=self.secret_resolver,
                 )
 
-            self.binding = LLMBinding(self.loop.run_until_complete(create()), RowDropped)
+            try:
+                self.binding = LLMBinding(self.loop.run_until_complete(create()), RowDropped)
+            except BaseException:  # no __exit__ follows: close (or give back) what was opened here
+                self.__exit__(None)
+                raise
             if self.on_requests is not None:
                 self.binding.services.client.on_in_flight = self.on_requests
         return self
@@ -303,14 +321,20 @@ class _LLMContext:
         if self.binding is not None:
             self.binding.services.cache.flush()
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, kind: type[BaseException] | None, *exc: object) -> None:
         if self.loop is None:
             return
+        closed = False
         try:
             if self.binding is not None:
                 self.loop.run_until_complete(self.binding.services.aclose())
+                closed = kind is None
         finally:
-            self.loop.close()
+            if self.session is not None and self.sessions is not None:  # its connections stay open for the next run
+                self.sessions.give_back(self.session, reusable=closed)
+            else:
+                self.loop.close()
+            self.loop = self.session = None
 
 
 @dataclass

@@ -247,7 +247,7 @@ def _generate(
     run = functools.partial(
         generate_dataset, run_config=ctx.run_config, base_dir=ctx.cwd, response_cache=cache,
         on_requests=InFlightEvents(ctx, stage.name), model_providers=ctx.model_providers,
-        llm_limits=ctx.llm_limits, secret_resolver=ctx.secret_resolver,
+        llm_limits=ctx.llm_limits, secret_resolver=ctx.secret_resolver, llm_sessions=ctx.llm_sessions,
         file_digest=ctx.file_digest(),  # seeds the planner hashed are not read again
         batch_runner=ctx.executor.batches(stage.name, remote) if ctx.executor is not None else None,
     )

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from ddbuild.config.models import ModelProvider
     from ddbuild.config.run_config import RunConfig
     from ddbuild.engine.llm.limits import ModelLimits
+    from ddbuild.engine.llm.sessions import SessionPool
     from ddbuild.engine.secret_resolver import SecretResolver
     from ddbuild.planning.stage import Stage
     from ddbuild.store.pins import Pin
@@ -40,6 +41,7 @@ class BuildContext:
     reporter: Reporter = field(default_factory=LoggingReporter)
     clock: Callable[[], float] = time.monotonic
     llm_limits: ModelLimits | None = None  # shared by every stage run of this build
+    llm_sessions: SessionPool | None = None  # event loops with open connections, lent to its stage runs
     # resume=NEVER (Data Designer's "generate afresh"): stage runs ask the endpoint again instead of
     # reading cached replies; what they receive is still stored (and replaces the cached reply).
     fresh_replies: bool = False

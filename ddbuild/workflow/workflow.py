@@ -200,6 +200,7 @@ class Workflow:
         same outputs and keys (docs/scale-out.md).
         """
         from ddbuild.engine.llm.limits import ModelLimits
+        from ddbuild.engine.llm.sessions import SessionPool
         from ddbuild.loading import refuse_build
 
         refuse_build(f"workflow.run() (workflow '{self.name}')")
@@ -223,10 +224,12 @@ class Workflow:
             max_parallel_stages = max(max_parallel_stages, RAY_PARALLEL_STAGES)
             if any(d.status in (Status.RUN, Status.RESUME) for d in first.stages):
                 ctx.executor.start()  # here, on the main thread: a refused cluster fails before any stage
+        ctx.llm_sessions = SessionPool()  # a chain's LLM stages reuse the connections the first one opened
         with _pinned(ctx):  # cache gc keeps what this build stores or reads until it ends
             try:
                 log = execute(graph, names, view, facts, options, ctx, Scheduling(max_parallel_stages, keep_going))
             finally:
+                ctx.llm_sessions.close()
                 ctx.verifier.save()
                 if ctx.executor is not None:
                     ctx.executor.close()

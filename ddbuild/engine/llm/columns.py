@@ -227,8 +227,7 @@ class LLMServices:
         if transport is None:
             from ddbuild.engine.llm.transport import AiohttpTransport
 
-            total = sum(m.inference_parameters.max_parallel_requests for m in model_configs)
-            transport = AiohttpTransport(max_connections=max(total, 1) + extra_connections)
+            transport = AiohttpTransport(max_connections=http_connections(model_configs, extra_connections))
         client = ChatClient(
             model_configs,
             providers,
@@ -336,6 +335,12 @@ class LLMServices:
 
 
 EMBEDDING = "embedding"
+
+
+def http_connections(model_configs: list[ModelConfig], extra: int = 0) -> int:
+    """Connections a stage run's HTTP transport admits at once: every model's max_parallel_requests
+    (so the connection limit never binds before admission does), plus ``extra`` (remote validators)."""
+    return max(sum(m.inference_parameters.max_parallel_requests for m in model_configs), 1) + extra
 
 
 def _check_model_kind(column: Any, model: ModelConfig) -> None:
