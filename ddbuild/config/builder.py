@@ -27,6 +27,7 @@ from ddbuild.config.seeds import (
     DataFrameSeedSource,
     DirectorySeedSource,
     FileContentsSeedSource,
+    HuggingFaceSeedSource,
     LocalFileSeedSource,
     SamplingStrategy,
     SeedConfig,
@@ -158,7 +159,8 @@ def _display_name(data: Mapping[str, object]) -> str:
 
 
 def seed_column_names(seed_config: SeedConfig | None, base_dir: Path | None = None) -> list[str] | None:
-    """Column names of the seed, read from file schemas (no row data) or the DataFrame."""
+    """Column names of the seed, read from file schemas (no row data) or the DataFrame; None when
+    they are not known yet (a Hugging Face dataset not in the local cache: the run fetches it)."""
     if seed_config is None:
         return []
     source = seed_config.source
@@ -167,7 +169,12 @@ def seed_column_names(seed_config: SeedConfig | None, base_dir: Path | None = No
     if isinstance(source, (DirectorySeedSource, FileContentsSeedSource)):  # one row per file
         source.files(base_dir)  # the directory and a matching file exist
         return list(source.output_columns)
-    files = source.files(base_dir)
+    if isinstance(source, HuggingFaceSeedSource):
+        files = source.cached_files()
+        if files is None:
+            return None
+    else:
+        files = source.files(base_dir)
     from ddbuild.engine.seed_reader import read_schema_names
 
     return read_schema_names(files[0])

@@ -48,7 +48,7 @@ def _matches(name: str, pattern: str) -> bool:
     return fnmatch.fnmatchcase(name, pattern) or (pattern.startswith("**/") and fnmatch.fnmatchcase(name, pattern[3:]))
 
 
-def _cached(source: Any) -> list[Path] | None:
+def cached_files(source: Any) -> list[Path] | None:
     """The matching files of the cached revision ``refs/main`` names; None when it is not cached."""
     root = repo_dir(source.repo_id)
     ref = root / "refs" / "main"
@@ -63,10 +63,10 @@ def _cached(source: Any) -> list[Path] | None:
 
 def dataset_files(source: Any) -> list[Path]:
     """The dataset's files matching the source's pattern, fetched into the cache first if needed."""
-    files = _cached(source)
+    files = cached_files(source)
     if files is None:
         _fetch(source)
-        files = _cached(source)
+        files = cached_files(source)
     if not files:
         raise SeedError(
             f"HuggingFaceSeedSource '{source.path}': no file of dataset '{source.repo_id}' matches "

@@ -242,6 +242,13 @@ class HuggingFaceSeedSource(BaseModel):
 
         return dataset_files(self)
 
+    def cached_files(self) -> list[Path] | None:
+        """The matching files already in the local cache; None when the dataset is not there
+        (nothing is fetched: building a config never contacts the hub, as in Data Designer)."""
+        from ddbuild.config.hfhub import cached_files
+
+        return cached_files(self)
+
     def label(self, file: Path) -> str:
         """A file as it enters keys: its path in the dataset (the cache's location is local)."""
         from ddbuild.config.hfhub import repo_file_path

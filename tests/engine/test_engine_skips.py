@@ -141,7 +141,8 @@ def test_a_column_reading_a_skipped_columns_side_column_is_skipped_with_it(tmp_p
 
 
 def test_without_propagation_a_skipped_columns_side_columns_read_as_none(tmp_path, openai_server):
-    run(_side_builder(propagate_skip=False), tmp_path / "ds", num_records=6, model_providers=_providers(openai_server))
+    run(_side_builder(propagate_skip=False), tmp_path / "ds", num_records=6,
+        model_providers=_providers(openai_server))
     df = load(tmp_path / "ds")
     assert len(df) == 6 and openai_server.count_prompt("Why None?") == 6  # no reasoning in any reply
     assert set(df.loc[df["topic"] == "skip-me", "turns"]) == {"0"}  # no trace: None

@@ -159,7 +159,8 @@ def test_create_caches_a_remote_validator_of_a_config_without_llm_columns(tmp_pa
     designer = dd.DataDesigner(cache=tmp_path / "cache")
     first = designer.create(_remote(openai_server), num_records=5, dataset_name="a")
     assert openai_server.by_api == {"validate": 3}
-    again = dd.DataDesigner(cache=tmp_path / "cache").create(_remote(openai_server), num_records=5, dataset_name="b")
+    again = dd.DataDesigner(cache=tmp_path / "cache").create(_remote(openai_server), num_records=5,
+                                                             dataset_name="b")
     assert openai_server.total == 3  # every batch answered from the response cache
     assert again.dataset_files()[0].read_bytes() == first.dataset_files()[0].read_bytes()
 
@@ -190,11 +191,12 @@ def test_a_batch_that_fails_the_stage_ends_the_batches_still_in_flight(tmp_path,
     server.add_fault("400", match="bad one")
     try:
         with pytest.raises(GenerationError, match="Column 'remote': POST .* failed: HTTP 400"):
-            run(_remote(server, max_parallel_requests=1), tmp_path / "a", num_records=5)  # 3 batches, one at a time
+            # 3 batches, one at a time: the first fails, the third is still waiting for its slot
+            run(_remote(server, max_parallel_requests=1), tmp_path / "a", num_records=5)
         gc.collect()
     finally:
         server.stop()
-    assert [str(u.exc_value) for u in ignored] == []  # was ["Event loop is closed"]: the third batch, waiting
+    assert [str(u.exc_value) for u in ignored] == []  # was ["Event loop is closed"]
 
 
 def test_remote_settings_stay_out_of_the_key_and_the_endpoint_enters_it():

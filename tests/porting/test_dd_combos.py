@@ -8,7 +8,8 @@ built three times against the OpenAI-compatible test server, which counts what i
    ``--explain``'s dry run (``plan(estimate_cost=True)``), asked first, sends nothing and counts
    the requests the build then sends (all but correction turns and restarts);
 2. with ``DataDesigner.create``, another fresh cache: the same values and requests again;
-3. with ``DataDesigner.create`` again on that cache: no request, the same parquet bytes.
+3. with ``DataDesigner.create`` again on that cache: no request, the same parquet bytes; and
+   ``DataDesigner.preview`` on it: no request, the same rows.
 
 Each file is also checked to load and be written back as Data Designer wrote it.
 """
@@ -17,7 +18,10 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -154,7 +158,8 @@ def _notes(df: pd.DataFrame, server: FakeOpenAIServer) -> None:
                                         said("Critique the reasoning: gamma first"),
                                         said("Critique the reasoning: None")]
     draft = df.iloc[3]  # skipped: its side columns and every column reading them or it
-    assert draft[["summary__trace", "summary__reasoning_content", "critique", "labels", "labels__trace"]].isna().all()
+    side = ["summary__trace", "summary__reasoning_content", "critique", "labels", "labels__trace"]
+    assert draft[side].isna().all()
     for row in df[:3].itertuples():
         trace = list(row.summary__trace)
         assert [e["role"] for e in trace] == ["system", "user", "assistant"]
@@ -293,6 +298,25 @@ def test_a_file_loads_and_is_written_back_as_data_designer_wrote_it(combo: Combo
     assert json.loads(builder.to_json()) == _read(HERE / combo.file)
 
 
+def test_the_script_that_wrote_the_corpus_writes_the_same_configs_with_only_its_import_renamed(
+        tmp_path: Path) -> None:
+    """make_combos.py, run by ddbuild (the hub unreachable and its cache empty), writes each config
+    as Data Designer did. Its run configs are left out: two defaults differ on purpose."""
+    script = (HERE / "make_combos.py").read_text()
+    assert script.count("import data_designer.config as dd\n") == 1
+    renamed = script.replace("import data_designer.config as dd\n", "import ddbuild.config as dd\n")
+    (tmp_path / "make.py").write_text(renamed)
+    out = tmp_path / "out"
+    out.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(HERE.parents[2]), "HF_HUB_CACHE": str(tmp_path / "empty-hub")}
+    done = subprocess.run([sys.executable, str(tmp_path / "make.py"), "."], cwd=out, env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    for combo in COMBOS:
+        assert _read(out / combo.file) == _read(HERE / combo.file), combo.file
+    assert not (tmp_path / "empty-hub").exists()
+
+
 @pytest.fixture
 def combo_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """A copy of dd_combos/ (configs and seed files) as the working directory."""
@@ -345,5 +369,8 @@ def test_a_combined_config_builds_in_a_workflow_and_with_create(
         again = designer("cache-b").create(builder(), num_records=combo.num_records, dataset_name="again")
         assert server.total == 0  # every reply (and validator batch) from the response cache
         assert _parquet_bytes(again.base_dataset_path) == _parquet_bytes(created.base_dataset_path) != {}
+        previewed = designer("cache-b").preview(builder(), num_records=combo.num_records).dataset
+        assert server.total == 0
+        pd.testing.assert_frame_equal(previewed, staged)
     finally:
         server.stop()

@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 import ddbuild as dd
-from ddbuild.errors import SeedError
+from ddbuild.errors import ColumnReferenceError, SeedError
 from ddbuild.planning.plan import Status
 from tests.openai_server import FakeOpenAIServer, start_server
 
@@ -195,6 +195,23 @@ def test_an_unreachable_hub_is_a_clear_error(project: Path, monkeypatch: pytest.
     assert "dataset 'acme/faq' is not in the local cache" in str(caught.value)
     with pytest.raises(ValueError, match="must be 'datasets/<owner>/<name>/<file or glob>'"):
         dd.HuggingFaceSeedSource(path="acme/faq")
+
+
+def test_building_a_config_never_contacts_the_hub(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Regression: builder.build() read the seed's column names, so a Hugging Face dataset not in
+    the local cache was fetched (offline: a SeedError) where Data Designer's build() reads nothing;
+    writing a config file needed the hub. Its columns are checked once the dataset is cached."""
+    cache = project.parent / "hub"
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    source = dd.HuggingFaceSeedSource(path="datasets/acme/faq/data/*.parquet", endpoint="http://127.0.0.1:9")
+    builder = dd.DataDesignerConfigBuilder().with_seed_dataset(source)
+    builder.add_column(name="q", column_type="expression", expr="Q: {{ questoin }}")
+    config = builder.build()  # the hub at port 9 refuses: nothing was asked of it
+    assert yaml.safe_load(config.to_yaml())["seed_config"]["source"]["path"] == source.path
+    assert not cache.exists()
+    _hub_snapshot(cache, "acme/faq", "a" * 40, {"data/train.parquet": pd.DataFrame({"question": ["why?"]})})
+    with pytest.raises(ColumnReferenceError, match="Column 'q' references unknown column 'questoin'"):
+        builder.build()
 
 
 class _Hub(BaseHTTPRequestHandler):
