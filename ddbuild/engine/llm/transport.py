@@ -48,7 +48,8 @@ DEFAULT_TIMEOUT_S = 600.0
 
 
 class AiohttpTransport:
-    """One aiohttp ClientSession per stage run; the connector admits ``max_connections`` at once."""
+    """One aiohttp ClientSession per stage run (a build's SessionPool hands it to the next stage run,
+    connections open: engine/llm/sessions.py); the connector admits ``max_connections`` at once."""
 
     def __init__(self, max_connections: int) -> None:
         self._max_connections = max(1, max_connections)
