@@ -122,7 +122,8 @@ def test_image_contexts_send_image_parts_by_url_and_base64_and_refuse_file_paths
         "Column 'caption' multi_modal_context: the image value 'img/dot.png' names a file; ddbuild does not "
         "read images by path (a stage's key cannot see the file's contents, so an edited image would be "
         "served from the cache): give it as a URL or as base64 data")
-    user = openai_server.records[1].body["messages"][0]
+    [cats] = [r for r in openai_server.records if r.last_user == "Caption cats"]  # requests arrive in any order
+    user = cats.body["messages"][0]
     assert user["content"][0] == {"type": "text", "text": "Caption cats"}
     assert user["content"][1]["image_url"]["url"] == "data:image/png;base64," + base64.b64encode(PNG).decode()
     assert df["caption__trace"][1][0]["content"][1]["image_url"]["url"].startswith("data:image/png;base64,")
