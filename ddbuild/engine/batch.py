@@ -114,10 +114,25 @@ class Batch:
             raise GenerationError(
                 f"Column '{name}' holds values Parquet cannot store in one column: {_types_of(values, self.row_ids)}"
                 f" ({problem}).",
-                hint="Give each column one type (None for a missing value): str, int, float, bool, datetime, "
-                "or lists / non-empty dicts of those; convert other objects first (e.g. str(value)).",
+                hint=_skip_value_hint(values, self.skipped.get(name)) or (
+                    "Give each column one type (None for a missing value): str, int, float, bool, datetime, "
+                    "or lists / non-empty dicts of those; convert other objects first (e.g. str(value))."),
             ) from problem
         return array
+
+
+def _skip_value_hint(values: Any, skipped: list[bool] | None) -> str | None:
+    """What to do when the skipped cells' value (skip.value) is of another type than the generated
+    ones (a structured or judge column skipped with a string); None when that is not the cause."""
+    if not skipped or not any(skipped):
+        return None
+    held = {type(v).__name__ for v, f in zip(to_list(values), skipped, strict=True) if f and v is not None}
+    generated = {type(v).__name__ for v, f in zip(to_list(values), skipped, strict=True) if not f and v is not None}
+    if not held or not generated or held == generated:
+        return None
+    return (f"Its skipped cells hold its skip.value ({', '.join(sorted(held))}) and its generated cells "
+            f"{', '.join(sorted(generated))}: set skip.value to None (a missing value) or to a value of the "
+            "generated type.")
 
 
 def _parquet_can_store(kind: Any) -> bool:

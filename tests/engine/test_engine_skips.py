@@ -9,7 +9,7 @@ from engine_helpers import load, run
 
 import ddbuild as dd
 from ddbuild.engine.llm.cache import MemoryResponseCache
-from ddbuild.errors import ConfigError
+from ddbuild.errors import ConfigError, GenerationError
 
 TOPICS = ["cats", "skip-me", "dogs", "skip-me", "owls", "bats"]
 
@@ -161,3 +161,17 @@ def test_the_side_column_skip_behaviour_enters_only_the_keys_of_configs_that_use
     unskipped.add_column(name="question", column_type="llm-text", model_alias="fast", prompt="Ask {{ topic }}",
                          with_trace="last_message", extract_reasoning_content=True)
     assert behaviours(unskipped) == {}  # side columns read, nothing can be skipped
+
+
+def test_a_skip_value_of_another_type_than_the_column_says_what_to_do(tmp_path, openai_server):
+    b = _builder()
+    b.delete_column("question")
+    b.add_column(name="question", column_type="llm-structured", model_alias="fast", prompt="Ask about {{ topic }}",
+                 output_format={"type": "object", "properties": {"q": {"type": "string"}}, "required": ["q"]},
+                 skip=dd.SkipConfig(when="{{ topic == 'skip-me' }}", value="n/a"))
+    with pytest.raises(GenerationError) as caught:
+        run(b, tmp_path / "ds", num_records=6, model_providers=_providers(openai_server))
+    assert str(caught.value).startswith("Column 'question' holds values Parquet cannot store in one column: dict x4")
+    assert caught.value.hint == (
+        "Its skipped cells hold its skip.value (str) and its generated cells dict: set skip.value to None "
+        "(a missing value) or to a value of the generated type.")
