@@ -17,6 +17,9 @@ retried batch re-sends only what was in flight). Each response is appended to th
 journal as it arrives: one ``write`` with no fsync, which survives a killed process (the page cache
 is the kernel's) though not a power cut, where the torn tail is skipped on reading. A journal
 whose writer is dead (same host, pid gone) is adopted by the next reader: its lines become a pack.
+The complete lines of a live writer's journal are read too (a miss in the packs looks there), so
+a build started while a killed build's workers are still being torn down re-sends nothing they
+had answered.
 
 When two packs hold the same key (``resume=NEVER`` asks again and stores the new reply), the one
 written last wins, as a file replaced in place did; the time in the index decides.
@@ -121,6 +124,7 @@ class PackIndex:
         self.relist_seconds = RELIST_LOCAL_SECONDS if files.is_local else RELIST_REMOTE_SECONDS
         self.adopts_journals = writable_journals and isinstance(files, LocalFiles)
         self._where: dict[str, str] = {}  # request key -> pack name
+        self._journaled: Responses = {}  # complete lines of live writers' journals (at the last listing)
         self._written: dict[str, int] = {}  # pack name -> when it was written (its index says)
         self._indexed: set[str] = set()  # pack names whose index was read (or written here)
         self._listed_at: float | None = None
@@ -143,7 +147,8 @@ class PackIndex:
                 self.refresh()
                 name = self._where.get(key)
             if name is None:
-                return None
+                journaled = self._journaled.get(key)
+                return None if journaled is None else {key: journaled}
             pack = self._read(name)
             if pack is None or key not in pack:
                 return None
@@ -155,7 +160,8 @@ class PackIndex:
             return iter(sorted(self._where))
 
     def refresh(self) -> None:
-        """List the packs; read the index of each one not seen yet; adopt journals of dead writers."""
+        """List the packs; read the index of each one not seen yet; adopt journals of dead writers
+        and read those of live ones."""
         with self._lock:
             if self.adopts_journals:
                 self._adopt_journals()
@@ -250,8 +256,13 @@ class PackIndex:
             names = sorted(entry.name for entry in os.scandir(folder) if entry.is_file(follow_symlinks=False))
         except FileNotFoundError:
             return
+        journaled: dict[str, tuple[int, dict[str, Any]]] = {}
         for name in names:
             if not journal_writer_is_dead(name):
+                if ".adopting." not in name:
+                    for key, when, response in journal_lines(folder / name, self.limits):
+                        if key not in journaled or journaled[key][0] <= when:  # the later reply wins
+                            journaled[key] = (when, response)
                 continue
             claimed = folder / f"{name}.adopting.{socket.gethostname()}.{os.getpid()}"
             try:
@@ -263,6 +274,7 @@ class PackIndex:
                 self.write(responses, written=received)
                 log.info("adopted %d LLM responses from the journal of a stopped build (%s)", len(responses), name)
             claimed.unlink(missing_ok=True)
+        self._journaled = {key: response for key, (_, response) in journaled.items()}
 
     def _warn(self, name: str, message: str) -> None:
         if name not in self._warned:
@@ -300,26 +312,32 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-def read_journal(path: Path, limits: Limits) -> tuple[Responses, int]:
-    """The complete, well-formed lines of a journal (a torn or foreign line is skipped), and when
-    the last of them was received."""
-    responses: Responses = {}
-    received = 0
+def journal_lines(path: Path, limits: Limits) -> Iterator[tuple[str, int, dict[str, Any]]]:
+    """(request key, received ns, response) for each complete, well-formed line of a journal (a
+    torn or foreign line is skipped)."""
     limit = limits.bytes_for(ObjectKind.PACK)
     try:
         with open(path, "rb") as handle:
             data = handle.read(min(limit, os.fstat(handle.fileno()).st_size) + 1)
     except OSError:
-        return responses, received
+        return
     for line in data[:limit].split(b"\n")[:-1]:  # the last piece has no newline: torn or empty
         try:
             value = parse_json(line, ObjectKind.RESPONSE, f"journal line in {path.name}", limits, extra_depth=1)
         except IntegrityError:
             continue
         if isinstance(value, dict) and is_digest(value.get("key")) and isinstance(value.get("response"), dict):
-            responses[value["key"]] = value["response"]
-            if isinstance(value.get("received"), int):
-                received = max(received, value["received"])
+            received = value.get("received")
+            yield value["key"], received if isinstance(received, int) else 0, value["response"]
+
+
+def read_journal(path: Path, limits: Limits) -> tuple[Responses, int]:
+    """The responses of a journal (the later line wins for a key) and when the last was received."""
+    responses: Responses = {}
+    received = 0
+    for key, when, response in journal_lines(path, limits):
+        responses[key] = response
+        received = max(received, when)
     return responses, received or time.time_ns()
 
 

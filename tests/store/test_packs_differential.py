@@ -1,7 +1,8 @@
 """Differential test of the pack index (a quick answer) against the obvious one: a dict where the
 response received last wins. Random programs of writes, reopened stores (another process),
-journals of killed writers and damaged packs; after every step a fresh store must answer every
-key as the dict does (a miss only where the pack holding the last reply was damaged), and the
+journals of killed writers and of live ones, and damaged packs; after every step a fresh store
+must answer every key as the dict does (a miss only where the pack holding the last reply was
+damaged; a live writer's journaled reply counts for keys no pack holds, until it packs), and the
 long-lived writer too, except that it may lag another process's writes (answering a miss or the
 reply before) until it re-lists the packs (packs.RELIST_LOCAL_SECONDS) or is reopened.
 """
@@ -25,6 +26,7 @@ DEAD_PID = 2**22 + 1  # above Linux's pid_max: never a live process
 step = st.one_of(
     st.tuples(st.just("put"), st.dictionaries(st.sampled_from(KEYS), st.integers(0, 5), min_size=1, max_size=6)),
     st.tuples(st.just("killed"), st.dictionaries(st.sampled_from(KEYS), st.integers(0, 5), min_size=1, max_size=4)),
+    st.tuples(st.just("live"), st.dictionaries(st.sampled_from(KEYS), st.integers(0, 5), min_size=1, max_size=4)),
     st.tuples(st.just("reopen"), st.none()),
     st.tuples(st.just("damage"), st.integers(0, 20)),
 )
@@ -35,7 +37,8 @@ def reply(value: int) -> dict[str, Any]:
 
 
 def run_program(root: Path, program: list[tuple[str, Any]]) -> None:
-    expected: dict[str, dict[str, Any]] = {}
+    expected: dict[str, dict[str, Any]] = {}  # packed replies (adopted journals included)
+    live: dict[str, dict[str, Any]] = {}  # replies in journals of writers still running
     lost: set[str] = set()  # keys whose only copy was in a damaged pack: a miss is right for them
     lagging: dict[str, list[Any]] = {}  # key -> what the long-lived store may still answer for it
     store = FileSystemStore(root)
@@ -54,9 +57,16 @@ def run_program(root: Path, program: list[tuple[str, Any]]) -> None:
             assert journal.path is not None
             journal.path.rename(journal.path.with_name(journal.path.name.replace(f".{os.getpid()}.", f".{DEAD_PID}.")))
             for k, v in arg.items():  # any reply it saw at its last listing, or none, or this one
-                lagging.setdefault(k, [None, expected.get(k)]).append(reply(v))
+                lagging.setdefault(k, [None, expected.get(k), live.get(k)]).append(reply(v))
             expected.update({k: reply(v) for k, v in arg.items()})
             lost -= set(arg)
+        elif op == "live":  # a build still running has journaled these replies
+            journal = FileSystemStore(root).open_journal()
+            assert journal is not None
+            for k, v in arg.items():
+                journal.append(k, reply(v))
+                lagging.setdefault(k, [None, expected.get(k), live.get(k)]).append(reply(v))
+                live[k] = reply(v)
         elif op == "reopen":
             store = FileSystemStore(root)
             lagging.clear()
@@ -70,13 +80,14 @@ def run_program(root: Path, program: list[tuple[str, Any]]) -> None:
                 lost |= _keys_of(victim)
         fresh = FileSystemStore(root)
         for k in KEYS:
+            want = expected[k] if k in expected else live.get(k)
             got = fresh.get_response(k)
             if k in lost:
-                assert got in (None, expected.get(k)), (op, k)
+                assert got in (None, want), (op, k)
             else:
-                assert got == expected.get(k), (op, k, got, expected.get(k))
+                assert got == want, (op, k, got, want)
             mine = store.get_response(k)
-            assert mine == expected.get(k) or mine in lagging.get(k, []) or (k in lost and mine is None), (op, k)
+            assert mine == want or mine in lagging.get(k, []) or (k in lost and mine is None), (op, k)
 
 
 def _keys_of(pack: Path) -> set[str]:
