@@ -34,7 +34,6 @@ from ddbuild.fingerprint import digest_file, is_digest
 from ddbuild.store._files import BinarySink, Files, LocalFiles, mismatch
 from ddbuild.store.base import BlobState, OnCorrupt, Origin, Store, no_remote
 from ddbuild.store.entry import validate_entry
-from ddbuild.store.packs import PackIndex, ResponseJournal, copy_response
 from ddbuild.store.layout import (
     ACTIONS,
     LLM,
@@ -46,6 +45,7 @@ from ddbuild.store.layout import (
     partial_rel,
     response_rel,
 )
+from ddbuild.store.packs import PackIndex, ResponseJournal, copy_response
 
 if TYPE_CHECKING:
     from ddbuild.store.closure import ClosureCounts

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 from dag_helpers import designer, llm_builder, model, seed_builder, write_seed
 
 from ddbuild.fingerprint import digest_json

@@ -8,7 +8,6 @@ import pytest
 
 from ddbuild.engine.llm.cache import MemoryResponseCache
 from ddbuild.errors import ConfigError, EarlyShutdownError
-from tests.packs_helpers import pack_files, rewrite_responses, stored_responses
 from tests.llm.helpers import (
     LLMCodeColumnConfig,
     LLMJudgeColumnConfig,
@@ -20,6 +19,7 @@ from tests.llm.helpers import (
     services,
     text_column,
 )
+from tests.packs_helpers import pack_files, rewrite_responses, stored_responses
 
 SCHEMA = {
     "type": "object",

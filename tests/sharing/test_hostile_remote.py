@@ -23,10 +23,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from ddbuild.fingerprint import digest_bytes
 import xxhash
 
+from ddbuild.fingerprint import digest_bytes
 from ddbuild.store.layout import LLM_PACKS, blob_rel, entry_rel, pack_index_rel, pack_rel
 from ddbuild.store.packs import encode_pack
 from tests.openai_server import start_server
