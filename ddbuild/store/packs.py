@@ -250,31 +250,53 @@ class PackIndex:
 
     # -- journals ------------------------------------------------------------------------------
     def _adopt_journals(self) -> None:
+        """Pack the journals of dead writers; read the others (live writers', and those another
+        reader is adopting at this moment). A journal that vanishes while we look was just claimed
+        or packed by another reader, so the folder is scanned again: its claimed name, or its pack
+        (written before the claimed file goes), is there then."""
         assert isinstance(self.files, LocalFiles)
         folder = self.files.path(LLM_JOURNAL)
+        journaled: dict[str, tuple[int, dict[str, Any]]] = {}
+        for _ in range(5):
+            journaled, vanished = self._scan_journals(folder)
+            if not vanished:
+                break
+        self._journaled = {key: response for key, (_, response) in journaled.items()}
+
+    def _scan_journals(self, folder: Path) -> tuple[dict[str, tuple[int, dict[str, Any]]], bool]:
+        journaled: dict[str, tuple[int, dict[str, Any]]] = {}
+        vanished = False
         try:
             names = sorted(entry.name for entry in os.scandir(folder) if entry.is_file(follow_symlinks=False))
         except FileNotFoundError:
-            return
-        journaled: dict[str, tuple[int, dict[str, Any]]] = {}
+            return journaled, vanished
         for name in names:
             if not journal_writer_is_dead(name):
-                if ".adopting." not in name:
-                    for key, when, response in journal_lines(folder / name, self.limits):
-                        if key not in journaled or journaled[key][0] <= when:  # the later reply wins
-                            journaled[key] = (when, response)
+                try:
+                    lines = list(journal_lines(folder / name, self.limits))
+                except FileNotFoundError:
+                    vanished = True
+                    continue
+                for key, when, response in lines:
+                    if key not in journaled or journaled[key][0] <= when:  # the later reply wins
+                        journaled[key] = (when, response)
                 continue
-            claimed = folder / f"{name}.adopting.{socket.gethostname()}.{os.getpid()}"
+            stem = name.partition(".jsonl")[0]
+            claimed = folder / f"{stem}.jsonl.adopting.{socket.gethostname()}.{os.getpid()}"
             try:
                 os.replace(folder / name, claimed)  # one adopter wins the rename
             except FileNotFoundError:
+                vanished = True
                 continue
-            responses, received = read_journal(claimed, self.limits)
+            try:
+                responses, received = read_journal(claimed, self.limits)
+            except FileNotFoundError:
+                continue
             if responses:
                 self.write(responses, written=received)
                 log.info("adopted %d LLM responses from the journal of a stopped build (%s)", len(responses), name)
             claimed.unlink(missing_ok=True)
-        self._journaled = {key: response for key, (_, response) in journaled.items()}
+        return journaled, vanished
 
     def _warn(self, name: str, message: str) -> None:
         if name not in self._warned:
@@ -314,11 +336,13 @@ def pid_alive(pid: int) -> bool:
 
 def journal_lines(path: Path, limits: Limits) -> Iterator[tuple[str, int, dict[str, Any]]]:
     """(request key, received ns, response) for each complete, well-formed line of a journal (a
-    torn or foreign line is skipped)."""
+    torn or foreign line is skipped); FileNotFoundError when it is gone."""
     limit = limits.bytes_for(ObjectKind.PACK)
     try:
         with open(path, "rb") as handle:
             data = handle.read(min(limit, os.fstat(handle.fileno()).st_size) + 1)
+    except FileNotFoundError:
+        raise  # the caller looks again: it was claimed or packed meanwhile
     except OSError:
         return
     for line in data[:limit].split(b"\n")[:-1]:  # the last piece has no newline: torn or empty
