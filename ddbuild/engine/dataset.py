@@ -500,10 +500,12 @@ class LocalBatches:
 
 
 def run_batch(work: StageWork, job: BatchJob, root: Path, response_cache: ResponseCache | None,
-              llm_limits: Any = None) -> tuple[BatchOutcome, dict[str, Any]]:
-    """One batch with LLM services of its own (a worker's unit of work): its outcome and LLM usage."""
+              llm_limits: Any = None, llm_sessions: SessionPool | None = None) -> tuple[BatchOutcome, dict[str, Any]]:
+    """One batch with LLM services of its own (a worker's unit of work): its outcome and LLM usage.
+    ``llm_sessions`` lends it an event loop with open connections (a worker process's pool)."""
     with _LLMContext(work.config, work.pipeline_steps, work.run_config, response_cache, work.model_providers,
-                     llm_limits, base_dir=work.base_dir, secret_resolver=work.secret_resolver) as llm:
+                     llm_limits, base_dir=work.base_dir, secret_resolver=work.secret_resolver,
+                     sessions=llm_sessions) as llm:
         outcome = next(LocalBatches(llm).run(work, iter([job]), root, response_cache))
         return outcome, llm.stats()
 

@@ -30,7 +30,8 @@ from ddbuild.errors import ConfigError, GenerationError, StoreError
 from ddbuild.execution.checkpoints import StageCheckpoints
 from ddbuild.execution.executors import ExecutorSpec
 from ddbuild.execution.llmcache import StoreResponseCache
-from ddbuild.execution.ray_worker import CheckpointTarget, Limiter, WorkerCache, WorkerResult, generate_batch
+from ddbuild.execution.ray_admission import Limiter
+from ddbuild.execution.ray_worker import CheckpointTarget, WorkerCache, WorkerResult, generate_batch
 
 if TYPE_CHECKING:
     from ddbuild.engine.llm.cache import ResponseCache

@@ -90,6 +90,38 @@ def test_max_parallel_requests_holds_across_the_workers(ray_session, server, tmp
     assert server.max_in_flight == 3
 
 
+def test_a_rate_limiting_endpoint_brings_the_clusters_in_flight_down_as_it_does_locally(ray_session, tmp_path,
+                                                                                       monkeypatch):
+    # Two batches at once on two workers, 24 in flight allowed cluster-wide; the server refuses
+    # (429) a 7th request in flight. Workers hand slots on between their own requests, so the
+    # limiter's adaptive limit must still reach them: the cluster settles at the server's limit.
+    import ddbuild as dd
+    from tests.openai_server import start_server
+
+    limited = start_server(latency_ms=20)
+    limited.set_concurrency_limit(6)
+    tuning = dd.RequestAdmissionTuningConfig(cooldown_seconds=0.05, successes_until_increase=10)
+    monkeypatch.chdir(tmp_path)
+    try:
+        designer = dd.DataDesigner(model_providers=[dd.ModelProvider(name="local", endpoint=limited.url)])
+        designer.set_run_config(dd.RunConfig(buffer_size=100, request_admission=tuning))
+        model = dd.ModelConfig(alias="m", model="limited-model", provider="local",
+                               inference_parameters={"max_parallel_requests": 24})
+        builder = (dd.DataDesignerConfigBuilder(model_configs=[model], seed=1)
+                   .add_column(name="i", column_type="sampler", sampler_type="uuid", params={})
+                   .add_column(name="answer", column_type="llm-text", model_alias="m", prompt="Row {{ i }}"))
+        wf = designer.compose_workflow(name="aimd")
+        wf.add_stage("s", builder, num_records=400)
+        df = wf.run(executor="ray").load_dataset()
+        refused, answered, arrivals = limited.by_status[429], limited.by_status[200], limited.arrivals
+    finally:
+        limited.stop()
+    assert len(df) == 400 and answered == 400  # every row answered once; the 429s were retried
+    assert 0 < refused < 100
+    assert max(arrivals[:30]) > 6  # it started above the server's limit and was pushed back...
+    assert max(arrivals[len(arrivals) // 2:]) <= 7, arrivals[len(arrivals) // 2:]  # ...to within one step
+
+
 def test_a_worker_error_names_stage_and_batch_without_a_ray_traceback(ray_session, server, tmp_path, monkeypatch):
     import ddbuild as dd
 

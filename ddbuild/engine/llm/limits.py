@@ -113,12 +113,28 @@ class SharedLimit:
             raise
         return waiter.admitted_at
 
+    def try_acquire(self, limit: int) -> bool:
+        """Take a slot under ``limit`` only if one is free now and nobody waits for one."""
+        with self._lock:
+            if not self._queues and self._admits(limit, time.monotonic()):
+                self._take()
+                return True
+            return False
+
     def release(self, outcome: Outcome = Outcome.NEUTRAL, admitted_at: int = 0, cooldown: float = 0.0) -> None:
         """Give a slot back and tell the controller how the attempt went (``cooldown``: seconds to
         hold admissions after a rate limit)."""
+        self._settle(1, outcome, admitted_at, cooldown)
+
+    def learn(self, outcome: Outcome, admitted_at: int = 0, cooldown: float = 0.0) -> None:
+        """Tell the controller how an attempt went whose slot stays held (handed on to the next
+        request of the same holder: execution/ray_admission.py)."""
+        self._settle(0, outcome, admitted_at, cooldown)
+
+    def _settle(self, freed: int, outcome: Outcome, admitted_at: int, cooldown: float) -> None:
         with self._lock:
             now = time.monotonic()
-            self.in_flight -= 1
+            self.in_flight -= freed
             self._learn(outcome, admitted_at, cooldown, now)
             granted = self._grant(now)
             self._arm_timers(now)

@@ -5,7 +5,8 @@ Every stage run with LLM columns needs an asyncio event loop and an HTTP transpo
 again: 64 at once took ~65 ms of wall before the stage's first reply on loopback (a TLS
 handshake each on a real endpoint), and cost the server a connection each. A ``SessionPool``
 (one per build, ``Workflow.run``) lends a stage run an idle session and takes it back at the
-end of the run with its connections open; the build closes them when it ends.
+end of the run with its connections open; the build closes them when it ends. A Ray worker
+process keeps one for the batches it runs one after the other (execution/ray_worker.py).
 
 A session idle for longer than ``IDLE_SECONDS`` is closed instead of lent: servers close
 keep-alive connections they have not seen used for a while (uvicorn after 5 s), and a POST sent
