@@ -220,7 +220,7 @@ RENAMES_ALLOWED = {
     ("_keep_aside", "os.replace"): "a file edited by hand in a view is moved to edited/, not written",
     ("_link", "os.link"): "inputs hard-linked into a stage's scratch folder, never published",
     ("fetch_blob", "tempfile.mkstemp"): "a scratch download the local store then copies in atomically",
-    ("_adopt_journals", "os.replace"): "a dead build's journal claimed by renaming it (one adopter wins); its "
+    ("_scan_journals", "os.replace"): "a dead build's journal claimed by renaming it (one adopter wins); its "
     "lines are then written as a pack through atomic",
 }
 _NAMING_CALLS = {
