@@ -79,7 +79,7 @@ class RayExecutor:
             self.started_ray = True
         alive = [n for n in ray.nodes() if n.get("Alive")]
         self.nodes = max(1, len(alive))
-        self.cache = WorkerCache(self._worker_settings(), self.fresh_replies)
+        self.cache = WorkerCache(self._worker_settings(), self.fresh_replies, node_local=self.nodes > 1)
         cpus = int(ray.cluster_resources().get("CPU", 1))
         self.window = max(2, 2 * cpus)
         _ship_project_code(self.cwd)
@@ -102,8 +102,9 @@ class RayExecutor:
             self.started_ray = False
 
     def _worker_settings(self) -> Any:
-        """Where workers cache LLM responses: the build's cache on one node; with more nodes the
-        remote (uploaded as they arrive, so every node and the driver can reach them)."""
+        """Where workers cache LLM responses: the build's cache on one node; with more nodes each
+        node's worker cache (``ray_worker.node_cache_dir``) with the remote behind it, uploaded to
+        as one pack per batch, so every node and the driver can reach them."""
         from ddbuild.settings import CacheSettings
         from ddbuild.store.fs import FileSystemStore
 

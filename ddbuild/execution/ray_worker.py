@@ -29,6 +29,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import xxhash
+
 from ddbuild import errors
 from ddbuild.config.run_config import RequestAdmissionTuningConfig
 from ddbuild.engine.dataset import BatchJob, BatchOutcome, StageWork, run_batch
@@ -41,15 +43,41 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class WorkerCache:
-    """The cache a worker reads and writes LLM responses in (a settings.CacheSettings, picklable)."""
+    """The cache a worker reads and writes LLM responses in (a settings.CacheSettings, picklable).
+
+    ``node_local`` (more than one node): the local layer is this node's worker cache
+    (``node_cache_dir``), not the driver's cache path, so every build with the same remote finds on
+    a node the replies a killed worker there had journaled but not packed yet, whichever machine
+    its driver runs on; the remote behind it is where every node and the driver meet.
+    """
 
     settings: Any
     fresh_replies: bool = False  # resume=NEVER: ask the endpoint again, still store the replies
+    node_local: bool = False
 
     def open(self) -> StoreResponseCache:
         from ddbuild.settings import open_cache
 
-        return StoreResponseCache(open_cache(self.settings), read=not self.fresh_replies)
+        settings = self.settings
+        if self.node_local:
+            settings = replace(settings, cache=node_cache_dir(str(settings.remote)))
+        return StoreResponseCache(open_cache(settings), read=not self.fresh_replies)
+
+
+#: The base of a node's worker caches (default ``$XDG_CACHE_HOME/ddbuild/ray-workers``, else
+#: ``~/.cache/ddbuild/ray-workers``), read on the worker's node.
+WORKER_CACHE_ENV = "DDBUILD_WORKER_CACHE"
+
+
+def node_cache_dir(remote: str) -> Path:
+    """This node's worker cache for builds sharing ``remote`` (one folder per remote URL)."""
+    base = os.environ.get(WORKER_CACHE_ENV)
+    if base:
+        root = Path(base)
+    else:
+        xdg = os.environ.get("XDG_CACHE_HOME")
+        root = (Path(xdg) if xdg else Path.home() / ".cache") / "ddbuild" / "ray-workers"
+    return root / xxhash.xxh3_128_hexdigest(remote.encode("utf-8"))[:16]
 
 
 @dataclass(frozen=True)

@@ -144,7 +144,8 @@ def cluster() -> Iterator[Cluster]:
         port = probe.getsockname()[1]
     # The workers reach the moto S3 remote with moto's test credentials (tests/store/store_servers.py).
     env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", **os.environ,
-           "PYTHONPATH": str(REPO), "RAY_ADDRESS": "", "RAY_AUTH_MODE": "token"}
+           "PYTHONPATH": str(REPO), "RAY_ADDRESS": "", "RAY_AUTH_MODE": "token",
+           "DDBUILD_WORKER_CACHE": os.path.join(temp, "worker-caches")}  # not the user's ~/.cache
     common = ["--num-cpus=1", "--disable-usage-stats"]
     try:
         subprocess.run([ray_cli, "start", "--head", f"--port={port}", f"--temp-dir={temp}",
