@@ -364,7 +364,9 @@ class LayeredStore:
             self._warn_once("sig:responses", f"remote cache {self.remote.location}: LLM responses without a "
                             "signature of an accepted key are ignored (treated as misses).")
             return None
-        self.local.put_responses(pulled)
+        # Only what the local cache lacks: a local reply stays the one used (it may be newer, e.g.
+        # from a resume=NEVER build) — the pulled pack is written now and would otherwise win.
+        self.local.put_responses({k: r for k, r in pulled.items() if k == key or self.local.response_pack(k) is None})
         return pulled
 
     def put_response(self, key: str, response: dict[str, Any]) -> None:

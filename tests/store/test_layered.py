@@ -223,3 +223,18 @@ def test_http_credentials_are_used_and_never_shown(nginx: Nginx, tmp_path: Path)
     assert str(unreachable.value).startswith("remote cache http://127.0.0.1:9/ is unreachable (GET actions/")
     with pytest.raises(ConfigError, match="must not contain credentials"):
         HttpStore("http://user:s3cr3t@127.0.0.1:9/cache/")
+
+
+def test_pulling_a_remote_pack_keeps_the_local_replies_it_overlaps(tmp_path: Path) -> None:
+    """A remote pack is pulled whole for its batch-mates, but a reply the local cache already has
+    (maybe newer: a resume=NEVER build asked again) stays the one served."""
+    mine, theirs = key_of("asked here and there"), key_of("asked only there")
+    local = FileSystemStore(tmp_path / "cache")
+    local.put_responses({mine: {"answer": "local, newer"}})
+    remote = FileSystemStore(tmp_path / "remote")
+    remote.put_responses({mine: {"answer": "remote, older"}, theirs: {"answer": "remote"}})
+    store = LayeredStore(FileSystemStore(tmp_path / "cache"), FileSystemStore(tmp_path / "remote", remote=True))
+    assert store.get_response(theirs)["answer"] == "remote"  # pulls the remote's pack
+    fresh = LayeredStore(FileSystemStore(tmp_path / "cache"), FileSystemStore(tmp_path / "remote", remote=True))
+    assert fresh.get_response(mine) == {"answer": "local, newer"}
+    assert fresh.get_response(theirs)["answer"] == "remote"
