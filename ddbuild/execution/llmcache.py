@@ -91,7 +91,7 @@ class StoreResponseCache:
             self._journal.clear()
 
     def close(self, *, raise_errors: bool = True) -> None:
-        """``flush`` and stop the writer threads (``raise_errors=False``: while another error unwinds)."""
+        """``flush`` at the end of the stage (``raise_errors=False``: while another error unwinds)."""
         try:
             self.flush()
         except Exception:

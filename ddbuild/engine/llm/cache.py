@@ -63,7 +63,7 @@ class ResponseCache(Protocol):
     def get(self, key: str) -> dict[str, Any] | None: ...
 
     def put(self, key: str, response: dict[str, Any]) -> None:
-        """Store ``response``; it may become durable later (a writer thread), but ``get`` sees it now."""
+        """Store ``response``; it may become durable later (at ``flush``), but ``get`` sees it now."""
         ...
 
     def flush(self) -> None:
