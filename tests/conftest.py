@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.openai_server import FakeOpenAIServer, start_server
 from tests.store.store_servers import Moto, Nginx, nginx_binary
 
 NGINX_MISSING = "nginx is not installed (CI: `apt-get install -y nginx`); HTTP/WebDAV tests skipped"
@@ -17,6 +18,19 @@ def _no_data_designer_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch
     """Model providers/configs never come from the real ~/.data-designer: an empty folder instead
     (tests that need one set DATA_DESIGNER_HOME or HOME themselves)."""
     monkeypatch.setenv("DATA_DESIGNER_HOME", str(tmp_path_factory.getbasetemp() / "empty-data-designer-home"))
+
+
+@pytest.fixture
+def server() -> Iterator[FakeOpenAIServer]:
+    """The OpenAI-compatible test server on loopback, no added latency, stopped after the test.
+
+    Folders and modules that need latency or a longer scope define their own ``server``.
+    """
+    running = start_server(latency_ms=0)
+    try:
+        yield running
+    finally:
+        running.stop()
 
 
 @pytest.fixture(scope="session")

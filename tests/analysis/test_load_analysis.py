@@ -14,16 +14,9 @@ import ddbuild as dd
 from ddbuild.analysis import ColumnDistributionType, DatasetAnalysis
 from ddbuild.analysis.profile import profiles_computed
 from tests.dag.dag_helpers import designer, model, write_seed
-from tests.openai_server import start_server
 
 REPO = Path(__file__).resolve().parents[2]
 
-
-@pytest.fixture
-def server():
-    running = start_server(latency_ms=0)
-    yield running
-    running.stop()
 
 
 def _qa_workflow(server) -> dd.DataDesigner:

@@ -8,10 +8,7 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
-import pytest
 from cli_project import Project
-
-from tests.openai_server import start_server
 
 BUILD_FILE = '''
 import ddbuild as dd
@@ -28,12 +25,6 @@ UNSET = (
     "which is not set; model alias 'nvidia-text' (column 'answer') needs it."
 )
 
-
-@pytest.fixture
-def server():
-    server = start_server()
-    yield server
-    server.stop()
 
 
 def _home(root: Path, url: str, model: str) -> Path:

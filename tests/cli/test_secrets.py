@@ -11,12 +11,9 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
-from tests.openai_server import FakeOpenAIServer, start_server
+from tests.openai_server import FakeOpenAIServer
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -34,12 +31,6 @@ workflow = dd.DataDesigner(model_providers=[provider]).compose_workflow(name="se
 workflow.add_stage("texts", topics, num_records=6)
 '''
 
-
-@pytest.fixture
-def server() -> Iterator[FakeOpenAIServer]:
-    server = start_server()
-    yield server
-    server.stop()
 
 
 def _ddbuild(root: Path, server: FakeOpenAIServer, secret: str | None, *args: str,

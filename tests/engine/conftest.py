@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
-
 import pytest
+
+from tests.openai_server import FakeOpenAIServer
 
 
 @pytest.fixture
-def openai_server() -> Iterator[Any]:
-    from tests.openai_server import start_server
-
-    server = start_server(latency_ms=0)
-    try:
-        yield server
-    finally:
-        server.stop()
+def openai_server(server: FakeOpenAIServer) -> FakeOpenAIServer:
+    """The shared test server (tests/conftest.py), under the name the engine tests use."""
+    return server

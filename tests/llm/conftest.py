@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
-from tests.openai_server import FakeOpenAIServer, start_server
+from tests.openai_server import FakeOpenAIServer
 
 
 @pytest.fixture
-def openai_server() -> Iterator[FakeOpenAIServer]:
-    server = start_server(latency_ms=0)
-    try:
-        yield server
-    finally:
-        server.stop()
+def openai_server(server: FakeOpenAIServer) -> FakeOpenAIServer:
+    """The shared test server (tests/conftest.py), under the name the LLM tests use."""
+    return server

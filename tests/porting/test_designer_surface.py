@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import inspect
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,7 +17,7 @@ from ddbuild.engine.errors import SecretResolutionError
 from ddbuild.errors import APIKeyError, ConfigError, LLMRequestError, ModelConfigError, NotSupportedError
 from ddbuild.interface import DataDesigner
 from ddbuild.interface.errors import DataDesignerGenerationError
-from tests.openai_server import FakeOpenAIServer, start_server
+from tests.openai_server import FakeOpenAIServer
 
 # Data Designer 0.9.7's constructor, read from the installed package: (name, default)
 DD_KEYWORDS = [
@@ -28,12 +27,6 @@ DD_KEYWORDS = [
 ]
 SECRET = "sk-from-the-secrets-file-7c1f"
 
-
-@pytest.fixture
-def server() -> Iterator[FakeOpenAIServer]:
-    started = start_server()
-    yield started
-    started.stop()
 
 
 @pytest.fixture

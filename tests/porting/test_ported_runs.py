@@ -8,7 +8,6 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -16,17 +15,11 @@ import pytest
 
 import ddbuild.config as dd
 from ddbuild.interface import DataDesigner, DataDesignerWorkflowError
-from tests.openai_server import FakeOpenAIServer, start_server
+from tests.openai_server import FakeOpenAIServer
 
 HERE = Path(__file__).parent
 ROOT = HERE.parents[1]
 
-
-@pytest.fixture
-def server() -> Iterator[FakeOpenAIServer]:
-    started = start_server()
-    yield started
-    started.stop()
 
 
 @pytest.mark.skipif(importlib.util.find_spec("ddbuild.engine.llm.catalogue") is None,

@@ -6,25 +6,13 @@ its counter unchanged, and the build that follows must send exactly what the dry
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 import ddbuild as dd
 from ddbuild.execution import costing
 from ddbuild.execution.costing import sample_rows
 from ddbuild.planning.plan import Status
-from tests.openai_server import FakeOpenAIServer, start_server
-
-
-@pytest.fixture
-def server() -> Iterator[FakeOpenAIServer]:
-    s = start_server(latency_ms=0)
-    try:
-        yield s
-    finally:
-        s.stop()
+from tests.openai_server import FakeOpenAIServer
 
 
 def write_seed(path: Path, rows: int) -> None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -18,16 +17,7 @@ import yaml
 import ddbuild as dd
 from ddbuild.errors import ColumnReferenceError, SeedError
 from ddbuild.planning.plan import Status
-from tests.openai_server import FakeOpenAIServer, start_server
-
-
-@pytest.fixture
-def server() -> Iterator[FakeOpenAIServer]:
-    s = start_server(latency_ms=0)
-    try:
-        yield s
-    finally:
-        s.stop()
+from tests.openai_server import FakeOpenAIServer
 
 
 def _docs(root: Path) -> Path:

@@ -6,23 +6,12 @@ Before HASH_SCHEME_VERSION 2, ``strip_excluded`` dropped every key named ``provi
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 import ddbuild as dd
 from ddbuild.planning.plan import Status
-from tests.openai_server import FakeOpenAIServer, start_server
+from tests.openai_server import FakeOpenAIServer
 from tests.workflow.conftest import write_seed
-
-
-@pytest.fixture
-def server() -> Iterator[FakeOpenAIServer]:
-    s = start_server(latency_ms=0)
-    try:
-        yield s
-    finally:
-        s.stop()
 
 
 def _template_workflow(template: dict) -> object:

@@ -5,24 +5,12 @@ which IF_POSSIBLE then reuses. Requests are counted at the test server.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
-
 import ddbuild as dd
 from ddbuild.planning.plan import ReasonKind, Status
-from tests.openai_server import FakeOpenAIServer, start_server
+from tests.openai_server import FakeOpenAIServer
 
 ROWS = 8
 
-
-@pytest.fixture
-def server() -> Iterator[FakeOpenAIServer]:
-    s = start_server(latency_ms=0)
-    try:
-        yield s
-    finally:
-        s.stop()
 
 
 def _workflow(server: FakeOpenAIServer):
