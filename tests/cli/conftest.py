@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from cli_project import CHAIN, DAG, Project
+
+from tests.openai_server import FakeOpenAIServer, start_server
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "doc_qa"
 
 
 @pytest.fixture(autouse=True)
@@ -31,3 +37,17 @@ def chain(project: Project) -> Project:
 def dag(project: Project) -> Project:
     project.write(DAG)
     return project
+
+
+@pytest.fixture
+def doc_qa(project: Project, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Project, FakeOpenAIServer]]:
+    """examples/doc_qa copied into the project, its OPENAI_BASE_URL pointing at a fresh test server."""
+    for name in ("ddfile.py", "passages.jsonl"):
+        shutil.copy(EXAMPLE / name, project.root / name)
+    server = start_server()
+    monkeypatch.setenv("OPENAI_BASE_URL", server.url)
+    monkeypatch.setenv("OPENAI_API_KEY", "test-key")
+    try:
+        yield project, server
+    finally:
+        server.stop()

@@ -3,27 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
-from pathlib import Path
-
-import pytest
-
-from tests.openai_server import start_server
-
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "doc_qa"
-
-
-@pytest.fixture
-def doc_qa(project, monkeypatch):
-    for name in ("ddfile.py", "passages.jsonl"):
-        shutil.copy(EXAMPLE / name, project.root / name)
-    server = start_server()
-    monkeypatch.setenv("OPENAI_BASE_URL", server.url)
-    monkeypatch.setenv("OPENAI_API_KEY", "test-key")
-    try:
-        yield project, server
-    finally:
-        server.stop()
 
 
 def test_doc_qa_builds_and_rebuilds_for_free(doc_qa):

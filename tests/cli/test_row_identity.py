@@ -9,15 +9,10 @@ The outputs keep the seed's order; the first stage's ``--explain`` count is the 
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 
-from tests.openai_server import start_server
-
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "doc_qa"
 LLM_STAGES = 3
 NEW = json.dumps({"doc_id": "doc-new", "title": "Tides",
                   "text": "The Moon's gravity raises two bulges of ocean water; Earth turns beneath them."})
@@ -39,18 +34,6 @@ EDITS: dict[str, tuple[Callable[[list[str]], list[str]], int]] = {
     "change-one": (_changed, 1),
 }
 
-
-@pytest.fixture
-def doc_qa(project, monkeypatch):
-    for name in ("ddfile.py", "passages.jsonl"):
-        shutil.copy(EXAMPLE / name, project.root / name)
-    server = start_server()
-    monkeypatch.setenv("OPENAI_BASE_URL", server.url)
-    monkeypatch.setenv("OPENAI_API_KEY", "test-key")
-    try:
-        yield project, server
-    finally:
-        server.stop()
 
 
 def _sources(project) -> list[str]:
