@@ -86,25 +86,14 @@ def compile_template(source: str, where: str = "template") -> Callable[[dict[str
     merge of the globals and the per-call imports (the row-wise engine path: expressions, LLM
     prompts, processors).
     """
-    from ddbuild.sandbox import begin_render, end_render
-
     try:
-        template = _compiled(source)
+        run = _row_function(source, where, _environment().concat)
     except BaseException as exc:  # a template that does not compile: the TemplateError render() gives
         _raise_template_error(exc, where)
         raise
-    base = dict(template.globals)
-    root, new_context, concat = template.root_render_func, template.new_context, template.environment.concat
 
     def render_row(row: dict[str, Any]) -> str:
-        previous = begin_render()
-        try:
-            text = concat(root(new_context({**base, **row}, shared=True)))
-        except BaseException as exc:
-            _raise_template_error(exc, where)
-            raise
-        finally:
-            end_render(previous)
+        text: str = run(row)
         if len(text) > MAX_RENDERED_CHARS:
             raise TemplateError(f"{where}: rendered output exceeds {MAX_RENDERED_CHARS} characters.")
         return text
@@ -119,24 +108,35 @@ def compile_condition(source: str, where: str = "condition") -> Callable[[dict[s
     ``render`` errors: TemplateLimitError for a limit, TemplateError for a row's values."""
     from jinja2.nativetypes import native_concat
 
+    run = _row_function(source, where, native_concat)
+
+    def test_row(row: dict[str, Any]) -> bool:
+        return bool(run(row))
+
+    return test_row
+
+
+def _row_function(source: str, where: str, concat: Callable[[Any], Any]) -> Callable[[dict[str, Any]], Any]:
+    """Per row: the compiled ``source`` run in the sandbox over its globals and the row, its output
+    pieces joined by ``concat``; a render's failure raised as ``render`` raises it. Compile errors
+    are not translated here (the caller decides)."""
     from ddbuild.sandbox import begin_render, end_render
 
     template = _compiled(source)
     base = dict(template.globals)
     root, new_context = template.root_render_func, template.new_context
 
-    def test_row(row: dict[str, Any]) -> bool:
+    def run(row: dict[str, Any]) -> Any:
         previous = begin_render()
         try:
-            value = native_concat(root(new_context({**base, **row}, shared=True)))
+            return concat(root(new_context({**base, **row}, shared=True)))
         except BaseException as exc:
             _raise_template_error(exc, where)
             raise
         finally:
             end_render(previous)
-        return bool(value)
 
-    return test_row
+    return run
 
 
 def _raise_template_error(exc: BaseException, where: str) -> None:
