@@ -20,7 +20,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from ddbuild.bounds import ObjectKind, limits_from_env, parse_json
+from ddbuild.bounds import ObjectKind, parse_json
 from ddbuild.errors import StoreError
 from ddbuild.fingerprint import is_digest
 from ddbuild.store._files import LocalFiles
@@ -36,7 +36,7 @@ class RemoteCheckpoints:
     def __init__(self, store: FileSystemStore) -> None:
         self.files = store.files
         self.location = store.location
-        self.limits = limits_from_env()
+        self.limits = store.limits  # the store's bounds (the same DDBUILD_MAX_* it reads with)
 
     @classmethod
     def open(cls, url: str) -> RemoteCheckpoints:
