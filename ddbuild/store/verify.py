@@ -175,8 +175,6 @@ class BlobVerifier:
         reason = f"{who}: {why}; it was not used and will be rebuilt"
         if first or (path is not None and path.exists()):
             self.store.quarantine(digest, reason)  # moves the bytes aside and logs the warning: the one report
-        elif first:
-            log.warning("%s", reason)
 
     def path(self, digest: str, stage: str | None = None) -> Path:
         """The local file of a verified blob; IntegrityError when it is corrupt (now quarantined)."""
