@@ -465,7 +465,7 @@ def _section_item(section: str, item: Any, params: dict[str, Any], kind: Any) ->
         item = params
     elif params:
         raise ConfigError(f"add to {section}: give a config object or keyword parameters, not both.")
-    if isinstance(item, BaseModel) and not isinstance(item, dict):
+    if isinstance(item, BaseModel):
         item = item.model_dump()
     try:
         return TypeAdapter(kind).validate_python(item)
