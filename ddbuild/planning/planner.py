@@ -366,7 +366,7 @@ def _cost(stage: Stage, facts: Facts, known: dict[str, _Known], seed_rows: int |
     prompt_chars = sum(len(c.get("prompt", "")) + len(c.get("system_prompt") or "") for c in llm)
     if rows is None:
         return Cost(0, 0, 0, 0, f"unknown until upstream runs; {len(llm)} LLM column(s) per row")
-    batches = sum(-(-rows // max(1, int(c.get("batch_size") or 10))) for c in remote)  # one request per batch
+    batches = sum(-(-rows // c["batch_size"]) for c in remote)  # one request per batch (identity: always >= 1)
     return Cost(
         rows_to_generate=rows,
         llm_requests_to_send=rows * len(llm) + batches,
